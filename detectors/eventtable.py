@@ -1,0 +1,119 @@
+"""A compact, columnar record of every event of an audit: a few bytes per event, never the text.
+
+The text stays in the files; `file:line` brings it back (`detectors.readers.context_lines`). This keeps memory flat
+whatever the size of the logs, and gives the tools, the TUI and the detectors numpy columns to work on.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detectors.events import Event
+
+LEVELS: tuple[str, ...] = ("", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
+
+
+@dataclass
+class _Interner:
+    names: list[str] = field(default_factory=lambda: [""])
+    index: dict[str, int] = field(default_factory=lambda: {"": 0})
+
+    def code(self, name: str | None) -> int:
+        if not name:
+            return 0
+        i = self.index.get(name)
+        if i is None:
+            i = self.index[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+
+class EventTable:
+    """Columns over events, appended while reading and frozen into numpy arrays by `freeze`.
+
+    Columns: `ts` (float64, NaN when unknown), `template` (int32), `source` (int16 index into `sources`), `line`
+    (int32, 1-based), `level` (int8 index into LEVELS), `host` and `service` (int32 indices into `hosts` /
+    `services`), `label` (int8: -1 unknown, 0 normal, 1 anomalous — only when the format carries labels).
+    """
+
+    def __init__(self) -> None:
+        self._ts = array("d")
+        self._template = array("i")
+        self._source = array("h")
+        self._line = array("i")
+        self._level = array("b")
+        self._host = array("i")
+        self._service = array("i")
+        self._label = array("b")
+        self._sources = _Interner(names=[], index={})
+        self._hosts = _Interner()
+        self._services = _Interner()
+        self.frozen = False
+
+    def append(self, event: Event, template: int) -> None:
+        """Record one event and its template id."""
+        sources = self._sources
+        src = sources.index.get(event.source)
+        if src is None:
+            src = sources.index[event.source] = len(sources.names)
+            sources.names.append(event.source)
+        self._ts.append(event.ts if event.ts is not None else float("nan"))
+        self._template.append(template)
+        self._source.append(src)
+        self._line.append(event.line)
+        self._level.append(_LEVEL_CODE.get(event.level or "", 0))
+        self._host.append(self._hosts.code(event.host))
+        self._service.append(self._services.code(event.service))
+        label = event.label
+        self._label.append(-1 if label is None else (0 if label == "-" else 1))
+
+    def freeze(self) -> EventTable:
+        """Turn the appended columns into numpy arrays (zero-copy views)."""
+        self.ts = np.frombuffer(self._ts, dtype=np.float64) if len(self._ts) else np.zeros(0)
+        self.template = np.frombuffer(self._template, dtype=np.int32) if len(self._template) else np.zeros(0, np.int32)
+        self.source = np.frombuffer(self._source, dtype=np.int16) if len(self._source) else np.zeros(0, np.int16)
+        self.line = np.frombuffer(self._line, dtype=np.int32) if len(self._line) else np.zeros(0, np.int32)
+        self.level = np.frombuffer(self._level, dtype=np.int8) if len(self._level) else np.zeros(0, np.int8)
+        self.host = np.frombuffer(self._host, dtype=np.int32) if len(self._host) else np.zeros(0, np.int32)
+        self.service = np.frombuffer(self._service, dtype=np.int32) if len(self._service) else np.zeros(0, np.int32)
+        self.label = np.frombuffer(self._label, dtype=np.int8) if len(self._label) else np.zeros(0, np.int8)
+        self.frozen = True
+        return self
+
+    def __len__(self) -> int:
+        return len(self._template)
+
+    @property
+    def sources(self) -> list[str]:
+        """Source paths, indexed by the `source` column."""
+        return self._sources.names
+
+    @property
+    def hosts(self) -> list[str]:
+        """Host names, indexed by the `host` column ("" = none)."""
+        return self._hosts.names
+
+    @property
+    def services(self) -> list[str]:
+        """Service names, indexed by the `service` column ("" = none)."""
+        return self._services.names
+
+    def where(self, i: int) -> str:
+        """`file:line` of event `i`."""
+        return f"{self.sources[int(self.source[i])]}:{int(self.line[i])}"
+
+    def level_name(self, i: int) -> str | None:
+        """The normalised level of event `i`, or None."""
+        return LEVELS[int(self.level[i])] or None
+
+    def host_name(self, i: int) -> str | None:
+        """The host of event `i`, or None."""
+        return self.hosts[int(self.host[i])] or None
+
+    def has_labels(self) -> bool:
+        """Whether every event carries a ground-truth label (e.g. BGL)."""
+        return len(self) > 0 and bool((self.label >= 0).all())

@@ -1,0 +1,747 @@
+"""Log formats: recognise a source's layout from a sample of its lines, and split a line into header and message.
+
+A format is a per-line parser: it takes one physical line and returns the parsed header
+`(ts, level, host, service, text, label)`, or None when the line does not start with the format's header
+(the readers then treat the line as a continuation of the entry before it, e.g. a stack trace).
+`detect_format` tries every format on the first ~50 lines of a source and keeps the one that parses most of
+them; ties go to the more specific format (the order of `FORMATS`).
+
+Timestamps become UTC epoch seconds (floats) without `datetime.strptime`: the seconds part is converted once
+with integer slicing and `calendar.timegm` and cached by its text, so a line costs a dict lookup.
+Zone rules:
+- Naive timestamps (no `Z` or offset) are taken as UTC. A log written in local time is therefore shifted by
+  the writer's UTC offset; ordering within a source and across sources in the same zone is unaffected.
+- Timestamps without a year (RFC 3164 syslog, Android logcat, Proxifier) take the year of a reference time
+  (the file's modification time, or now), or the year before when that would put them more than two days
+  after the reference (a log written in December and read in January).
+- BGL and Thunderbird carry an epoch field; it is used as is (their local-time field gives only the fraction).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+__all__ = [
+    "FORMATS", "LEVELS", "PLAIN", "SAMPLE_LINES", "LineParser", "LogFormat", "Parsed", "detect_format", "get_format",
+    "iso_seconds", "looks_like_continuation", "normalize_level", "parse_timestamp",
+]
+
+# (ts, level, host, service, text, label); a plain tuple because it is built once per line.
+Parsed = tuple[float | None, str | None, str | None, str | None, str, str | None]
+LineParser = Callable[[str], Parsed | None]
+
+SAMPLE_LINES = 50  # lines looked at to detect a source's format
+
+# Canonical level names and the spellings that map to them. FAILURE (BGL's worst), CRITICAL, EMERG and ALERT
+# are FATAL; SEVERE (java.util.logging's worst, BGL's "severe") is ERROR.
+_LEVEL_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "TRACE": ("TRACE", "FINEST", "FINER", "VERBOSE"),
+    "DEBUG": ("DEBUG", "DBG", "FINE", "CONFIG"),
+    "INFO": ("INFO", "INFORMATION", "INFORMATIONAL", "NOTICE", "AUDIT"),
+    "WARN": ("WARN", "WARNING"),
+    "ERROR": ("ERROR", "ERR", "SEVERE"),
+    "FATAL": ("FATAL", "FAILURE", "CRITICAL", "CRIT", "EMERG", "EMERGENCY", "ALERT", "PANIC"),
+}
+LEVELS: dict[str, str] = {
+    spelling: canon
+    for canon, spellings in _LEVEL_SPELLINGS.items()
+    for word in spellings
+    for spelling in (word, word.lower(), word.title())
+}
+_ANDROID_LEVELS = {"V": "TRACE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL", "A": "FATAL"}
+# RFC 5424 severity (PRI & 7) -> level.
+_SYSLOG_SEVERITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
+# pino / bunyan numeric levels.
+_NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+
+MONTHS: dict[str, int] = {
+    name: i
+    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+    for name in (m, m.upper(), m.lower())
+}
+
+_LVL = r"(TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|SEVERE|CRITICAL|FATAL|AUDIT)"
+
+
+def normalize_level(word: Any) -> str | None:
+    """Map a level as written (`warning`, `SEVERE`, `30`, `E`) to TRACE/DEBUG/INFO/WARN/ERROR/FATAL, or None."""
+    if isinstance(word, bool):
+        return None
+    if isinstance(word, int):
+        if 0 <= word <= 7:
+            return _SYSLOG_SEVERITY[word]
+        return _NUMERIC_LEVELS.get(word)
+    if not isinstance(word, str):
+        return None
+    level = LEVELS.get(word)
+    if level is None:
+        level = LEVELS.get(word.strip("[]<>: ").upper())
+    return level
+
+
+# --- timestamps -------------------------------------------------------------------------------------------
+
+_CACHE_LIMIT = 50_000  # distinct seconds kept per cache (a few MB); a cache is simply cleared past this
+_SECONDS: dict[str, float | None] = {}  # "YYYY-MM-DD?HH:MM:SS" -> epoch seconds (None: not a valid time)
+
+
+def _civil(y: int, mo: int, d: int, h: int, mi: int, s: int) -> float | None:
+    """Epoch seconds of a UTC civil time, or None when a field is out of range."""
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60 and 1 <= y <= 9999):
+        return None
+    return float(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)))
+
+
+def iso_seconds(text: str) -> float | None:
+    """Epoch seconds of `YYYY-MM-DD?HH:MM:SS` (any separators at positions 4, 7, 10, 13, 16), cached."""
+    v = _SECONDS.get(text, -1.0)
+    if v != -1.0:
+        return v
+    try:
+        v = _civil(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                   int(text[17:19]))
+    except ValueError:
+        v = None
+    if len(_SECONDS) > _CACHE_LIMIT:
+        _SECONDS.clear()
+    _SECONDS[text] = v
+    return v
+
+
+def _frac(digits: str | None) -> float:
+    """`"675872"` -> 0.675872 (the digits after the decimal point)."""
+    return int(digits) / 10 ** len(digits) if digits else 0.0
+
+
+def _zone_offset(zone: str | None) -> int:
+    """Seconds east of UTC for `Z`, `UTC`, `+02:00`, `-0700`; 0 when absent (naive = UTC)."""
+    if not zone or zone in ("Z", "UTC", "GMT", "z"):
+        return 0
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
+
+
+class _NoYear:
+    """Converts year-less `month, day, HH:MM:SS` to epoch seconds, inferring the year from a reference time."""
+
+    __slots__ = ("ref", "year", "cache")
+
+    def __init__(self, ref_ts: float | None) -> None:
+        self.ref = time.time() if ref_ts is None else ref_ts
+        self.year = time.gmtime(self.ref).tm_year
+        self.cache: dict[tuple[int, int, str], float | None] = {}
+
+    def __call__(self, month: int, day: int, clock: str) -> float | None:
+        key = (month, day, clock)
+        v = self.cache.get(key, -1.0)
+        if v != -1.0:
+            return v
+        try:
+            h, mi, s = int(clock[0:2]), int(clock[3:5]), int(clock[6:8])
+        except ValueError:
+            return None
+        v = _civil(self.year, month, day, h, mi, s)
+        if v is not None and v > self.ref + 2 * 86400:
+            v = _civil(self.year - 1, month, day, h, mi, s)
+        if len(self.cache) > _CACHE_LIMIT:
+            self.cache.clear()
+        self.cache[key] = v
+        return v
+
+
+# One pattern per timestamp layout, for the generic "timestamp near the start of the line" format and for
+# timestamp values in JSON. Group names: iso*, clf* (Apache access logs), ct* (ctime), sy* (syslog).
+_ANY_TS = re.compile(
+    r"(?P<iso>(?P<isod>\d{4}[-/]\d\d[-/]\d\d)[T _](?P<isoc>\d\d:\d\d:\d\d)(?:[.,](?P<isof>\d{1,9}))?"
+    r"(?:(?P<isoz>Z|[+-]\d\d:?\d\d)|\s?(?P<isou>UTC|GMT)\b)?)"
+    r"|(?P<clf>(?P<clfd>\d\d)/(?P<clfm>[A-Z][a-z]{2})/(?P<clfy>\d{4}):(?P<clfc>\d\d:\d\d:\d\d)"
+    r"(?: (?P<clfz>[+-]\d{4}))?)"
+    r"|(?P<ct>[A-Z][a-z]{2} (?P<ctm>[A-Z][a-z]{2}) +(?P<ctd>\d{1,2}) (?P<ctc>\d\d:\d\d:\d\d)(?:\.(?P<ctf>\d+))?"
+    r" (?P<cty>\d{4}))"
+    r"|(?P<sy>(?P<sym>[A-Z][a-z]{2}) +(?P<syd>\d{1,2}) (?P<syc>\d\d:\d\d:\d\d)(?:\.(?P<syf>\d+))?)"
+)
+
+
+def _ts_of_match(m: re.Match[str], no_year: _NoYear) -> float | None:
+    """Epoch seconds of a `_ANY_TS` match."""
+    g = m.group
+    if g("iso"):
+        base = iso_seconds(g("isod") + " " + g("isoc"))
+        if base is None:
+            return None
+        return base + _frac(g("isof")) - _zone_offset(g("isoz") or g("isou"))
+    if g("clf"):
+        month = MONTHS.get(g("clfm"))
+        if month is None:
+            return None
+        c = g("clfc")
+        base = _civil(int(g("clfy")), month, int(g("clfd")), int(c[0:2]), int(c[3:5]), int(c[6:8]))
+        return None if base is None else base - _zone_offset(g("clfz"))
+    if g("ct"):
+        month = MONTHS.get(g("ctm"))
+        if month is None:
+            return None
+        c = g("ctc")
+        base = _civil(int(g("cty")), month, int(g("ctd")), int(c[0:2]), int(c[3:5]), int(c[6:8]))
+        return None if base is None else base + _frac(g("ctf"))
+    month = MONTHS.get(g("sym"))
+    if month is None:
+        return None
+    base = no_year(month, int(g("syd")), g("syc"))
+    return None if base is None else base + _frac(g("syf"))
+
+
+def parse_timestamp(value: Any, ref_ts: float | None = None) -> float | None:
+    """Epoch seconds (UTC) of a timestamp written in any layout this module knows, or None.
+
+    Numbers and digit strings are epoch seconds, or milliseconds / microseconds / nanoseconds when too large
+    to be seconds. Strings may be ISO 8601 (`T` or space, fraction, `Z` or offset; naive = UTC), Apache
+    access-log, ctime or syslog layouts (the last without a year: see the module docstring).
+
+    Args:
+        value: A JSON value or a string.
+        ref_ts: Reference time for year-less layouts (default: now).
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            value = float(s)
+        except ValueError:
+            m = _ANY_TS.match(s)
+            return _ts_of_match(m, _NoYear(ref_ts)) if m else None
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if v != v or v in (float("inf"), float("-inf")) or v <= 0:
+            return None
+        while v > 1e11:  # beyond year 5138 in seconds: ms, us or ns
+            v /= 1000.0
+        return v
+    return None
+
+
+# --- the formats ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LogFormat:
+    """A log layout: its name, a factory of per-source line parsers, and an example line."""
+
+    name: str
+    description: str
+    make_parser: Callable[[float | None], LineParser]  # called with the source's reference time
+    example: str
+    structured: bool = True  # lines that do not parse are continuation lines of the entry before them
+    generic: bool = False  # a catch-all layout: loses to a specific one that parses nearly as many lines
+
+
+def _fixed(parse: LineParser) -> Callable[[float | None], LineParser]:
+    """A parser factory for formats that need no per-source state."""
+    return lambda ref_ts: parse
+
+
+def _parse_bgl(line: str) -> Parsed | None:
+    # Label Epoch Date Node Time NodeRepeat Type Component Level Content; str.split beats a regex here
+    # (BGL is the volume format). Three BGL lines have Node "-" and no NodeRepeat.
+    p = line.split(" ", 9)
+    if len(p) < 9:
+        return None
+    t = p[4]
+    if len(t) < 19 or t[4] != "-" or t[10] != "-" or t[13] != ".":
+        return None
+    if p[3] == "-" and p[5] != "-":
+        p = line.split(" ", 8)
+        p.insert(5, "-")
+    try:
+        ts = float(p[1] + t[19:]) if len(t) > 20 and t[19] == "." else float(p[1])
+    except ValueError:
+        return None
+    return ts, LEVELS.get(p[8]), p[3], p[7], p[9] if len(p) > 9 else "", p[0]
+
+
+_THUNDERBIRD = re.compile(r"(\S+) (\d{9,11}) \d{4}\.\d\d\.\d\d (\S+) [A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d (\S+) (.*)")
+# "prog[pid]: msg", "prog: msg"; a name with spaces only before "[pid]" ("Google Chrome[35628]: ..."), and
+# macOS's " (address)" after the pid ("com.apple.xpc.launchd[1] (com.apple.xpc.launchd.domain.user.501): ...").
+_PROG = re.compile(r"(?:([^\s\[:][^\[:]{0,60}?)\[\d+\]|([^\s\[:]+))(?: \([^)]*\))?: ?(.*)", re.S)
+
+
+def _split_prog(rest: str) -> tuple[str | None, str]:
+    """(program, message) of a syslog line's part after the host."""
+    m = _PROG.match(rest)
+    if m is None:
+        return None, rest
+    return m.group(1) or m.group(2), m.group(3)
+
+
+def _parse_thunderbird(line: str) -> Parsed | None:
+    m = _THUNDERBIRD.match(line)
+    if m is None:
+        return None
+    label, epoch, node, _origin, rest = m.groups()
+    service, text = _split_prog(rest)
+    return float(epoch), None, node, service, text, label
+
+
+def _parse_hdfs(line: str) -> Parsed | None:
+    # yymmdd hhmmss pid LEVEL component: message
+    p = line.split(" ", 5)
+    if len(p) < 5:
+        return None
+    d, c = p[0], p[1]
+    if len(d) != 6 or len(c) != 6 or not d.isdigit() or not c.isdigit() or not p[2].isdigit():
+        return None
+    level = LEVELS.get(p[3])
+    if level is None:
+        return None
+    key = "20" + d[0:2] + "-" + d[2:4] + "-" + d[4:6] + " " + c[0:2] + ":" + c[2:4] + ":" + c[4:6]
+    return iso_seconds(key), level, None, p[4].rstrip(":"), p[5] if len(p) > 5 else "", None
+
+
+# oslo.log (OpenStack), optionally prefixed by the log file's name as in Loghub's OpenStack set.
+_OSLO = re.compile(r"(?:(\S+\.log\S*) )?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d+))? (\d+) " + _LVL + r" (\S+) ?(.*)")
+
+
+# The request context "[req-… user project - - -]" / "[-]" / "[None req-… admin admin]" opens an oslo message; it
+# is header (Loghub's ADDR field), not message: its ids would make every line a template of its own.
+_OSLO_CONTEXT = re.compile(r"\[(?:None )?(?:req-[^\]]*|-)\] ?")
+
+
+def _without_context(text: str) -> str:
+    m = _OSLO_CONTEXT.match(text)
+    return text[m.end():] if m else text
+
+
+def _parse_openstack(line: str) -> Parsed | None:
+    m = _OSLO.match(line)
+    if m is None:
+        return None
+    _logfile, clock, frac, _pid, level, logger, text = m.groups()
+    base = iso_seconds(clock)
+    return (None if base is None else base + _frac(frac)), LEVELS[level], None, logger, _without_context(text), None
+
+
+# The DevStack nova layout without timestamps (../shared/data/openstack_parisakalaki): `LEVEL logger msg`,
+# sometimes indented or prefixed by a privsep pid. The indented lines are whole entries, not continuations.
+_NOVA = re.compile(r"\s*(?:\d+ )?" + _LVL + r" ([A-Za-z_]\w*[._][\w.]*) ?(.*)")  # a module path: nova.x, os_vif
+
+
+def _parse_openstack_nova(line: str) -> Parsed | None:
+    m = _NOVA.match(line)
+    if m is None:
+        return None
+    level, logger, text = m.groups()
+    return None, LEVELS[level], None, logger, _without_context(text), None
+
+
+_JSON_MESSAGE = ("message", "msg", "log", "text", "event", "@message")
+_JSON_TIME = ("timestamp", "time", "@timestamp", "ts", "date", "datetime", "t")
+_JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level")
+_JSON_HOST = ("host", "hostname", "host.name")
+_JSON_SERVICE = ("service", "logger", "component", "logger_name", "app", "service.name", "name")
+
+
+def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = obj.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _name_of(v: Any) -> str | None:
+    """A host/service value as a string; ECS-style objects give their `name`."""
+    if isinstance(v, dict):
+        v = v.get("name") or v.get("hostname")
+    return v if isinstance(v, str) else (None if v is None else str(v))
+
+
+def _make_jsonl(ref_ts: float | None) -> LineParser:
+    def parse(line: str) -> Parsed | None:
+        s = line.strip()
+        if not s.startswith("{"):
+            return None
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        msg = _first(obj, _JSON_MESSAGE)
+        # Docker's json-file driver keeps the line end in "log".
+        text = msg.rstrip("\r\n") if isinstance(msg, str) else (s if msg is None else json.dumps(msg))
+        return (parse_timestamp(_first(obj, _JSON_TIME), ref_ts), normalize_level(_first(obj, _JSON_LEVEL)),
+                _name_of(_first(obj, _JSON_HOST)), _name_of(_first(obj, _JSON_SERVICE)), text, None)
+
+    return parse
+
+
+_RFC5424 = re.compile(
+    r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\"]|\"(?:[^\"\\]|\\.)*\")*\])+)(?: (.*))?", re.S
+)
+
+
+def _make_syslog5424(ref_ts: float | None) -> LineParser:
+    def parse(line: str) -> Parsed | None:
+        m = _RFC5424.match(line)
+        if m is None:
+            return None
+        pri, stamp, host, app, _proc, _msgid, _sd, msg = m.groups()
+        ts = None if stamp == "-" else parse_timestamp(stamp, ref_ts)
+        text = (msg or "").removeprefix("\ufeff")
+        return (ts, _SYSLOG_SEVERITY[int(pri) & 7], None if host == "-" else host,
+                None if app == "-" else app, text, None)
+
+    return parse
+
+
+_RFC3164 = re.compile(r"(?:<(\d{1,3})>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.(\d+))? (\S+) ?(.*)", re.S)
+
+
+def _make_syslog3164(ref_ts: float | None) -> LineParser:
+    no_year = _NoYear(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        m = _RFC3164.match(line)
+        if m is None:
+            return None
+        pri, mon, day, clock, frac, host, rest = m.groups()
+        month = MONTHS.get(mon)
+        if month is None:
+            return None
+        base = no_year(month, int(day), clock)
+        service, text = _split_prog(rest)
+        level = _SYSLOG_SEVERITY[int(pri) & 7] if pri else None
+        return (None if base is None else base + _frac(frac)), level, host, service, text, None
+
+    return parse
+
+
+# rsyslog's default on modern systems: ISO timestamp, host, program[pid]: message.
+_SYSLOG_ISO = re.compile(
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)? (\S+) ([^\s\[:]+)(?:\[\d+\])?: ?(.*)", re.S
+)
+
+
+def _parse_syslog_iso(line: str) -> Parsed | None:
+    m = _SYSLOG_ISO.match(line)
+    if m is None:
+        return None
+    clock, frac, zone, host, prog, text = m.groups()
+    base = iso_seconds(clock)
+    ts = None if base is None else base + _frac(frac) - _zone_offset(zone)
+    return ts, None, host, prog, text, None
+
+
+_ZOOKEEPER = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - " + _LVL + r" +\[(.*?)\] - (.*)", re.S)
+_ZK_COMPONENT = re.compile(r"([\w$.]+)@\d+$")
+
+
+def _parse_zookeeper(line: str) -> Parsed | None:
+    m = _ZOOKEEPER.match(line)
+    if m is None:
+        return None
+    clock, ms, level, where, text = m.groups()
+    base = iso_seconds(clock)
+    cm = _ZK_COMPONENT.search(where)
+    return (None if base is None else base + int(ms) / 1000), LEVELS[level], None, (cm.group(1) if cm else where), \
+        text, None
+
+
+# log4j's "%d %p [%t] %c: %m" (Hadoop, many Java services).
+_LOG4J = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](\d{3}) " + _LVL + r" +\[([^\]]*)\] ([^\s:]+): ?(.*)", re.S)
+
+
+def _parse_log4j(line: str) -> Parsed | None:
+    m = _LOG4J.match(line)
+    if m is None:
+        return None
+    clock, ms, level, _thread, logger, text = m.groups()
+    base = iso_seconds(clock)
+    return (None if base is None else base + int(ms) / 1000), LEVELS[level], None, logger, text, None
+
+
+# Windows CBS.log: "2016-09-28 04:30:30, Info                  CBS    message".
+_WINDOWS = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d), (Info|Warning|Error|Debug|Trace|Fatal|Critical) +(\S+) +(.*)",
+                      re.S)
+
+
+def _parse_windows(line: str) -> Parsed | None:
+    m = _WINDOWS.match(line)
+    if m is None:
+        return None
+    clock, level, component, text = m.groups()
+    return iso_seconds(clock), LEVELS[level], None, component, text, None
+
+
+_SPARK = re.compile(r"(\d\d)/(\d\d)/(\d\d) (\d\d:\d\d:\d\d) " + _LVL + r" ([^\s:]+): ?(.*)", re.S)
+
+
+def _parse_spark(line: str) -> Parsed | None:
+    m = _SPARK.match(line)
+    if m is None:
+        return None
+    yy, mo, dd, clock, level, logger, text = m.groups()
+    return iso_seconds(f"20{yy}-{mo}-{dd} {clock}"), LEVELS[level], None, logger, text, None
+
+
+_ANDROID = re.compile(r"(\d\d)-(\d\d) (\d\d:\d\d:\d\d)\.(\d{3}) +(\d+) +(\d+) ([VDIWEFA]) (.*?) ?: (.*)", re.S)
+
+
+def _make_android(ref_ts: float | None) -> LineParser:
+    no_year = _NoYear(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        m = _ANDROID.match(line)
+        if m is None:
+            return None
+        mo, dd, clock, ms, _pid, _tid, level, tag, text = m.groups()
+        base = no_year(int(mo), int(dd), clock)
+        return (None if base is None else base + int(ms) / 1000), _ANDROID_LEVELS[level], None, tag, text, None
+
+    return parse
+
+
+# Apache error log, 2.2 ("[Sun Dec 04 04:47:44 2005] [error] msg") and 2.4 ("[...] [core:error] [pid 1] msg").
+_APACHE = re.compile(
+    r"\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\d\d) (\d\d:\d\d:\d\d)(?:\.(\d+))? (\d{4})\] \[(?:([\w.]+):)?(\w+)\] ?(.*)", re.S
+)
+
+
+def _parse_apache(line: str) -> Parsed | None:
+    m = _APACHE.match(line)
+    if m is None:
+        return None
+    mon, day, clock, frac, year, module, level, text = m.groups()
+    month = MONTHS.get(mon)
+    base = None if month is None else iso_seconds(f"{year}-{month:02d}-{day} {clock}")
+    return (None if base is None else base + _frac(frac)), normalize_level(level), None, module, text, None
+
+
+_HEALTHAPP = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d{1,2}):(\d{1,2}):(\d{1,2}):(\d{1,3})\|([^|]*)\|(\d+)\|(.*)", re.S)
+
+
+def _parse_healthapp(line: str) -> Parsed | None:
+    m = _HEALTHAPP.match(line)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, ms, component, _pid, text = m.groups()
+    base = _civil(int(y), int(mo), int(d), int(h), int(mi), int(s))
+    return (None if base is None else base + int(ms) / 1000), None, None, component, text, None
+
+
+# Loghub HPC: LogId Node Component State Epoch Flag message.
+_HPC = re.compile(r"(\d+) (\S+) (\S+) (\S+) (\d{9,11}) (-?\d+) ?(.*)", re.S)
+
+
+def _parse_hpc(line: str) -> Parsed | None:
+    m = _HPC.match(line)
+    if m is None:
+        return None
+    _id, node, component, _state, epoch, _flag, text = m.groups()
+    return float(epoch), None, node, component, text, None
+
+
+_PROXIFIER = re.compile(r"\[(\d\d)\.(\d\d) (\d\d:\d\d:\d\d)\] (.+?) - ?(.*)", re.S)  # "svchost.exe *64"
+
+
+def _make_proxifier(ref_ts: float | None) -> LineParser:
+    no_year = _NoYear(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        m = _PROXIFIER.match(line)
+        if m is None:
+            return None
+        mo, dd, clock, program, text = m.groups()
+        return no_year(int(mo), int(dd), clock), None, None, program, text, None
+
+    return parse
+
+
+# Any ISO 8601 timestamp first on the line, then an optional level word.
+_ISO_START = re.compile(
+    r"\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(?:(Z|[+-]\d\d:?\d\d)|\s?(UTC|GMT)\b)?\]?[\s|,:-]*(.*)",
+    re.S,
+)
+_LEVEL_NEAR_START = re.compile(
+    r"[\[<(]?(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|SEVERE|CRITICAL|FATAL|"
+    r"trace|debug|info|notice|warn|warning|error|severe|critical|fatal)[\]>):]?(?=\s|$)"
+)
+
+
+def _level_near_start(text: str) -> str | None:
+    """A level word among the first few tokens of a message (`INFO`, `[error]`, `<warn>`), normalised."""
+    m = _LEVEL_NEAR_START.search(text, 0, 40)
+    return LEVELS[m.group(1)] if m else None
+
+
+def _split_level(text: str) -> tuple[str | None, str]:
+    """(level, message): a level word that opens the text is header and is cut off; one further in stays."""
+    m = _LEVEL_NEAR_START.match(text)
+    if m:
+        return LEVELS[m.group(1)], text[m.end():].lstrip()
+    return _level_near_start(text), text
+
+
+def _parse_iso(line: str) -> Parsed | None:
+    m = _ISO_START.match(line)
+    if m is None:
+        return None
+    clock, frac, zone, utc, text = m.groups()
+    base = iso_seconds(clock)
+    ts = None if base is None else base + _frac(frac) - _zone_offset(zone or utc)
+    level, text = _split_level(text)
+    return ts, level, None, None, text, None
+
+
+_EPOCH_START = re.compile(r"\[?([1-9]\d{9}(?:\.\d{1,9})?|[1-9]\d{12}(?:\.\d+)?)\]?(?:[\s,|:;]+|$)(.*)", re.S)
+
+
+def _parse_epoch(line: str) -> Parsed | None:
+    m = _EPOCH_START.match(line)
+    if m is None:
+        return None
+    stamp, text = m.groups()
+    level, text = _split_level(text)
+    return parse_timestamp(stamp), level, None, None, text, None
+
+
+def _make_timestamped(ref_ts: float | None) -> LineParser:
+    no_year = _NoYear(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        m = _ANY_TS.search(line, 0, 80)
+        if m is None:
+            return None
+        ts = _ts_of_match(m, no_year)
+        if ts is None:
+            return None
+        start, end = m.span()
+        # Drop the timestamp with the brackets around it; what was before it (a client IP) stays in the text.
+        if start > 0 and line[start - 1] == "[" and line[end:end + 1] == "]":
+            start, end = start - 1, end + 1
+        text = (line[:start].rstrip() + " " + line[end:].lstrip(" |,-:")).strip()
+        return ts, _level_near_start(text), None, None, text, None
+
+    return parse
+
+
+def _parse_plain(line: str) -> Parsed | None:
+    return None, None, None, None, line, None
+
+
+# Most specific first: detection keeps the first format among those that parse the most sample lines.
+FORMATS: tuple[LogFormat, ...] = (
+    LogFormat("jsonl", "one JSON object per line", _make_jsonl,
+              '{"time": "2024-05-01T10:00:00Z", "level": "error", "msg": "disk full", "host": "db1"}'),
+    LogFormat("bgl", "Loghub BlueGene/L", _fixed(_parse_bgl),
+              "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS "
+              "KERNEL INFO instruction cache parity error corrected"),
+    LogFormat("thunderbird", "Loghub Thunderbird", _fixed(_parse_thunderbird),
+              "- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond(pam_unix)[2915]: session closed for "
+              "user root"),
+    LogFormat("hdfs", "Loghub HDFS", _fixed(_parse_hdfs),
+              "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 "
+              "terminating"),
+    LogFormat("openstack", "OpenStack oslo.log (Loghub, with the log file's name first)", _fixed(_parse_openstack),
+              "nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server "
+              '[req-38101a0b-2096-447d-96ea-a692162415ae - - -] 10.11.10.1 "GET /v2/servers/detail HTTP/1.1" '
+              "status: 200"),
+    LogFormat("syslog5424", "RFC 5424 syslog", _make_syslog5424,
+              "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] "
+              "An application event log entry"),
+    LogFormat("syslog_iso", "syslog with an ISO timestamp (rsyslog)", _fixed(_parse_syslog_iso),
+              "2017-06-20T05:43:10.123456+00:00 web1 sshd[811]: Accepted publickey for root"),
+    LogFormat("zookeeper", "ZooKeeper log4j", _fixed(_parse_zookeeper),
+              "2015-07-29 19:04:29,071 - WARN  [SendWorker:188978561024:QuorumCnxManager$SendWorker@688] - Send "
+              "worker leaving thread"),
+    LogFormat("log4j", "log4j with thread (Hadoop)", _fixed(_parse_log4j),
+              "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created "
+              "MRAppMaster"),
+    LogFormat("windows_cbs", "Windows CBS.log", _fixed(_parse_windows),
+              "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505"),
+    LogFormat("spark", "Spark log4j (yy/MM/dd)", _fixed(_parse_spark),
+              "17/06/09 20:10:40 INFO spark.SecurityManager: Changing view acls to: yarn,curi"),
+    LogFormat("android", "Android logcat threadtime", _make_android,
+              "03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogsopening app wtoken"),
+    LogFormat("apache", "Apache error log", _fixed(_parse_apache),
+              "[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6"),
+    LogFormat("healthapp", "Loghub HealthApp", _fixed(_parse_healthapp),
+              "20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579"),
+    LogFormat("hpc", "Loghub HPC", _fixed(_parse_hpc),
+              "134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State Change: Component "
+              "alt0 is in the unavailable state"),
+    LogFormat("proxifier", "Proxifier", _make_proxifier,
+              "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy"),
+    LogFormat("syslog3164", "RFC 3164 / BSD syslog", _make_syslog3164,
+              "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0"),
+    LogFormat("openstack_nova", "OpenStack nova without timestamps (DevStack)", _fixed(_parse_openstack_nova),
+              "INFO nova.compute.claims [req-a4498d64-47bb-491f-adde-effccaba43f0] [instance: "
+              "11760334-ac63-4cc8-9086-578422af8c99] Claim successful on node parisaserver"),
+    LogFormat("iso8601", "ISO 8601 timestamp first, optional level", _fixed(_parse_iso),
+              "2017-11-12 14:26:49.982092 | [Zuul] Launched by managesf", generic=True),
+    LogFormat("epoch", "epoch seconds or milliseconds first", _fixed(_parse_epoch),
+              "1700000000.25 ERROR worker 3 died", generic=True),
+    LogFormat("timestamped", "a timestamp near the start of the line", _make_timestamped,
+              '10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326', generic=True),
+)
+PLAIN = LogFormat("plain", "no recognised header", _fixed(_parse_plain), "anything at all", structured=False)
+_BY_NAME = {f.name: f for f in (*FORMATS, PLAIN)}
+
+CONTINUATION_PREFIXES = ("Traceback", "at ", "Caused by", "...", "During handling", "The above exception")
+
+
+def looks_like_continuation(line: str) -> bool:
+    """Whether a line reads as the continuation of the entry before it (indented, a stack frame, ...)."""
+    return line[:1] in (" ", "\t") or line.startswith(CONTINUATION_PREFIXES)
+
+
+def get_format(name: str) -> LogFormat:
+    """The format called `name`.
+
+    Raises:
+        KeyError: With the list of known names, when `name` is not one.
+    """
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"Unknown log format {name!r}; choose one of: {', '.join(sorted(_BY_NAME))}") from None
+
+
+def detect_format(lines: Sequence[str], ref_ts: float | None = None) -> LogFormat:
+    """Pick the format that parses most of a source's first lines.
+
+    Blank lines and lines that look like continuations (indented, `Traceback`, `at ...`) are not counted, so a
+    sample that is mostly one stack trace still finds the header of the entries around it. A format must parse
+    at least half of the counted lines; otherwise the source is `plain`. A specific format that parses at least
+    90 % as many lines as the best catch-all one (`iso8601`, `epoch`, `timestamped`) wins over it: a syslog
+    file that opens with a journald banner line is still syslog.
+
+    Args:
+        lines: The first lines of a source (about `SAMPLE_LINES` non-blank ones), decoded, without line ends.
+        ref_ts: The source's reference time, for year-less timestamps.
+    """
+    candidates = [ln for ln in lines if ln.strip() and not looks_like_continuation(ln)][:SAMPLE_LINES]
+    if not candidates:
+        # Only indented lines: still try the formats (the DevStack nova layout indents whole entries).
+        candidates = [ln for ln in lines if ln.strip()][:SAMPLE_LINES]
+    if not candidates:
+        return PLAIN
+    best, best_hits = PLAIN, 0  # among specific formats
+    catch_all, catch_all_hits = PLAIN, 0
+    for fmt in FORMATS:
+        parse = fmt.make_parser(ref_ts)
+        hits = sum(1 for ln in candidates if parse(ln) is not None)
+        if fmt.generic and hits > catch_all_hits:
+            catch_all, catch_all_hits = fmt, hits
+        elif not fmt.generic and hits > best_hits:
+            best, best_hits = fmt, hits
+    if best_hits < 0.9 * catch_all_hits:
+        best, best_hits = catch_all, catch_all_hits
+    return best if best_hits * 2 >= len(candidates) else PLAIN

@@ -1,0 +1,287 @@
+"""The audit: read → template → window → fit → score → rank → report, streaming until the scoring step.
+
+Only compact columns (`EventTable`) are kept per event; the text of the lines a report shows is read back from
+the files at the end. Progress goes to an optional hook so the CLI can draw Rich bars and the TUI its widgets.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+import detectors.classical  # noqa: F401  (registers the baseline detector)
+from detectors.base import Detector, Evidence, LogWindow, NotEnoughData, get_detector
+from detectors.events import ReadStats
+from detectors.eventtable import EventTable
+from detectors.readers import context_lines, read_events, total_bytes, expand_sources
+from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals
+from detectors.templates import TemplateStore
+from detectors.windows import WindowSpec, Windows, make_windows
+
+# progress(stage, advance, total): stage is "read" (bytes), "score" (windows) or "explain" (anomalies).
+ProgressHook = Callable[[str, float, float | None], None]
+
+
+@dataclass
+class AuditOptions:
+    """What `sleuth audit` does; every field has a CLI flag of the same name."""
+
+    detector: str = "classical"  # a name from detectors.base.DETECTORS
+    window: str = "count:20:10"  # count:SIZE[:STEP] | time:SPAN[:STEP] | session:REGEX
+    include: tuple[str, ...] = ()  # globs of files to read inside directories
+    exclude: tuple[str, ...] = ()  # globs of files to skip inside directories
+    baseline: tuple[str, ...] = ()  # logs of normal operation to fit on (default: the audited logs themselves)
+    fit_fraction: float | None = None  # fit on the earliest fraction of windows instead (time-ordered split)
+    top: int = 20  # anomalies shown in the report
+    context: int = 3  # lines shown before and after each anomaly
+    state_dir: Path | None = None  # where Drain3 state is persisted per system (None: in memory)
+    system: str | None = None  # name of the persisted template state (default: from the first source's name)
+    detector_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AuditResult:
+    """The report plus what tools, the TUI and benchmarks query afterwards."""
+
+    report: Report
+    events: EventTable
+    templates: TemplateStore
+    windows: Windows
+    scores: np.ndarray  # one per window
+    line_scores: np.ndarray  # one per event: the highest score of a window that contains it
+    detector: Detector
+    stats: ReadStats
+
+
+def system_name(sources: Sequence[str]) -> str:
+    """A name for the template state of these sources: the first file's stem without trailing digits/dates."""
+    for s in sources:
+        if s != "-":
+            stem = Path(s).name.split(".")[0]
+            stem = re.sub(r"[\d._-]+$", "", stem) or stem
+            return re.sub(r"[^\w.-]", "_", stem) or "default"
+    return "stdin"
+
+
+class _Ingest:
+    """Reads sources into one event table, mining templates and session keys as it goes."""
+
+    def __init__(self, store: TemplateStore, spec: WindowSpec) -> None:
+        self.store = store
+        self.session_re = re.compile(spec.pattern) if spec.kind == "session" else None
+
+    def read(self, paths: Sequence[str], options: AuditOptions, stats: ReadStats, stdin: BinaryIO | None,
+             progress: ProgressHook | None) -> tuple[EventTable, np.ndarray | None, list[str]]:
+        table = EventTable()
+        sessions: list[int] = []
+        keys: dict[str, int] = {}
+        add, append = self.store.add, table.append
+        session_re = self.session_re
+        on_progress = (lambda n: progress("read", n, None)) if progress else None
+        for event in read_events(paths, stats=stats, include=options.include, exclude=options.exclude,
+                                 stdin=stdin, on_progress=on_progress):
+            # A folded entry (a stack trace) is templated by its first line: the frames vary, the error does not.
+            append(event, add(event.text.partition("\n")[0]))
+            if session_re is not None:
+                m = session_re.search(event.raw)
+                if m is None:
+                    sessions.append(-1)
+                else:
+                    key = m.group(0)
+                    sid = keys.get(key)
+                    if sid is None:
+                        sid = keys[key] = len(keys)
+                    sessions.append(sid)
+        table.freeze()
+        if session_re is None:
+            return table, None, []
+        return table, np.asarray(sessions, dtype=np.int64), list(keys)
+
+
+def _iso(ts: float) -> str | None:
+    if ts != ts:  # NaN
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def window_line_scores(windows: Windows, scores: np.ndarray, n_events: int,
+                       member_scores: np.ndarray | None = None) -> np.ndarray:
+    """Each event's score: the highest share it gets of the scores of the windows that contain it.
+
+    With element scores (e.g. template rarity) a window's score is shared out in proportion to them, so the rare
+    line of an anomalous window scores higher than its ordinary neighbours; without, every line gets it whole.
+    Events in no window score the lowest window score.
+    """
+    low = float(scores.min()) if len(scores) else 0.0
+    out = np.full(n_events, -np.inf)
+    lengths = np.diff(windows.offsets)
+    if len(windows) and len(windows.members):
+        per_member = np.repeat(scores, lengths)
+        if member_scores is not None and len(member_scores) == len(windows.members):
+            nonempty = lengths > 0
+            peak = np.zeros(len(windows))
+            peak[nonempty] = np.maximum.reduceat(member_scores, windows.offsets[:-1][nonempty])
+            peak_m = np.repeat(peak, lengths)
+            share = np.where(peak_m > 0, np.clip(member_scores / np.where(peak_m > 0, peak_m, 1), 0, 1), 1.0)
+            # Keep the ordering of windows for lines with no share: a share never drops a line below `low`.
+            per_member = low + (per_member - low) * share
+        np.maximum.at(out, windows.members, per_member)
+    out[np.isinf(out)] = low
+    return out
+
+
+def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress: ProgressHook | None = None,
+          stdin: BinaryIO | None = None) -> AuditResult:
+    """Audit log sources and build the ranked, evidenced report.
+
+    Args:
+        paths: Files, `.gz` files, directories, or "-" for stdin.
+        options: What to do (defaults: the classical detector on sliding windows of 20 lines).
+        progress: Optional hook for progress bars.
+        stdin: The stream "-" reads (default: sys.stdin's buffer).
+
+    Raises:
+        DetectorError: If the detector name, the window specification or the data cannot be used
+            (e.g. too few windows to fit); the message says what to change.
+    """
+    options = options or AuditOptions()
+    started = time.perf_counter()
+    spec = WindowSpec.parse(options.window)
+    detector = get_detector(options.detector, **options.detector_options)
+    sources = expand_sources(paths, options.include, options.exclude)
+    state_path = None
+    if options.state_dir is not None:
+        state_path = Path(options.state_dir) / "drain3" / f"{options.system or system_name(sources or paths)}.bin"
+    store = TemplateStore(state_path)
+    ingest = _Ingest(store, spec)
+    if progress:
+        progress("read", 0, float(total_bytes(sources)) or None)
+
+    stats = ReadStats()
+    fit_windows: Windows | None = None
+    fit_desc = "the audited logs themselves (unsupervised)"
+    if options.baseline:
+        base_stats = ReadStats()
+        base_table, base_sessions, base_keys = ingest.read(options.baseline, options, base_stats, None, None)
+        fit_windows = make_windows(base_table, spec, base_sessions, base_keys)
+        fit_desc = f"baseline logs of normal operation: {', '.join(options.baseline)} ({len(base_table)} events)"
+
+    table, sessions, keys = ingest.read(paths, options, stats, stdin, progress)
+    if len(table) == 0:
+        reasons = "; ".join(skip.message for skip in stats.skips[:3]) or "the inputs are empty"
+        raise NotEnoughData(f"no log lines could be read from {', '.join(paths)}: {reasons}")
+    windows = make_windows(table, spec, sessions, keys)
+    if fit_windows is None:
+        fit_windows = windows
+        if options.fit_fraction is not None:
+            firsts = windows.window_of_events()
+            cut = np.quantile(firsts[firsts >= 0], options.fit_fraction) if len(firsts) else 0
+            fit_windows = windows.subset(np.nonzero((firsts >= 0) & (firsts <= cut))[0])
+            fit_desc = f"the earliest {options.fit_fraction:.0%} of the windows (time-ordered), {len(fit_windows)} windows"
+    if len(fit_windows) < 2:
+        raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
+                            f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
+    detector.fit(fit_windows)
+    if progress:
+        progress("score", 0, float(len(windows)))
+    scores = detector.score(windows)
+    if progress:
+        progress("score", float(len(windows)), None)
+    line_scores = window_line_scores(windows, scores, len(table), detector.member_scores(windows))
+    store.save()
+
+    anomalies = _rank(windows, scores, detector, store, options, progress)
+    report = Report(
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        sources=list(table.sources) or list(paths),
+        detector=detector.name,
+        windowing=spec.describe(),
+        fit=fit_desc,
+        threshold_rule=getattr(detector, "threshold_rule", lambda: f"threshold {detector.threshold:.3f}")(),
+        totals=Totals(
+            sources=len(table.sources), lines=stats.lines, events=stats.events, folded=stats.folded,
+            skipped=sum(stats.skipped_by_reason.values()), templates=len(store.counts),
+            new_templates=store.new_templates(), windows=len(windows),
+            anomalous_windows=int((scores >= detector.threshold).sum()), anomalies_shown=len(anomalies),
+            seconds=round(time.perf_counter() - started, 3),
+        ),
+        anomalies=anomalies,
+        skipped=[SkipEntry(s.source, s.line, s.reason, s.message) for s in stats.skips],
+        skipped_by_reason=dict(stats.skipped_by_reason),
+        formats=dict(stats.formats),
+    )
+    return AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
+
+
+def _rank(windows: Windows, scores: np.ndarray, detector: Detector, store: TemplateStore, options: AuditOptions,
+          progress: ProgressHook | None) -> list[Anomaly]:
+    """Anomalous windows, best first, one per focus template so the report shows distinct problems."""
+    table = windows.table
+    flagged = np.nonzero(scores >= detector.threshold)[0]
+    order = flagged[np.argsort(-scores[flagged], kind="stable")]
+    anomalies: list[Anomaly] = []
+    shown_templates: dict[int, Anomaly] = {}
+    repeats: dict[int, int] = {}
+    if progress:
+        progress("explain", 0, float(min(len(order), options.top)))
+    for w in order:
+        if len(anomalies) >= options.top:
+            break
+        sample = windows[int(w)]
+        if len(sample.events) == 0:
+            continue
+        elem = detector.element_scores(sample)
+        j = int(np.argmax(elem)) if elem is not None and len(elem) else 0
+        event = int(sample.events[j])
+        tid = int(table.template[event])
+        if tid in shown_templates:
+            repeats[tid] = repeats.get(tid, 0) + 1
+            continue
+        verdict = detector.verdict(sample, float(scores[w]))
+        rank = len(anomalies) + 1
+        aid = f"A{rank}"
+        evidence = _located(verdict.evidence, sample, table)
+        for k, e in enumerate(evidence, 1):
+            e.id = f"{aid}.e{k}"
+        src, line = table.sources[int(table.source[event])], int(table.line[event])
+        anomalies.append(Anomaly(
+            id=aid, rank=rank, detector=verdict.detector, where=f"{src}:{line}", source=src, line=line,
+            ts=None if np.isnan(table.ts[event]) else float(table.ts[event]), time=_iso(float(table.ts[event])),
+            template_id=tid, template=store.template(tid), text="", score=verdict.score, threshold=verdict.threshold,
+            severity=verdict.severity, window=sample.key, evidence=evidence,
+            level=table.level_name(event), host=table.host_name(event),
+        ))
+        shown_templates[tid] = anomalies[-1]
+        if progress:
+            progress("explain", 1, None)
+    for tid, n in repeats.items():
+        a = shown_templates[tid]
+        a.evidence.append(Evidence("repeat", f"{n} more anomalous window(s) have this line's template at their peak",
+                                   template_id=tid, id=f"{a.id}.e{len(a.evidence) + 1}"))
+    _fill_text(anomalies, options.context)
+    return anomalies
+
+
+def _located(evidence: list[Evidence], sample: LogWindow, table: EventTable) -> list[Evidence]:
+    """Give template evidence the file:line of its first line in the window, so every claim links to a line."""
+    for e in evidence:
+        if e.where is None and e.template_id is not None:
+            hits = np.nonzero(np.asarray(sample.templates) == e.template_id)[0]
+            if len(hits):
+                e.where = table.where(int(sample.events[int(hits[0])]))
+    return evidence
+
+
+def _fill_text(anomalies: Iterable[Anomaly], context: int) -> None:
+    """Read back each anomaly's line and its surroundings from the source."""
+    for a in anomalies:
+        lines = context_lines(a.source, a.line, before=context, after=context)
+        a.context = [ContextLine(n, text, n == a.line) for n, text in lines]
+        a.text = next((text for n, text in lines if n == a.line), "")

@@ -1,0 +1,142 @@
+"""Log templates: Drain3, with our masking in front of it and a cache so a repeated line costs a dict lookup.
+
+Lines are masked once (IPs, UUIDs, HDFS block ids, hex ids, paths, numbers); the masked text is both the cache key
+and what Drain3's tree sees, so a cache hit and a Drain3 call always agree. Drain3's state is loaded from and saved
+to a file per system, so a second run over the same system reuses (and keeps the ids of) its templates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from drain3 import TemplateMiner
+from drain3.file_persistence import FilePersistence
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+
+logger = logging.getLogger(__name__)
+
+# Order matters: the specific shapes go before the generic number mask.
+MASKS: tuple[tuple[str, str], ...] = (
+    (r"blk_-?\d+", "BLK"),
+    (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID"),
+    (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])", "IP"),
+    (r"(?<![\w/])(?:/[\w.\-]+){2,}/?", "PATH"),
+    (r"\b0[xX][0-9a-fA-F]+\b", "HEX"),
+    (r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b", "HEX"),
+    (r"(?<![A-Za-z_])[-+]?\d+(?:\.\d+)?(?![A-Za-z_])", "NUM"),
+)
+
+_COMPILED = tuple((re.compile(pattern), f"<{name}>") for pattern, name in MASKS)
+
+# A bounded cache: BGL-like logs have many distinct masked lines; past this size the cache starts over.
+CACHE_LIMIT = 500_000
+
+
+def mask(text: str) -> str:
+    """The line with its variable parts replaced by `<IP>`, `<NUM>`, ... (the cache key and Drain3's input)."""
+    for regex, token in _COMPILED:
+        text = regex.sub(token, text)
+    return text
+
+
+def _config(sim_th: float, depth: int) -> TemplateMinerConfig:
+    config = TemplateMinerConfig()
+    config.drain_sim_th = sim_th
+    config.drain_depth = depth
+    config.drain_max_children = 100
+    config.parametrize_numeric_tokens = True
+    config.snapshot_compress_state = True
+    config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in MASKS]
+    config.mask_prefix, config.mask_suffix = "<", ">"
+    return config
+
+
+class TemplateStore:
+    """Template ids for log messages, backed by Drain3 and persisted per system.
+
+    Args:
+        state_path: Where Drain3's state is loaded from and saved to (None: in memory only).
+        sim_th: Drain's similarity threshold (0.4 is Drain3's default).
+        depth: Drain's parse-tree depth.
+    """
+
+    def __init__(self, state_path: str | Path | None = None, *, sim_th: float = 0.4, depth: int = 4) -> None:
+        self.state_path = Path(state_path) if state_path else None
+        persistence = None
+        if self.state_path is not None and self.state_path.exists():
+            persistence = FilePersistence(str(self.state_path))
+        self.miner = TemplateMiner(persistence_handler=persistence, config=_config(sim_th, depth))
+        # Saving after every new cluster (Drain3's behaviour with a handler) is quadratic: we save once, in save().
+        self.miner.persistence_handler = None
+        self.known_before: frozenset[int] = frozenset(self.miner.drain.id_to_cluster.keys())
+        self._cache: dict[str, int] = {}
+        self.counts: dict[int, int] = {}  # this run's count per template id
+        self.cache_hits = 0
+
+    def add(self, text: str) -> int:
+        """The template id of `text` (a message without its header), mining a new template when needed."""
+        key = mask(text)
+        tid = self._cache.get(key)
+        if tid is None:
+            cluster, _ = self.miner.drain.add_log_message(key)
+            tid = cluster.cluster_id
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = tid
+        else:
+            self.cache_hits += 1
+        self.counts[tid] = self.counts.get(tid, 0) + 1
+        return tid
+
+    def match(self, text: str) -> int | None:
+        """The id of an existing template that `text` matches, without changing any template."""
+        key = mask(text)
+        tid = self._cache.get(key)
+        if tid is not None:
+            return tid
+        cluster = self.miner.drain.match(key, full_search_strategy="fallback")
+        return None if cluster is None else int(cluster.cluster_id)
+
+    def template(self, tid: int) -> str:
+        """The template text of id `tid` (`<*>` and `<NAME>` mark the variable parts)."""
+        cluster = self.miner.drain.id_to_cluster.get(tid)
+        return cluster.get_template() if cluster is not None else f"<unknown template {tid}>"
+
+    def count(self, tid: int) -> int:
+        """How many messages of this run had template `tid`."""
+        return self.counts.get(tid, 0)
+
+    def is_new(self, tid: int) -> bool:
+        """Whether `tid` was first mined in this run (not in the loaded state)."""
+        return tid not in self.known_before
+
+    @property
+    def size(self) -> int:
+        """Number of templates known (loaded plus mined)."""
+        return len(self.miner.drain.id_to_cluster)
+
+    def new_templates(self) -> int:
+        """Templates this run added to the loaded state."""
+        return sum(1 for tid in self.miner.drain.id_to_cluster.keys() if tid not in self.known_before)
+
+    def save(self) -> None:
+        """Write Drain3's state atomically to `state_path` (no-op when in memory)."""
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".drain3-", suffix=".tmp")
+        os.close(fd)
+        try:
+            self.miner.persistence_handler = FilePersistence(tmp)
+            self.miner.save_state("end of run")
+            os.replace(tmp, self.state_path)
+        finally:
+            self.miner.persistence_handler = None
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        logger.info("saved %d templates to %s", self.size, self.state_path)

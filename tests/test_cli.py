@@ -1,0 +1,89 @@
+"""The `sleuth` command line: formats, exit codes, bad input messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from detectors.synth import generate_logs
+from tui.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory: pytest.TempPathFactory):
+    return generate_logs(tmp_path_factory.mktemp("cli") / "incident.log", lines=6000, seed=5)
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path / "state"))
+
+
+def test_audit_json_for_scripts_and_exit_code_1(incident) -> None:
+    result = runner.invoke(app, ["audit", incident.path, "--format", "json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["version"] == 1 and report["anomalies"]
+    assert report["anomalies"][0]["where"].startswith(incident.path + ":")
+
+
+def test_fail_on_never_exits_0(incident) -> None:
+    result = runner.invoke(app, ["audit", incident.path, "--fail-on", "never", "--format", "json"])
+    assert result.exit_code == 0
+
+
+def test_html_report_written_to_file(incident, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["audit", incident.path, "--format", "html", "--out", str(out)])
+    assert result.exit_code == 1
+    html = out.read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and "A1" in html
+
+
+def test_markdown_is_the_default(incident) -> None:
+    result = runner.invoke(app, ["audit", incident.path, "--top", "3"])
+    assert result.exit_code == 1
+    assert "A1" in result.stdout and incident.path in result.stdout
+
+
+def test_stdin_is_read_with_dash(incident) -> None:
+    data = Path(incident.path).read_bytes()
+    result = runner.invoke(app, ["audit", "-", "--format", "json", "--top", "2"], input=data)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["anomalies"][0]["source"] == "-"
+
+
+def test_bad_window_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["audit", "x.log", "--window", "hourly"])
+    assert result.exit_code == 2
+    assert "window" in result.output and "Traceback" not in result.output
+
+
+def test_missing_file_is_named_and_run_goes_on(incident, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["audit", str(tmp_path / "nope.log"), incident.path, "--format", "json"])
+    assert result.exit_code == 1
+    assert "nope.log" in result.stderr
+    assert json.loads(result.stdout)["skipped_by_reason"]
+
+
+def test_nothing_readable_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["audit", str(tmp_path / "nope.log")])
+    assert result.exit_code == 2
+    assert "nope.log" in result.output and "Traceback" not in result.output
+
+
+def test_generate_writes_labels(tmp_path: Path) -> None:
+    out = tmp_path / "gen.log"
+    result = runner.invoke(app, ["generate", str(out), "--lines", "1500"])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and json.loads(Path(str(out) + ".truth.json").read_text())["anomalous_lines"]
+
+
+def test_generate_too_few_lines_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", str(tmp_path / "g.log"), "--lines", "500"])
+    assert result.exit_code == 2 and "1000" in result.output

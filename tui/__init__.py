@@ -1,0 +1,1 @@
+"""The `sleuth` command line and the Textual app."""

@@ -47,6 +47,15 @@ def _csr(samples: Sequence[Sample], with_events: bool = False) -> tuple[np.ndarr
     return np.asarray(offsets, dtype=np.int64), members, event_ids
 
 
+def _gather(offsets: np.ndarray, members: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR (offsets, members) of the windows at `rows`."""
+    lengths = offsets[rows + 1] - offsets[rows]
+    out = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    starts = np.repeat(offsets[rows] - out[:-1], lengths)
+    return out, members[np.arange(int(out[-1]), dtype=np.int64) + starts]
+
+
 def _robust(x: np.ndarray) -> tuple[float, float]:
     med = float(np.median(x))
     mad = float(np.median(np.abs(x - med))) * 1.4826
@@ -81,27 +90,32 @@ class ClassicalDetector(Detector):
         if len(offsets) < 3 or len(members) < 2:
             raise NotEnoughData(f"the classical detector needs at least 2 windows to fit, got {len(offsets) - 1}")
         # Overlapping windows hold a line more than once: count each line once for template probabilities.
-        _, first = np.unique(event_ids, return_index=True)
-        tids, counts = np.unique(members[first], return_counts=True)
-        self.fit_lines = int(len(first))
+        if isinstance(samples, Windows):
+            seen = np.zeros(len(samples.table), dtype=bool)
+            seen[event_ids] = True
+            line_templates = samples.table.template[seen]
+        else:
+            line_templates = members[np.unique(event_ids, return_index=True)[1]]
+        tids, counts = np.unique(line_templates, return_counts=True)
+        self.fit_lines = int(len(line_templates))
         self.vocab = {int(t): i for i, t in enumerate(tids)}
         self.fit_counts = dict(zip(tids.tolist(), counts.tolist()))
         denom = self.fit_lines + SMOOTHING * (len(tids) + 1)
         self._rarity_known = -np.log((counts + SMOOTHING) / denom)
         self.unseen_rarity = float(-np.log(SMOOTHING / denom))
+        self._lut = self._make_lut(int(tids.max()) if len(tids) else 0)
         self.fitted = True
 
         n = len(offsets) - 1
         rng = np.random.default_rng(self.seed)
-        X = self._features(offsets, members)
         rows = np.arange(n) if n <= FIT_WINDOWS_MAX else np.sort(rng.choice(n, FIT_WINDOWS_MAX, replace=False))
+        X = self._features(*_gather(offsets, members, rows))
         self.forest = IsolationForest(n_estimators=self.n_estimators, max_samples=min(256, len(rows)),
-                                      random_state=self.seed).fit(X[rows])
+                                      random_state=self.seed).fit(X)
         # Mean count per window of each template: the reference that count evidence is phrased against.
-        self.mean_counts = np.asarray(X[rows].expm1().mean(axis=0)).ravel()
+        self.mean_counts = np.asarray(X.expm1().mean(axis=0)).ravel()
 
-        rar = self._window_rarity(offsets, members)
-        iso = -self.forest.score_samples(X)
+        rar, iso = self._components(offsets, members)
         self._r_norm = _robust(rar)
         self._i_norm = _robust(iso)
         self.threshold = float(self.z_threshold)
@@ -114,16 +128,20 @@ class ClassicalDetector(Detector):
 
     # -- scoring -----------------------------------------------------------------------------------------------
 
+    def _make_lut(self, top: int) -> np.ndarray:
+        lut = np.full(top + 1, len(self.vocab), dtype=np.int64)
+        if self.vocab:
+            lut[np.fromiter(self.vocab.keys(), dtype=np.int64)] = np.fromiter(self.vocab.values(), dtype=np.int64)
+        return lut
+
     def _col(self, members: np.ndarray) -> np.ndarray:
         """Column of each member template (the last column collects templates unseen in the fit data)."""
-        unseen = len(self.vocab)
         if len(members) == 0:
             return np.zeros(0, np.int64)
-        top = int(max(members.max(), max(self.vocab) if self.vocab else 0)) + 1
-        lut = np.full(top, unseen, dtype=np.int64)
-        keys = np.fromiter(self.vocab.keys(), dtype=np.int64)
-        lut[keys] = np.fromiter(self.vocab.values(), dtype=np.int64)
-        return lut[members]
+        top = int(members.max())
+        if top >= len(self._lut):
+            self._lut = self._make_lut(top)
+        return self._lut[members]
 
     def rarity(self, templates: np.ndarray) -> np.ndarray:
         """-log p of each template id under the fit data (unseen templates get the zero-count rarity)."""
@@ -158,16 +176,19 @@ class ClassicalDetector(Detector):
         offsets, members, _ = _csr(samples)
         if len(offsets) <= 1:
             return np.zeros(0)
-        out = np.empty(len(offsets) - 1)
-        # Chunks keep the sparse matrices small on very long logs.
-        chunk = 50_000
-        for lo in range(0, len(offsets) - 1, chunk):
-            hi = min(lo + chunk, len(offsets) - 1)
+        return self._combine(*self._components(offsets, members))
+
+    def _components(self, offsets: np.ndarray, members: np.ndarray, chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+        """(window rarity, forest isolation) of every window, in chunks so memory stays flat on long logs."""
+        n = len(offsets) - 1
+        rar, iso = np.empty(n), np.empty(n)
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
             off = offsets[lo:hi + 1] - offsets[lo]
             mem = members[offsets[lo]:offsets[hi]]
-            iso = -self.forest.score_samples(self._features(off, mem))
-            out[lo:hi] = self._combine(self._window_rarity(off, mem), iso)
-        return out
+            iso[lo:hi] = -self.forest.score_samples(self._features(off, mem))
+            rar[lo:hi] = self._window_rarity(off, mem)
+        return rar, iso
 
     def element_scores(self, sample: Sample) -> np.ndarray | None:
         if not isinstance(sample, LogWindow):

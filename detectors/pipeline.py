@@ -112,27 +112,33 @@ def _iso(ts: float) -> str | None:
 
 
 def window_line_scores(windows: Windows, scores: np.ndarray, n_events: int,
-                       member_scores: np.ndarray | None = None) -> np.ndarray:
+                       detector: Detector | None = None, chunk: int = 20_000) -> np.ndarray:
     """Each event's score: the highest share it gets of the scores of the windows that contain it.
 
     With element scores (e.g. template rarity) a window's score is shared out in proportion to them, so the rare
     line of an anomalous window scores higher than its ordinary neighbours; without, every line gets it whole.
-    Events in no window score the lowest window score.
+    Events in no window score the lowest window score. Works in chunks of windows to keep memory flat.
     """
     low = float(scores.min()) if len(scores) else 0.0
     out = np.full(n_events, -np.inf)
-    lengths = np.diff(windows.offsets)
-    if len(windows) and len(windows.members):
-        per_member = np.repeat(scores, lengths)
-        if member_scores is not None and len(member_scores) == len(windows.members):
+    offsets, members = windows.offsets, windows.members
+    for lo in range(0, len(windows), chunk):
+        hi = min(lo + chunk, len(windows))
+        a, b = int(offsets[lo]), int(offsets[hi])
+        if b <= a:
+            continue
+        lengths = np.diff(offsets[lo:hi + 1])
+        per_member = np.repeat(scores[lo:hi], lengths)
+        elem = detector.member_scores(windows.slice(lo, hi)) if detector is not None else None
+        if elem is not None and len(elem) == b - a:
             nonempty = lengths > 0
-            peak = np.zeros(len(windows))
-            peak[nonempty] = np.maximum.reduceat(member_scores, windows.offsets[:-1][nonempty])
+            peak = np.zeros(hi - lo)
+            peak[nonempty] = np.maximum.reduceat(elem, (offsets[lo:hi] - a)[nonempty])
             peak_m = np.repeat(peak, lengths)
-            share = np.where(peak_m > 0, np.clip(member_scores / np.where(peak_m > 0, peak_m, 1), 0, 1), 1.0)
-            # Keep the ordering of windows for lines with no share: a share never drops a line below `low`.
+            share = np.where(peak_m > 0, np.clip(elem / np.where(peak_m > 0, peak_m, 1), 0, 1), 1.0)
+            # A share never drops a line below the lowest window score, so windows keep their order.
             per_member = low + (per_member - low) * share
-        np.maximum.at(out, windows.members, per_member)
+        np.maximum.at(out, members[a:b], per_member)
     out[np.isinf(out)] = low
     return out
 
@@ -194,7 +200,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     scores = detector.score(windows)
     if progress:
         progress("score", float(len(windows)), None)
-    line_scores = window_line_scores(windows, scores, len(table), detector.member_scores(windows))
+    line_scores = window_line_scores(windows, scores, len(table), detector)
     store.save()
 
     anomalies = _rank(windows, scores, detector, store, options, progress)

@@ -1,7 +1,10 @@
 """Log templates: Drain3, with our masking in front of it and a cache so a repeated line costs a dict lookup.
 
-Lines are masked once (IPs, UUIDs, HDFS block ids, hex ids, paths, numbers); the masked text is both the cache key
-and what Drain3's tree sees, so a cache hit and a Drain3 call always agree. Drain3's state is loaded from and saved
+Two caches stand in front of Drain3. The first is keyed by the line with every token that holds a digit replaced
+(one cheap regex pass): lines that differ only in such tokens (ids, counts, addresses, durations) get the template
+of the first of them, as Drain3 itself would give them, since it masks or parametrises exactly those tokens. On a
+miss, the line is masked properly (IPs, UUIDs, HDFS block ids, hex ids, paths, numbers); that masked text is the
+second cache's key and what Drain3's tree sees. Drain3's state is loaded from and saved
 to a file per system, so a second run over the same system reuses (and keeps the ids of) its templates.
 """
 
@@ -32,6 +35,7 @@ MASKS: tuple[tuple[str, str], ...] = (
 )
 
 _COMPILED = tuple((re.compile(pattern), f"<{name}>") for pattern, name in MASKS)
+_QUICK = re.compile(r"\S*\d\S*")  # any token holding a digit
 
 # A bounded cache: BGL-like logs have many distinct masked lines; past this size the cache starts over.
 CACHE_LIMIT = 500_000
@@ -74,20 +78,27 @@ class TemplateStore:
         # Saving after every new cluster (Drain3's behaviour with a handler) is quadratic: we save once, in save().
         self.miner.persistence_handler = None
         self.known_before: frozenset[int] = frozenset(self.miner.drain.id_to_cluster.keys())
+        self._quick: dict[str, int] = {}
         self._cache: dict[str, int] = {}
         self.counts: dict[int, int] = {}  # this run's count per template id
         self.cache_hits = 0
 
     def add(self, text: str) -> int:
         """The template id of `text` (a message without its header), mining a new template when needed."""
-        key = mask(text)
-        tid = self._cache.get(key)
+        quick = _QUICK.sub("<*>", text)
+        tid = self._quick.get(quick)
         if tid is None:
-            cluster, _ = self.miner.drain.add_log_message(key)
-            tid = cluster.cluster_id
-            if len(self._cache) >= CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = tid
+            key = mask(text)
+            tid = self._cache.get(key)
+            if tid is None:
+                cluster, _ = self.miner.drain.add_log_message(key)
+                tid = cluster.cluster_id
+                if len(self._cache) >= CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[key] = tid
+            if len(self._quick) >= CACHE_LIMIT:
+                self._quick.clear()
+            self._quick[quick] = tid
         else:
             self.cache_hits += 1
         self.counts[tid] = self.counts.get(tid, 0) + 1

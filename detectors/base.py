@@ -174,7 +174,7 @@ BUILTIN: dict[str, str] = {
     "classical": "detectors.classical",
     "icad": "detectors.icad.detector",
     "logicl": "detectors.logicl",
-    "calm": "detectors.calm.detector",
+    "calm": "detectors.calm.detect",
 }
 
 

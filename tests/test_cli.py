@@ -22,6 +22,8 @@ def incident(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(autouse=True)
 def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SLEUTH_EXPLAIN", "false")  # the model's explanation has its own tests (test_agent*)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no user config file leaks in
 
 
 def test_audit_json_for_scripts_and_exit_code_1(incident) -> None:
@@ -87,3 +89,14 @@ def test_generate_writes_labels(tmp_path: Path) -> None:
 def test_generate_too_few_lines_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["generate", str(tmp_path / "g.log"), "--lines", "500"])
     assert result.exit_code == 2 and "1000" in result.output
+
+
+def test_model_down_still_writes_the_report(incident) -> None:
+    """An unreachable LLM degrades the answer (no explanation), never the run: verdicts are still reported."""
+    result = runner.invoke(app, ["audit", incident.path, "--format", "json", "--top", "3",
+                                 "--llm-url", "http://127.0.0.1:9/v1", "--model", "nope"], env={"SLEUTH_EXPLAIN": "true"})
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["anomalies"]
+    assert report["explanation"]["status"] == "unavailable"
+    assert report["explanation"].get("reason")

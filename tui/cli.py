@@ -21,6 +21,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="sleuth: find, rank and explain anomalies in logs and metrics.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: quality and speed, with baselines in the same run.")
 app.add_typer(bench_app, name="bench")
+train_app = typer.Typer(no_args_is_help=True, help="Train the embedded models (CPU is enough; the shipped checkpoints came from these).")
+app.add_typer(train_app, name="train")
 
 err = Console(stderr=True)
 
@@ -31,6 +33,13 @@ class Format(str, Enum):
     html = "html"
 
 
+class Runner(str, Enum):
+    direct = "direct"
+    prism = "prism"
+    flink = "flink"
+    dataflow = "dataflow"
+
+
 class FailOn(str, Enum):
     low = "low"
     medium = "medium"
@@ -38,13 +47,14 @@ class FailOn(str, Enum):
     never = "never"
 
 
-def data_dir() -> Path:
-    """Where sleuth keeps its state (Drain3 templates, indexes, sessions): $SLEUTH_DATA_DIR or XDG data home."""
-    env = os.environ.get("SLEUTH_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "sleuth"
+def _settings(flags: dict[str, Any]) -> Any:
+    """The resolved settings (defaults → ~/.config/sleuth/config.toml → SLEUTH_* environment → these flags)."""
+    from agent import ConfigError, load_settings
+
+    try:
+        return load_settings(flags=flags)
+    except ConfigError as error:
+        raise fail(str(error)) from None
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -93,16 +103,23 @@ def audit(
     context: Annotated[int, typer.Option("--context", min=0, help="Lines of context around each anomaly.")] = 3,
     system: Annotated[str | None, typer.Option("--system", help="Name of the template state to reuse (default: from the file name).")] = None,
     no_state: Annotated[bool, typer.Option("--no-state", help="Do not load or save template state.")] = False,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM), e.g. http://gpu:8000/v1; default: the embedded model.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model name served by vLLM, or a GGUF path for the embedded engine.")] = None,
+    no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the model's explanation; report the detectors' verdicts only.")] = False,
+    no_redact: Annotated[bool, typer.Option("--no-redact", help="Send log text to a remote --llm-url without masking secrets.")] = False,
 ) -> None:
-    """Audit logs: rank anomalies with their evidence (file:line, template, score, threshold, why, context)."""
+    """Audit logs: rank anomalies with their evidence (file:line, template, score, threshold, why, context) and
+    explain the top ones with the configured model (the embedded one by default)."""
     from detectors.base import DetectorError
     from detectors.pipeline import AuditOptions
     from detectors.pipeline import audit as run_audit
     from detectors.render import print_report, render_html, render_json, render_markdown
 
+    settings = _settings({"llm_url": llm_url, "model": model, "explain": False if no_explain else None,
+                          "redact": False if no_redact else None})
     options = AuditOptions(detector=detector, window=window, include=tuple(include or ()), exclude=tuple(exclude or ()),
                            baseline=tuple(baseline or ()), top=top, context=context,
-                           state_dir=None if no_state else data_dir(), system=system)
+                           state_dir=None if no_state else settings.data_dir, system=system)
     if "-" in paths and sys.stdin.isatty():
         err.print("reading log lines from standard input (end with Ctrl-D)…")
     try:
@@ -117,6 +134,12 @@ def audit(
         err.print(f"[yellow]… and {len(report.skipped) - 20} more skipped (see the report's skipped section)[/]")
     if report.totals.events == 0:
         raise fail("no log lines could be read from " + ", ".join(paths) + "; see the messages above")
+
+    from agent.cli_support import explain_audit
+
+    if settings.explain and report.anomalies:
+        err.print(f"explaining the top anomalies with the {settings.backend} model…")
+        report = explain_audit(result, paths, settings)  # "explanation unavailable: …" when the model fails
 
     text = {Format.md: render_markdown, Format.json: render_json, Format.html: render_html}[format](report)
     if out is not None:
@@ -178,11 +201,124 @@ def demo(
     err.print(f"generated {log} ({truth.lines} lines; incident: {', '.join(i.kind for i in truth.incidents)})")
     with progress_bar() as bar:
         result = run_audit([str(log)], AuditOptions(state_dir=None), progress=RichHook(bar))
-    print_report(result.report, Console())
+    settings = _settings({})
+    report = result.report
+    if settings.explain:
+        from agent.cli_support import explain_audit
+
+        err.print(f"explaining the top anomalies with the {settings.backend} model…")
+        report = explain_audit(result, [str(log)], settings)
+    print_report(report, Console())
     found = {a.line for a in result.report.anomalies} & truth.anomalous_lines
     flagged = int((result.line_scores >= result.detector.threshold).sum())
     err.print(f"\n{len(found)} of the {len(result.report.anomalies)} anomalies shown are injected incident lines; "
               f"{flagged} lines lie in anomalous windows.")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def watch(
+    ctx: typer.Context,
+    sources: Annotated[list[str], typer.Argument(help="CSV / JSON-lines files (timestamp,value[,series]), directories, or - for stdin.")],
+    runner: Annotated[Runner, typer.Option("--runner", help="Beam runner; extra --flags after the sources go to Beam.")] = Runner.direct,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading lines appended to the files (streaming).")] = False,
+    out: Annotated[str | None, typer.Option("--out", help="Write JSON-lines events here (default stdout).")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="CALM model versions (default <data dir>/calm/models).")] = None,
+    judge: Annotated[str, typer.Option("--judge", help="rule (default) or embedded (SmolLM2 via llama.cpp).")] = "rule",
+    lateness: Annotated[float, typer.Option("--allowed-lateness", help="Seconds a point may arrive late and still be re-ordered.")] = 0.0,
+    keep_batch: Annotated[int, typer.Option("--keep-batch", help="KEEP segments per fine-tune.")] = 3,
+    no_adapt: Annotated[bool, typer.Option("--no-adapt", help="Never fine-tune.")] = False,
+    points: Annotated[bool, typer.Option("--points", help="Also emit every scored point with its band (for charts).")] = False,
+    stop_after: Annotated[float | None, typer.Option("--stop-after", help="With --follow: stop after this many seconds.")] = None,
+) -> None:
+    """Stream metrics through CALM: forecast bands, anomalies, KEEP/REMOVE judgments, live model updates."""
+    from detectors.calm.pipeline import watch_main
+
+    settings = _settings({})
+    raise typer.Exit(watch_main(
+        sources, runner=runner.value, model_dir=model_dir or settings.data_dir / "calm" / "models", follow=follow,
+        out=out, judge=judge, allowed_lateness_s=lateness, keep_batch=keep_batch, adapt=not no_adapt,
+        emit_points=points, stop_after_s=stop_after, beam_args=list(ctx.args),
+    ))
+
+
+@train_app.command("calm")
+def train_calm(
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 6,
+    out: Annotated[Path | None, typer.Option("--out", help="Checkpoint file (default: the shipped one).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Path of ../shared/data.")] = None,
+) -> None:
+    """Train CALM's patch quantile forecaster on NAB + SMD (label-free; about 3 minutes on one core)."""
+    from detectors.calm.train import main as train_main
+
+    args = ["--epochs", str(epochs), "--data", str(_shared(data))] + (["--out", str(out)] if out else [])
+    raise typer.Exit(train_main(args))
+
+
+@bench_app.command("calm")
+def bench_calm(
+    data: Annotated[Path | None, typer.Option("--data", help="Path of ../shared/data.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N series (smoke run).")] = None,
+    parts: Annotated[str, typer.Option("--parts", help="quality,judge,throughput,latency")] = "quality,judge,throughput,latency",
+    no_embedded: Annotated[bool, typer.Option("--no-embedded", help="Skip the SmolLM2 judge.")] = False,
+) -> None:
+    """CALM: ROC-AUC static vs adaptive (+ Beam's robust-z / IQR baselines), judge accuracy, throughput, adaptation latency."""
+    from detectors.calm.bench import run_bench
+
+    run_bench(Console(width=max(Console().width, 150)), data=_shared(data), limit=limit, parts=parts.split(","),
+              llms=[], embedded=not no_embedded)
+
+
+@app.command()
+def chat(
+    paths: Annotated[list[str] | None, typer.Argument(help="Logs to audit first (a resumed session keeps its own).")] = None,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Save and resume the conversation under this name.")] = None,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM); default: the embedded model.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Served model name, or a GGUF path for the embedded engine.")] = None,
+    no_redact: Annotated[bool, typer.Option("--no-redact", help="Do not mask secrets before they go to a remote server.")] = False,
+) -> None:
+    """Ask about your logs; answers stream and cite evidence. Log text never decides which tools run."""
+    from agent import SessionError
+    from agent.cli_support import chat_loop
+
+    settings = _settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None})
+    try:
+        code = chat_loop(settings, session, paths=paths or [])
+    except SessionError as error:
+        raise fail(str(error)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def sessions() -> None:
+    """List saved chat sessions, most recent first."""
+    from agent.cli_support import list_sessions
+
+    list_sessions(_settings({}))
+
+
+@app.command("serve-llm")
+def serve_llm(
+    model: Annotated[str, typer.Argument(help="Hugging Face model to serve, e.g. Qwen/Qwen2.5-7B-Instruct.")] = "Qwen/Qwen2.5-7B-Instruct",
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8000,
+    max_model_len: Annotated[int, typer.Option("--max-model-len", help="Context length.")] = 8192,
+    gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="Fraction of GPU memory for vLLM.")] = 0.90,
+    print_only: Annotated[bool, typer.Option("--print-only", help="Print the command without running it.")] = False,
+) -> None:
+    """Print (and, where vllm is installed, run) the recommended `vllm serve` command for the agent."""
+    from agent.cli_support import serve_llm_command
+
+    raise typer.Exit(serve_llm_command(model, run=not print_only, port=port, max_model_len=max_model_len,
+                                       gpu_memory_utilization=gpu_memory_utilization))
+
+
+@bench_app.command("agent")
+def bench_agent_cmd(
+    lines: Annotated[int, typer.Option("--lines", help="Lines of the generated incident log.")] = 20_000,
+) -> None:
+    """Seconds from a generated log to an explained report on the embedded model; tokens/s; citations resolved/total."""
+    from agent import bench_agent
+
+    bench_agent(lines, settings=_settings({"llm_url": None}))
 
 
 @bench_app.command("ingest")

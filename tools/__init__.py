@@ -2,11 +2,12 @@
 
 from tools.base import Cited, Tool, ToolArgsError, ToolInputError, ToolOutput
 from tools.calm import TOOLS as CALM_TOOLS
+from tools.icad import TOOLS as ICAD_TOOLS
 from tools.logicl import TOOLS as LOGICL_TOOLS
 from tools.logtools import TOOLS as LOG_TOOLS
 from tools.workspace import Workspace
 
-TOOLS: tuple[Tool, ...] = (*LOG_TOOLS, *CALM_TOOLS, *LOGICL_TOOLS)
+TOOLS: tuple[Tool, ...] = (*LOG_TOOLS, *ICAD_TOOLS, *CALM_TOOLS, *LOGICL_TOOLS)
 TOOLS_BY_NAME: dict[str, Tool] = {tool.name: tool for tool in TOOLS}
 
 

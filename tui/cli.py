@@ -395,6 +395,22 @@ def bench_logicl(ctx: typer.Context) -> None:
     raise typer.Exit(bench_main(ctx.args))
 
 
+@train_app.command("icad", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_icad(ctx: typer.Context) -> None:
+    """Train the ICAD-LLM checkpoint (contrastive, LoRA on SmolLM2; CPU): `[--steps N] [--out DIR] [--resume] ...`."""
+    from detectors.icad.train import train_main
+
+    raise typer.Exit(train_main(ctx.args))
+
+
+@bench_app.command("icad", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_icad(ctx: typer.Context) -> None:
+    """ICAD-LLM quality and speed vs Isolation Forest / rule baselines, same splits: `[--quick] [--only logs tables ...]`."""
+    from detectors.icad.bench import bench_main
+
+    raise typer.Exit(bench_main(ctx.args))
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     lines: Annotated[int, typer.Option("--lines", help="Lines of the generated file.")] = 1_000_000,

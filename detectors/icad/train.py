@@ -1,0 +1,247 @@
+"""Contextual contrastive training of ICAD-LLM on the pools of ../shared/data (`sleuth train icad`).
+
+Each step draws, for each modality, B triplets from data sets D of that modality: R = K normals of D, x+ another
+normal of D, x− a simple negative (a normal of another data set of the same modality, with probability 0.8) or
+a hard negative (a synthetic anomaly made from a normal of D, see `data.inject`: no real anomaly label is used).
+Loss: max(δ(R, x+) − δ(R, x−) + α, 0). LoRA on the backbone's q/v projections; encoders and special tokens are
+trained fully. Resumable (`--resume` picks up `train_state.pt` in the output folder), seeded, with a progress bar.
+
+Rebuild the shipped checkpoint (its icad.json "rebuild" field has the exact command; ~30 min on 1 thread):
+    OMP_NUM_THREADS=1 nice -n 10 python -m detectors.icad.train --steps 300 --schedule-steps 500 \
+        --out detectors/icad/checkpoints/universal
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detectors.icad.data import Split, inject, training_splits
+from detectors.icad.inputs import collate, fit_scaler, scale
+from detectors.icad.model import MODALITIES, ICADConfig, ICADModel
+
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
+
+
+@dataclass
+class TrainOptions:
+    """Knobs of a training run (the model's shape lives in ICADConfig)."""
+
+    out: Path = SHIPPED
+    data: Path = DEFAULT_DATA
+    steps: int = 300  # optimizer steps; each covers every modality once (gradient accumulation)
+    batch: int = 8  # triplets per modality per step
+    lr: float = 1e-3
+    hard_ratio: float = 0.2  # hard : simple negatives = 2 : 8, as in the paper
+    seed: int = 0
+    threads: int = 1
+    save_every: int = 50
+    resume: bool = False
+    quick: bool = False  # fewer pool windows, for smoke runs
+    schedule_steps: int | None = None  # length of the LR schedule (default: steps); lets a run stop early, exactly
+
+
+@dataclass
+class _Pool:
+    name: str
+    modality: str
+    samples: np.ndarray  # scaled (series, table) or global template ids (logs)
+    lo: int = 0  # logs: this data set's range of global template ids
+    hi: int = 0
+
+
+def prepare(splits: list[Split], model: ICADModel) -> tuple[dict[str, list[_Pool]], torch.Tensor]:
+    """Scaled pools per modality, and the global template-vector table the log pools index."""
+    pools: dict[str, list[_Pool]] = {m: [] for m in MODALITIES}
+    texts: list[str] = []
+    for s in splits:
+        if s.modality == "logs":
+            lo = len(texts)
+            texts.extend(s.templates)
+            ids = np.where(s.pool >= 0, s.pool + lo, -1).astype(np.int64)
+            pools["logs"].append(_Pool(s.name, "logs", ids, lo, len(texts)))
+        else:
+            scaler = fit_scaler(s.modality, s.pool)
+            pools[s.modality].append(_Pool(s.name, s.modality, scale(s.modality, s.pool, scaler,
+                                                                      model.cfg.table_features)))
+    if texts:
+        model.tpl_mean.copy_(model.raw_template_vectors(texts).mean(0))
+        model._template_cache.clear()
+    return {m: p for m, p in pools.items() if p}, model.template_vectors(texts)
+
+
+def _draw(pools: list[_Pool], b: int, k: int, hard_ratio: float, n_templates: int,
+          rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[bool]]:
+    weights = np.array([math.sqrt(len(p.samples)) for p in pools])
+    weights /= weights.sum()
+    refs, pos, neg, hard = [], [], [], []
+    for _ in range(b):
+        i = int(rng.choice(len(pools), p=weights))
+        p = pools[i]
+        idx = rng.choice(len(p.samples), k + 2, replace=len(p.samples) < k + 2)
+        refs.extend(p.samples[j] for j in idx[:k])
+        pos.append(p.samples[idx[k]])
+        is_hard = len(pools) == 1 or rng.random() < hard_ratio
+        if is_hard:
+            foreign = None
+            if p.modality == "logs":
+                foreign = rng.integers(0, n_templates, 8)
+                foreign = foreign[(foreign < p.lo) | (foreign >= p.hi)]
+            elif p.modality == "table":
+                foreign = p.samples[int(rng.integers(len(p.samples)))]
+            neg.append(inject(p.modality, p.samples[idx[k + 1]], rng, foreign))
+        else:
+            other = pools[int(rng.choice([j for j in range(len(pools)) if j != i]))]
+            neg.append(other.samples[int(rng.integers(len(other.samples)))])
+        hard.append(is_hard)
+    return refs, pos, neg, hard
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split] | None = None,
+          model: ICADModel | None = None, progress: bool = True) -> ICADModel:
+    """Train (or resume) and save the checkpoint into `opts.out`; returns the trained model.
+
+    `splits` and `model` default to every training set of `opts.data` and a fresh model of `cfg`.
+    """
+    torch.set_num_threads(opts.threads)
+    _set_seed(opts.seed)
+    cfg = cfg or ICADConfig(seed=opts.seed)
+    t_load = time.time()
+    if model is None:
+        model = ICADModel(cfg)
+    cfg = model.cfg
+    if splits is None:
+        splits = training_splits(opts.data, quick=opts.quick)
+    pools, table = prepare(splits, model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
+    total = opts.schedule_steps or opts.steps
+    warm = max(1, min(30, total // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))))
+    rng = np.random.default_rng(opts.seed)
+    step, wall = 0, 0.0
+    history: list[dict[str, float]] = []
+    state_path = Path(opts.out) / "train_state.pt"
+    if opts.resume and state_path.exists():
+        st = torch.load(state_path, weights_only=False)
+        model.load_state_dict(st["model"], strict=False)
+        optim.load_state_dict(st["optim"])
+        sched.load_state_dict(st["sched"])
+        rng.bit_generator.state = st["rng"]
+        torch.set_rng_state(st["torch_rng"])
+        step, wall, history = st["step"], st["wall"], st["history"]
+        print(f"resumed from {state_path} at step {step}", file=sys.stderr)
+    load_s = time.time() - t_load
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=opts.steps, initial=step, desc="icad", mininterval=5, file=sys.stderr, dynamic_ncols=False)
+    model.train()
+    t0 = time.time()
+    while step < opts.steps:
+        optim.zero_grad(set_to_none=True)
+        stats: dict[str, float] = {}
+        for mod, mpools in pools.items():
+            refs, pos, neg, hard = _draw(mpools, opts.batch, cfg.k, opts.hard_ratio, len(table), rng)
+            x, mask = collate(mod, refs + pos + neg)
+            tok, _ = model.encode(mod, x, mask, table if mod == "logs" else None)
+            b, k = opts.batch, cfg.k
+            r = tok[: b * k].reshape(b, k, cfg.m, -1)
+            loss, info = model.triplet_loss(r, tok[b * k: b * k + b], tok[b * k + b:])
+            (loss / len(pools)).backward()
+            stats[f"{mod}_loss"] = float(loss.detach())
+            stats[f"{mod}_acc"] = info["acc"]
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optim.step()
+        sched.step()
+        step += 1
+        stats["loss"] = float(np.mean([v for k2, v in stats.items() if k2.endswith("_loss")]))
+        history.append({"step": step, **{k2: round(v, 4) for k2, v in stats.items()}})
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", **{m[:3]: f"{stats[f'{m}_acc']:.2f}" for m in pools})
+        if step % opts.save_every == 0 or step == opts.steps:
+            elapsed = wall + time.time() - t0
+            Path(opts.out).mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.trainable_state(), "optim": optim.state_dict(), "sched": sched.state_dict(),
+                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
+                        "wall": elapsed, "history": history}, state_path)
+            recent = history[-opts.save_every:]
+            print(json.dumps({"step": step, "wall_s": round(elapsed), **{
+                k2: round(float(np.mean([h[k2] for h in recent if k2 in h])), 4) for k2 in history[-1] if k2 != "step"}}),
+                file=sys.stderr, flush=True)
+    if bar is not None:
+        bar.close()
+    wall += time.time() - t0
+    model.eval()
+    meta = {
+        "data": sorted(s.name for s in splits),
+        "data_root": "../shared/data (pools only: fit-side normals; hard negatives synthetic)",
+        "steps": step, "batch_per_modality": opts.batch, "seed": opts.seed, "lr": opts.lr,
+        "hard_ratio": opts.hard_ratio, "wall_time_s": round(wall, 1), "load_time_s": round(load_s, 1),
+        "threads": opts.threads, "machine": f"{platform.machine()} {os.cpu_count()} cores (shared)",
+        "torch": torch.__version__,
+        "final_loss_last50": {k2: round(float(np.mean([h[k2] for h in history[-50:] if k2 in h])), 4)
+                              for k2 in history[-1] if k2 != "step"} if history else {},
+        "schedule_steps": total,
+        "rebuild": (f"OMP_NUM_THREADS={opts.threads} nice -n 10 python -m detectors.icad.train --steps {step} "
+                    f"--schedule-steps {total} --batch {opts.batch} --seed {opts.seed} --layers {cfg.n_layers} "
+                    f"--lr {opts.lr}"
+                    + (" --quick" if opts.quick else "") + f" --out {opts.out}"),
+    }
+    model.save(opts.out, meta)
+    model.meta = meta
+    return model
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """`sleuth train icad` / `python -m detectors.icad.train`: parse arguments and train. Returns the exit code."""
+    ap = argparse.ArgumentParser(prog="sleuth train icad", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=SHIPPED, help="checkpoint folder (icad.json, icad.safetensors)")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    ap.add_argument("--steps", type=int, default=TrainOptions.steps)
+    ap.add_argument("--batch", type=int, default=TrainOptions.batch, help="triplets per modality per step")
+    ap.add_argument("--lr", type=float, default=TrainOptions.lr)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--layers", type=int, default=ICADConfig.n_layers, help="backbone layers kept")
+    ap.add_argument("--backbone", default="smollm2", help="smollm2, tiny, or a Hugging Face folder")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    ap.add_argument("--schedule-steps", type=int, default=None,
+                    help="length of the LR schedule when it differs from --steps (a run stopped early)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    ap.add_argument("--quick", action="store_true", help="smaller pools (smoke runs)")
+    args = ap.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"Error: data folder {str(args.data)!r} not found; pass --data PATH", file=sys.stderr)
+        return 2
+    opts = TrainOptions(out=args.out, data=args.data, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                        threads=args.threads, resume=args.resume, quick=args.quick,
+                        schedule_steps=args.schedule_steps)
+    cfg = replace(ICADConfig(), backbone=args.backbone, n_layers=args.layers, seed=args.seed)
+    model = train(opts, cfg)
+    print(f"saved {opts.out} ({model.meta['steps']} steps, {model.meta['wall_time_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(train_main())

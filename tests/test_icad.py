@@ -1,0 +1,240 @@
+"""ICAD-LLM (issue 4): behaviour on tiny synthetic data with a tiny random backbone, plus one shipped-checkpoint test.
+
+The tiny backbone (2 layers, width 64) is trained once per session for a few dozen steps on synthetic pools of
+the three modalities; every test then fits the detector on normal samples and checks what it does with injected
+anomalies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from detectors.base import LogWindow, NotFitted, SeriesWindow, TableRow, get_detector  # noqa: E402
+from detectors.icad.calibrate import conformal_threshold  # noqa: E402
+from detectors.icad.data import Split  # noqa: E402
+from detectors.icad.detector import SHIPPED, ICADDetector  # noqa: E402
+from detectors.icad.model import ICADConfig, ICADModel  # noqa: E402
+from detectors.icad.references import k_center, nearest, select_sets  # noqa: E402
+from detectors.icad.train import TrainOptions, train  # noqa: E402
+
+NORMAL_TEMPLATES = [
+    "worker <NUM> heartbeat ok", "request served in <NUM> ms", "cache hit for key <*>", "user <*> logged in",
+    "user <*> logged out", "flushing <NUM> records to disk", "connection from <IP> accepted",
+    "scheduled job <*> finished", "gc pause <NUM> ms", "config reloaded",
+]
+BAD = "kernel panic: disk /dev/sda unreadable, filesystem remounted read-only"
+TINY = ICADConfig(backbone="tiny", n_layers=2, width=32, m=4, series_len=32, series_patch=8, table_features=8,
+                  log_window=16, lora_r=4, margin=0.2, seed=0)
+
+
+def log_windows(n: int, rng: np.random.Generator, shift: int = 0) -> np.ndarray:
+    """Windows of 12 template ids drawn from a periodic pattern with a little noise."""
+    out = np.zeros((n, 12), np.int32)
+    for i in range(n):
+        base = (np.arange(12) + rng.integers(0, 10)) % 6 + shift
+        noise = rng.random(12) < 0.2
+        base[noise] = rng.integers(shift, shift + 6, noise.sum())
+        out[i] = base
+    return out
+
+
+def series_windows(n: int, rng: np.random.Generator, c: int = 3, freq: float = 0.2) -> np.ndarray:
+    t = np.arange(32)[None, :, None] + rng.integers(0, 100, (n, 1, 1))
+    return (np.sin(freq * t * (1 + np.arange(c)[None, None, :] * 0.3)) + 0.1 * rng.normal(size=(n, 32, c))).astype(np.float32)
+
+
+def table_rows(n: int, rng: np.random.Generator, f: int = 5) -> np.ndarray:
+    z = rng.normal(size=(n, 1))
+    return (z * np.linspace(1, 2, f)[None] + 0.3 * rng.normal(size=(n, f))).astype(np.float32)
+
+
+def spike(x: np.ndarray, channel: int) -> np.ndarray:
+    x = x.copy()
+    x[20:23, channel] += 6.0
+    return x
+
+
+def bad_row(x: np.ndarray, feature: int) -> np.ndarray:
+    x = x.copy()
+    x[feature] += 8.0
+    return x
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> ICADModel:
+    """A tiny model trained for a few steps on synthetic pools of each modality (two data sets each)."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    templates = NORMAL_TEMPLATES + ["other system boot", "other system idle", "other job queued",
+                                    "other job done", "other disk ok", "other net ok", BAD]
+    splits = [
+        Split("a", "logs", log_windows(200, rng), np.zeros((0, 12), np.int32), np.zeros(0), templates),
+        Split("b", "logs", log_windows(200, rng, shift=10) % 16, np.zeros((0, 12), np.int32), np.zeros(0), templates),
+        Split("s1", "series", series_windows(200, rng), np.zeros(0), np.zeros(0)),
+        Split("s2", "series", series_windows(200, rng, c=1, freq=0.5), np.zeros(0), np.zeros(0)),
+        Split("t1", "table", table_rows(200, rng), np.zeros(0), np.zeros(0)),
+        Split("t2", "table", table_rows(200, rng, f=3) * 3 + 1, np.zeros(0), np.zeros(0)),
+    ]
+    opts = TrainOptions(out=tmp_path_factory.mktemp("icad"), steps=60, batch=8, lr=3e-3, save_every=1000,
+                        hard_ratio=0.5)
+    return train(opts, TINY, splits=splits, progress=False)
+
+
+def test_injected_log_template_scores_above_normal_windows(trained: ICADModel) -> None:
+    rng = np.random.default_rng(1)
+    templates = NORMAL_TEMPLATES + [BAD]
+    det = ICADDetector(model=trained, groups=2).fit_arrays("logs", log_windows(120, rng), templates)
+    normal = log_windows(40, rng)
+    bad = normal.copy()
+    bad[:, 5:8] = len(NORMAL_TEMPLATES)  # the BAD template, three times
+    s_norm, s_bad = det.score_arrays(normal, templates), det.score_arrays(bad, templates)
+    assert np.median(s_bad) > np.percentile(s_norm, 90)
+
+
+@pytest.mark.parametrize("modality", ["series", "table"], ids=["series-spike", "table-outlier"])
+def test_injected_series_and_table_anomalies_score_above_normals(trained: ICADModel, modality: str) -> None:
+    rng = np.random.default_rng(2)
+    if modality == "series":
+        pool, normal = series_windows(150, rng), series_windows(40, rng)
+        bad = np.stack([spike(x, 1) for x in normal])
+    else:
+        pool, normal = table_rows(150, rng), table_rows(40, rng)
+        bad = np.stack([bad_row(x, 2) for x in normal])
+    det = ICADDetector(model=trained, groups=2).fit_arrays(modality, pool)
+    s_norm, s_bad = det.score_arrays(normal), det.score_arrays(bad)
+    assert np.mean(s_bad > np.median(s_norm)) > 0.9
+
+
+def test_threshold_flags_about_alpha_of_fresh_normals(trained: ICADModel) -> None:
+    rng = np.random.default_rng(3)
+    det = ICADDetector(model=trained, groups=2, alpha=0.1, max_calibration=300).fit_arrays("table", table_rows(400, rng))
+    rate = float(np.mean(det.score_arrays(table_rows(400, rng)) >= det.threshold))
+    assert 0.02 <= rate <= 0.25, rate
+
+
+def test_conformal_threshold_is_the_right_order_statistic() -> None:
+    scores = np.arange(1, 100, dtype=float)  # 99 scores
+    assert conformal_threshold(scores, 0.1) == 90.0  # ceil(100 * 0.9) = 90th smallest
+    assert conformal_threshold(scores, 0.001) > 99.0  # past the sample: above the max
+
+
+def test_evidence_names_the_injected_template_channel_and_feature(trained: ICADModel) -> None:
+    rng = np.random.default_rng(4)
+    templates = NORMAL_TEMPLATES + [BAD]
+    det = ICADDetector(model=trained, groups=2).fit_arrays("logs", log_windows(100, rng), templates)
+    w = log_windows(1, rng)[0]
+    w[7] = len(NORMAL_TEMPLATES)
+    ev = det.explain_array(w, 0.5, templates)
+    assert ev[0].kind == "reference"
+    assert ev[1].kind == "residual" and ev[1].data["template"] == BAD and "unseen" in ev[1].summary
+
+    det = ICADDetector(model=trained, groups=2).fit_arrays("series", series_windows(100, rng))
+    ev = det.explain_array(spike(series_windows(1, rng)[0], 2), 0.5, names=("cpu", "mem", "disk"))
+    assert ev[1].data["name"] == "disk"
+
+    det = ICADDetector(model=trained, groups=2).fit_arrays("table", table_rows(100, rng))
+    ev = det.explain_array(bad_row(table_rows(1, rng)[0], 3), 0.5)
+    assert ev[1].data["index"] == 3
+
+
+def test_detector_interface_on_samples_and_registry(trained: ICADModel) -> None:
+    rng = np.random.default_rng(5)
+    det = get_detector("icad", model=trained, groups=2, template_text=lambda t: NORMAL_TEMPLATES[t]
+                       if t < len(NORMAL_TEMPLATES) else BAD)
+    with pytest.raises(NotFitted):
+        det.score([LogWindow(0, "w0", np.arange(12), log_windows(1, rng)[0])])
+    windows = [LogWindow(i, f"w{i}", np.arange(12), w) for i, w in enumerate(log_windows(60, rng))]
+    det.fit(windows)
+    bad = LogWindow(99, "bad", np.arange(100, 112), np.array([0, 1, 2, 3, 4, 10, 0, 1, 2, 3, 4, 5]))
+    s = det.score(windows[:5] + [bad])
+    assert s.shape == (6,) and s[-1] == s.max()
+    v = det.verdict(bad, float(s[-1]))
+    assert v.detector == "icad" and v.evidence[1].data["event"] == 105
+
+    series = [SeriesWindow(i, f"s{i}", 0, x, channels=("a", "b", "c")) for i, x in enumerate(series_windows(50, rng))]
+    det2 = ICADDetector(model=trained, groups=2).fit(series)
+    assert det2.element_scores(series[0]) is not None and det2.score(series[:3]).shape == (3,)
+    rows = [TableRow(i, f"r{i}", x) for i, x in enumerate(table_rows(50, rng))]
+    assert ICADDetector(model=trained).fit(rows).score(rows[:4]).shape == (4,)
+
+
+def test_prefix_cache_gives_the_same_scores_as_full_sequences(trained: ICADModel) -> None:
+    rng = np.random.default_rng(6)
+    pool, x = table_rows(80, rng), table_rows(20, rng)
+    a = ICADDetector(model=trained, groups=2, cache=True).fit_arrays("table", pool).score_arrays(x)
+    b = ICADDetector(model=trained, groups=2, cache=False).fit_arrays("table", pool).score_arrays(x)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_checkpoint_round_trip_gives_identical_scores(trained: ICADModel, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    pool, x = series_windows(60, rng), series_windows(10, rng)
+    trained.save(tmp_path, {"steps": 60}, half=False)
+    loaded = ICADModel.load(tmp_path)
+    assert loaded.meta == {"steps": 60}
+    a = ICADDetector(model=trained, groups=2).fit_arrays("series", pool).score_arrays(x)
+    b = ICADDetector(model=loaded, groups=2).fit_arrays("series", pool).score_arrays(x)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_reference_selection_strategies() -> None:
+    rng = np.random.default_rng(8)
+    emb = np.concatenate([rng.normal(size=(50, 4)) + 5, rng.normal(size=(50, 4)) - 5])
+    sets = select_sets(emb, 5, 2, "coreset")
+    assert len(sets) == 2 and all(len(s) == 5 for s in sets)
+    assert {int(s[0] < 50) for s in sets} == {0, 1}  # one set per cluster
+    assert len(set(k_center(emb, 10).tolist())) == 10
+    idx = nearest(emb[:3], emb, 4, exclude=np.arange(3))
+    assert idx.shape == (3, 4) and not any(i in row for i, row in enumerate(idx))
+
+
+def test_training_resumes_from_its_state(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    splits = [Split("t1", "table", table_rows(50, rng), np.zeros(0), np.zeros(0)),
+              Split("t2", "table", table_rows(50, rng, f=3), np.zeros(0), np.zeros(0))]
+    cfg = replace(TINY, seed=1)
+    opts = TrainOptions(out=tmp_path, steps=2, batch=2, save_every=1)
+    train(opts, cfg, splits=splits, progress=False)
+    resumed = train(replace(opts, steps=3, resume=True), cfg, splits=splits, progress=False)
+    assert resumed.meta["steps"] == 3
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_scores_with_the_smollm2_backbone() -> None:
+    if not (SHIPPED / "icad.json").exists():
+        pytest.skip("no shipped checkpoint")
+    pytest.importorskip("gguf")
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(10)
+    model = ICADModel.load(SHIPPED)
+    assert model.cfg.backbone == "smollm2" and model.meta["steps"] > 0
+    det = ICADDetector(model=model, groups=1).fit_arrays("table", table_rows(40, rng))
+    s = det.score_arrays(np.stack([table_rows(1, rng)[0], bad_row(table_rows(1, rng)[0], 1) * 3]))
+    assert np.all(np.isfinite(s)) and s[1] > s[0]
+
+
+def test_agent_tool_flags_the_bad_rows_of_a_table(trained: ICADModel, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from detectors.icad import detector as icad_detector
+    from tools.base import ToolInputError
+    from tools.icad import TOOLS
+    from tools.workspace import Workspace
+
+    monkeypatch.setitem(icad_detector._MODELS, str(SHIPPED.resolve()), trained)
+    rng = np.random.default_rng(11)
+    rows = table_rows(300, rng)
+    rows[250] = bad_row(rows[250], 4)
+    path = tmp_path / "t.csv"
+    path.write_text("id,a,b,c,d,e\n" + "\n".join(f"r{i}," + ",".join(f"{v:.4f}" for v in r) for i, r in enumerate(rows)))
+    tool = TOOLS[0]
+    out = tool(Workspace(), {"path": str(path), "kind": "table", "limit": 3})
+    assert out.data["top"][0]["sample"] == "row 251" and out.data["top"][0]["drivers"][0] == "e"
+    with pytest.raises(ToolInputError):
+        tool(Workspace(), {"path": str(tmp_path / "missing.csv"), "kind": "table"})

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.backends import make_llm
-from agent.graph import build_graph
+from agent.graph import build_graph, history_pairs
 from agent.llm import LLM, LLMStats, LLMUnavailable, Message
 from agent.sessions import open_checkpointer, session_config
 from agent.settings import Settings
@@ -166,15 +166,7 @@ class Sleuth:
 
     def history(self) -> list[tuple[str, str]]:
         """The session's (question, answer) pairs so far."""
-        pairs: list[tuple[str, str]] = []
-        question: str | None = None
-        for m in self.state.get("messages", []):
-            if isinstance(m, HumanMessage):
-                question = str(m.content)
-            elif isinstance(m, AIMessage) and question is not None:
-                pairs.append((question, str(m.content)))
-                question = None
-        return pairs
+        return history_pairs(self.state.get("messages", []))
 
     def close(self) -> None:
         """Close the sessions database."""

@@ -243,7 +243,7 @@ def build_graph(
     def answer(state: AgentState) -> dict[str, Any]:
         messages = state.get("messages", [])
         question = str(messages[-1].content) if messages else ""
-        history = _history(messages[:-1])
+        history = history_pairs(messages[:-1])
         tool_lines: list[str] = []
         for s in state.get("steps") or []:
             head = f"[{s['tool']}] " + ("ok" if s["ok"] else f"error: {s['error']}")
@@ -300,7 +300,8 @@ def build_graph(
     return graph.compile(checkpointer=checkpointer)
 
 
-def _history(messages: Sequence[Any]) -> list[tuple[str, str]]:
+def history_pairs(messages: Sequence[Any]) -> list[tuple[str, str]]:
+    """The (question, answer) pairs of a conversation, oldest first."""
     pairs: list[tuple[str, str]] = []
     question: str | None = None
     for m in messages:

@@ -36,8 +36,10 @@ demo: install
 test: install
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# The quick benchmarks; see README for the others (icad, logicl, calm, tui, agent take longer).
 bench: install
-	$(BIN)/sleuth bench all
+	$(BIN)/sleuth bench logs
+	$(BIN)/sleuth bench ingest
 
 clean:
 	rm -rf $(VENV) build *.egg-info

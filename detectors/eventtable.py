@@ -71,6 +71,28 @@ class EventTable:
         label = event.label
         self._label.append(-1 if label is None else (0 if label == "-" else 1))
 
+    def extend(self, events: list[Event], templates: list[int]) -> None:
+        """Record a batch of events and their template ids (faster than `append` one by one)."""
+        sources = self._sources
+        src_codes = []
+        for e in events:
+            src = sources.index.get(e.source)
+            if src is None:
+                src = sources.index[e.source] = len(sources.names)
+                sources.names.append(e.source)
+            src_codes.append(src)
+        nan = float("nan")
+        self._ts.extend([nan if e.ts is None else e.ts for e in events])
+        self._template.extend(templates)
+        self._source.extend(src_codes)
+        self._line.extend([e.line for e in events])
+        level = _LEVEL_CODE.get
+        self._level.extend([level(e.level or "", 0) for e in events])
+        host, service = self._hosts.code, self._services.code
+        self._host.extend([host(e.host) for e in events])
+        self._service.extend([service(e.service) for e in events])
+        self._label.extend([-1 if e.label is None else (0 if e.label == "-" else 1) for e in events])
+
     def freeze(self) -> EventTable:
         """Turn the appended columns into numpy arrays (zero-copy views)."""
         self.ts = np.frombuffer(self._ts, dtype=np.float64) if len(self._ts) else np.zeros(0)

@@ -18,9 +18,9 @@ import numpy as np
 
 import detectors.classical  # noqa: F401  (registers the baseline detector)
 from detectors.base import Detector, Evidence, LogWindow, NotEnoughData, get_detector
-from detectors.events import ReadStats
+from detectors.events import Event, ReadStats
 from detectors.eventtable import EventTable
-from detectors.readers import context_lines, read_events, total_bytes, expand_sources
+from detectors.readers import context_many, expand_sources, read_events, total_bytes
 from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals
 from detectors.templates import TemplateStore
 from detectors.windows import WindowSpec, Windows, make_windows
@@ -82,13 +82,19 @@ class _Ingest:
         table = EventTable()
         sessions: list[int] = []
         keys: dict[str, int] = {}
-        add, append = self.store.add, table.append
+        add = self.store.add
         session_re = self.session_re
         on_progress = (lambda n: progress("read", n, None)) if progress else None
+        batch: list[Event] = []
+        tids: list[int] = []
         for event in read_events(paths, stats=stats, include=options.include, exclude=options.exclude,
                                  stdin=stdin, on_progress=on_progress):
             # A folded entry (a stack trace) is templated by its first line: the frames vary, the error does not.
-            append(event, add(event.text.partition("\n")[0]))
+            batch.append(event)
+            tids.append(add(event.text.partition("\n")[0]))
+            if len(batch) >= 4096:
+                table.extend(batch, tids)
+                batch, tids = [], []
             if session_re is not None:
                 m = session_re.search(event.raw)
                 if m is None:
@@ -99,6 +105,8 @@ class _Ingest:
                     if sid is None:
                         sid = keys[key] = len(keys)
                     sessions.append(sid)
+        if batch:
+            table.extend(batch, tids)
         table.freeze()
         if session_re is None:
             return table, None, []
@@ -289,8 +297,13 @@ def _located(evidence: list[Evidence], sample: LogWindow, table: EventTable) -> 
 
 
 def _fill_text(anomalies: Iterable[Anomaly], context: int) -> None:
-    """Read back each anomaly's line and its surroundings from the source."""
+    """Read back each anomaly's line and its surroundings from the sources, one pass per source."""
+    by_source: dict[str, list[Anomaly]] = {}
     for a in anomalies:
-        lines = context_lines(a.source, a.line, before=context, after=context)
-        a.context = [ContextLine(n, text, n == a.line) for n, text in lines]
-        a.text = next((text for n, text in lines if n == a.line), "")
+        by_source.setdefault(a.source, []).append(a)
+    for source, group in by_source.items():
+        found = context_many(source, [a.line for a in group], before=context, after=context)
+        for a in group:
+            lines = found.get(a.line, [])
+            a.context = [ContextLine(n, text, n == a.line) for n, text in lines]
+            a.text = next((text for n, text in lines if n == a.line), "")

@@ -653,6 +653,50 @@ def _merge_key(event: Event) -> float:
     return ts if ts is not None else float("-inf")
 
 
+def context_many(source: str, lines: Sequence[int], before: int = 3, after: int = 3) -> dict[int, list[tuple[int, str]]]:
+    """`context_lines` for several lines of one source, in a single pass over it.
+
+    Returns:
+        For each requested line, its `(line number, text)` pairs (empty lists when the source cannot be read).
+    """
+    wanted = sorted(set(lines))
+    out: dict[int, list[tuple[int, str]]] = {n: [] for n in wanted}
+    path = _SPOOLS.get(STDIN) if source == STDIN else source
+    if path is None or not wanted:
+        return out
+    spans = [(max(1, n - before), n + after, n) for n in wanted]
+    last = max(hi for _, hi, _ in spans)
+    try:
+        src = _FileSource(path)
+    except _READ_ERRORS:
+        return out
+    try:
+        reader = _Lines(src, 1_000_000)
+        reader.read_head()
+        n = 0
+        k = 0  # first span that may still need lines
+        for block in reader.blocks():
+            if k < len(spans) and n + len(block) < spans[k][0]:
+                n += len(block)
+                continue
+            for text in block:
+                n += 1
+                if n > last:
+                    return out
+                while k < len(spans) and spans[k][1] < n:
+                    k += 1
+                j = k
+                while j < len(spans) and spans[j][0] <= n:
+                    if n <= spans[j][1]:
+                        out[spans[j][2]].append((n, text))
+                    j += 1
+    except _READ_ERRORS:
+        pass
+    finally:
+        src.close()
+    return out
+
+
 def context_lines(source: str, line: int, before: int = 3, after: int = 3) -> list[tuple[int, str]]:
     """The lines around `line` of a source, re-read from disk (or from stdin's spool file for "-").
 
@@ -696,4 +740,5 @@ def context_lines(source: str, line: int, before: int = 3, after: int = 3) -> li
     return out
 
 
-__all__ = ["STDIN", "context_lines", "expand_sources", "read_events", "total_bytes"]
+__all__ = [
+    "STDIN", "context_lines", "context_many", "expand_sources", "read_events", "total_bytes"]

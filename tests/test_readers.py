@@ -534,3 +534,16 @@ def test_bgl_hdfs_and_openstack(shared_data):
     # Every line with an instance id is an entry of its own (the labels are per instance).
     assert sum("[instance: " in e.raw.split("\n")[0] for e in events) == 21_231
     assert {e.level for e in events} == {"INFO", "WARN", "ERROR"}
+
+
+def test_context_of_several_lines_in_one_pass_matches_one_by_one(tmp_path):
+    from detectors.readers import context_lines, context_many
+
+    path = tmp_path / "ctx.log"
+    path.write_text("".join(f"2024-01-01T00:00:{i % 60:02d}Z host app: line {i}\n" for i in range(1, 301)))
+    wanted = [1, 2, 150, 152, 299, 300]
+    many = context_many(str(path), wanted, before=3, after=3)
+    assert set(many) == set(wanted)
+    for n in wanted:
+        assert many[n] == context_lines(str(path), n, before=3, after=3)
+    assert [k for k, _ in many[152]] == [149, 150, 151, 152, 153, 154, 155]

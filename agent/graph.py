@@ -175,7 +175,16 @@ def build_graph(
         except ValidationError as error:
             reason = f"the model's answer did not match the schema ({error.error_count()} problems)"
             return {"draft": {"status": "unavailable", "reason": reason}, "error": reason}
-        return {"draft": {"status": "ok", "answer": parsed.model_dump(), "seconds": time.perf_counter() - started}}
+        answer = parsed.model_dump()
+        # Drop sentences that only repeat the prompt's example; with nothing left, say so.
+        if prompts.copies_example(answer.get("summary", "")):
+            answer["summary"] = ""
+        answer["hypotheses"] = [h for h in answer.get("hypotheses", [])
+                                if not prompts.copies_example(str(h.get("explanation", "")))]
+        if not answer["summary"].strip() and not answer["hypotheses"]:
+            reason = "the model repeated the prompt's example instead of explaining these anomalies"
+            return {"draft": {"status": "unavailable", "reason": reason}, "error": reason}
+        return {"draft": {"status": "ok", "answer": answer, "seconds": time.perf_counter() - started}}
 
     # ------------------------------------------------------------------------------------- conversation path
 

@@ -148,6 +148,22 @@ def decision_schema(tools: Sequence[Any]) -> dict[str, Any]:
     return {"anyOf": choices}
 
 
+# The explainer's one-shot example. A small model sometimes copies it word for word; `copies_example` catches that.
+EXAMPLE_SUMMARY = "<what went wrong> on <host> around <time>, then <what followed> [<anomaly id>]."
+EXAMPLE_EXPLANATION = "<what this hypothesis says failed, where and when> [<anomaly id>]."
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def copies_example(text: str) -> bool:
+    """Whether a sentence of the explainer repeats the prompt's example (or leaves a `<placeholder>` unfilled)
+    instead of describing these anomalies."""
+    examples = {_norm(EXAMPLE_SUMMARY), _norm(EXAMPLE_EXPLANATION)}
+    return _norm(text) in examples or re.search(r"<[a-z][a-z ]{2,40}>", text) is not None
+
+
 def explain_messages(report_line: str, hypotheses: Sequence[dict[str, Any]], anomalies: Sequence[Any]) -> list[Message]:
     """The explainer's prompt: ids and scores on the instruction side, every log-derived string inside the data
     block. Kept to a few hundred tokens: a 135M model on 2 cores reads prompts at only a few hundred tokens/s."""
@@ -166,8 +182,8 @@ def explain_messages(report_line: str, hypotheses: Sequence[dict[str, Any]], ano
     task = (
         f"Explain hypotheses {ids}. For each, one sentence in plain English saying what went wrong, where and when, "
         "citing ids in brackets. Example of the form: "
-        '{"summary": "A disk filled on db-01, then writes failed [A1].", "hypotheses": [{"id": "H1", '
-        '"explanation": "Database writes failed with no space left on device [A1].", "cites": ["A1"]}]}'
+        + json.dumps({"summary": EXAMPLE_SUMMARY, "hypotheses": [{"id": "H1", "explanation": EXAMPLE_EXPLANATION,
+                                                                    "cites": ["<anomaly id>"]}]})
     )
     return [
         {"role": "system", "content": EXPLAIN_SYSTEM},

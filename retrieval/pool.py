@@ -19,6 +19,7 @@ import hashlib
 import json
 import random
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,18 +101,20 @@ class Retriever(Protocol):
         ...
 
 
-class _Base:
+class _Base(ABC):
     """Shared retrieval logic over `self._vectors()` (n, d) and `self.demos` (list, index order)."""
 
     encoder: Encoder
     demos: list[Demo]
     _by_id: dict[str, int]
 
+    @abstractmethod
     def _vectors(self) -> np.ndarray:
-        raise NotImplementedError
+        """All pool vectors, (n, d), in index order."""
 
+    @abstractmethod
     def _search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """(scores, indices) of the `n` nearest pool vectors to `query`."""
 
     def __len__(self) -> int:
         return len(self.demos)

@@ -185,7 +185,6 @@ class TriageApp(App[None]):
         self.first_paint_s: float | None = None  # seconds from start to the first lines drawn (for the bench)
         self.started = time.perf_counter()
         self.audit_state = "indexing"
-        self._last_progress = 0.0
         self._follow_timer: Any = None
         self._selection_timer: Any = None
         self._background: list[threading.Thread] = []
@@ -387,20 +386,9 @@ class TriageApp(App[None]):
             self.post_message(AuditReady(result, prepared))
 
     def _audit_in_thread(self, names: list[str], options: Any, report: Callable[[str, float | None], None]) -> Any:
-        totals: dict[str, float] = {}
-        done: dict[str, float] = {}
+        from tui.audit_proc import throttled_progress
 
-        def hook(stage: str, advance: float, total: float | None) -> None:
-            if total is not None:
-                totals[stage] = total
-                done[stage] = 0.0
-            done[stage] = done.get(stage, 0.0) + advance
-            now = time.perf_counter()
-            if now - self._last_progress >= PROGRESS_EVERY_S:
-                self._last_progress = now
-                t = totals.get(stage)
-                report(stage, min(done[stage] / t, 1.0) if t else None)
-
+        hook = throttled_progress(report, PROGRESS_EVERY_S)
         assert self.audit_fn is not None
         return self.audit_fn(names, options, progress=hook)
 

@@ -39,6 +39,26 @@ def _send(out: IO[bytes], message: tuple[Any, ...]) -> None:
     out.flush()
 
 
+def throttled_progress(report: Callable[..., None], every_s: float) -> Callable[[str, float, float | None], None]:
+    """The pipeline's progress hook, turned into `report(stage, fraction or None)` calls at most every `every_s`."""
+    totals: dict[str, float] = {}
+    done: dict[str, float] = {}
+    last = [0.0]
+
+    def hook(stage: str, advance: float, total: float | None) -> None:
+        if total is not None:
+            totals[stage] = total
+            done[stage] = 0.0
+        done[stage] = done.get(stage, 0.0) + advance
+        now = time.perf_counter()
+        if now - last[0] >= every_s:
+            last[0] = now
+            t = totals.get(stage)
+            report(stage, min(done[stage] / t, 1.0) if t else None)
+
+    return hook
+
+
 def child_main() -> None:
     """The child's work: read the job, audit, send progress, then the result or the error."""
     out = sys.stdout.buffer
@@ -50,20 +70,7 @@ def child_main() -> None:
     except Exception as error:  # noqa: BLE001 - reported to the parent, which shows it
         _send(out, ("error", f"the detectors cannot be loaded: {error}"))
         return
-    totals: dict[str, float] = {}
-    done: dict[str, float] = {}
-    last = [0.0]
-
-    def hook(stage: str, advance: float, total: float | None) -> None:
-        if total is not None:
-            totals[stage] = total
-            done[stage] = 0.0
-        done[stage] = done.get(stage, 0.0) + advance
-        now = time.perf_counter()
-        if now - last[0] >= PROGRESS_EVERY_S:
-            last[0] = now
-            t = totals.get(stage)
-            _send(out, ("progress", stage, min(done[stage] / t, 1.0) if t else None))
+    hook = throttled_progress(lambda stage, fraction: _send(out, ("progress", stage, fraction)), PROGRESS_EVERY_S)
 
     try:
         result = audit(paths, options, progress=hook)

@@ -185,10 +185,10 @@ def register(cls: type[Detector]) -> type[Detector]:
 
 
 def get_detector(name: str, **options: Any) -> Detector:
-    """A new detector by name.
+    """A new detector by name, with keyword options of its constructor.
 
     Raises:
-        DetectorError: If no detector has that name; the message lists the choices.
+        DetectorError: If no detector has that name, or it has no such option; the message lists the choices.
     """
     if name not in DETECTORS and name in BUILTIN:
         import importlib
@@ -210,4 +210,14 @@ def get_detector(name: str, **options: Any) -> Detector:
 
         choices = ", ".join(sorted(set(DETECTORS) | {n for n, m in BUILTIN.items() if installed(m)}))
         raise DetectorError(f"unknown detector {name!r}; choose one of: {choices}") from None
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in options if k not in params or k == "self"] if not takes_any else []
+    if unknown:
+        known = ", ".join(p.name for p in params.values()
+                          if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        raise DetectorError(f"detector {name!r} has no option {', '.join(map(repr, unknown))}; "
+                            f"its options are: {known or '(none)'}")
     return cls(**options)

@@ -366,6 +366,31 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def icad_bgl_row(data: Path) -> Row:
+    """The ICAD detector (shipped checkpoint, default combined score, label-free threshold) on the same time-ordered
+    BGL split, per line the way `sleuth audit --detector icad` reports it: in each flagged window of 20, the lines of
+    the template with the largest residual (the window's top evidence). Its pool is the fit half's normal windows."""
+    from detectors.icad import data as icad_data
+    from detectors.icad.detector import ICADDetector
+
+    split = icad_data.bgl(data)
+    det = ICADDetector(max_calibration=300).fit_arrays("logs", split.pool, split.templates)
+    flagged = det.score_arrays(split.test, split.templates) >= det.threshold
+    y = split.extra["test_line_y"]
+    w = split.extra["window"]
+    pred = np.zeros(len(y), int)
+    for i in np.nonzero(flagged)[0]:
+        window = split.test[i]
+        valid = np.nonzero(window >= 0)[0]
+        res, info = det.residuals(window, split.templates)
+        top = info["rows"][int(np.argmax(res))]
+        pred[i * w + valid[info["rows"] == top]] = 1
+    n = min(len(y), len(split.test) * w)
+    return Row("openstack2bgl", "ICAD detector (no LLM, label-free thr.)", 0, **prf(y[:n], pred[:n]), n=n,
+               extra={"note": "per flagged window of 20, the lines of its top-residual template; "
+                              f"{int(flagged.sum())} of {len(flagged)} windows flagged (window-level: any line flagged)"})
+
+
 def _pool(tmp: Path, tag: str, encoder: Encoder, demos: Sequence[Demo], deltas: dict[str, float] | None) -> DemoPool:
     pool = DemoPool(tmp / tag, encoder)
     pool.add(demos)
@@ -389,7 +414,7 @@ def _llm_subset(test: Sequence[Item], n: int, seed: int) -> list[str]:
 def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Sequence[str] = DIRECTIONS,
               shots: Sequence[int] = (0, 5, 20), llm_samples: int | None = None, llm: bool = True,
               json_calls: int | None = None, cache_dir: Path | None = None, seed: int = 0, threads: int = 1,
-              log: Any = print) -> dict[str, Any]:
+              log: Any = print, icad: bool = True) -> dict[str, Any]:
     """Run the cross-system benchmark; returns {"rows": [...], "cost": {...}, "notes": [...]}.
 
     Args:
@@ -401,6 +426,7 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
         llm: Run the LLM rows at all.
         json_calls: Samples sent through the real schema-constrained path (default 3 quick, 8 full).
         cache_dir: Embedding cache (default: $TMPDIR/sleuth-logicl).
+        icad: Add the ICAD detector's row on the BGL target (the issue's bar for BGL).
     """
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "sleuth-logicl"
     llm_samples = llm_samples if llm_samples is not None else (12 if quick else 40)
@@ -426,6 +452,12 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
             base.save()
             log(f"[{name}] embeddings ready in {time.perf_counter() - t:.1f} s (cache hits {base.hits})")
             rows.append(Row(name, "rule: WARN/ERROR", 0, **prf(y_all, np.array([it.rule for it in test])), n=len(test)))
+            if name == "openstack2bgl" and icad:
+                try:
+                    rows.append(icad_bgl_row(data))
+                    log(f"[{name}] ICAD detector: F1 {rows[-1].f1:.3f} P {rows[-1].precision:.3f} R {rows[-1].recall:.3f}")
+                except ImportError as error:
+                    notes.append(f"{name}: ICAD row skipped ({error})")
             distilled = distilled_encoder(name, base)
             deltas: dict[str, float] = {}
             if distilled is None:
@@ -571,7 +603,8 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="sleuth bench logicl", description="Cross-system LogICL benchmark with baselines.")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--direction", action="append", choices=DIRECTIONS)
-    ap.add_argument("--no-llm", action="store_true", help="only the rule and the non-LLM vote rows")
+    ap.add_argument("--no-llm", action="store_true", help="only the rule, ICAD and the non-LLM vote rows")
+    ap.add_argument("--no-icad", action="store_true", help="skip the ICAD detector's row on the BGL target")
     ap.add_argument("--llm-samples", type=int)
     ap.add_argument("--json-calls", type=int)
     ap.add_argument("--shots", type=int, nargs="+", default=[0, 5, 20])
@@ -586,7 +619,7 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result = run_bench(args.data, quick=args.quick, directions=args.direction or DIRECTIONS, shots=args.shots,
                        llm=not args.no_llm, llm_samples=args.llm_samples, json_calls=args.json_calls,
-                       threads=args.threads, seed=args.seed)
+                       threads=args.threads, seed=args.seed, icad=not args.no_icad)
     print(format_table(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1, default=float))

@@ -47,6 +47,16 @@ def test_html_report_written_to_file(incident, tmp_path: Path) -> None:
     assert html.lstrip().lower().startswith("<!doctype html") and "A1" in html
 
 
+def test_detector_options_with_set(incident) -> None:
+    strict = runner.invoke(app, ["audit", incident.path, "--format", "json", "--set", "z_threshold=1000"])
+    assert strict.exit_code == 0, strict.output  # nothing reaches a threshold that high
+    assert json.loads(strict.stdout)["anomalies"] == []
+    bad = runner.invoke(app, ["audit", incident.path, "--set", "z_treshold=1000"])
+    assert bad.exit_code == 2 and "no option 'z_treshold'" in bad.output and "z_threshold" in bad.output
+    malformed = runner.invoke(app, ["audit", incident.path, "--set", "z_threshold"])
+    assert malformed.exit_code == 2 and "KEY=VALUE" in malformed.output
+
+
 def test_markdown_is_the_default(incident) -> None:
     result = runner.invoke(app, ["audit", incident.path, "--top", "3"])
     assert result.exit_code == 1

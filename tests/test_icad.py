@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from detectors.base import LogWindow, NotFitted, SeriesWindow, TableRow, get_detector  # noqa: E402
+from detectors.base import DetectorError, LogWindow, NotFitted, SeriesWindow, TableRow, get_detector  # noqa: E402
 from detectors.icad.calibrate import conformal_threshold  # noqa: E402
 from detectors.icad.data import Split  # noqa: E402
 from detectors.icad.detector import SHIPPED, ICADDetector  # noqa: E402
@@ -117,6 +117,34 @@ def test_threshold_flags_about_alpha_of_fresh_normals(trained: ICADModel) -> Non
     det = ICADDetector(model=trained, groups=2, alpha=0.1, max_calibration=300).fit_arrays("table", table_rows(400, rng))
     rate = float(np.mean(det.score_arrays(table_rows(400, rng)) >= det.threshold))
     assert 0.02 <= rate <= 0.25, rate
+
+
+def test_log_threshold_flags_about_alpha_of_fresh_normals(trained: ICADModel) -> None:
+    # Calibration leaves each held-out window out of the residual's pool, so its own templates do not make it look
+    # normal: fresh normal windows are flagged at about the chosen rate.
+    rng = np.random.default_rng(13)
+    det = ICADDetector(model=trained, groups=2, alpha=0.1, max_calibration=200).fit_arrays(
+        "logs", log_windows(300, rng), NORMAL_TEMPLATES)
+    rate = float(np.mean(det.score_arrays(log_windows(300, rng), NORMAL_TEMPLATES) >= det.threshold))
+    assert 0.02 <= rate <= 0.25, rate
+
+
+def test_score_modes_delta_residual_and_their_sum(trained: ICADModel) -> None:
+    rng = np.random.default_rng(14)
+    pool, x = table_rows(120, rng), table_rows(20, rng)
+    x[3] = bad_row(x[3], 1)
+    combined = ICADDetector(model=trained, groups=2).fit_arrays("table", pool)
+    parts = combined.score_parts(x)
+    (md, sd), (mr, sr) = combined._norm["delta"], combined._norm["residual"]
+    np.testing.assert_allclose(parts["score"], (parts["delta"] - md) / sd + (parts["residual"] - mr) / sr)
+    residual = ICADDetector(model=trained, groups=2, score="residual").fit_arrays("table", pool)
+    s = residual.score_arrays(x)
+    assert s.argmax() == 3 and s[3] >= residual.threshold
+    assert "nearest-normal residual" in residual.threshold_rule()
+    delta = ICADDetector(model=trained, groups=2, score="delta").fit_arrays("table", pool)
+    np.testing.assert_allclose(delta.score_arrays(x), parts["delta"], atol=1e-6)
+    with pytest.raises(DetectorError, match="unknown score"):
+        ICADDetector(model=trained, score="mean")
 
 
 def test_conformal_threshold_is_the_right_order_statistic() -> None:

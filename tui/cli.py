@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -88,6 +89,30 @@ def progress_bar() -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
 
 
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items -> keyword options (ints, floats, true/false and none are converted)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--set {item!r}: expected KEY=VALUE, e.g. --set score=delta")
+        value: Any = raw
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            value = low == "true"
+        elif low == "none":
+            value = None
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
 @app.command()
 def audit(
     paths: Annotated[list[str], typer.Argument(help="Log files, .gz files, directories, or - for stdin.")],
@@ -107,6 +132,7 @@ def audit(
     model: Annotated[str | None, typer.Option("--model", help="Model name served by vLLM, or a GGUF path for the embedded engine.")] = None,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the model's explanation; report the detectors' verdicts only.")] = False,
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Send log text to a remote --llm-url without masking secrets.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Detector option KEY=VALUE, e.g. --set score=delta for icad (repeatable).")] = None,
 ) -> None:
     """Audit logs: rank anomalies with their evidence (file:line, template, score, threshold, why, context) and
     explain the top ones with the configured model (the embedded one by default)."""
@@ -119,7 +145,8 @@ def audit(
                           "redact": False if no_redact else None})
     options = AuditOptions(detector=detector, window=window, include=tuple(include or ()), exclude=tuple(exclude or ()),
                            baseline=tuple(baseline or ()), top=top, context=context,
-                           state_dir=None if no_state else settings.data_dir, system=system)
+                           state_dir=None if no_state else settings.data_dir, system=system,
+                           detector_options=parse_options(set_ or ()))
     if "-" in paths and sys.stdin.isatty():
         err.print("reading log lines from standard input (end with Ctrl-D)…")
     try:

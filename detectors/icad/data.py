@@ -83,7 +83,7 @@ def bgl(root: Path, window: int = 20) -> Split:
     test_y = _windows(y[half:].astype(np.int32), window, window).max(1)
     return Split("bgl", "logs", fit_w[fit_y == 0], test_w, test_y.astype(np.int8), texts,
                  {"split": f"time-ordered 50/50 of {len(ids)} lines; windows of {window} lines",
-                  "fit_all": fit_w, "fit_y": fit_y.astype(np.int8)})
+                  "fit_all": fit_w, "fit_y": fit_y.astype(np.int8), "test_line_y": y[half:], "window": window})
 
 
 _INSTANCE = re.compile(r"\[instance: ([0-9a-f-]{36})\]\s*")

@@ -3,8 +3,11 @@
 `fit` takes normal (or mostly normal) samples as the reference pool: it encodes them, selects reference sets
 (`refs="coreset"` by default, see references.py), runs each set's prompt + references prefix once (its KV cache is
 reused for every target), and calibrates a label-free threshold on held-out pool samples (calibrate.py).
-`score` returns δ against the closest reference set; `explain` gives InCTRL-style residual evidence: the target's
-templates / channels / features that are farthest from their nearest normal counterparts.
+`score` combines two discrepancies, as InCTRL adds its in-context residual map to its holistic score: δ against
+the closest reference set (the paper's score) and the residual of the target's elements (templates / channels /
+features) against their nearest normal counterparts in the whole pool. Each is put on the scale of the held-out
+normals (robust z: median and MAD), and the score is their sum (`score="combined"`, the default; `"delta"` and
+`"residual"` keep one). `explain` shows both, and the elements farthest from their nearest normal counterparts.
 
 Besides the Detector interface (samples), `fit_arrays` / `score_arrays` take the raw arrays of `data.Split`.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import torch
@@ -36,6 +39,8 @@ from detectors.icad.inputs import collate, fit_scaler, scale
 from detectors.icad.model import ICADModel
 from detectors.icad.references import STRATEGIES, Strategy, nearest, select_sets
 
+ScoreMode = Literal["combined", "delta", "residual"]
+SCORE_MODES: tuple[str, ...] = ("combined", "delta", "residual")
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
 _MODELS: dict[str, ICADModel] = {}  # one loaded model per checkpoint folder per process
 
@@ -76,6 +81,8 @@ class ICADDetector(Detector):
         max_pool: Pool samples kept (a random subset beyond this).
         max_calibration: Held-out pool samples scored to calibrate the threshold.
         seed: Seed of every random choice.
+        score: "combined" (robust z of δ + robust z of the residual, InCTRL-style), "delta" (the paper's δ only)
+            or "residual" (nearest-normal residuals only).
     """
 
     name = "icad"
@@ -84,9 +91,12 @@ class ICADDetector(Detector):
     def __init__(self, checkpoint: str | Path | None = None, *, model: ICADModel | None = None, k: int = 5,
                  refs: Strategy = "coreset", groups: int = 4, alpha: float = 0.01, cache: bool = True,
                  template_text: Callable[[int], str] | None = None, max_pool: int = 2000,
-                 max_calibration: int = 400, batch: int = 128, seed: int = 0) -> None:
+                 max_calibration: int = 400, batch: int = 128, seed: int = 0, score: ScoreMode = "combined") -> None:
         if refs not in STRATEGIES:
             raise DetectorError(f"unknown reference strategy {refs!r}; choose one of: {', '.join(STRATEGIES)}")
+        if score not in SCORE_MODES:
+            raise DetectorError(f"unknown score {score!r}; choose one of: {', '.join(SCORE_MODES)}")
+        self.score_mode: ScoreMode = score
         self.checkpoint, self._model = checkpoint, model
         self.k, self.refs, self.groups, self.alpha, self.cache = k, refs, groups, alpha, cache
         self.template_text = template_text
@@ -94,6 +104,8 @@ class ICADDetector(Detector):
         self.modality: str | None = None
         self.threshold = float("inf")
         self.calibration_scores = np.zeros(0)
+        self._norm: dict[str, tuple[float, float]] = {}
+        self._channel_scale = np.ones(0)
         self._texts: list[str] = []
         self._vocab: dict[str, int] = {}
         self._tvec = torch.zeros(0)
@@ -209,9 +221,58 @@ class ICADDetector(Detector):
                 rest = used  # a tiny pool: calibrate on the references themselves (optimistic; said in the report)
             held = rest if len(rest) <= self.max_calibration else rng.choice(rest, self.max_calibration, replace=False)
             cal = self._score_sets(self._pool_tok[held])
-        self.calibration_scores = cal
-        self.threshold = conformal_threshold(cal, self.alpha)
+        self._held = np.asarray(held)
+        cal_res = self._residual_scores(self._pool[self._held], exclude=self._held, calibrate=True)
+        self._norm = {"delta": _robust(cal), "residual": _robust(cal_res)}
+        self.calibration_parts = {"delta": cal, "residual": cal_res}
+        self.calibration_scores = self._combine(cal, cal_res)
+        self.threshold = conformal_threshold(self.calibration_scores, self.alpha)
         return self
+
+    def _combine(self, delta: np.ndarray, residual: np.ndarray) -> np.ndarray:
+        if self.score_mode == "delta":
+            return delta
+        if self.score_mode == "residual":
+            return residual
+        (md, sd), (mr, sr) = self._norm["delta"], self._norm["residual"]
+        return (delta - md) / sd + (residual - mr) / sr
+
+    # ---- nearest-normal residuals (InCTRL) ----------------------------------------------------------------------
+
+    def _residual_scores(self, prepared: np.ndarray, exclude: np.ndarray | None = None,
+                         calibrate: bool = False) -> np.ndarray:
+        """One residual per sample: its largest element residual against the nearest normal elements of the pool.
+
+        logs: per template, semantic novelty (1 − cosine to the nearest pool template) + 0.05 × how unusual its
+        count in the window is; tables: distance to the nearest pool row; series: per channel, RMS distance to the
+        nearest pool window, in units of that channel's typical normal residual, max over channels.
+        `exclude[i]` is a pool index left out for sample i (held-out pool samples calibrating the threshold).
+        """
+        if len(prepared) == 0:
+            return np.zeros(0)
+        if self.modality == "logs":
+            if exclude is not None:
+                return np.array([self._log_residuals(w, int(exclude[i])).max(initial=0.0)
+                                 for i, w in enumerate(prepared)])
+            return self._log_residuals_batch(prepared)
+        pool = np.nan_to_num(self._pool).astype(np.float32)
+        x = np.nan_to_num(prepared).astype(np.float32)
+        if self.modality == "table":
+            d = _sq_dist(x, pool)
+            if exclude is not None:
+                d[np.arange(len(x)), exclude] = np.inf
+            return np.sqrt(d.min(1).clip(min=0)).astype(np.float64)
+        # series: (M, L, C) vs (N, L, C), per channel
+        length, c = x.shape[1], x.shape[2]
+        out = np.empty((len(x), c), np.float64)
+        for ch in range(c):
+            d = _sq_dist(x[:, :, ch], pool[:, :, ch])
+            if exclude is not None:
+                d[np.arange(len(x)), exclude] = np.inf
+            out[:, ch] = np.sqrt(d.min(1).clip(min=0) / length)
+        if calibrate:
+            self._channel_scale = np.maximum(np.median(out, 0), 1e-3)
+        return (out / self._channel_scale).max(1)
 
     def _score_sets(self, tok: torch.Tensor) -> np.ndarray:
         per_set = []
@@ -240,17 +301,34 @@ class ICADDetector(Detector):
             raise NotFitted("icad: call fit() on normal samples before score()")
         if len(x) == 0:
             return np.zeros(0)
-        tok, emb = self._encode(self._prepare(x, templates))
-        if self.refs == "nearest":
-            return self._score_nearest(tok, emb)
-        return self._score_sets(tok)
+        return self.score_parts(x, templates)["score"]
+
+    def score_parts(self, x: np.ndarray, templates: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """δ, residual and the combined score (the one `score_mode` uses is "score") of raw samples."""
+        if self.modality is None:
+            raise NotFitted("icad: call fit() on normal samples before score()")
+        prepared = self._prepare(x, templates)
+        delta = np.zeros(len(prepared))
+        if self.score_mode != "residual":
+            tok, emb = self._encode(prepared)
+            delta = self._score_nearest(tok, emb) if self.refs == "nearest" else self._score_sets(tok)
+        residual = self._residual_scores(prepared)
+        return {"delta": delta, "residual": residual, "score": self._combine(delta, residual)}
 
     def threshold_rule(self) -> str:
         """How the threshold was set, for the report."""
         how = "each target's nearest normals" if self.refs == "nearest" else f"{len(self._sets)} {self.refs} set(s)"
-        return (f"icad: δ ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of "
+        what = {"delta": "δ", "residual": "nearest-normal residual",
+                "combined": "z(δ) + z(nearest-normal residual)"}[self.score_mode]
+        return (f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of "
                 f"{len(self.calibration_scores)} held-out normal samples scored against {how} of K={self.k} "
                 f"(label-free)")
+
+    def part_thresholds(self) -> dict[str, float]:
+        """The label-free threshold each score part would have on its own (δ, residual) and the combined one."""
+        out = {k: conformal_threshold(v, self.alpha) for k, v in self.calibration_parts.items()}
+        out["score"] = self.threshold
+        return out
 
     # ---- Detector interface -------------------------------------------------------------------------------------
 
@@ -277,20 +355,7 @@ class ICADDetector(Detector):
             raise NotFitted("icad: call fit() before explain()")
         p = self._prepare(x[None], templates)[0]
         if self.modality == "logs":
-            rows = p[p >= 0]
-            pool_rows = np.unique(self._pool[self._pool >= 0])
-            v = torch.nn.functional.normalize(self._tvec, dim=-1)
-            if len(pool_rows) == 0:
-                return np.ones(len(rows)), {"rows": rows, "nearest": rows, "pool_count": np.zeros(len(rows), int)}
-            sim = (v[torch.from_numpy(rows)] @ v[torch.from_numpy(pool_rows)].T).numpy()
-            semantic = (1 - sim.max(1)).clip(min=0)
-            # How unusual each template's count in this window is, against its per-window counts in the pool.
-            mean, std, total = self._pool_counts()
-            here = np.bincount(rows, minlength=len(mean))[rows]
-            count_z = np.abs(here - mean[rows]) / (std[rows] + 0.5)
-            res = semantic + 0.05 * np.minimum(count_z, 20.0)
-            return res, {"rows": rows, "nearest": pool_rows[sim.argmax(1)], "pool_count": total[rows],
-                         "semantic": semantic, "count": here, "pool_mean": mean[rows]}
+            return self._log_residuals(p, None, info=True)  # type: ignore[return-value]
         if self.modality == "series":
             diff = np.sqrt(((self._pool - p[None]) ** 2).mean(1))  # (N, C): per channel, per pool window
             nn = diff.argmin(0)
@@ -302,6 +367,47 @@ class ICADDetector(Detector):
         res = np.zeros(len(p))
         res[mask] = np.abs(p[mask] - pool[nn, mask])
         return res, {"nearest": nn}
+
+    def _log_residuals_batch(self, windows: np.ndarray) -> np.ndarray:
+        """Largest element residual of each window (no exclusion): `_log_residuals` for many windows at once."""
+        mean, std, total = self._pool_counts()
+        pool_rows = np.nonzero(total > 0)[0]
+        if len(pool_rows) == 0:
+            return np.ones(len(windows))
+        v = torch.nn.functional.normalize(self._tvec, dim=-1)
+        semantic = (1 - (v @ v[torch.from_numpy(pool_rows)].T).max(1).values.numpy()).clip(min=0)
+        out = np.zeros(len(windows))
+        for i in range(0, len(windows), 4096):
+            w = windows[i:i + 4096]
+            valid = w >= 0
+            safe = np.where(valid, w, 0)
+            here = ((w[:, :, None] == w[:, None, :]) & valid[:, None, :]).sum(2)
+            count_z = np.abs(here - mean[safe]) / (std[safe] + 0.5)
+            res = semantic[safe] + 0.05 * np.minimum(count_z, 20.0)
+            out[i:i + 4096] = np.where(valid, res, 0.0).max(1, initial=0.0)
+        return out
+
+    def _log_residuals(self, window: np.ndarray, exclude: int | None = None, info: bool = False) -> Any:
+        """Element residuals of one window of template rows (see `residuals`); `exclude` = its own pool index."""
+        rows = window[window >= 0]
+        mean, std, total = self._pool_counts()
+        here_all = np.bincount(rows, minlength=len(mean))
+        elsewhere = total - (here_all[: len(total)] if exclude is not None else 0)
+        pool_rows = np.nonzero(elsewhere > 0)[0]
+        if len(pool_rows) == 0 or len(rows) == 0:
+            res = np.ones(len(rows))
+            return (res, {"rows": rows, "nearest": rows, "pool_count": np.zeros(len(rows), int),
+                          "semantic": res, "count": here_all[rows], "pool_mean": np.zeros(len(rows))}) if info else res
+        v = torch.nn.functional.normalize(self._tvec, dim=-1)
+        sim = (v[torch.from_numpy(rows)] @ v[torch.from_numpy(pool_rows)].T).numpy()
+        semantic = (1 - sim.max(1)).clip(min=0)
+        # How unusual each template's count in this window is, against its per-window counts in the pool.
+        count_z = np.abs(here_all[rows] - mean[rows]) / (std[rows] + 0.5)
+        res = semantic + 0.05 * np.minimum(count_z, 20.0)
+        if not info:
+            return res
+        return res, {"rows": rows, "nearest": pool_rows[sim.argmax(1)], "pool_count": elsewhere[rows],
+                     "semantic": semantic, "count": here_all[rows], "pool_mean": mean[rows]}
 
     def _pool_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per template row: mean and std of its count per pool window, and its total count in the pool."""
@@ -329,12 +435,16 @@ class ICADDetector(Detector):
                       names: Sequence[str] = (), events: np.ndarray | None = None, top: int = 3) -> list[Evidence]:
         """Evidence for one raw sample (see `explain`); `names` label channels / features."""
         res, info = self.residuals(x, templates)
+        parts = self.score_parts(np.asarray(x)[None], templates)
+        delta, residual = float(parts["delta"][0]), float(parts["residual"][0])
         how = f"its {self.k} nearest normals" if self.refs == "nearest" else \
             f"{len(self._sets)} {self.refs} reference set(s) of {self.k}"
         ev = [Evidence(kind="reference", weight=0.0,
-                       summary=f"δ = {score:.3f} vs threshold {self.threshold:.3f}, compared with {how} "
-                               f"from {len(self._pool)} normal samples",
-                       data={"score": float(score), "threshold": float(self.threshold), "refs": self.refs, "k": self.k})]
+                       summary=f"score {score:.2f} vs threshold {self.threshold:.2f} (δ = {delta:.3f} against {how}; "
+                               f"largest residual {residual:.2f} against the nearest of {len(self._pool)} normal "
+                               f"samples; {self.score_mode} score)",
+                       data={"score": float(score), "threshold": float(self.threshold), "refs": self.refs, "k": self.k,
+                             "delta": delta, "residual": residual, "mode": self.score_mode})]
         total = float(res.sum()) or 1.0
         order = np.argsort(-res, kind="stable")
         seen: set[int] = set()
@@ -367,6 +477,21 @@ class ICADDetector(Detector):
                                          "nearest_pool_sample": int(np.atleast_1d(info["nearest"])[
                                              i if self.modality == "series" else 0])}))
         return ev
+
+
+def _robust(x: np.ndarray) -> tuple[float, float]:
+    """Median and scale (1.4826 × MAD, floored) of held-out normal scores: the unit of the combined score."""
+    x = np.asarray(x, np.float64)
+    med = float(np.median(x))
+    mad = 1.4826 * float(np.median(np.abs(x - med)))
+    return med, max(mad, 0.1 * float(np.std(x)), 1e-6)
+
+
+def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(M, N) squared Euclidean distances between rows of a (M, D) and b (N, D)."""
+    a2 = (a.astype(np.float64) ** 2).reshape(len(a), -1).sum(1)
+    b2 = (b.astype(np.float64) ** 2).reshape(len(b), -1).sum(1)
+    return a2[:, None] + b2[None] - 2.0 * (a.reshape(len(a), -1).astype(np.float64) @ b.reshape(len(b), -1).T.astype(np.float64))
 
 
 def _names(sample: Sample) -> tuple[str, ...]:

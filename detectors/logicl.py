@@ -215,7 +215,8 @@ class LogICLSettings:
     n: int = 50  # candidates fetched from the index before MMR
     lam: float = 0.5  # MMR redundancy weight
     delta_weight: float = 0.2  # relevance = similarity + delta_weight × stored delta
-    k_vote: int = 3  # most similar candidates in the vote (3 beat 10 in every setting of `sleuth bench logicl`)
+    k_vote: int = 3  # most similar candidates in the vote (picked from a sweep on the bench's test sets: optimistic;
+    # the bench's "validated" rows use settings chosen by leave-one-system-out inside the source pool instead)
     tau: float = 0.05  # vote temperature (cosine units)
     target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
     balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)

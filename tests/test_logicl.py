@@ -293,3 +293,25 @@ def test_a_backend_whose_name_changes_on_load_still_hits_the_cache() -> None:
     engine = LogICL(_pool(), llm)
     engine.judge("INFO manager: VM Started (Lifecycle Event)")
     assert engine.judge("INFO manager: VM Started (Lifecycle Event)").cached and len(llm.requests) == 1
+
+
+def test_vote_settings_are_chosen_by_leaving_each_source_system_out() -> None:
+    from detectors.logicl_bench import VOTE_GRID, choose_vote_settings
+
+    def demos(system: str, n: int) -> list[Demo]:
+        out = []
+        for i in range(n):
+            bad = i % 4 == 0
+            text = f"{system} disk failure fatal error on node {i % 7}" if bad else f"{system} job {i % 5} finished ok"
+            out.append(Demo(f"{system}:{i}", text, "anomaly" if bad else "normal", system, f"{system}.log:{i}"))
+        return out
+
+    source = demos("alpha", 40) + demos("beta", 40)
+    chosen, grid = choose_vote_settings(source, HashEncoder(), max_queries=40)
+    assert set(chosen) == set(VOTE_GRID) and all(chosen[k] in VOTE_GRID[k] for k in VOTE_GRID)
+    assert len(grid) == int(np.prod([len(v) for v in VOTE_GRID.values()]))
+    best = max(f1 for _, f1 in grid)
+    assert best > 0.8  # anomalies of one system are recognised from the other's: "fatal error" is shared
+    assert next(f1 for s, f1 in grid if s == chosen) == best
+    # one system alone cannot be validated across systems: nothing is chosen
+    assert choose_vote_settings(demos("alpha", 40), HashEncoder())[0] == {}

@@ -57,6 +57,16 @@ def test_detector_options_with_set(incident) -> None:
     assert malformed.exit_code == 2 and "KEY=VALUE" in malformed.output
 
 
+def test_fit_fraction_fits_on_the_earliest_windows(incident) -> None:
+    result = runner.invoke(app, ["audit", incident.path, "--format", "json", "--fit-fraction", "0.5"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert "earliest 50%" in report["fit"]
+    # the injected incident is in the later half: its lines lead the ranking
+    truth = set(incident.anomalous_lines)
+    assert sum(a["line"] in truth for a in report["anomalies"][:5]) >= 3
+
+
 def test_markdown_is_the_default(incident) -> None:
     result = runner.invoke(app, ["audit", incident.path, "--top", "3"])
     assert result.exit_code == 1

@@ -124,6 +124,7 @@ def audit(
     include: Annotated[list[str] | None, typer.Option("--include", help="Glob of files to read in directories (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob of files to skip in directories (repeatable).")] = None,
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Logs of normal operation to fit on (repeatable).")] = None,
+    fit_fraction: Annotated[float | None, typer.Option("--fit-fraction", min=0.05, max=0.95, help="Fit on the earliest fraction of the windows (time-ordered) instead of all of them; e.g. 0.5 when the trouble is recent.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Anomalies to show.")] = 20,
     context: Annotated[int, typer.Option("--context", min=0, help="Lines of context around each anomaly.")] = 3,
     system: Annotated[str | None, typer.Option("--system", help="Name of the template state to reuse (default: from the file name).")] = None,
@@ -146,7 +147,7 @@ def audit(
     options = AuditOptions(detector=detector, window=window, include=tuple(include or ()), exclude=tuple(exclude or ()),
                            baseline=tuple(baseline or ()), top=top, context=context,
                            state_dir=None if no_state else settings.data_dir, system=system,
-                           detector_options=parse_options(set_ or ()))
+                           detector_options=parse_options(set_ or ()), fit_fraction=fit_fraction)
     if "-" in paths and sys.stdin.isatty():
         err.print("reading log lines from standard input (end with Ctrl-D)…")
     try:

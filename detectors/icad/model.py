@@ -120,7 +120,17 @@ def load_backbone(cfg: ICADConfig) -> tuple[nn.Module, Callable[[str], list[int]
         return model.eval(), HashTokenizer(conf.vocab_size)
     if cfg.backbone == "smollm2":
         path = smollm2_path()
-        lm = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+        # transformers' GGUF loader draws its own tqdm bar (not behind disable_progress_bar): keep it off stderr.
+        import functools
+
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+        bar = gguf_utils.tqdm
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+        finally:
+            gguf_utils.tqdm = bar
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = lm.model
     else:

@@ -53,6 +53,16 @@ def _windows(ids: np.ndarray, size: int, step: int) -> np.ndarray:
     return np.stack([ids[s:s + size] for s in starts]).astype(np.int32)
 
 
+def _stratified_half(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A test mask holding half of each class (shuffled by `rng`)."""
+    mask = np.zeros(len(y), bool)
+    for cls in (0, 1):
+        idx = np.nonzero(y == cls)[0]
+        rng.shuffle(idx)
+        mask[idx[: len(idx) // 2]] = True
+    return mask
+
+
 def _store_texts(store: TemplateStore, raw_ids: list[int]) -> tuple[np.ndarray, list[str]]:
     """Drain3 cluster ids -> dense local ids, and the template text of each."""
     uniq = sorted(set(raw_ids))
@@ -122,11 +132,7 @@ def openstack(root: Path, max_len: int = 32, seed: int = 0) -> Split:
     x = np.stack(rows)
     y = np.array([lab[k] for k in keys], np.int8)
     rng = np.random.default_rng(seed)
-    test_mask = np.zeros(len(keys), bool)
-    for cls in (0, 1):
-        idx = np.nonzero(y == cls)[0]
-        rng.shuffle(idx)
-        test_mask[idx[: len(idx) // 2]] = True
+    test_mask = _stratified_half(y, rng)
     warn = np.array([bool(levels[k] & {"ERROR", "WARNING", "WARN", "CRITICAL"}) for k in keys])
     return Split("openstack", "logs", x[~test_mask & (y == 0)], x[test_mask], y[test_mask], texts,
                  {"split": f"{len(keys)} instances, stratified random 50/50 by instance (seed {seed})",
@@ -249,11 +255,7 @@ def adbench(root: Path, name: str, seed: int = 0, max_pool: int = 4000, max_test
     d = np.load(root / "adbench" / ADBENCH[name], allow_pickle=False)
     x, y = d["X"].astype(np.float32), d["y"].astype(np.int8)
     rng = np.random.default_rng(seed)
-    test_mask = np.zeros(len(y), bool)
-    for cls in (0, 1):
-        idx = np.nonzero(y == cls)[0]
-        rng.shuffle(idx)
-        test_mask[idx[: len(idx) // 2]] = True
+    test_mask = _stratified_half(y, rng)
     pool = x[~test_mask & (y == 0)]
     if len(pool) > max_pool:
         pool = pool[rng.choice(len(pool), max_pool, replace=False)]

@@ -252,8 +252,7 @@ class ICADDetector(Detector):
             return np.zeros(0)
         if self.modality == "logs":
             if exclude is not None:
-                return np.array([self._log_residuals(w, int(exclude[i])).max(initial=0.0)
-                                 for i, w in enumerate(prepared)])
+                return np.array([self._log_residuals(w, leave_out=True).max(initial=0.0) for w in prepared])
             return self._log_residuals_batch(prepared)
         pool = np.nan_to_num(self._pool).astype(np.float32)
         x = np.nan_to_num(prepared).astype(np.float32)
@@ -355,7 +354,7 @@ class ICADDetector(Detector):
             raise NotFitted("icad: call fit() before explain()")
         p = self._prepare(x[None], templates)[0]
         if self.modality == "logs":
-            return self._log_residuals(p, None, info=True)  # type: ignore[return-value]
+            return self._log_residuals(p, info=True)  # type: ignore[return-value]
         if self.modality == "series":
             diff = np.sqrt(((self._pool - p[None]) ** 2).mean(1))  # (N, C): per channel, per pool window
             nn = diff.argmin(0)
@@ -367,6 +366,11 @@ class ICADDetector(Detector):
         res = np.zeros(len(p))
         res[mask] = np.abs(p[mask] - pool[nn, mask])
         return res, {"nearest": nn}
+
+    @staticmethod
+    def _element_residual(semantic: np.ndarray, here: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """Semantic novelty + 0.05 × how unusual the template's count here is against its per-window pool counts."""
+        return semantic + 0.05 * np.minimum(np.abs(here - mean) / (std + 0.5), 20.0)
 
     def _log_residuals_batch(self, windows: np.ndarray) -> np.ndarray:
         """Largest element residual of each window (no exclusion): `_log_residuals` for many windows at once."""
@@ -382,17 +386,17 @@ class ICADDetector(Detector):
             valid = w >= 0
             safe = np.where(valid, w, 0)
             here = ((w[:, :, None] == w[:, None, :]) & valid[:, None, :]).sum(2)
-            count_z = np.abs(here - mean[safe]) / (std[safe] + 0.5)
-            res = semantic[safe] + 0.05 * np.minimum(count_z, 20.0)
+            res = self._element_residual(semantic[safe], here, mean[safe], std[safe])
             out[i:i + 4096] = np.where(valid, res, 0.0).max(1, initial=0.0)
         return out
 
-    def _log_residuals(self, window: np.ndarray, exclude: int | None = None, info: bool = False) -> Any:
-        """Element residuals of one window of template rows (see `residuals`); `exclude` = its own pool index."""
+    def _log_residuals(self, window: np.ndarray, leave_out: bool = False, info: bool = False) -> Any:
+        """Element residuals of one window of template rows (see `residuals`); `leave_out`: the window is a pool
+        member, and its own templates do not count as seen."""
         rows = window[window >= 0]
         mean, std, total = self._pool_counts()
         here_all = np.bincount(rows, minlength=len(mean))
-        elsewhere = total - (here_all[: len(total)] if exclude is not None else 0)
+        elsewhere = total - (here_all[: len(total)] if leave_out else 0)
         pool_rows = np.nonzero(elsewhere > 0)[0]
         if len(pool_rows) == 0 or len(rows) == 0:
             res = np.ones(len(rows))
@@ -401,9 +405,7 @@ class ICADDetector(Detector):
         v = torch.nn.functional.normalize(self._tvec, dim=-1)
         sim = (v[torch.from_numpy(rows)] @ v[torch.from_numpy(pool_rows)].T).numpy()
         semantic = (1 - sim.max(1)).clip(min=0)
-        # How unusual each template's count in this window is, against its per-window counts in the pool.
-        count_z = np.abs(here_all[rows] - mean[rows]) / (std[rows] + 0.5)
-        res = semantic + 0.05 * np.minimum(count_z, 20.0)
+        res = self._element_residual(semantic, here_all[rows], mean[rows], std[rows])
         if not info:
             return res
         return res, {"rows": rows, "nearest": pool_rows[sim.argmax(1)], "pool_count": elsewhere[rows],
@@ -488,10 +490,11 @@ def _robust(x: np.ndarray) -> tuple[float, float]:
 
 
 def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(M, N) squared Euclidean distances between rows of a (M, D) and b (N, D)."""
-    a2 = (a.astype(np.float64) ** 2).reshape(len(a), -1).sum(1)
-    b2 = (b.astype(np.float64) ** 2).reshape(len(b), -1).sum(1)
-    return a2[:, None] + b2[None] - 2.0 * (a.reshape(len(a), -1).astype(np.float64) @ b.reshape(len(b), -1).T.astype(np.float64))
+    """(M, N) squared Euclidean distances between the rows of a and b (flattened), in float64."""
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    return euclidean_distances(a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64),
+                               squared=True)
 
 
 def _names(sample: Sample) -> tuple[str, ...]:

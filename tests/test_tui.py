@@ -143,6 +143,34 @@ async def test_evidence_link_jumps_to_its_line(incident, audited) -> None:
         assert app.model.where(app.query_one(LogView).cursor) == linked.where
 
 
+async def test_ranked_list_marks_only_the_anomaly_under_the_cursor(incident, audited) -> None:
+    """However fast n is pressed, the ranked list marks the selected line's anomaly, or nothing on a line that has
+    none (it used to keep a mark from a stop the panel never showed)."""
+    from tui.app import SELECTION_DELAY_S
+
+    app = make_app(incident, audited)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        log, ranked = app.query_one(LogView), app.query_one(AnomalyList)
+        stops = app.model.anomaly_stops()
+        assert len(stops) > 1
+        seen_unmarked = False
+        for _ in range(len(stops)):
+            await pilot.press("n", "n")
+            await pilot.pause(SELECTION_DELAY_S * 3)
+            await pilot.pause()
+            anomaly = app.model.anomaly_at(log.cursor)
+            expected = None if anomaly is None else ranked.get_option_index(anomaly.id)
+            assert ranked.highlighted == expected
+            seen_unmarked |= expected is None
+        # A log (line) jump to a plain line clears the mark too.
+        plain = next(y for y in range(len(app.model)) if app.model.anomaly_at(y) is None)
+        log.jump(plain)
+        await pilot.pause(SELECTION_DELAY_S * 3)
+        await pilot.pause()
+        assert ranked.highlighted is None
+
+
 async def test_agent_gets_the_selection_and_its_citation_jumps(incident, audited) -> None:
     top = audited.report.anomalies[0]
     target = f"{incident.path}:{min(incident.anomalous_lines)}"

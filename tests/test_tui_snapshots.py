@@ -15,7 +15,7 @@ from textual.widgets import Input
 
 from detectors.synth import SynthTruth, generate_logs
 from tui.agent_bridge import ScriptedAgent
-from tui.app import TriageApp
+from tui.app import SELECTION_DELAY_S, TriageApp
 from tui.testing import truth_audit
 
 SIZES = [(80, 24), (120, 40)]
@@ -47,6 +47,12 @@ def app_factory(logdir: tuple[Path, SynthTruth], monkeypatch: pytest.MonkeyPatch
     return make
 
 
+async def settle(pilot: Any) -> None:
+    """Let the side panel follow the cursor (it waits for the cursor to rest) before the picture is taken."""
+    await pilot.pause(SELECTION_DELAY_S * 3)
+    await pilot.pause()
+
+
 async def ready(pilot: Any) -> None:
     """Wait for indexing and the audit; stop input cursors blinking so pictures are stable."""
     app = pilot.app
@@ -67,7 +73,7 @@ def test_main_screen_on_the_first_anomaly(snap_compare, app_factory, size: tuple
     async def run_before(pilot: Any) -> None:
         await ready(pilot)
         await pilot.press("n")
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(app_factory(), terminal_size=size, run_before=run_before)
 
@@ -127,6 +133,6 @@ def test_light_theme(snap_compare, app_factory) -> None:
     async def run_before(pilot: Any) -> None:
         await ready(pilot)
         await pilot.press("n", "n", "d")
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(app_factory(), terminal_size=(80, 24), run_before=run_before)

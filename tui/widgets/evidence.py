@@ -106,6 +106,8 @@ class EvidencePanel(Vertical):
         if not same:
             evidence.clear_options()
         if anomaly is None:
+            # The list marks the selected line's anomaly only: a stale mark would depend on how fast keys came.
+            self.query_one(AnomalyList).highlighted = None
             if where is None:
                 verdict.update("Select an anomaly (n / N in the log, or enter here) to see its evidence.", layout=False)
                 return

@@ -21,9 +21,10 @@ import hashlib
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -215,8 +216,9 @@ class LogICLSettings:
     n: int = 50  # candidates fetched from the index before MMR
     lam: float = 0.5  # MMR redundancy weight
     delta_weight: float = 0.2  # relevance = similarity + delta_weight × stored delta
-    k_vote: int = 3  # most similar candidates in the vote (picked from a sweep on the bench's test sets: optimistic;
-    # the bench's "validated" rows use settings chosen by leave-one-system-out inside the source pool instead)
+    # The vote's three settings below are the fallback: a pool with two or more labelled systems carries its own,
+    # chosen by `tune_vote` (leave-one-system-out, no target label) when it is built, and those win unless given.
+    k_vote: int = 3  # most similar candidates in the vote (from a sweep on the bench's test sets: optimistic)
     tau: float = 0.05  # vote temperature (cosine units)
     target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
     balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)
@@ -229,6 +231,84 @@ class LogICLSettings:
     def fingerprint(self) -> str:
         """The settings that change an LLM verdict (part of the cache key)."""
         return f"k={self.k},n={self.n},lam={self.lam},dw={self.delta_weight},sel={self.selection},seed={self.seed}"
+
+
+VOTE_GRID: dict[str, tuple[Any, ...]] = {"k_vote": (1, 3, 5, 10), "tau": (0.02, 0.05, 0.1), "balance": (True, False)}
+
+
+@dataclass
+class VoteTuning:
+    """Vote settings chosen with no label of the system being audited: each labelled system of the pool in turn
+    plays the new system, judged by a vote over the others; the grid point with the best mean F1 wins."""
+
+    settings: dict[str, Any]  # empty when fewer than two systems have both labels (the defaults stay)
+    mean_f1: float  # the chosen settings' mean F1 over the held-out systems
+    default_f1: float  # the shipped defaults' mean F1, same folds
+    systems: list[str]  # the systems that were held out
+    queries: int  # held-out samples judged, all folds
+    grid: list[tuple[dict[str, Any], float]]
+    pool_version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VoteTuning:
+        return cls(**{**data, "grid": [(dict(g), float(f)) for g, f in data.get("grid", [])]})
+
+
+def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
+              base: LogICLSettings | None = None) -> VoteTuning:
+    """Choose `k_vote`, `tau` and `balance` by leave-one-system-out inside `pool` (its target shots left out).
+
+    Each held-out system contributes up to `max_queries` of its demos (half anomalous at most), judged by the vote
+    over the other systems' demos, exactly as `LogICL.retrieve` votes. Ties keep the shipped defaults. Works on
+    the pool's stored vectors: nothing is re-encoded.
+    """
+    from itertools import product
+
+    from retrieval.pool import InMemoryRetriever
+
+    base = base or LogICLSettings()
+    demos: list[Any] = list(getattr(pool, "demos", []))
+    vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)
+    source = [i for i, d in enumerate(demos) if not d.target]
+    systems = sorted({demos[i].system for i in source})
+    rng = random.Random(seed)
+    fetch = max(base.n, base.k, *VOTE_GRID["k_vote"])
+    folds = []  # (labels of the queries, each query's neighbours by similarity, the rest's anomaly share)
+    for system in systems:
+        held = [i for i in source if demos[i].system == system]
+        rest = [i for i in source if demos[i].system != system]
+        if len({demos[i].y for i in held}) < 2 or len({demos[i].y for i in rest}) < 2:
+            continue
+        anom, norm = [i for i in held if demos[i].y], [i for i in held if not demos[i].y]
+        n_a = min(len(anom), max_queries // 2)
+        queries = rng.sample(anom, n_a) + rng.sample(norm, min(len(norm), max_queries - n_a))
+        others = InMemoryRetriever.from_vectors(pool.encoder, [demos[i] for i in rest], vecs[rest])
+        neighbours = [sorted(others.candidates(vecs[q], fetch, delta_weight=base.delta_weight),
+                             key=lambda r: -r.similarity) for q in queries]
+        folds.append((system, np.array([demos[q].y for q in queries]), neighbours,
+                      float(np.mean([demos[i].y for i in rest]))))
+    grid: list[tuple[dict[str, Any], float]] = []
+    for values in product(*VOTE_GRID.values()):
+        opts = dict(zip(VOTE_GRID, values))
+        f1s = []
+        for _, y, neighbours, share in folds:
+            prior = share if opts["balance"] else None
+            pred = np.array([int(vote(nb[: opts["k_vote"]], tau=opts["tau"], target_weight=base.target_weight,
+                                      prior=prior) >= 0.5) for nb in neighbours])
+            tp, fp, fn = int((pred & y).sum()), int((pred & (1 - y)).sum()), int(((1 - pred) & y).sum())
+            f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+        grid.append((opts, float(np.mean(f1s)) if f1s else 0.0))
+    default = {k: getattr(base, k) for k in VOTE_GRID}
+    default_f1 = next((f for g, f in grid if g == default), 0.0)
+    held_out = [f[0] for f in folds]
+    n_queries = sum(len(f[1]) for f in folds)
+    if not folds:
+        return VoteTuning({}, 0.0, 0.0, [], 0, [], pool.version)
+    best = max(grid, key=lambda g: (round(g[1], 6), g[0] == default))
+    return VoteTuning(best[0], best[1], default_f1, held_out, n_queries, grid, pool.version)
 
 
 class LogICL:
@@ -442,6 +522,8 @@ class LogICLDetector(Detector):
         self.llm = llm
         self.llm_budget = llm_budget
         self.settings = LogICLSettings(**settings)
+        self._explicit = set(settings)  # options the caller gave: a pool's tuned vote settings do not override them
+        self.vote_tuned: dict[str, Any] = {}  # the pool's tuned vote settings that were applied
         self.cache = VerdictCache(cache_path)
         self.template_text = template_text
         self.threshold = 0.5
@@ -463,13 +545,20 @@ class LogICLDetector(Detector):
                     raise NotFitted(f"no LogICL demo pool at {str(folder)!r}: build it with `sleuth pool add "
                                     "--builtin bgl openstack logreduce` (or point `pool` at one)")
                 pool = DemoPool(folder, get_encoder(self.encoder_spec))
+            tuning = pool.vote_tuning() if hasattr(pool, "vote_tuning") else None
+            if tuning and tuning.get("settings"):
+                self.vote_tuned = {k: v for k, v in tuning["settings"].items()
+                                   if k in VOTE_GRID and k not in self._explicit}
+                self.settings = replace(self.settings, **self.vote_tuned)
             self._engine = LogICL(pool, self.llm, self.settings, self.cache)
         return self._engine
 
     def threshold_rule(self) -> str:
         """How the threshold was set (shown in reports)."""
         how = "the LLM's verdict on the top windows, the vote elsewhere" if self.llm is not None else "the vote"
-        return f"P(anomaly) ≥ 0.5 from {how} over {self.settings.k_vote} retrieved labelled demonstrations"
+        tuned = (" (vote settings chosen on the pool by leave-one-system-out: "
+                 + ", ".join(f"{k}={v}" for k, v in self.vote_tuned.items()) + ")") if self.vote_tuned else ""
+        return f"P(anomaly) ≥ 0.5 from {how} over {self.settings.k_vote} retrieved labelled demonstrations{tuned}"
 
     def fit(self, samples: Sequence[Sample]) -> Self:
         """Nothing to learn from the audited logs; checks the pool is usable."""

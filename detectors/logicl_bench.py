@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.logicl import LogICL, LogICLSettings, VerdictCache, build_messages
+from detectors.logicl import VOTE_GRID, LogICL, LogICLSettings, VerdictCache, build_messages, tune_vote
 from retrieval.embed import CachedEncoder, Encoder, MiniLMEncoder, ProjectedEncoder, load_distilled
 from retrieval.pool import (
     ANOMALY,
@@ -366,47 +366,14 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-VOTE_GRID = {"k_vote": (1, 3, 5, 10), "tau": (0.02, 0.05, 0.1), "balance": (True, False)}
-
-
 def choose_vote_settings(source: Sequence[Demo], encoder: Encoder, max_queries: int = 400,
                          seed: int = 0) -> tuple[dict[str, Any], list[tuple[dict[str, Any], float]]]:
-    """The vote settings (k_vote, tau, balance) chosen without any target label: leave-one-system-out inside the
-    source pool (each source system in turn is the "new system", judged by a vote over the others), best mean F1.
-
-    Returns the chosen settings and every grid point's mean F1.
-    """
-    from itertools import product
-
+    """The vote settings the product would choose for a pool of these source demos (`tune_vote`: leave-one-system-
+    out inside the source, no target label). Returns the chosen settings and every grid point's mean F1."""
     from retrieval.pool import InMemoryRetriever
 
-    systems = sorted({d.system for d in source})
-    rng = random.Random(seed)
-    folds = []
-    for system in systems:
-        held = [d for d in source if d.system == system]
-        rest = [d for d in source if d.system != system]
-        if len({d.y for d in held}) < 2 or len({d.y for d in rest}) < 2:
-            continue
-        anom, norm = [d for d in held if d.y], [d for d in held if not d.y]
-        n_a = min(len(anom), max_queries // 2)
-        queries = rng.sample(anom, n_a) + rng.sample(norm, min(len(norm), max_queries - n_a))
-        folds.append((InMemoryRetriever(encoder, rest), queries))
-    grid: list[tuple[dict[str, Any], float]] = []
-    for values in product(*VOTE_GRID.values()):
-        opts = dict(zip(VOTE_GRID, values))
-        f1s = []
-        for pool, queries in folds:
-            engine = LogICL(pool, settings=LogICLSettings(k=0, **opts))
-            verdicts = engine.judge_many([q.text for q in queries], [q.templates or [q.text] for q in queries],
-                                         use_llm=False)
-            f1s.append(prf(np.array([q.y for q in queries]), np.array([int(v.vote >= 0.5) for v in verdicts]))["f1"])
-        grid.append((opts, float(np.mean(f1s)) if f1s else 0.0))
-    if not grid or not folds:
-        return {}, grid
-    default = {k: getattr(LogICLSettings(), k) for k in VOTE_GRID}
-    best = max(grid, key=lambda g: (round(g[1], 6), g[0] == default))  # ties: keep the defaults
-    return best[0], grid
+    tuning = tune_vote(InMemoryRetriever(encoder, source), max_queries=max_queries, seed=seed)
+    return tuning.settings, tuning.grid
 
 
 def icad_bgl_row(data: Path) -> Row:

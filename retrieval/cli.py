@@ -1,4 +1,4 @@
-"""`sleuth pool add ...` / `sleuth pool show`: build and extend the LogICL demo pool (argparse; the lead mounts it)."""
+"""`sleuth pool add ...` / `sleuth pool show` / `sleuth pool tune`: build and extend the LogICL demo pool (argparse; the lead mounts it)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retrieval.pool import DemoPool
 
 DEFAULT_POOL = Path("~/.local/share/sleuth/logicl/pool")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -25,7 +29,9 @@ def pool_main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (for --builtin)")
     add.add_argument("--limit", type=int, default=None, help="at most this many demos per set (anomalies kept)")
     add.add_argument("--target", action="store_true", help="mark PATHs' samples as few shots of the target system")
-    for p in (add, sub.add_parser("show", help="counts by system and label")):
+    tune = sub.add_parser("tune", help="choose the vote's settings by leave-one-system-out (done after every add)")
+    tune.add_argument("--max-queries", type=int, default=400, help="held-out samples judged per system")
+    for p in (add, sub.add_parser("show", help="counts by system and label"), tune):
         p.add_argument("--pool", type=Path, default=DEFAULT_POOL, help="pool folder")
         p.add_argument("--encoder", default="minilm", help="minilm | distilled:<checkpoint>")
     args = ap.parse_args(argv)
@@ -41,6 +47,13 @@ def pool_main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "show":
         print(json.dumps(pool_summary(pool), indent=1))
+        return 0
+    if args.command == "tune":
+        if not len(pool):
+            print(f"error: the pool at {args.pool} is empty: add demos first (`sleuth pool add --builtin ...`)",
+                  file=sys.stderr)
+            return 2
+        _tune(pool, args.max_queries)
         return 0
     if not args.paths and not args.builtin:
         print("error: give labelled log PATHs or --builtin bgl openstack logreduce", file=sys.stderr)
@@ -73,7 +86,27 @@ def pool_main(argv: Sequence[str] | None = None) -> int:
     summary = pool_summary(pool)
     print(f"pool {args.pool}: {summary['demos']} demos ({added} new), version {summary['version']}, "
           f"index {pool.index.kind}")
+    if added or pool.vote_tuning() is None:
+        _tune(pool)
     return 0
+
+
+def _tune(pool: DemoPool, max_queries: int = 400) -> None:
+    """Choose the vote's settings on the pool (no target label) and keep them beside it; say what was chosen."""
+    import time
+
+    from detectors.logicl import tune_vote
+
+    started = time.perf_counter()
+    tuning = tune_vote(pool, max_queries=max_queries)
+    pool.save_vote_tuning(tuning.to_json())
+    if not tuning.settings:
+        print("vote settings: the defaults (choosing them needs two or more systems with both labels in the pool)")
+        return
+    chosen = ", ".join(f"{k}={v}" for k, v in tuning.settings.items())
+    print(f"vote settings: {chosen} — mean F1 {tuning.mean_f1:.3f} when each of {', '.join(tuning.systems)} is "
+          f"judged from the others ({tuning.queries} samples; the defaults get {tuning.default_f1:.3f}) "
+          f"[{time.perf_counter() - started:.1f} s]")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,10 @@ class Retriever(Protocol):
         """The pool's vectors of retrieved demos, in order."""
         ...
 
+    def vectors(self) -> np.ndarray:
+        """Every demo's vector, (n, d), in the order of `demos`."""
+        ...
+
 
 class _Base(ABC):
     """Shared retrieval logic over `self._vectors()` (n, d) and `self.demos` (list, index order)."""
@@ -118,6 +122,10 @@ class _Base(ABC):
 
     def __len__(self) -> int:
         return len(self.demos)
+
+    def vectors(self) -> np.ndarray:
+        """Every demo's vector, (n, d), in the order of `demos`."""
+        return self._vectors()
 
     def get(self, demo_id: str) -> Demo | None:
         """The demo with this id, if any."""
@@ -176,6 +184,18 @@ class InMemoryRetriever(_Base):
         self._vecs = np.zeros((0, encoder.dim), np.float32)
         self._version = 0
         self.add(demos)
+
+    @classmethod
+    def from_vectors(cls, encoder: Encoder, demos: Sequence[Demo], vectors: np.ndarray) -> InMemoryRetriever:
+        """A retriever over demos whose vectors are already known (e.g. a subset of another pool's)."""
+        if len(demos) != len(vectors):
+            raise ValueError(f"{len(demos)} demos but {len(vectors)} vectors")
+        out = cls(encoder)
+        out.demos = list(demos)
+        out._by_id = {d.id: i for i, d in enumerate(out.demos)}
+        out._vecs = np.asarray(vectors, np.float32).reshape(len(demos), -1)
+        out._version = 1
+        return out
 
     @property
     def version(self) -> str:
@@ -267,6 +287,20 @@ class DemoPool(_Base):
     def save(self) -> None:
         """Persist the index and metadata (metadata is appended)."""
         self.index.save(self.folder)
+
+    def save_vote_tuning(self, tuning: dict[str, Any]) -> None:
+        """Keep the vote settings chosen for this pool's content (`vote.json`; see `detectors.logicl.tune_vote`)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "vote.json").write_text(json.dumps({**tuning, "pool_version": self.index.version}, indent=1))
+
+    def vote_tuning(self) -> dict[str, Any] | None:
+        """The stored vote tuning, or None when there is none or demos were added since it was chosen."""
+        path = self.folder / "vote.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("pool_version") == self.index.version else None
 
     def _vectors(self) -> np.ndarray:
         return self.index.vectors
@@ -501,4 +535,11 @@ def pool_summary(pool: Retriever) -> dict[str, Any]:
     by: dict[str, dict[str, int]] = {}
     for d in demos:
         by.setdefault(d.system, {ANOMALY: 0, NORMAL: 0})[d.label] += 1
-    return {"demos": len(pool), "version": pool.version, "by_system": by}
+    out: dict[str, Any] = {"demos": len(pool), "version": pool.version, "by_system": by}
+    tuning = pool.vote_tuning() if isinstance(pool, DemoPool) else None
+    if tuning is not None:
+        out["vote"] = {"settings": tuning.get("settings") or "defaults (fewer than two labelled systems)",
+                       "mean_f1_held_out_systems": round(float(tuning.get("mean_f1", 0.0)), 3),
+                       "defaults_f1": round(float(tuning.get("default_f1", 0.0)), 3),
+                       "held_out": tuning.get("systems", [])}
+    return out

@@ -296,7 +296,8 @@ def test_a_backend_whose_name_changes_on_load_still_hits_the_cache() -> None:
 
 
 def test_vote_settings_are_chosen_by_leaving_each_source_system_out() -> None:
-    from detectors.logicl_bench import VOTE_GRID, choose_vote_settings
+    from detectors.logicl import VOTE_GRID
+    from detectors.logicl_bench import choose_vote_settings
 
     def demos(system: str, n: int) -> list[Demo]:
         out = []
@@ -315,3 +316,53 @@ def test_vote_settings_are_chosen_by_leaving_each_source_system_out() -> None:
     assert next(f1 for s, f1 in grid if s == chosen) == best
     # one system alone cannot be validated across systems: nothing is chosen
     assert choose_vote_settings(demos("alpha", 40), HashEncoder())[0] == {}
+
+
+def _bgl_format(path: Path, system: str, n: int) -> Path:
+    """A labelled log in BGL's format (first field '-' = normal): one anomaly in four, phrased like the others'."""
+    lines = []
+    for i in range(n):
+        node = f"{system}-N{i % 3}"
+        stamp = f"1117838{570 + i} 2005.06.03 {node} 2005-06-03-15.42.{i % 60:02d}.675872 {node} RAS"
+        if i % 4 == 0:
+            lines.append(f"KERNDTLB {stamp} KERNEL FATAL {system} disk failure fatal error on node {i % 7}")
+        else:
+            lines.append(f"- {stamp} APP INFO {system} job {i % 5} finished ok")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_pool_add_chooses_the_vote_settings_by_leaving_each_system_out(tmp_path: Path, capsys: Any) -> None:
+    from detectors.logicl import VOTE_GRID
+    from retrieval.cli import pool_main
+    from retrieval.pool import DemoPool
+
+    pool = tmp_path / "pool"
+    args = ["--pool", str(pool), "--encoder", "hash:64"]
+    assert pool_main(["add", str(_bgl_format(tmp_path / "a.log", "alpha", 40)), "--system", "alpha", *args]) == 0
+    assert "the defaults" in capsys.readouterr().out  # one system: nothing to hold out
+    assert pool_main(["add", str(_bgl_format(tmp_path / "b.log", "beta", 40)), "--system", "beta", *args]) == 0
+    out = capsys.readouterr().out
+    assert "vote settings: k_vote=" in out and "alpha, beta" in out
+    tuning = DemoPool(pool, HashEncoder(64)).vote_tuning()
+    assert tuning is not None and set(tuning["settings"]) == set(VOTE_GRID)
+    assert tuning["mean_f1"] == max(f for _, f in tuning["grid"]) > 0.8  # "fatal error" carries across systems
+    assert pool_main(["show", *args]) == 0
+    assert json.loads(capsys.readouterr().out)["vote"]["held_out"] == ["alpha", "beta"]
+
+
+def test_detector_uses_the_pools_tuned_vote_unless_told_otherwise(tmp_path: Path) -> None:
+    from retrieval.pool import DemoPool
+
+    pool = DemoPool(tmp_path / "pool", HashEncoder(128))
+    pool.add(_pool().demos)
+    pool.save_vote_tuning({"settings": {"k_vote": 10, "tau": 0.1, "balance": False}})
+    det = LogICLDetector(DemoPool(tmp_path / "pool", HashEncoder(128)), template_text=TEMPLATES.__getitem__).fit([])
+    assert (det.settings.k_vote, det.settings.tau, det.settings.balance) == (10, 0.1, False)
+    assert "leave-one-system-out" in det.threshold_rule()
+    mine = LogICLDetector(DemoPool(tmp_path / "pool", HashEncoder(128)), k_vote=1).fit([])
+    assert (mine.settings.k_vote, mine.settings.tau) == (1, 0.1)  # what the caller gave wins
+    # demos added since the tuning: it no longer describes the pool, and the defaults come back
+    pool.add([Demo("os:9", "INFO driver: Instance destroyed", "normal", "openstack", "nova.log:19")])
+    stale = LogICLDetector(DemoPool(tmp_path / "pool", HashEncoder(128))).fit([])
+    assert stale.settings.k_vote == LogICLSettings().k_vote and not stale.vote_tuned

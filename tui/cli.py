@@ -402,6 +402,14 @@ def pool_add(ctx: typer.Context) -> None:
     from retrieval.cli import pool_main
     raise typer.Exit(pool_main(["add", *ctx.args]))
 
+@pool_app.command("tune", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pool_tune(ctx: typer.Context) -> None:
+    """Choose the vote's settings (k_vote, tau, balance) by leave-one-system-out on the pool, with no label of
+    the system you audit; `pool add` does it after every change: `sleuth pool tune [--pool DIR] [--max-queries N]`."""
+    from retrieval.cli import pool_main
+    raise typer.Exit(pool_main(["tune", *ctx.args]))
+
+
 @pool_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def pool_show(ctx: typer.Context) -> None:
     """Counts of the LogICL pool by system and label."""

@@ -524,6 +524,7 @@ class LogICLDetector(Detector):
         self.settings = LogICLSettings(**settings)
         self._explicit = set(settings)  # options the caller gave: a pool's tuned vote settings do not override them
         self.vote_tuned: dict[str, Any] = {}  # the pool's tuned vote settings that were applied
+        self.vote_f1 = float("nan")  # their mean F1 on the pool's held-out systems
         self.cache = VerdictCache(cache_path)
         self.template_text = template_text
         self.threshold = 0.5
@@ -550,14 +551,22 @@ class LogICLDetector(Detector):
                 self.vote_tuned = {k: v for k, v in tuning["settings"].items()
                                    if k in VOTE_GRID and k not in self._explicit}
                 self.settings = replace(self.settings, **self.vote_tuned)
+                self.vote_f1 = float(tuning.get("mean_f1", float("nan")))
             self._engine = LogICL(pool, self.llm, self.settings, self.cache)
         return self._engine
 
     def threshold_rule(self) -> str:
         """How the threshold was set (shown in reports)."""
         how = "the LLM's verdict on the top windows, the vote elsewhere" if self.llm is not None else "the vote"
-        tuned = (" (vote settings chosen on the pool by leave-one-system-out: "
-                 + ", ".join(f"{k}={v}" for k, v in self.vote_tuned.items()) + ")") if self.vote_tuned else ""
+        tuned = ""
+        if self.vote_tuned:
+            tuned = (" (vote settings chosen on the pool by leave-one-system-out: "
+                     + ", ".join(f"{k}={v}" for k, v in self.vote_tuned.items())
+                     + f"; F1 {self.vote_f1:.2f} on the pool's held-out systems)")
+        demos: list[Any] = list(getattr(self.engine.pool, "demos", [])) if self._engine is not None else []
+        if demos and not any(d.target for d in demos):
+            tuned += (". The pool has no labelled lines of this system (`sleuth pool add FILE --target`): these are "
+                      "cross-system verdicts only")
         return f"P(anomaly) ≥ 0.5 from {how} over {self.settings.k_vote} retrieved labelled demonstrations{tuned}"
 
     def fit(self, samples: Sequence[Sample]) -> Self:

@@ -17,18 +17,24 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def pool_main(argv: Sequence[str] | None = None) -> int:
-    """`sleuth pool add [PATH ...] [--system NAME] [--builtin bgl openstack logreduce] [--limit N] [--pool DIR]`
-    and `sleuth pool show [--pool DIR]`. Exit 0 on success, 2 on a usage error."""
+    """`sleuth pool add [PATH ...] [--system NAME] [--target] [--anomalous LINES] [--normal LINES]
+    [--builtin bgl openstack logreduce] [--limit N] [--pool DIR]`, `sleuth pool show [--pool DIR]` and
+    `sleuth pool tune [--pool DIR]`. Exit 0 on success, 2 on a usage error."""
     ap = argparse.ArgumentParser(prog="sleuth pool", description="The LogICL demonstration pool.")
     sub = ap.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="add labelled samples (re-adding is a no-op; the index grows incrementally)")
-    add.add_argument("paths", nargs="*", help="labelled log files whose format carries labels (e.g. BGL)")
+    add.add_argument("paths", nargs="*", help="labelled log files whose format carries labels (e.g. BGL), or one "
+                     "log of any format with --anomalous / --normal lines")
     add.add_argument("--system", default=None, help="system name of PATHs (default: from the first file name)")
     add.add_argument("--builtin", nargs="*", default=[], choices=["bgl", "openstack", "logreduce"],
                      help="labelled sets from ../shared/data")
     add.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (for --builtin)")
     add.add_argument("--limit", type=int, default=None, help="at most this many demos per set (anomalies kept)")
     add.add_argument("--target", action="store_true", help="mark PATHs' samples as few shots of the target system")
+    add.add_argument("--anomalous", default=None, metavar="LINES",
+                     help="lines of PATH that are anomalous, e.g. 1405-1420,1502 (a log without labels of its own)")
+    add.add_argument("--normal", default=None, metavar="LINES",
+                     help="lines of PATH known to be normal, e.g. 1-400 (unmarked lines are left out)")
     tune = sub.add_parser("tune", help="choose the vote's settings by leave-one-system-out (done after every add)")
     tune.add_argument("--max-queries", type=int, default=400, help="held-out samples judged per system")
     for p in (add, sub.add_parser("show", help="counts by system and label"), tune):
@@ -38,7 +44,29 @@ def pool_main(argv: Sequence[str] | None = None) -> int:
 
     from retrieval.embed import EncoderError, get_encoder
     from retrieval.index import IndexError_
-    from retrieval.pool import DemoPool, builtin_demos, labelled_file_demos, pool_summary, sample_demos
+    from retrieval.pool import (
+        DemoPool,
+        builtin_demos,
+        labelled_file_demos,
+        parse_line_ranges,
+        pool_summary,
+        sample_demos,
+    )
+
+    marks: dict[str, list[tuple[int, int]]] = {}
+    if args.command == "add":
+        for flag in ("anomalous", "normal"):
+            spec = getattr(args, flag)
+            if spec is None:
+                continue
+            try:
+                marks[flag] = parse_line_ranges(spec)
+            except ValueError as error:
+                print(f"error: --{flag} {spec!r}: {error}", file=sys.stderr)
+                return 2
+        if marks and len(args.paths) != 1:
+            print("error: --anomalous / --normal mark lines of one log: give exactly one PATH", file=sys.stderr)
+            return 2
 
     try:
         pool = DemoPool(args.pool.expanduser(), get_encoder(args.encoder))
@@ -72,14 +100,19 @@ def pool_main(argv: Sequence[str] | None = None) -> int:
             print(f"error: not found: {', '.join(missing)}", file=sys.stderr)
             return 2
         system = args.system or Path(args.paths[0]).name.split(".")[0].split("_")[0].lower()
-        demos = sample_demos(labelled_file_demos(args.paths, system), args.limit)
+        demos = sample_demos(labelled_file_demos(args.paths, system, **marks), args.limit)
         if args.target:
             for d in demos:
                 d.target = True
         if not demos:
-            print("error: no labelled lines in PATHs (their format carries no labels); see `sleuth pool add --help`",
-                  file=sys.stderr)
+            why = ("no entry starts on the lines given by --anomalous / --normal" if marks else
+                   "their format carries no labels: mark lines with --anomalous 1405-1420 --normal 1-400")
+            print(f"error: no labelled lines in {', '.join(args.paths)} ({why})", file=sys.stderr)
             return 2
+        if marks and "normal" not in marks:
+            print("note: only anomalous lines were marked; lines like the ones you marked will be judged anomalous, "
+                  "and nothing tells the vote what this system's normal lines look like (add --normal LINES)",
+                  file=sys.stderr)
         n = pool.add(demos)
         print(f"{system}: {n} demos added")
         added += n

@@ -498,18 +498,49 @@ def sample_demos(demos: Sequence[Demo], limit: int | None, *, seed: int = 0, min
     return picked
 
 
-def labelled_file_demos(paths: Sequence[str], system: str, *, window: int = 1) -> list[Demo]:
-    """Demos from any log whose format carries labels (read by `detectors.readers`; e.g. BGL), one per line."""
+def parse_line_ranges(spec: str) -> list[tuple[int, int]]:
+    """`"1405-1420,1500"` -> [(1405, 1420), (1500, 1500)] (1-based, inclusive).
+
+    Raises:
+        ValueError: With the offending part, when `spec` is not such a list.
+    """
+    out = []
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"{part!r} is not a line number or a range like 1405-1420")
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if a < 1 or b < a:
+            raise ValueError(f"{part!r}: lines are numbered from 1 and a range goes upwards")
+        out.append((a, b))
+    if not out:
+        raise ValueError("no line numbers given")
+    return out
+
+
+def labelled_file_demos(paths: Sequence[str], system: str, *, anomalous: Sequence[tuple[int, int]] = (),
+                        normal: Sequence[tuple[int, int]] = ()) -> list[Demo]:
+    """Demos from labelled logs, one per entry: a format that carries labels (read by `detectors.readers`, e.g.
+    BGL), or any log with the entries' lines marked by `anomalous` / `normal` ranges (entries in neither are left
+    out; an entry in both is anomalous)."""
     from detectors.events import ReadStats
     from detectors.readers import read_events
 
+    def within(line: int, ranges: Sequence[tuple[int, int]]) -> bool:
+        return any(a <= line <= b for a, b in ranges)
+
     out = []
     for ev in read_events(paths, stats=ReadStats()):
-        if ev.label is None:
+        if anomalous or normal:
+            label = ANOMALY if within(ev.line, anomalous) else NORMAL if within(ev.line, normal) else None
+        else:
+            label = None if ev.label is None else NORMAL if ev.label == "-" else ANOMALY
+        if label is None:
             continue
         text = line_text(ev.text.partition("\n")[0], ev.level, ev.service)
-        out.append(Demo(f"{system}:{ev.where}", text, NORMAL if ev.label == "-" else ANOMALY, system, ev.where,
-                        "line", [text]))
+        out.append(Demo(f"{system}:{ev.where}", text, label, system, ev.where, "line", [text]))
     return out
 
 

@@ -360,9 +360,39 @@ def test_detector_uses_the_pools_tuned_vote_unless_told_otherwise(tmp_path: Path
     det = LogICLDetector(DemoPool(tmp_path / "pool", HashEncoder(128)), template_text=TEMPLATES.__getitem__).fit([])
     assert (det.settings.k_vote, det.settings.tau, det.settings.balance) == (10, 0.1, False)
     assert "leave-one-system-out" in det.threshold_rule()
+    assert "no labelled lines of this system" in det.threshold_rule()  # no --target shots: the report says so
     mine = LogICLDetector(DemoPool(tmp_path / "pool", HashEncoder(128)), k_vote=1).fit([])
     assert (mine.settings.k_vote, mine.settings.tau) == (1, 0.1)  # what the caller gave wins
     # demos added since the tuning: it no longer describes the pool, and the defaults come back
     pool.add([Demo("os:9", "INFO driver: Instance destroyed", "normal", "openstack", "nova.log:19")])
     stale = LogICLDetector(DemoPool(tmp_path / "pool", HashEncoder(128))).fit([])
     assert stale.settings.k_vote == LogICLSettings().k_vote and not stale.vote_tuned
+
+
+def test_pool_add_takes_few_shots_of_a_log_without_labels_by_line_numbers(tmp_path: Path, capsys: Any) -> None:
+    from retrieval.cli import pool_main
+    from retrieval.pool import DemoPool
+
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"2026-11-23T00:00:{i % 60:02d}Z web-01 api[7]: INFO GET /item/{i} 200 3ms\n"
+                           for i in range(1, 41))
+                   + "2026-11-23T00:01:00Z db-01 db[9]: ERROR could not write block: No space left on device\n")
+    args = ["--pool", str(tmp_path / "pool"), "--encoder", "hash:64", "--system", "shop", "--target"]
+    assert pool_main(["add", str(log), "--normal", "1-20", "--anomalous", "41", *args]) == 0
+    demos = DemoPool(tmp_path / "pool", HashEncoder(64)).demos
+    by_line = {int(d.source.rsplit(":", 1)[1]): d for d in demos}
+    assert by_line[41].label == "anomaly" and "No space left" in by_line[41].text
+    assert set(by_line) - {41} <= set(range(1, 21)) and all(d.target and d.system == "shop" for d in demos)
+    assert all(by_line[n].label == "normal" for n in by_line if n != 41)
+    capsys.readouterr()
+    # mistakes are named, nothing is added
+    for bad, says in ((["--normal", "20-1"], "--normal '20-1'"), (["--anomalous", "4x"], "'4x' is not a line"),
+                      (["--normal", "100-200"], "no entry starts on the lines")):
+        assert pool_main(["add", str(log), *bad, *args]) == 2
+        assert says in capsys.readouterr().err
+    assert pool_main(["add", str(log), str(log), "--normal", "1-3", *args]) == 2
+    assert "exactly one PATH" in capsys.readouterr().err
+    assert len(DemoPool(tmp_path / "pool", HashEncoder(64))) == len(demos)
+    # only anomalies marked: accepted, with a warning that the system's normal lines are unknown
+    assert pool_main(["add", str(log), "--anomalous", "41", *args[:-1], "--system", "other"]) == 0
+    assert "add --normal LINES" in capsys.readouterr().err

@@ -398,7 +398,8 @@ app.add_typer(pool_app, name="pool")
 @pool_app.command("add", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def pool_add(ctx: typer.Context) -> None:
     """Add labelled samples to the LogICL pool: `sleuth pool add [PATH ...] [--system NAME] [--target]
-    [--builtin bgl openstack logreduce] [--limit N] [--pool DIR] [--encoder minilm|distilled:NAME]`."""
+    [--anomalous LINES] [--normal LINES] [--builtin bgl openstack logreduce] [--limit N] [--pool DIR]
+    [--encoder minilm|distilled:NAME]`."""
     from retrieval.cli import pool_main
     raise typer.Exit(pool_main(["add", *ctx.args]))
 

@@ -396,3 +396,16 @@ def test_pool_add_takes_few_shots_of_a_log_without_labels_by_line_numbers(tmp_pa
     # only anomalies marked: accepted, with a warning that the system's normal lines are unknown
     assert pool_main(["add", str(log), "--anomalous", "41", *args[:-1], "--system", "other"]) == 0
     assert "add --normal LINES" in capsys.readouterr().err
+
+
+def test_a_normal_shot_of_the_target_system_clears_a_line_that_reads_like_another_systems_failure() -> None:
+    """The few-shot case: a line of the new system that reads like another system's failures is judged anomalous
+    until the user marks such a line of their own system normal (`sleuth pool add app.log --target --normal ...`)."""
+    pool = _pool()
+    engine = LogICL(pool, settings=LogICLSettings(k_vote=3))
+    line = "KERNEL FATAL data TLB error interrupt injected by the nightly chaos drill"
+    assert engine.judge(line, use_llm=False).label == "anomaly"
+    pool.add([Demo("shop:7", "KERNEL FATAL data TLB error interrupt injected by the chaos drill", "normal", "shop",
+                   "shop.log:7", target=True)])
+    verdict = LogICL(pool, settings=LogICLSettings(k_vote=3)).judge(line, use_llm=False)
+    assert verdict.label == "normal" and verdict.neighbours[0].demo.id == "shop:7"

@@ -9,11 +9,13 @@ unreachable server or a wrong model name fails fast with a message that says wha
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import numpy as np
 
 from agent.llm import ChatModelLLM, LLMError, LLMOutputError, LLMUnavailable, Message
 from agent.redact import is_local_url
@@ -78,6 +80,26 @@ class OpenAIChatLLM(ChatModelLLM):
     message, as every malformed call should.
     """
 
+    def label_logprobs(self, messages: Sequence[Message], labels: Sequence[str]) -> dict[str, float]:
+        """log P(label | messages) per label, from the first answer token's top-20 log-probabilities (the
+        OpenAI `logprobs` / `top_logprobs` fields, which vLLM serves); see `first_token_label_logprobs`."""
+        chat: Any = self.model
+        started = time.perf_counter()
+        try:
+            reply = chat.root_client.chat.completions.create(
+                model=chat.model_name,
+                messages=[{"role": r, "content": c} for r, c in self._prepare(messages)],
+                max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20,
+            )
+        except Exception as error:
+            raise self._wrap(error) from error
+        finally:
+            self._account(started, None, "")
+        content = reply.choices[0].logprobs.content if reply.choices and reply.choices[0].logprobs else None
+        if not content:
+            raise LLMOutputError(f"{self.name} returned no log-probabilities; does the server support `logprobs`?")
+        return first_token_label_logprobs([(t.token, t.logprob) for t in content[0].top_logprobs], labels)
+
     def tool_calls(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, tool_choice: str = "required"
     ) -> list[tuple[str, Any]]:
@@ -107,6 +129,26 @@ class OpenAIChatLLM(ChatModelLLM):
                 args = raw
             out.append((call.function.name, args))
         return out
+
+
+def first_token_label_logprobs(top: Sequence[tuple[str, float]], labels: Sequence[str]) -> dict[str, float]:
+    """log P(label) from the first answer token's top alternatives: the probabilities of every listed token that
+    begins the label (e.g. "an" and "anomaly" for "anomaly"), added. A label none of them begins gets a value below
+    the least likely one listed (its true log-probability is lower still). Labels must not share a first letter.
+
+    Raises:
+        ValueError: If two labels start alike (a first token could not be attributed).
+    """
+    firsts = [label.strip().lower()[:1] for label in labels]
+    if len(set(firsts)) != len(firsts):
+        raise ValueError(f"labels {list(labels)} must start with different letters to be told apart by one token")
+    floor = min((lp for _, lp in top), default=0.0) - math.log(2.0)
+    out = {}
+    for label in labels:
+        want = label.strip().lower()
+        hits = [lp for tok, lp in top if tok.strip() and want.startswith(tok.strip().lower())]
+        out[label] = float(np.logaddexp.reduce(hits)) if hits else floor
+    return out
 
 
 def openai_llm(settings: Settings, *, check: bool = True) -> ChatModelLLM:

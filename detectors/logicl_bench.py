@@ -239,6 +239,42 @@ class TorchLabelScorer:
         return out
 
 
+class BackendLabelScorer:
+    """Label log-probabilities from an agent back end that has `label_logprobs` (e.g. vLLM through its OpenAI
+    API: the first answer token's top log-probabilities), one request per prompt; same interface as
+    `TorchLabelScorer`."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.name = f"labels:{llm.name}"
+        self.load_seconds = 0.0
+        self.calls = 0
+        self.seconds = 0.0
+
+    def label_logprobs(self, messages: Sequence[dict[str, str]], labels: Sequence[str]) -> dict[str, float]:
+        started = time.perf_counter()
+        try:
+            return dict(self.llm.label_logprobs(list(messages), labels))
+        finally:
+            self.calls += 1
+            self.seconds += time.perf_counter() - started
+
+    def score_many(self, prompts: list[list[dict[str, str]]], labels: Sequence[str]) -> list[dict[str, float]]:
+        return [self.label_logprobs(m, labels) for m in prompts]
+
+
+def _server_backend(url: str, model: str | None) -> Any:
+    """The agent's OpenAI-compatible back end on `url` (checked now), or the message saying why not."""
+    from agent.llm import LLMError
+    from agent.llm_openai import openai_llm
+    from agent.settings import Settings
+
+    try:
+        return openai_llm(Settings(llm_url=url, model=model, max_tokens=120))
+    except LLMError as error:
+        return str(error)
+
+
 def agent_llm(threads: int = 1, timeout_s: float = 120.0) -> Any:
     """The agent's embedded back end (llama.cpp, SmolLM2): satisfies the `complete_json` protocol directly."""
     from agent.llm_embedded import LlamaCppLLM
@@ -324,7 +360,7 @@ def train_direction(name: str, data: Path, cache_dir: Path, *, queries: int = 16
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
-    """`sleuth train logicl [--direction NAME|both] [--queries N] [--m N] [--steps N] [--data DIR]`."""
+    """`sleuth train logicl [--direction NAME|both] [--queries N] [--m N] [--steps N] [--data DIR] [--llm-url URL]`."""
     ap = argparse.ArgumentParser(prog="sleuth train logicl", description="Distil SmolLM2's demo preferences into "
                                  "the LogICL retrieval encoder (CPU).")
     ap.add_argument("--direction", default="both", choices=[*DIRECTIONS, "both"])
@@ -337,11 +373,22 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sleuth-logicl")
+    ap.add_argument("--llm-url", default=None, help="score labels on an OpenAI-compatible server (vLLM's logprobs) "
+                    "instead of SmolLM2 on this machine")
+    ap.add_argument("--llm-model", default=None, help="the served model name (default: the server's only model)")
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"error: data folder {args.data} not found (pass --data ../shared/data)", file=sys.stderr)
         return 2
-    scorer = None if args.from_deltas else TorchLabelScorer(threads=args.threads)
+    scorer: Any = None
+    if args.llm_url and not args.from_deltas:
+        backend = _server_backend(args.llm_url, args.llm_model)
+        if isinstance(backend, str):
+            print(f"error: {backend}", file=sys.stderr)
+            return 2
+        scorer = BackendLabelScorer(backend)
+    elif not args.from_deltas:
+        scorer = TorchLabelScorer(threads=args.threads)
     for name in DIRECTIONS if args.direction == "both" else (args.direction,):
         train_direction(name, args.data, args.cache, queries=args.queries, m=args.m, steps=args.steps,
                         seed=args.seed, threads=args.threads, scorer=scorer, from_deltas=args.from_deltas)
@@ -424,7 +471,7 @@ def _llm_subset(test: Sequence[Item], n: int, seed: int) -> list[str]:
 def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Sequence[str] = DIRECTIONS,
               shots: Sequence[int] = (0, 5, 20), llm_samples: int | None = None, llm: bool = True,
               json_calls: int | None = None, cache_dir: Path | None = None, seed: int = 0, threads: int = 1,
-              log: Any = print, icad: bool = True) -> dict[str, Any]:
+              log: Any = print, icad: bool = True, backend: Any = None) -> dict[str, Any]:
     """Run the cross-system benchmark; returns {"rows": [...], "cost": {...}, "notes": [...]}.
 
     Args:
@@ -437,6 +484,9 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
         json_calls: Samples sent through the real schema-constrained path (default 3 quick, 8 full).
         cache_dir: Embedding cache (default: $TMPDIR/sleuth-logicl).
         icad: Add the ICAD detector's row on the BGL target (the issue's bar for BGL).
+        backend: An agent LLM back end (e.g. `agent.llm_openai.openai_llm` on a vLLM server) for the LLM rows and
+            the constrained path; None: SmolLM2 in transformers for the label rows, the embedded llama.cpp model
+            for the constrained path.
     """
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "sleuth-logicl"
     llm_samples = llm_samples if llm_samples is not None else (12 if quick else 40)
@@ -525,7 +575,7 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
                     label = "vote (MiniLM kNN, no LLM)" if enc_name == "minilm" else "LogICL vote (distilled, no LLM)"
                     rows.append(Row(name, label, k, **prf(yv, pv), n=len(sub_items), subset="llm-subset"))
             if scorer is None:
-                scorer = TorchLabelScorer(threads=threads)
+                scorer = BackendLabelScorer(backend) if backend is not None else TorchLabelScorer(threads=threads)
                 log(f"LLM label scorer loaded in {scorer.load_seconds:.0f} s")
             configs: list[tuple[str, str, int, str]] = [("zero-shot LLM", "minilm", 0, "none"),
                                                          ("LLM + random demos", "minilm", 0, "random"),
@@ -553,16 +603,19 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
             # ---- cost of the real constrained path, with and without the verdict cache ---------------------------
             if json_calls > 0:
                 cost[name] = _json_cost(engines.get(("distilled", 0)) or engines[("minilm", 0)], test, json_calls,
-                                        threads, log)
+                                        threads, log, backend)
     return {"rows": [r.__dict__ for r in rows], "cost": cost, "notes": notes,
             "llm": scorer.name if scorer else None, "llm_seconds_per_prompt": (scorer.seconds / scorer.calls)
             if scorer and scorer.calls else None}
 
 
-def _json_cost(engine: LogICL, test: Sequence[Item], calls: int, threads: int, log: Any) -> dict[str, Any]:
-    """Send a few samples through the agent's embedded back end (schema-constrained) and price 1,000 lines."""
-    llm = agent_llm(threads)
-    llm._load()  # load now: the engine's name (part of the cache key) is only final once the file is known
+def _json_cost(engine: LogICL, test: Sequence[Item], calls: int, threads: int, log: Any,
+               backend: Any = None) -> dict[str, Any]:
+    """Send a few samples through an agent back end (schema-constrained; default the embedded one) and price
+    1,000 lines."""
+    llm = backend if backend is not None else agent_llm(threads)
+    if backend is None:
+        llm._load()  # load now: the engine's name (part of the cache key) is only final once the file is known
     engine.llm = llm
     engine.settings = LogICLSettings(k=LLM_K, delta_weight=engine.settings.delta_weight)
     engine.cache = VerdictCache()
@@ -595,7 +648,9 @@ def _json_cost(engine: LogICL, test: Sequence[Item], calls: int, threads: int, l
 def format_table(result: dict[str, Any]) -> str:
     """The result as Markdown tables."""
     lines = []
-    for subset, title in (("all", "full test sets (no LLM)"), ("llm-subset", "LLM subset of distinct test samples")):
+    label_llm = f" (labels scored by {result['llm']})" if result.get("llm") else ""
+    for subset, title in (("all", "full test sets (no LLM)"),
+                          ("llm-subset", f"LLM subset of distinct test samples{label_llm}")):
         rows = [r for r in result["rows"] if r["subset"] == subset]
         if not rows:
             continue
@@ -605,7 +660,8 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{r['recall']:.3f} | {r['n']} |")
         lines.append("")
     if result.get("cost"):
-        lines += ["### cost per 1,000 target lines (LLM: schema-constrained verdicts on the embedded llama.cpp)", "",
+        backend = next(iter(result["cost"].values())).get("llm", "the embedded llama.cpp")
+        lines += [f"### cost per 1,000 target lines (LLM: schema-constrained verdicts on {backend})", "",
                   ("| direction | LLM s/call | valid JSON | 2nd pass calls | LLM calls (no cache / cache) | "
                   "LLM s (no cache / cache) | vote s (no LLM) |"), "|---|---|---|---|---|---|---|"]
         for name, c in result["cost"].items():
@@ -622,7 +678,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def bench_main(argv: Sequence[str] | None = None) -> int:
-    """`sleuth bench logicl [--quick] [--direction NAME] [--no-llm] [--llm-samples N] [--out FILE]`."""
+    """`sleuth bench logicl [--quick] [--direction NAME] [--no-llm] [--llm-samples N] [--llm-url URL] [--out FILE]`."""
     ap = argparse.ArgumentParser(prog="sleuth bench logicl", description="Cross-system LogICL benchmark with baselines.")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--direction", action="append", choices=DIRECTIONS)
@@ -635,14 +691,23 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="few-shot draw, OpenStack split, logreduce subsample, LLM subset")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, help="write the JSON result here")
+    ap.add_argument("--llm-url", default=None, help="an OpenAI-compatible server (vLLM) for the LLM rows, e.g. "
+                    "http://127.0.0.1:8000/v1 (default: SmolLM2 on this machine)")
+    ap.add_argument("--llm-model", default=None, help="the served model name (default: the server's only model)")
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"error: data folder {args.data} not found (pass --data ../shared/data)", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    backend = None
+    if args.llm_url and not args.no_llm:
+        backend = _server_backend(args.llm_url, args.llm_model)
+        if isinstance(backend, str):
+            print(f"error: {backend}", file=sys.stderr)
+            return 2
     result = run_bench(args.data, quick=args.quick, directions=args.direction or DIRECTIONS, shots=args.shots,
                        llm=not args.no_llm, llm_samples=args.llm_samples, json_calls=args.json_calls,
-                       threads=args.threads, seed=args.seed, icad=not args.no_icad)
+                       threads=args.threads, seed=args.seed, icad=not args.no_icad, backend=backend)
     print(format_table(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1, default=float))

@@ -133,3 +133,19 @@ def test_cut_off_json_says_to_raise_max_tokens() -> None:
         parse_json_answer('{"summary": "the disk fil')
     with pytest.raises(LLMOutputError, match="not an object"):
         parse_json_answer("[1, 2]")
+
+
+def test_first_token_log_probabilities_become_label_log_probabilities() -> None:
+    """vLLM gives the top alternatives of the first answer token; every token that begins a label counts for it."""
+    import math
+
+    from agent.llm_openai import first_token_label_logprobs
+
+    top = [("an", math.log(0.5)), ("normal", math.log(0.3)), ("anomaly", math.log(0.1)), ("The", math.log(0.05)),
+           (" ", math.log(0.01))]
+    scores = first_token_label_logprobs(top, ["anomaly", "normal"])
+    assert math.isclose(math.exp(scores["anomaly"]), 0.6) and math.isclose(math.exp(scores["normal"]), 0.3)
+    missing = first_token_label_logprobs(top, ["yes", "no"])  # neither listed: below the least likely token shown
+    assert all(v < math.log(0.01) for v in missing.values())
+    with pytest.raises(ValueError, match="different letters"):
+        first_token_label_logprobs(top, ["normal", "nominal"])

@@ -156,3 +156,21 @@ def test_native_tool_calls_that_do_not_validate_are_rejected(vllm_url: str, inci
     print(f"native calls from SmolLM2 via vLLM: {verdicts}; graph steps: "
           f"{[(s['tool'], s['executed']) for s in answer.steps]}", file=sys.stderr)
     sleuth.close()
+
+
+def test_label_logprobs_agree_with_what_the_server_answers(vllm_url: str) -> None:
+    """LogICL's distillation and bench score labels on vLLM too: the label the model would answer greedily is the
+    one with the higher log-probability, and both are log-probabilities."""
+    import math
+
+    llm = openai_llm(Settings(llm_url=vllm_url, model=SERVED, max_tokens=16, timeout_s=120, retries=1,
+                              temperature=0.0))
+    for line in ("kernel panic: fatal machine check, node halted", "GET /healthz 200 2ms"):
+        messages = [{"role": "user", "content": f"Log line: {line}\nIs it normal or an anomaly? Answer with one "
+                                                "word: anomaly or normal."}]
+        scores = llm.label_logprobs(messages, ["anomaly", "normal"])
+        assert set(scores) == {"anomaly", "normal"} and all(v <= 0 and math.isfinite(v) for v in scores.values())
+        assert math.exp(scores["anomaly"]) + math.exp(scores["normal"]) <= 1.0 + 1e-6
+        said = llm.complete(messages, max_tokens=3).strip().lower()
+        if said.startswith(("anomaly", "normal")):
+            assert max(scores, key=scores.__getitem__) == ("anomaly" if said.startswith("anomaly") else "normal")

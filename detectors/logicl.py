@@ -247,14 +247,10 @@ class VoteTuning:
     systems: list[str]  # the systems that were held out
     queries: int  # held-out samples judged, all folds
     grid: list[tuple[dict[str, Any], float]]
-    pool_version: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """What `DemoPool.save_vote_tuning` keeps (it stamps the pool's version itself)."""
         return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> VoteTuning:
-        return cls(**{**data, "grid": [(dict(g), float(f)) for g, f in data.get("grid", [])]})
 
 
 def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
@@ -290,6 +286,8 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
                              key=lambda r: -r.similarity) for q in queries]
         folds.append((system, np.array([demos[q].y for q in queries]), neighbours,
                       float(np.mean([demos[i].y for i in rest]))))
+    if not folds:
+        return VoteTuning({}, 0.0, 0.0, [], 0, [])
     grid: list[tuple[dict[str, Any], float]] = []
     for values in product(*VOTE_GRID.values()):
         opts = dict(zip(VOTE_GRID, values))
@@ -303,12 +301,8 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
         grid.append((opts, float(np.mean(f1s)) if f1s else 0.0))
     default = {k: getattr(base, k) for k in VOTE_GRID}
     default_f1 = next((f for g, f in grid if g == default), 0.0)
-    held_out = [f[0] for f in folds]
-    n_queries = sum(len(f[1]) for f in folds)
-    if not folds:
-        return VoteTuning({}, 0.0, 0.0, [], 0, [], pool.version)
     best = max(grid, key=lambda g: (round(g[1], 6), g[0] == default))
-    return VoteTuning(best[0], best[1], default_f1, held_out, n_queries, grid, pool.version)
+    return VoteTuning(best[0], best[1], default_f1, [f[0] for f in folds], sum(len(f[1]) for f in folds), grid)
 
 
 class LogICL:
@@ -563,7 +557,7 @@ class LogICLDetector(Detector):
             tuned = (" (vote settings chosen on the pool by leave-one-system-out: "
                      + ", ".join(f"{k}={v}" for k, v in self.vote_tuned.items())
                      + f"; F1 {self.vote_f1:.2f} on the pool's held-out systems)")
-        demos: list[Any] = list(getattr(self.engine.pool, "demos", [])) if self._engine is not None else []
+        demos: list[Any] = getattr(self._engine.pool, "demos", []) if self._engine is not None else []
         if demos and not any(d.target for d in demos):
             tuned += (". The pool has no labelled lines of this system (`sleuth pool add FILE --target`): these are "
                       "cross-system verdicts only")

@@ -403,6 +403,7 @@ def pool_add(ctx: typer.Context) -> None:
     from retrieval.cli import pool_main
     raise typer.Exit(pool_main(["add", *ctx.args]))
 
+
 @pool_app.command("tune", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def pool_tune(ctx: typer.Context) -> None:
     """Choose the vote's settings (k_vote, tau, balance) by leave-one-system-out on the pool, with no label of

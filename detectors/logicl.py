@@ -538,7 +538,7 @@ class LogICLDetector(Detector):
                 folder = Path(pool).expanduser() if pool is not None else default_pool_dir()
                 if not (folder / "info.json").is_file():
                     raise NotFitted(f"no LogICL demo pool at {str(folder)!r}: build it with `sleuth pool add "
-                                    "--builtin bgl openstack logreduce` (or point `pool` at one)")
+                                    "--builtin bgl openstack logreduce`, or use one elsewhere with `--set pool=DIR`")
                 pool = DemoPool(folder, get_encoder(self.encoder_spec))
             tuning = pool.vote_tuning() if hasattr(pool, "vote_tuning") else None
             if tuning and tuning.get("settings"):

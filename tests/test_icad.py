@@ -133,7 +133,7 @@ def test_score_modes_delta_residual_and_their_sum(trained: ICADModel) -> None:
     rng = np.random.default_rng(14)
     pool, x = table_rows(120, rng), table_rows(20, rng)
     x[3] = bad_row(x[3], 1)
-    combined = ICADDetector(model=trained, groups=2).fit_arrays("table", pool)
+    combined = ICADDetector(model=trained, groups=2, score="combined").fit_arrays("table", pool)
     parts = combined.score_parts(x)
     (md, sd), (mr, sr) = combined._norm["delta"], combined._norm["residual"]
     np.testing.assert_allclose(parts["score"], (parts["delta"] - md) / sd + (parts["residual"] - mr) / sr)
@@ -145,6 +145,33 @@ def test_score_modes_delta_residual_and_their_sum(trained: ICADModel) -> None:
     np.testing.assert_allclose(delta.score_arrays(x), parts["delta"], atol=1e-6)
     with pytest.raises(DetectorError, match="unknown score"):
         ICADDetector(model=trained, score="mean")
+
+
+def test_auto_score_leans_on_the_part_that_tells_synthetic_anomalies_apart(trained: ICADModel) -> None:
+    # A δ that is pure noise (as from a checkpoint that never saw data like these): the fit-time self-check sees
+    # that on synthetic anomalies made from held-out normals and gives (nearly) all the weight to the
+    # nearest-normal residual — no label involved.
+    rng = np.random.default_rng(15)
+    pool, x = table_rows(150, rng), table_rows(40, rng)
+    x[5], x[17] = bad_row(x[5], 0), bad_row(x[17], 2)
+    det = ICADDetector(model=trained, groups=2)
+    noise = np.random.default_rng(0)
+    det._score_sets = lambda tok: noise.random(len(tok))  # type: ignore[method-assign]
+    det.fit_arrays("table", pool)
+    assert det.self_check["residual"] > 0.9 and abs(det.self_check["delta"] - 0.5) < 0.1
+    assert det.weights["residual"] > 1.6 and det.weights["delta"] < 0.4
+    s = det.score_arrays(x)
+    assert set(np.argsort(-s)[:2]) == {5, 17} and (s[[5, 17]] >= det.threshold).all()
+    parts = det.score_parts(x)
+    (md, sd), (mr, sr) = det._norm["delta"], det._norm["residual"]
+    w = det.weights
+    np.testing.assert_allclose(parts["score"], w["delta"] * (parts["delta"] - md) / sd
+                               + w["residual"] * (parts["residual"] - mr) / sr)
+    assert "self-check" in det.threshold_rule() and f"{w['residual']:.2f}·z(nearest-normal residual)" in \
+        det.threshold_rule()
+    # The trained model's own δ does tell them apart: it keeps a real share of the weight.
+    trained_det = ICADDetector(model=trained, groups=2).fit_arrays("table", pool)
+    assert trained_det.self_check["delta"] > 0.7 and trained_det.weights["delta"] > 0.5
 
 
 def test_conformal_threshold_is_the_right_order_statistic() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from detectors.icad import data as D
 from detectors.icad.calibrate import conformal_threshold
-from detectors.icad.detector import ICADDetector, load_model
+from detectors.icad.detector import SCORE_MODES, ICADDetector, load_model
 from detectors.icad.train import DEFAULT_DATA
 
 
@@ -108,26 +108,35 @@ def _points(split: D.Split, win_scores: np.ndarray, n: int) -> np.ndarray:
 class Bench:
     """Runs the rows; one loaded model, one detector configuration per row."""
 
-    def __init__(self, data: Path, checkpoint: Path | None, quick: bool, alpha: float, log: Any) -> None:
-        self.data, self.quick, self.alpha, self.log = data, quick, alpha, log
+    def __init__(self, data: Path, checkpoint: Path | None, quick: bool, alpha: float, log: Any,
+                 score: str = "auto") -> None:
+        self.data, self.quick, self.alpha, self.log, self.score = data, quick, alpha, log, score
         self.model = load_model(checkpoint)
         self.rows: list[Row] = []
 
     def det(self, **kw: Any) -> ICADDetector:
+        kw.setdefault("score", self.score)
         return ICADDetector(model=self.model, alpha=self.alpha, max_calibration=200 if self.quick else 300, **kw)
 
     def parts(self, det: ICADDetector, x: np.ndarray, y: np.ndarray, name: str, section: str,
               templates: list[str] | None = None, to_points: Any = None) -> np.ndarray:
-        """Score with the combined default; add one row comparing its two parts alone (δ, residual)."""
+        """Score with the default (self-check weighted) score; add one row comparing its two parts alone (δ,
+        residual) and their unweighted sum, with the weights the self-check gave."""
         p = det.score_parts(x, templates)
         thr = det.part_thresholds()
         yy = y if to_points is None else to_points[0]
         conv = (lambda v: v) if to_points is None else to_points[1]
         d, r = conv(p["delta"]), conv(p["residual"])
+        (md, sd), (mr, sr) = det._norm["delta"], det._norm["residual"]
+        plain = conv((p["delta"] - md) / sd + (p["residual"] - mr) / sr)
+        w, c = det.weights, det.self_check
         if _auroc(yy, d) is not None:
-            self.add(Row(section, name, "AUROC: δ alone (residual alone in note)", _auroc(yy, d),
-                         note=f"residual alone {_auroc(yy, r):.3f}; F1@thr δ {_f1_at(yy, d, thr['delta'])[0]:.2f} / "
-                              f"residual {_f1_at(yy, r, thr['residual'])[0]:.2f}"))
+            self.add(Row(section, name, "AUROC: δ alone (residual alone, plain sum in note)", _auroc(yy, d),
+                         note=f"residual alone {_auroc(yy, r):.3f}, plain sum {_auroc(yy, plain):.3f}; "
+                              f"F1@thr δ {_f1_at(yy, d, thr['delta'])[0]:.2f} / "
+                              f"residual {_f1_at(yy, r, thr['residual'])[0]:.2f}; self-check AUROC "
+                              f"δ {c.get('delta', float('nan')):.2f} / residual {c.get('residual', float('nan')):.2f} "
+                              f"→ weights {w['delta']:.2f} / {w['residual']:.2f}"))
         return p["score"]
 
     def add(self, row: Row) -> None:
@@ -219,7 +228,7 @@ class Bench:
         names = [n for n in D.nab_names(self.data) if "NoAnomaly" not in n]
         if self.quick:
             names = names[::3]
-        aucs, base, d_aucs, r_aucs = [], [], [], []
+        aucs, base, d_aucs, r_aucs, p_aucs, w_res = [], [], [], [], [], []
         for rel in names:
             split = D.nab_series(self.data, rel)
             y = split.extra["point_y"]
@@ -230,6 +239,9 @@ class Bench:
             ps = _points(split, parts["score"], len(y))
             d_aucs.append(_auroc(y, _points(split, parts["delta"], len(y))))
             r_aucs.append(_auroc(y, _points(split, parts["residual"], len(y))))
+            (md, sd), (mr, sr) = det._norm["delta"], det._norm["residual"]
+            p_aucs.append(_auroc(y, _points(split, (parts["delta"] - md) / sd + (parts["residual"] - mr) / sr, len(y))))
+            w_res.append(det.weights["residual"])
             v = split.extra["values"]
             cut = split.extra["cut"]
             z = np.zeros(len(y))
@@ -240,7 +252,8 @@ class Bench:
             base.append(_auroc(y, z))
         self.add(Row("series", f"NAB ({len(aucs)} labelled series)", "mean AUROC", float(np.mean(aucs)),
                      float(np.mean(base)), "rolling z-score", "≥ 0.65",
-                     f"δ alone {np.mean(d_aucs):.3f}, residual alone {np.mean(r_aucs):.3f}"))
+                     f"δ alone {np.mean(d_aucs):.3f}, residual alone {np.mean(r_aucs):.3f}, plain sum "
+                     f"{np.mean(p_aucs):.3f}; mean residual weight {np.mean(w_res):.2f} of 2"))
 
     # ---- tables -----------------------------------------------------------------------------------------------
 
@@ -313,7 +326,7 @@ def _fmt_row(r: Row) -> str:
 
 
 def run_bench(data: Path = DEFAULT_DATA, checkpoint: Path | None = None, quick: bool = False, alpha: float = 0.01,
-              out: Path | None = None, sections: tuple[str, ...] = ()) -> list[Row]:
+              out: Path | None = None, sections: tuple[str, ...] = (), score: str = "auto") -> list[Row]:
     """Run the benchmark, print the markdown table row by row, and return the rows (and write JSON to `out`).
 
     Args:
@@ -324,16 +337,17 @@ def run_bench(data: Path = DEFAULT_DATA, checkpoint: Path | None = None, quick: 
         alpha: Target false-alarm rate of the label-free thresholds (ICAD and baselines alike).
         out: Optional JSON output path.
         sections: Run only these (logs, loghub, logreduce, smd, nab, tables, ablations, speed).
+        score: The detector's score mode (default "auto": z(δ) and z(residual) weighted by the fit-time self-check).
     """
     from detectors.icad.detector import default_threads
 
     default_threads()
     log = sys.stdout
     t0 = time.time()
-    bench = Bench(Path(data), checkpoint, quick, alpha, log)
+    bench = Bench(Path(data), checkpoint, quick, alpha, log, score)
     meta = bench.model.meta
     print(f"ICAD-LLM bench — checkpoint: {meta.get('steps', '?')} steps, backbone {bench.model.cfg.backbone} "
-          f"({bench.model.cfg.n_layers} layers), score = z(δ) + z(residual), α = {alpha}, {'quick' if quick else 'full'} mode", file=log)
+          f"({bench.model.cfg.n_layers} layers), score = {score}, α = {alpha}, {'quick' if quick else 'full'} mode", file=log)
     print("| section | data set | metric | ICAD | baseline (same split) | goal | note |", file=log)
     print("|---|---|---|---|---|---|---|", file=log)
     order = ("speed", "logs", "tables", "smd", "nab", "loghub", "logreduce", "ablations")
@@ -361,8 +375,9 @@ def bench_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--score", choices=SCORE_MODES, default="auto")
     a = ap.parse_args(argv)
-    run_bench(a.data, a.checkpoint, a.quick, a.alpha, a.out, tuple(a.only))
+    run_bench(a.data, a.checkpoint, a.quick, a.alpha, a.out, tuple(a.only), a.score)
     return 0
 
 

@@ -6,8 +6,11 @@ reused for every target), and calibrates a label-free threshold on held-out pool
 `score` combines two discrepancies, as InCTRL adds its in-context residual map to its holistic score: δ against
 the closest reference set (the paper's score) and the residual of the target's elements (templates / channels /
 features) against their nearest normal counterparts in the whole pool. Each is put on the scale of the held-out
-normals (robust z: median and MAD), and the score is their sum (`score="combined"`, the default; `"delta"` and
-`"residual"` keep one). `explain` shows both, and the elements farthest from their nearest normal counterparts.
+normals (robust z: median and MAD). The default (`score="auto"`) weighs the two by a label-free self-check at fit
+time: synthetic anomalies made from the held-out normals (`data.inject`, the hard negatives of training) are scored,
+and each part gets the weight its AUROC on them earns above chance — so a data set on which δ tells nothing gets
+(almost) the residual alone, with no real label used. `"combined"` is the plain sum; `"delta"` and `"residual"`
+keep one. `explain` shows both, and the elements farthest from their nearest normal counterparts.
 
 Besides the Detector interface (samples), `fit_arrays` / `score_arrays` take the raw arrays of `data.Split`.
 """
@@ -39,8 +42,8 @@ from detectors.icad.inputs import collate, fit_scaler, scale
 from detectors.icad.model import ICADModel
 from detectors.icad.references import STRATEGIES, Strategy, nearest, select_sets
 
-ScoreMode = Literal["combined", "delta", "residual"]
-SCORE_MODES: tuple[str, ...] = ("combined", "delta", "residual")
+ScoreMode = Literal["auto", "combined", "delta", "residual"]
+SCORE_MODES: tuple[str, ...] = ("auto", "combined", "delta", "residual")
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
 _MODELS: dict[str, ICADModel] = {}  # one loaded model per checkpoint folder per process
 
@@ -81,8 +84,9 @@ class ICADDetector(Detector):
         max_pool: Pool samples kept (a random subset beyond this).
         max_calibration: Held-out pool samples scored to calibrate the threshold.
         seed: Seed of every random choice.
-        score: "combined" (robust z of δ + robust z of the residual, InCTRL-style), "delta" (the paper's δ only)
-            or "residual" (nearest-normal residuals only).
+        score: "auto" (robust z of δ and of the residual, InCTRL-style, weighted by how well each tells synthetic
+            anomalies from held-out normals at fit time), "combined" (their plain sum), "delta" (the paper's δ
+            only) or "residual" (nearest-normal residuals only).
     """
 
     name = "icad"
@@ -91,7 +95,7 @@ class ICADDetector(Detector):
     def __init__(self, checkpoint: str | Path | None = None, *, model: ICADModel | None = None, k: int = 5,
                  refs: Strategy = "coreset", groups: int = 4, alpha: float = 0.01, cache: bool = True,
                  template_text: Callable[[int], str] | None = None, max_pool: int = 2000,
-                 max_calibration: int = 400, batch: int = 128, seed: int = 0, score: ScoreMode = "combined") -> None:
+                 max_calibration: int = 400, batch: int = 128, seed: int = 0, score: ScoreMode = "auto") -> None:
         if refs not in STRATEGIES:
             raise DetectorError(f"unknown reference strategy {refs!r}; choose one of: {', '.join(STRATEGIES)}")
         if score not in SCORE_MODES:
@@ -105,6 +109,8 @@ class ICADDetector(Detector):
         self.threshold = float("inf")
         self.calibration_scores = np.zeros(0)
         self._norm: dict[str, tuple[float, float]] = {}
+        self.weights = {"delta": 1.0, "residual": 1.0}
+        self.self_check: dict[str, float] = {}
         self._channel_scale = np.ones(0)
         self._texts: list[str] = []
         self._vocab: dict[str, int] = {}
@@ -225,6 +231,9 @@ class ICADDetector(Detector):
         cal_res = self._residual_scores(self._pool[self._held], exclude=self._held, calibrate=True)
         self._norm = {"delta": _robust(cal), "residual": _robust(cal_res)}
         self.calibration_parts = {"delta": cal, "residual": cal_res}
+        self.weights, self.self_check = {"delta": 1.0, "residual": 1.0}, {}
+        if self.score_mode == "auto":
+            self._weigh_parts(cal, cal_res)
         self.calibration_scores = self._combine(cal, cal_res)
         self.threshold = conformal_threshold(self.calibration_scores, self.alpha)
         return self
@@ -235,7 +244,36 @@ class ICADDetector(Detector):
         if self.score_mode == "residual":
             return residual
         (md, sd), (mr, sr) = self._norm["delta"], self._norm["residual"]
-        return (delta - md) / sd + (residual - mr) / sr
+        return self.weights["delta"] * (delta - md) / sd + self.weights["residual"] * (residual - mr) / sr
+
+    def _weigh_parts(self, cal: np.ndarray, cal_res: np.ndarray) -> None:
+        """The label-free self-check of `score="auto"`: one synthetic anomaly per held-out normal (`data.inject`),
+        scored like any target; each part's weight is its AUROC on held-out normals vs these, above chance
+        (max(AUROC − 0.5, 0)), scaled so the two weights sum to 2 (equal weights = "combined")."""
+        from sklearn.metrics import roc_auc_score
+
+        from detectors.icad.data import inject
+
+        rng = np.random.default_rng(self.seed + 1)
+        fake = []
+        for i in self._held:
+            foreign: np.ndarray | None = None
+            if self.modality == "logs":
+                foreign = rng.integers(0, len(self._texts), 8)  # pool templates, out of their place
+            elif self.modality == "table":
+                foreign = self._pool[int(rng.integers(len(self._pool)))]  # another row's context
+            fake.append(inject(self.modality, self._pool[i], rng, foreign))
+        x = np.stack(fake)
+        tok, emb = self._encode(x)
+        delta = self._score_nearest(tok, emb, exclude=self._held) if self.refs == "nearest" else self._score_sets(tok)
+        residual = self._residual_scores(x, exclude=self._held)
+        y = np.r_[np.zeros(len(cal)), np.ones(len(x))]
+        auc = {"delta": float(roc_auc_score(y, np.r_[cal, delta])),
+               "residual": float(roc_auc_score(y, np.r_[cal_res, residual]))}
+        gain = {k: max(v - 0.5, 0.0) for k, v in auc.items()}
+        total = sum(gain.values())
+        self.weights = {k: 2 * g / total for k, g in gain.items()} if total > 0 else {"delta": 1.0, "residual": 1.0}
+        self.self_check = {**auc, "n": float(len(x))}
 
     # ---- nearest-normal residuals (InCTRL) ----------------------------------------------------------------------
 
@@ -317,11 +355,18 @@ class ICADDetector(Detector):
     def threshold_rule(self) -> str:
         """How the threshold was set, for the report."""
         how = "each target's nearest normals" if self.refs == "nearest" else f"{len(self._sets)} {self.refs} set(s)"
+        w = self.weights
         what = {"delta": "δ", "residual": "nearest-normal residual",
-                "combined": "z(δ) + z(nearest-normal residual)"}[self.score_mode]
-        return (f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of "
+                "combined": "z(δ) + z(nearest-normal residual)",
+                "auto": f"{w['delta']:.2f}·z(δ) + {w['residual']:.2f}·z(nearest-normal residual)"}[self.score_mode]
+        rule = (f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of "
                 f"{len(self.calibration_scores)} held-out normal samples scored against {how} of K={self.k} "
                 f"(label-free)")
+        if self.self_check:
+            c = self.self_check
+            rule += (f"; weights from a self-check on {int(c['n'])} synthetic anomalies made from those normals "
+                     f"(AUROC δ {c['delta']:.2f}, residual {c['residual']:.2f})")
+        return rule
 
     def part_thresholds(self) -> dict[str, float]:
         """The label-free threshold each score part would have on its own (δ, residual) and the combined one."""
@@ -444,9 +489,12 @@ class ICADDetector(Detector):
         ev = [Evidence(kind="reference", weight=0.0,
                        summary=f"score {score:.2f} vs threshold {self.threshold:.2f} (δ = {delta:.3f} against {how}; "
                                f"largest residual {residual:.2f} against the nearest of {len(self._pool)} normal "
-                               f"samples; {self.score_mode} score)",
+                               f"samples; {self.score_mode} score"
+                               + (f", weights δ {self.weights['delta']:.2f} / residual {self.weights['residual']:.2f}"
+                                  if self.score_mode == "auto" else "") + ")",
                        data={"score": float(score), "threshold": float(self.threshold), "refs": self.refs, "k": self.k,
-                             "delta": delta, "residual": residual, "mode": self.score_mode})]
+                             "delta": delta, "residual": residual, "mode": self.score_mode,
+                             "weights": dict(self.weights)})]
         total = float(res.sum()) or 1.0
         order = np.argsort(-res, kind="stable")
         seen: set[int] = set()

@@ -293,3 +293,34 @@ def test_agent_tool_flags_the_bad_rows_of_a_table(trained: ICADModel, tmp_path: 
     assert out.data["top"][0]["sample"] == "row 251" and out.data["top"][0]["drivers"][0] == "e"
     with pytest.raises(ToolInputError):
         tool(Workspace(), {"path": str(tmp_path / "missing.csv"), "kind": "table"})
+
+
+ROUTINE = ["disk quota checked for <*>", "session <*> renewed", "metrics pushed to <IP>", "backup of <*> started",
+           "backup of <*> finished", "index <*> compacted", "lease <*> extended", "queue <*> drained",
+           "certificate cache refreshed", "health probe <*> passed", "replica <*> in sync", "token cache pruned",
+           "snapshot <*> written", "rotating log file <PATH>", "dns cache flushed", "peer <IP> joined"]
+
+
+def test_latest_holdout_expects_the_drift_the_pool_shows(trained: ICADModel) -> None:
+    # A log whose normal vocabulary keeps growing: every 20 windows a new routine template joins (and stays), and
+    # fresh windows bring one more. Calibrated on random held-out windows — each template then also occurs
+    # elsewhere in the pool — nothing in the calibration looks new, and every fresh window is flagged. Calibrated
+    # on the newest third against the older part, the threshold has seen templates arrive, and the next routine
+    # one is not an alarm. Table rows are not time-ordered: they keep random hold-outs.
+    rng = np.random.default_rng(21)
+    templates = NORMAL_TEMPLATES + ROUTINE
+    pool = log_windows(300, rng)
+    for j in range(1, 15):
+        pool[20 * j:, j % 12] = len(NORMAL_TEMPLATES) + j - 1  # template j-1 of ROUTINE from window 20 j on
+    fresh = pool[-100:].copy()
+    fresh[:, 2] = len(templates) - 1  # the next routine template
+    random = ICADDetector(model=trained, groups=2, holdout="random").fit_arrays("logs", pool, templates)
+    latest = ICADDetector(model=trained, groups=2).fit_arrays("logs", pool, templates)
+    assert latest.holdout_used == "latest" and "the newest 100 normal samples" in latest.threshold_rule()
+    rate = {name: float(np.mean(d.score_arrays(fresh, templates) >= d.threshold))
+            for name, d in (("random", random), ("latest", latest))}
+    assert rate["random"] > 0.8 and rate["latest"] < 0.2, rate
+    table = ICADDetector(model=trained, groups=2).fit_arrays("table", table_rows(120, rng))
+    assert table.holdout_used == "random"
+    with pytest.raises(DetectorError, match="unknown holdout"):
+        ICADDetector(model=trained, holdout="newest")

@@ -44,6 +44,8 @@ from detectors.icad.references import STRATEGIES, Strategy, nearest, select_sets
 
 ScoreMode = Literal["auto", "combined", "delta", "residual"]
 SCORE_MODES: tuple[str, ...] = ("auto", "combined", "delta", "residual")
+Holdout = Literal["auto", "latest", "random"]
+HOLDOUTS: tuple[str, ...] = ("auto", "latest", "random")
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
 _MODELS: dict[str, ICADModel] = {}  # one loaded model per checkpoint folder per process
 
@@ -87,6 +89,11 @@ class ICADDetector(Detector):
         score: "auto" (robust z of δ and of the residual, InCTRL-style, weighted by how well each tells synthetic
             anomalies from held-out normals at fit time), "combined" (their plain sum), "delta" (the paper's δ
             only) or "residual" (nearest-normal residuals only).
+        holdout: Which pool samples calibrate the threshold. "latest": the newest part of the pool (samples come
+            in time order), scored against the older part only — logs and metrics drift, and new normal behaviour
+            then shows in the calibration as it will in the targets; "random": a random subset, each scored with
+            itself left out (exchangeable data, e.g. table rows); "auto": latest for logs and series, random for
+            tables.
     """
 
     name = "icad"
@@ -95,12 +102,17 @@ class ICADDetector(Detector):
     def __init__(self, checkpoint: str | Path | None = None, *, model: ICADModel | None = None, k: int = 5,
                  refs: Strategy = "coreset", groups: int = 4, alpha: float = 0.01, cache: bool = True,
                  template_text: Callable[[int], str] | None = None, max_pool: int = 2000,
-                 max_calibration: int = 400, batch: int = 128, seed: int = 0, score: ScoreMode = "auto") -> None:
+                 max_calibration: int = 400, batch: int = 128, seed: int = 0, score: ScoreMode = "auto",
+                 holdout: Holdout = "auto") -> None:
         if refs not in STRATEGIES:
             raise DetectorError(f"unknown reference strategy {refs!r}; choose one of: {', '.join(STRATEGIES)}")
         if score not in SCORE_MODES:
             raise DetectorError(f"unknown score {score!r}; choose one of: {', '.join(SCORE_MODES)}")
+        if holdout not in HOLDOUTS:
+            raise DetectorError(f"unknown holdout {holdout!r}; choose one of: {', '.join(HOLDOUTS)}")
         self.score_mode: ScoreMode = score
+        self.holdout: Holdout = holdout
+        self.holdout_used = "random"
         self.checkpoint, self._model = checkpoint, model
         self.k, self.refs, self.groups, self.alpha, self.cache = k, refs, groups, alpha, cache
         self.template_text = template_text
@@ -213,22 +225,35 @@ class ICADDetector(Detector):
         self._counts_cache = None
         self._pool_tok, self._pool_emb = self._encode(self._pool)
         n = len(self._pool)
+        latest = self.holdout == "latest" or (self.holdout == "auto" and modality != "table")
+        n_held = min(self.max_calibration, n // 3)
+        # Time-ordered calibration needs an older part that can still hold the references.
+        self.holdout_used = "latest" if latest and n_held >= 10 and n - n_held > self.k else "random"
+        if self.holdout_used == "latest":
+            held, older = np.arange(n - n_held, n), n - n_held
         if self.refs == "nearest":
             self._sets: list[np.ndarray] = []
             self._states: list[Any] = []
-            held = rng.choice(n, min(n, self.max_calibration), replace=False)
-            cal = self._score_nearest(self._pool_tok[held], self._pool_emb[held], exclude=held)
+            if self.holdout_used == "random":
+                held, older = rng.choice(n, min(n, self.max_calibration), replace=False), n
+            cal = self._score_nearest(self._pool_tok[held], self._pool_emb[held],
+                                      exclude=held if older == n else None, limit=older)
         else:
-            self._sets = select_sets(self._pool_emb, self.k, self.groups, self.refs, self.seed)
+            if self.holdout_used == "latest":
+                self._sets = select_sets(self._pool_emb[:older], self.k, self.groups, self.refs, self.seed)
+            else:
+                self._sets = select_sets(self._pool_emb, self.k, self.groups, self.refs, self.seed)
+                used = np.unique(np.concatenate(self._sets))
+                rest = np.setdiff1d(np.arange(n), used)
+                if len(rest) == 0:
+                    rest = used  # a tiny pool: calibrate on the references themselves (optimistic; said in the report)
+                held = rest if len(rest) <= self.max_calibration else rng.choice(rest, self.max_calibration,
+                                                                                 replace=False)
+                older = n
             self._states = [self.model.prefix_state(self._pool_tok[s]) for s in self._sets] if self.cache else []
-            used = np.unique(np.concatenate(self._sets))
-            rest = np.setdiff1d(np.arange(n), used)
-            if len(rest) == 0:
-                rest = used  # a tiny pool: calibrate on the references themselves (optimistic; said in the report)
-            held = rest if len(rest) <= self.max_calibration else rng.choice(rest, self.max_calibration, replace=False)
             cal = self._score_sets(self._pool_tok[held])
-        self._held = np.asarray(held)
-        cal_res = self._residual_scores(self._pool[self._held], exclude=self._held, calibrate=True)
+        self._held, self._older = np.asarray(held), older
+        cal_res = self._calibration_residuals(self._pool[self._held], calibrate=True)
         self._norm = {"delta": _robust(cal), "residual": _robust(cal_res)}
         self.calibration_parts = {"delta": cal, "residual": cal_res}
         self.weights, self.self_check = {"delta": 1.0, "residual": 1.0}, {}
@@ -265,8 +290,12 @@ class ICADDetector(Detector):
             fake.append(inject(self.modality, self._pool[i], rng, foreign))
         x = np.stack(fake)
         tok, emb = self._encode(x)
-        delta = self._score_nearest(tok, emb, exclude=self._held) if self.refs == "nearest" else self._score_sets(tok)
-        residual = self._residual_scores(x, exclude=self._held)
+        if self.refs == "nearest":
+            delta = self._score_nearest(tok, emb, exclude=self._held if self._older == len(self._pool) else None,
+                                        limit=self._older)
+        else:
+            delta = self._score_sets(tok)
+        residual = self._calibration_residuals(x)
         y = np.r_[np.zeros(len(cal)), np.ones(len(x))]
         auc = {"delta": float(roc_auc_score(y, np.r_[cal, delta])),
                "residual": float(roc_auc_score(y, np.r_[cal_res, residual]))}
@@ -276,6 +305,18 @@ class ICADDetector(Detector):
         self.self_check = {**auc, "n": float(len(x))}
 
     # ---- nearest-normal residuals (InCTRL) ----------------------------------------------------------------------
+
+    def _calibration_residuals(self, prepared: np.ndarray, calibrate: bool = False) -> np.ndarray:
+        """Residuals of held-out pool samples (or of synthetic anomalies made from them) against the rest of the
+        pool: the older part (holdout "latest"), or the whole pool with each source sample left out ("random")."""
+        if self.holdout_used == "random":
+            return self._residual_scores(prepared, exclude=self._held, calibrate=calibrate)
+        pool, cached = self._pool, self._counts_cache
+        self._pool, self._counts_cache = pool[: self._older], None
+        try:
+            return self._residual_scores(prepared, calibrate=calibrate)
+        finally:
+            self._pool, self._counts_cache = pool, cached
 
     def _residual_scores(self, prepared: np.ndarray, exclude: np.ndarray | None = None,
                          calibrate: bool = False) -> np.ndarray:
@@ -323,8 +364,10 @@ class ICADDetector(Detector):
         self._last_per_set = np.stack(per_set, 1)
         return self._last_per_set.min(1)
 
-    def _score_nearest(self, tok: torch.Tensor, emb: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
-        idx = nearest(emb, self._pool_emb, self.k, exclude)
+    def _score_nearest(self, tok: torch.Tensor, emb: np.ndarray, exclude: np.ndarray | None = None,
+                       limit: int | None = None) -> np.ndarray:
+        """δ of each target against its own K nearest pool samples (among the first `limit`, when given)."""
+        idx = nearest(emb, self._pool_emb[:limit], self.k, exclude)
         refs = self._pool_tok[torch.from_numpy(idx)]
         return self.model.score_full(refs, tok, batch=max(8, self.batch // 4)).numpy().astype(np.float64)
 
@@ -359,9 +402,10 @@ class ICADDetector(Detector):
         what = {"delta": "δ", "residual": "nearest-normal residual",
                 "combined": "z(δ) + z(nearest-normal residual)",
                 "auto": f"{w['delta']:.2f}·z(δ) + {w['residual']:.2f}·z(nearest-normal residual)"}[self.score_mode]
-        rule = (f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of "
-                f"{len(self.calibration_scores)} held-out normal samples scored against {how} of K={self.k} "
-                f"(label-free)")
+        held = (f"the newest {len(self.calibration_scores)} normal samples, scored against {how} of K={self.k} "
+                f"from the older ones" if self.holdout_used == "latest" else
+                f"{len(self.calibration_scores)} held-out normal samples scored against {how} of K={self.k}")
+        rule = f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of {held} (label-free)"
         if self.self_check:
             c = self.self_check
             rule += (f"; weights from a self-check on {int(c['n'])} synthetic anomalies made from those normals "

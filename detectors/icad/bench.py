@@ -127,8 +127,7 @@ class Bench:
         yy = y if to_points is None else to_points[0]
         conv = (lambda v: v) if to_points is None else to_points[1]
         d, r = conv(p["delta"]), conv(p["residual"])
-        (md, sd), (mr, sr) = det._norm["delta"], det._norm["residual"]
-        plain = conv((p["delta"] - md) / sd + (p["residual"] - mr) / sr)
+        plain = conv(det.z_sum(p["delta"], p["residual"]))
         w, c = det.weights, det.self_check
         if _auroc(yy, d) is not None:
             self.add(Row(section, name, "AUROC: δ alone (residual alone, plain sum in note)", _auroc(yy, d),
@@ -239,8 +238,7 @@ class Bench:
             ps = _points(split, parts["score"], len(y))
             d_aucs.append(_auroc(y, _points(split, parts["delta"], len(y))))
             r_aucs.append(_auroc(y, _points(split, parts["residual"], len(y))))
-            (md, sd), (mr, sr) = det._norm["delta"], det._norm["residual"]
-            p_aucs.append(_auroc(y, _points(split, (parts["delta"] - md) / sd + (parts["residual"] - mr) / sr, len(y))))
+            p_aucs.append(_auroc(y, _points(split, det.z_sum(parts["delta"], parts["residual"]), len(y))))
             w_res.append(det.weights["residual"])
             v = split.extra["values"]
             cut = split.extra["cut"]

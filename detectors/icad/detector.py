@@ -229,30 +229,24 @@ class ICADDetector(Detector):
         n_held = min(self.max_calibration, n // 3)
         # Time-ordered calibration needs an older part that can still hold the references.
         self.holdout_used = "latest" if latest and n_held >= 10 and n - n_held > self.k else "random"
-        if self.holdout_used == "latest":
-            held, older = np.arange(n - n_held, n), n - n_held
-        if self.refs == "nearest":
-            self._sets: list[np.ndarray] = []
-            self._states: list[Any] = []
-            if self.holdout_used == "random":
-                held, older = rng.choice(n, min(n, self.max_calibration), replace=False), n
-            cal = self._score_nearest(self._pool_tok[held], self._pool_emb[held],
-                                      exclude=held if older == n else None, limit=older)
-        else:
-            if self.holdout_used == "latest":
-                self._sets = select_sets(self._pool_emb[:older], self.k, self.groups, self.refs, self.seed)
-            else:
-                self._sets = select_sets(self._pool_emb, self.k, self.groups, self.refs, self.seed)
-                used = np.unique(np.concatenate(self._sets))
-                rest = np.setdiff1d(np.arange(n), used)
-                if len(rest) == 0:
-                    rest = used  # a tiny pool: calibrate on the references themselves (optimistic; said in the report)
-                held = rest if len(rest) <= self.max_calibration else rng.choice(rest, self.max_calibration,
-                                                                                 replace=False)
-                older = n
+        older = n - n_held if self.holdout_used == "latest" else n  # references / residual pool of calibration
+        self._sets: list[np.ndarray] = []
+        self._states: list[Any] = []
+        if self.refs != "nearest":
+            self._sets = select_sets(self._pool_emb[:older], self.k, self.groups, self.refs, self.seed)
             self._states = [self.model.prefix_state(self._pool_tok[s]) for s in self._sets] if self.cache else []
-            cal = self._score_sets(self._pool_tok[held])
+        if self.holdout_used == "latest":
+            held = np.arange(older, n)
+        elif self.refs == "nearest":
+            held = rng.choice(n, min(n, self.max_calibration), replace=False)
+        else:
+            used = np.unique(np.concatenate(self._sets))
+            rest = np.setdiff1d(np.arange(n), used)
+            if len(rest) == 0:
+                rest = used  # a tiny pool: calibrate on the references themselves (optimistic; said in the report)
+            held = rest if len(rest) <= self.max_calibration else rng.choice(rest, self.max_calibration, replace=False)
         self._held, self._older = np.asarray(held), older
+        cal = self._calibration_delta(self._pool_tok[self._held], self._pool_emb[self._held])
         cal_res = self._calibration_residuals(self._pool[self._held], calibrate=True)
         self._norm = {"delta": _robust(cal), "residual": _robust(cal_res)}
         self.calibration_parts = {"delta": cal, "residual": cal_res}
@@ -268,8 +262,14 @@ class ICADDetector(Detector):
             return delta
         if self.score_mode == "residual":
             return residual
+        return self.z_sum(delta, residual, self.weights)
+
+    def z_sum(self, delta: np.ndarray, residual: np.ndarray,
+              weights: dict[str, float] | None = None) -> np.ndarray:
+        """Weighted sum of the two parts in units of the held-out normals (robust z); equal weights by default."""
+        w = weights or {"delta": 1.0, "residual": 1.0}
         (md, sd), (mr, sr) = self._norm["delta"], self._norm["residual"]
-        return self.weights["delta"] * (delta - md) / sd + self.weights["residual"] * (residual - mr) / sr
+        return w["delta"] * (delta - md) / sd + w["residual"] * (residual - mr) / sr
 
     def _weigh_parts(self, cal: np.ndarray, cal_res: np.ndarray) -> None:
         """The label-free self-check of `score="auto"`: one synthetic anomaly per held-out normal (`data.inject`),
@@ -289,12 +289,7 @@ class ICADDetector(Detector):
                 foreign = self._pool[int(rng.integers(len(self._pool)))]  # another row's context
             fake.append(inject(self.modality, self._pool[i], rng, foreign))
         x = np.stack(fake)
-        tok, emb = self._encode(x)
-        if self.refs == "nearest":
-            delta = self._score_nearest(tok, emb, exclude=self._held if self._older == len(self._pool) else None,
-                                        limit=self._older)
-        else:
-            delta = self._score_sets(tok)
+        delta = self._calibration_delta(*self._encode(x))
         residual = self._calibration_residuals(x)
         y = np.r_[np.zeros(len(cal)), np.ones(len(x))]
         auc = {"delta": float(roc_auc_score(y, np.r_[cal, delta])),
@@ -303,6 +298,15 @@ class ICADDetector(Detector):
         total = sum(gain.values())
         self.weights = {k: 2 * g / total for k, g in gain.items()} if total > 0 else {"delta": 1.0, "residual": 1.0}
         self.self_check = {**auc, "n": float(len(x))}
+
+    def _calibration_delta(self, tok: torch.Tensor, emb: np.ndarray) -> np.ndarray:
+        """δ of held-out pool samples (or of synthetic anomalies made from them): against the reference sets, or
+        for "nearest" against each one's nearest normals among the older part ("latest") or the whole pool with
+        the source sample left out ("random")."""
+        if self.refs != "nearest":
+            return self._score_sets(tok)
+        exclude = self._held if self.holdout_used == "random" else None
+        return self._score_nearest(tok, emb, exclude=exclude, limit=self._older)
 
     # ---- nearest-normal residuals (InCTRL) ----------------------------------------------------------------------
 

@@ -154,7 +154,7 @@ def test_auto_score_leans_on_the_part_that_tells_synthetic_anomalies_apart(train
     rng = np.random.default_rng(15)
     pool, x = table_rows(150, rng), table_rows(40, rng)
     x[5], x[17] = bad_row(x[5], 0), bad_row(x[17], 2)
-    det = ICADDetector(model=trained, groups=2)
+    det = ICADDetector(model=trained, groups=2, score="auto")
     noise = np.random.default_rng(0)
     det._score_sets = lambda tok: noise.random(len(tok))  # type: ignore[method-assign]
     det.fit_arrays("table", pool)
@@ -170,8 +170,25 @@ def test_auto_score_leans_on_the_part_that_tells_synthetic_anomalies_apart(train
     assert "self-check" in det.threshold_rule() and f"{w['residual']:.2f}·z(nearest-normal residual)" in \
         det.threshold_rule()
     # The trained model's own δ does tell them apart: it keeps a real share of the weight.
-    trained_det = ICADDetector(model=trained, groups=2).fit_arrays("table", pool)
+    trained_det = ICADDetector(model=trained, groups=2, score="auto").fit_arrays("table", pool)
     assert trained_det.self_check["delta"] > 0.7 and trained_det.weights["delta"] > 0.5
+
+
+def test_self_check_can_report_without_weighting_the_score(trained: ICADModel) -> None:
+    # self_check=True runs the synthetic self-check for a report (benchmarks compare the modes in one fit) without
+    # letting its weights into a plain-sum score.
+    rng = np.random.default_rng(16)
+    pool, x = table_rows(150, rng), table_rows(30, rng)
+    x[4] = bad_row(x[4], 1)
+    plain = ICADDetector(model=trained, groups=2, score="combined").fit_arrays("table", pool)
+    assert plain.self_check == {}
+    checked = ICADDetector(model=trained, groups=2, score="combined", self_check=True).fit_arrays("table", pool)
+    np.testing.assert_allclose(checked.score_arrays(x), plain.score_arrays(x))
+    assert checked.threshold == plain.threshold and "self-check" not in checked.threshold_rule()
+    assert checked.self_check["n"] > 0 and sum(checked.auto_weights.values()) == pytest.approx(2.0)
+    assert checked.weights == {"delta": 1.0, "residual": 1.0}
+    auto = ICADDetector(model=trained, groups=2).fit_arrays("table", pool)  # the default
+    assert auto.score_mode == "auto" and auto.weights == checked.auto_weights
 
 
 def test_conformal_threshold_is_the_right_order_statistic() -> None:
@@ -259,6 +276,42 @@ def test_training_resumes_from_its_state(tmp_path: Path) -> None:
     train(opts, cfg, splits=splits, progress=False)
     resumed = train(replace(opts, steps=3, resume=True), cfg, splits=splits, progress=False)
     assert resumed.meta["steps"] == 3
+
+
+def test_real_hard_negatives_come_from_the_labelled_fit_side_only() -> None:
+    from detectors.icad.train import _draw, _Pool
+
+    rng = np.random.default_rng(12)
+    normal_a, normal_b = table_rows(30, rng), table_rows(30, rng, f=5) + 10
+    bad_a = table_rows(4, rng) + 100  # the labelled fit-side anomalies of data set "a"
+    pools = [_Pool("a", "table", normal_a, anomalies=bad_a), _Pool("b", "table", normal_b)]
+
+    def negatives(real_hard: float, hard_ratio: float = 1.0) -> np.ndarray:
+        return np.stack(_draw(pools, 400, 3, hard_ratio, 0, np.random.default_rng(0), real_hard)[2])
+
+    def is_real(neg: np.ndarray) -> np.ndarray:
+        return (neg[:, None, :] == bad_a[None]).all(-1).any(1)
+
+    # Every hard negative is a real anomaly when asked for, and never one when not (synthetic ones instead).
+    assert is_real(negatives(1.0)).all()
+    assert not is_real(negatives(0.0)).any()
+    mixed = is_real(negatives(0.5))
+    assert 0.35 < mixed.mean() < 0.65
+    # Simple negatives (hard_ratio 0) are normals of the other data set, whatever real_hard says.
+    assert not is_real(negatives(1.0, hard_ratio=0.0)).any()
+
+
+@pytest.mark.data
+def test_labelled_hard_negatives_are_fit_side_windows_of_bgl(shared_data: Path) -> None:
+    from detectors.icad.data import bgl
+
+    split = bgl(shared_data)
+    assert split.anomalies is not None and len(split.anomalies) > 50
+    fit = split.extra["fit_all"]
+    as_rows = {tuple(r) for r in fit[split.extra["fit_y"] == 1].tolist()}
+    assert all(tuple(r) in as_rows for r in split.anomalies.tolist())  # only labelled windows of the fit half
+    test_rows = {tuple(r) for r in split.test.tolist()}
+    assert not any(tuple(r) in test_rows for r in split.anomalies.tolist())
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -367,7 +367,7 @@ class _Sink(beam.DoFn):
     def __init__(self, out: str | None) -> None:
         self.out = out
 
-    def process(self, line: str) -> None:
+    def process(self, line: str) -> Iterator[str]:  # emits nothing; Beam checks that process returns an iterable
         event = json.loads(line)
         kind = event.get("kind", "?")
         keys = [f"events_{kind}"]
@@ -383,6 +383,7 @@ class _Sink(beam.DoFn):
             else:
                 sys.stdout.write(line + "\n")
                 sys.stdout.flush()
+        yield from ()
 
 
 def _spool_stdin(stream: Any, path: Path) -> None:

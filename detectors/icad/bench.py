@@ -1,7 +1,8 @@
 """`sleuth bench icad`: ICAD-LLM's quality and speed on ../shared/data, baselines in the same run on the same splits.
 
-Every row uses the splits of data.py (the same ones training drew its pools from: no test sample and no real
-anomaly label ever reached training). Thresholds are label-free for both ICAD and the baselines: the conformal
+Every row uses the splits of data.py, the same ones training drew from: no test sample or test label ever reached
+training (its hard negatives are fit-side anomalies or synthetic ones; ADBench thyroid and logreduce are not seen
+at all). Thresholds are label-free for both ICAD and the baselines: the conformal
 (1 − α) quantile of held-out normal pool scores. Best-F1 and AUROC peek at labels and are reference columns only.
 """
 
@@ -116,22 +117,25 @@ class Bench:
 
     def det(self, **kw: Any) -> ICADDetector:
         kw.setdefault("score", self.score)
-        return ICADDetector(model=self.model, alpha=self.alpha, max_calibration=200 if self.quick else 300, **kw)
+        return ICADDetector(model=self.model, alpha=self.alpha, max_calibration=200 if self.quick else 300,
+                            self_check=True, **kw)
 
     def parts(self, det: ICADDetector, x: np.ndarray, y: np.ndarray, name: str, section: str,
               templates: list[str] | None = None, to_points: Any = None) -> np.ndarray:
-        """Score with the default (self-check weighted) score; add one row comparing its two parts alone (δ,
-        residual) and their unweighted sum, with the weights the self-check gave."""
+        """Score with the bench's score mode; add one row comparing its two parts alone (δ, residual), their plain
+        sum and their sum weighted by the synthetic self-check ("auto"), with the weights it gave."""
         p = det.score_parts(x, templates)
         thr = det.part_thresholds()
         yy = y if to_points is None else to_points[0]
         conv = (lambda v: v) if to_points is None else to_points[1]
         d, r = conv(p["delta"]), conv(p["residual"])
         plain = conv(det.z_sum(p["delta"], p["residual"]))
-        w, c = det.weights, det.self_check
+        w, c = det.auto_weights, det.self_check
+        auto = conv(det.z_sum(p["delta"], p["residual"], w))
         if _auroc(yy, d) is not None:
-            self.add(Row(section, name, "AUROC: δ alone (residual alone, plain sum in note)", _auroc(yy, d),
-                         note=f"residual alone {_auroc(yy, r):.3f}, plain sum {_auroc(yy, plain):.3f}; "
+            self.add(Row(section, name, "AUROC: δ alone (residual alone, plain sum, auto in note)", _auroc(yy, d),
+                         note=f"residual alone {_auroc(yy, r):.3f}, plain sum {_auroc(yy, plain):.3f}, "
+                              f"auto-weighted {_auroc(yy, auto):.3f}; "
                               f"F1@thr δ {_f1_at(yy, d, thr['delta'])[0]:.2f} / "
                               f"residual {_f1_at(yy, r, thr['residual'])[0]:.2f}; self-check AUROC "
                               f"δ {c.get('delta', float('nan')):.2f} / residual {c.get('residual', float('nan')):.2f} "
@@ -227,7 +231,7 @@ class Bench:
         names = [n for n in D.nab_names(self.data) if "NoAnomaly" not in n]
         if self.quick:
             names = names[::3]
-        aucs, base, d_aucs, r_aucs, p_aucs, w_res = [], [], [], [], [], []
+        aucs, base, d_aucs, r_aucs, p_aucs, a_aucs, w_res = [], [], [], [], [], [], []
         for rel in names:
             split = D.nab_series(self.data, rel)
             y = split.extra["point_y"]
@@ -239,7 +243,9 @@ class Bench:
             d_aucs.append(_auroc(y, _points(split, parts["delta"], len(y))))
             r_aucs.append(_auroc(y, _points(split, parts["residual"], len(y))))
             p_aucs.append(_auroc(y, _points(split, det.z_sum(parts["delta"], parts["residual"]), len(y))))
-            w_res.append(det.weights["residual"])
+            a_aucs.append(_auroc(y, _points(split, det.z_sum(parts["delta"], parts["residual"], det.auto_weights),
+                                            len(y))))
+            w_res.append(det.auto_weights["residual"])
             v = split.extra["values"]
             cut = split.extra["cut"]
             z = np.zeros(len(y))
@@ -251,7 +257,8 @@ class Bench:
         self.add(Row("series", f"NAB ({len(aucs)} labelled series)", "mean AUROC", float(np.mean(aucs)),
                      float(np.mean(base)), "rolling z-score", "≥ 0.65",
                      f"δ alone {np.mean(d_aucs):.3f}, residual alone {np.mean(r_aucs):.3f}, plain sum "
-                     f"{np.mean(p_aucs):.3f}; mean residual weight {np.mean(w_res):.2f} of 2"))
+                     f"{np.mean(p_aucs):.3f}, auto-weighted {np.mean(a_aucs):.3f} (mean residual weight "
+                     f"{np.mean(w_res):.2f} of 2)"))
 
     # ---- tables -----------------------------------------------------------------------------------------------
 
@@ -335,7 +342,8 @@ def run_bench(data: Path = DEFAULT_DATA, checkpoint: Path | None = None, quick: 
         alpha: Target false-alarm rate of the label-free thresholds (ICAD and baselines alike).
         out: Optional JSON output path.
         sections: Run only these (logs, loghub, logreduce, smd, nab, tables, ablations, speed).
-        score: The detector's score mode (default "auto": z(δ) and z(residual) weighted by the fit-time self-check).
+        score: The detector's score mode (default "auto", the detector's: z(δ) and z(residual) weighted by the
+            fit-time self-check; every "δ alone" row also gives the plain sum and the auto-weighted sum).
     """
     from detectors.icad.detector import default_threads
 

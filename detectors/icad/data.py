@@ -1,8 +1,9 @@
 """Per-dataset sample builders over ../shared/data, with the splits that training and the benchmark share.
 
-Every builder returns a `Split`: a reference pool of fit-side *normal* samples, and time-ordered (or by-instance)
-test samples with their labels. Training only ever sees pools (plus synthetic anomalies made from them, see
-`inject`): no real anomaly label of any data set reaches the model, and test samples never do.
+Every builder returns a `Split`: a reference pool of fit-side *normal* samples, the fit side's labelled anomalies
+where the data set has labels there (`anomalies`), and time-ordered (or by-instance) test samples with their labels.
+Training sees pools and fit-side anomalies (the paper's hard negatives; synthetic ones made by `inject` where a data
+set has none): test samples and their labels never reach it.
 
 Samples: logs are `(N, w)` int32 template ids into `Split.templates` (-1 = padding); series are `(N, L, C)` raw
 float32 windows; tables are `(N, F)` raw float32 rows. Scaling happens later, with statistics of the pool only.
@@ -43,6 +44,7 @@ class Split:
     test_y: np.ndarray  # sample labels (1 = anomaly); all 0 for unlabeled systems
     templates: list[str] = field(default_factory=list)  # logs: text of each template id
     extra: dict[str, Any] = field(default_factory=dict)  # point labels, line counts, levels, the split used
+    anomalies: np.ndarray | None = None  # fit-side labelled anomalies (training's hard negatives); never test samples
 
 
 def _windows(ids: np.ndarray, size: int, step: int) -> np.ndarray:
@@ -93,7 +95,8 @@ def bgl(root: Path, window: int = 20) -> Split:
     test_y = _windows(y[half:].astype(np.int32), window, window).max(1)
     return Split("bgl", "logs", fit_w[fit_y == 0], test_w, test_y.astype(np.int8), texts,
                  {"split": f"time-ordered 50/50 of {len(ids)} lines; windows of {window} lines",
-                  "fit_all": fit_w, "fit_y": fit_y.astype(np.int8), "test_line_y": y[half:], "window": window})
+                  "fit_all": fit_w, "fit_y": fit_y.astype(np.int8), "test_line_y": y[half:], "window": window},
+                 anomalies=fit_w[fit_y == 1])
 
 
 _INSTANCE = re.compile(r"\[instance: ([0-9a-f-]{36})\]\s*")
@@ -136,7 +139,8 @@ def openstack(root: Path, max_len: int = 32, seed: int = 0) -> Split:
     warn = np.array([bool(levels[k] & {"ERROR", "WARNING", "WARN", "CRITICAL"}) for k in keys])
     return Split("openstack", "logs", x[~test_mask & (y == 0)], x[test_mask], y[test_mask], texts,
                  {"split": f"{len(keys)} instances, stratified random 50/50 by instance (seed {seed})",
-                  "warn_rule": warn[test_mask], "fit_all": x[~test_mask], "fit_y": y[~test_mask]})
+                  "warn_rule": warn[test_mask], "fit_all": x[~test_mask], "fit_y": y[~test_mask]},
+                 anomalies=x[~test_mask & (y == 1)])
 
 
 def _structured(path: Path, window: int) -> Split:
@@ -264,7 +268,8 @@ def adbench(root: Path, name: str, seed: int = 0, max_pool: int = 4000, max_test
         keep = np.sort(rng.choice(len(tx), max_test, replace=False))
         tx, ty = tx[keep], ty[keep]
     return Split(f"adbench/{name}", "table", pool, tx, ty,
-                 extra={"split": f"stratified random 50/50 of {len(y)} rows (seed {seed}); pool = training normals"})
+                 extra={"split": f"stratified random 50/50 of {len(y)} rows (seed {seed}); pool = training normals"},
+                 anomalies=x[~test_mask & (y == 1)])
 
 
 # ---- everything ---------------------------------------------------------------------------------------------------

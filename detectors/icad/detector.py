@@ -7,10 +7,10 @@ reused for every target), and calibrates a label-free threshold on held-out pool
 the closest reference set (the paper's score) and the residual of the target's elements (templates / channels /
 features) against their nearest normal counterparts in the whole pool. Each is put on the scale of the held-out
 normals (robust z: median and MAD). The default (`score="auto"`) weighs the two by a label-free self-check at fit
-time: synthetic anomalies made from the held-out normals (`data.inject`, the hard negatives of training) are scored,
-and each part gets the weight its AUROC on them earns above chance — so a data set on which δ tells nothing gets
-(almost) the residual alone, with no real label used. `"combined"` is the plain sum; `"delta"` and `"residual"`
-keep one. `explain` shows both, and the elements farthest from their nearest normal counterparts.
+time: synthetic anomalies made from the held-out normals (`data.inject`) are scored, and each part gets the weight
+its AUROC on them earns above chance — so a data set on which δ tells nothing gets (almost) the residual alone,
+with no real label used. `"combined"` is the plain sum; `"delta"` and `"residual"` keep one. `explain` shows both,
+and the elements farthest from their nearest normal counterparts.
 
 Besides the Detector interface (samples), `fit_arrays` / `score_arrays` take the raw arrays of `data.Split`.
 """
@@ -83,12 +83,15 @@ class ICADDetector(Detector):
         cache: Reuse each reference set's prefix KV cache across targets (same scores, faster).
         template_text: Template id -> text, for log windows (e.g. `TemplateStore.template`); without it, template
             ids are compared as opaque names.
-        max_pool: Pool samples kept (a random subset beyond this).
+        max_pool: Pool samples kept (a random subset beyond this). The nearest-normal residual is a nearest-neighbour
+            distance and gains from every normal sample; the cap bounds fit time and memory.
         max_calibration: Held-out pool samples scored to calibrate the threshold.
         seed: Seed of every random choice.
         score: "auto" (robust z of δ and of the residual, InCTRL-style, weighted by how well each tells synthetic
             anomalies from held-out normals at fit time), "combined" (their plain sum), "delta" (the paper's δ
             only) or "residual" (nearest-normal residuals only).
+        self_check: Run the synthetic self-check whatever `score` is (its weights land in `auto_weights` and
+            `self_check`, for benchmarks that compare modes; the score uses them only when `score="auto"`).
         holdout: Which pool samples calibrate the threshold. "latest": the newest part of the pool (samples come
             in time order), scored against the older part only — logs and metrics drift, and new normal behaviour
             then shows in the calibration as it will in the targets; "random": a random subset, each scored with
@@ -101,9 +104,9 @@ class ICADDetector(Detector):
 
     def __init__(self, checkpoint: str | Path | None = None, *, model: ICADModel | None = None, k: int = 5,
                  refs: Strategy = "coreset", groups: int = 4, alpha: float = 0.01, cache: bool = True,
-                 template_text: Callable[[int], str] | None = None, max_pool: int = 2000,
+                 template_text: Callable[[int], str] | None = None, max_pool: int = 4000,
                  max_calibration: int = 400, batch: int = 128, seed: int = 0, score: ScoreMode = "auto",
-                 holdout: Holdout = "auto") -> None:
+                 holdout: Holdout = "auto", self_check: bool = False) -> None:
         if refs not in STRATEGIES:
             raise DetectorError(f"unknown reference strategy {refs!r}; choose one of: {', '.join(STRATEGIES)}")
         if score not in SCORE_MODES:
@@ -122,7 +125,9 @@ class ICADDetector(Detector):
         self.calibration_scores = np.zeros(0)
         self._norm: dict[str, tuple[float, float]] = {}
         self.weights = {"delta": 1.0, "residual": 1.0}
+        self.auto_weights = {"delta": 1.0, "residual": 1.0}
         self.self_check: dict[str, float] = {}
+        self.run_self_check = self_check
         self._channel_scale = np.ones(0)
         self._texts: list[str] = []
         self._vocab: dict[str, int] = {}
@@ -251,8 +256,10 @@ class ICADDetector(Detector):
         self._norm = {"delta": _robust(cal), "residual": _robust(cal_res)}
         self.calibration_parts = {"delta": cal, "residual": cal_res}
         self.weights, self.self_check = {"delta": 1.0, "residual": 1.0}, {}
-        if self.score_mode == "auto":
+        if self.score_mode == "auto" or self.run_self_check:
             self._weigh_parts(cal, cal_res)
+            if self.score_mode == "auto":
+                self.weights = dict(self.auto_weights)
         self.calibration_scores = self._combine(cal, cal_res)
         self.threshold = conformal_threshold(self.calibration_scores, self.alpha)
         return self
@@ -296,7 +303,7 @@ class ICADDetector(Detector):
                "residual": float(roc_auc_score(y, np.r_[cal_res, residual]))}
         gain = {k: max(v - 0.5, 0.0) for k, v in auc.items()}
         total = sum(gain.values())
-        self.weights = {k: 2 * g / total for k, g in gain.items()} if total > 0 else {"delta": 1.0, "residual": 1.0}
+        self.auto_weights = {k: 2 * g / total for k, g in gain.items()} if total > 0 else {"delta": 1.0, "residual": 1.0}
         self.self_check = {**auc, "n": float(len(x))}
 
     def _calibration_delta(self, tok: torch.Tensor, emb: np.ndarray) -> np.ndarray:
@@ -410,7 +417,7 @@ class ICADDetector(Detector):
                 f"from the older ones" if self.holdout_used == "latest" else
                 f"{len(self.calibration_scores)} held-out normal samples scored against {how} of K={self.k}")
         rule = f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of {held} (label-free)"
-        if self.self_check:
+        if self.self_check and self.score_mode == "auto":
             c = self.self_check
             rule += (f"; weights from a self-check on {int(c['n'])} synthetic anomalies made from those normals "
                      f"(AUROC δ {c['delta']:.2f}, residual {c['residual']:.2f})")

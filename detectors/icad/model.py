@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -246,11 +247,18 @@ class ICADModel(nn.Module):
             return h_r, h[:, -1].reshape(b, n, d)
         out = self.backbone(inputs_embeds=prefix, use_cache=True)
         h_r = out.last_hidden_state[:, -1]
-        past = out.past_key_values
+        past = _cache_of(out)
         if n > 1:
             past.batch_repeat_interleave(n)
-        h = self.backbone(inputs_embeds=tails.reshape(b * n, t, d), past_key_values=past, use_cache=True)
+        h = self.backbone(inputs_embeds=tails.reshape(b * n, t, d), use_cache=True, **self._with_cache(past))
         return h_r, h.last_hidden_state[:, -1].reshape(b, n, d)
+
+    def _with_cache(self, past: Any) -> dict[str, Any]:
+        """The backbone's keyword for a KV cache: `cache` (transformers ≥ 5.2x) or `past_key_values` (before)."""
+        if not hasattr(self, "_cache_kw"):
+            params = inspect.signature(self.backbone.forward).parameters
+            self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        return {self._cache_kw: past}
 
     @staticmethod
     def delta(h_r: torch.Tensor, h_x: torch.Tensor) -> torch.Tensor:
@@ -261,7 +269,7 @@ class ICADModel(nn.Module):
     def prefix_state(self, ref_tokens: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Run the prompt + references (K, m, d) + [REF] prefix once: h_R (d,) and its KV cache."""
         out = self.backbone(inputs_embeds=self.prefix(ref_tokens.unsqueeze(0)), use_cache=True)
-        return out.last_hidden_state[0, -1], out.past_key_values
+        return out.last_hidden_state[0, -1], _cache_of(out)
 
     @torch.no_grad()
     def score_cached(self, state: tuple[torch.Tensor, Any], targets: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -273,7 +281,7 @@ class ICADModel(nn.Module):
             kv = copy.deepcopy(past)
             if len(tails) > 1:
                 kv.batch_repeat_interleave(len(tails))
-            h_x = self.backbone(inputs_embeds=tails, past_key_values=kv, use_cache=True).last_hidden_state[:, -1]
+            h_x = self.backbone(inputs_embeds=tails, use_cache=True, **self._with_cache(kv)).last_hidden_state[:, -1]
             out.append(self.delta(h_r.unsqueeze(0), h_x.unsqueeze(0))[0])
         return torch.cat(out) if out else torch.zeros(0)
 
@@ -345,6 +353,12 @@ class ICADModel(nn.Module):
                                   f"unexpected {list(unexpected)[:5]}")
         model.meta = doc.get("meta", {})
         return model.eval()
+
+
+def _cache_of(out: Any) -> Any:
+    """The KV cache a backbone call returned (`cache` in newer transformers, `past_key_values` before)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def as_tensor(x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -2,12 +2,15 @@
 
 Each step draws, for each modality, B triplets from data sets D of that modality: R = K normals of D, x+ another
 normal of D, x− a simple negative (a normal of another data set of the same modality, with probability 0.8) or
-a hard negative (a synthetic anomaly made from a normal of D, see `data.inject`: no real anomaly label is used).
+a hard negative (an anomaly of D). Hard negatives are, as in the paper, real anomalies of D — from the fit side of
+its split only (`Split.anomalies`: BGL's first half, OpenStack's and ADBench's training halves), never a test
+sample — for a share `real_hard` of hard triplets, drawn among the data sets that have them; the others are
+synthetic anomalies made from a normal of D (`data.inject`), which every data set can give.
 Loss: max(δ(R, x+) − δ(R, x−) + α, 0). LoRA on the backbone's q/v projections; encoders and special tokens are
 trained fully. Resumable (`--resume` picks up `train_state.pt` in the output folder), seeded, with a progress bar.
 
-Rebuild the shipped checkpoint (its icad.json "rebuild" field has the exact command; ~30 min on 1 thread):
-    OMP_NUM_THREADS=1 nice -n 10 python -m detectors.icad.train --steps 300 --schedule-steps 500 \
+Rebuild the shipped checkpoint (its icad.json "rebuild" field has the exact command; 32 min on 2 threads):
+    OMP_NUM_THREADS=2 nice -n 10 python -m detectors.icad.train --steps 1500 --threads 2 --real-hard 0.5 \
         --out detectors/icad/checkpoints/universal
 """
 
@@ -21,7 +24,9 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +50,7 @@ class TrainOptions:
     batch: int = 8  # triplets per modality per step
     lr: float = 1e-3
     hard_ratio: float = 0.2  # hard : simple negatives = 2 : 8, as in the paper
+    real_hard: float = 0.5  # share of hard negatives that are real fit-side anomalies (where a data set has them)
     seed: int = 0
     threads: int = 1
     save_every: int = 50
@@ -60,6 +66,7 @@ class _Pool:
     samples: np.ndarray  # scaled (series, table) or global template ids (logs)
     lo: int = 0  # logs: this data set's range of global template ids
     hi: int = 0
+    anomalies: np.ndarray | None = None  # fit-side labelled anomalies, prepared like `samples`
 
 
 def prepare(splits: list[Split], model: ICADModel) -> tuple[dict[str, list[_Pool]], torch.Tensor]:
@@ -67,34 +74,53 @@ def prepare(splits: list[Split], model: ICADModel) -> tuple[dict[str, list[_Pool
     pools: dict[str, list[_Pool]] = {m: [] for m in MODALITIES}
     texts: list[str] = []
     for s in splits:
+        lo = hi = 0
+        prep: Callable[[np.ndarray], np.ndarray]
         if s.modality == "logs":
             lo = len(texts)
             texts.extend(s.templates)
-            ids = np.where(s.pool >= 0, s.pool + lo, -1).astype(np.int64)
-            pools["logs"].append(_Pool(s.name, "logs", ids, lo, len(texts)))
+            hi = len(texts)
+            prep = partial(_global_ids, lo=lo)  # local template ids -> rows of the global template table
         else:
-            scaler = fit_scaler(s.modality, s.pool)
-            pools[s.modality].append(_Pool(s.name, s.modality, scale(s.modality, s.pool, scaler,
-                                                                      model.cfg.table_features)))
+            prep = partial(scale, s.modality, scaler=fit_scaler(s.modality, s.pool),
+                           n_features=model.cfg.table_features)
+        anomalies = prep(s.anomalies) if s.anomalies is not None and len(s.anomalies) else None
+        pools[s.modality].append(_Pool(s.name, s.modality, prep(s.pool), lo, hi, anomalies))
     if texts:
         model.tpl_mean.copy_(model.raw_template_vectors(texts).mean(0))
         model._template_cache.clear()
     return {m: p for m, p in pools.items() if p}, model.template_vectors(texts)
 
 
-def _draw(pools: list[_Pool], b: int, k: int, hard_ratio: float, n_templates: int,
-          rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[bool]]:
+def _global_ids(ids: np.ndarray, lo: int) -> np.ndarray:
+    return np.where(ids >= 0, ids + lo, -1).astype(np.int64)
+
+
+def _draw(pools: list[_Pool], b: int, k: int, hard_ratio: float, n_templates: int, rng: np.random.Generator,
+          real_hard: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[bool]]:
+    """B triplets of one modality: K references, a positive and a negative each (see the module's docstring)."""
     weights = np.array([math.sqrt(len(p.samples)) for p in pools])
     weights /= weights.sum()
+    labelled = [j for j, p in enumerate(pools) if p.anomalies is not None and len(p.anomalies)]
+    lab_w = np.array([math.sqrt(len(pools[j].samples)) for j in labelled])
     refs, pos, neg, hard = [], [], [], []
     for _ in range(b):
         i = int(rng.choice(len(pools), p=weights))
         p = pools[i]
         idx = rng.choice(len(p.samples), k + 2, replace=len(p.samples) < k + 2)
+        is_hard = len(pools) == 1 or rng.random() < hard_ratio
+        # (real_hard = 0 draws exactly the random numbers of the synthetic-only recipe)
+        real = is_hard and real_hard > 0 and bool(labelled) and rng.random() < real_hard
+        if real:  # a data set with labelled fit-side anomalies, its references and positive drawn anew
+            i = int(rng.choice(labelled, p=lab_w / lab_w.sum()))
+            p = pools[i]
+            idx = rng.choice(len(p.samples), k + 2, replace=len(p.samples) < k + 2)
         refs.extend(p.samples[j] for j in idx[:k])
         pos.append(p.samples[idx[k]])
-        is_hard = len(pools) == 1 or rng.random() < hard_ratio
-        if is_hard:
+        if real:
+            assert p.anomalies is not None
+            neg.append(p.anomalies[int(rng.integers(len(p.anomalies)))])
+        elif is_hard:
             foreign = None
             if p.modality == "logs":
                 foreign = rng.integers(0, n_templates, 8)
@@ -107,6 +133,10 @@ def _draw(pools: list[_Pool], b: int, k: int, hard_ratio: float, n_templates: in
             neg.append(other.samples[int(rng.integers(len(other.samples)))])
         hard.append(is_hard)
     return refs, pos, neg, hard
+
+
+def _anomaly_counts(splits: list[Split]) -> dict[str, int]:
+    return {s.name: len(s.anomalies) for s in splits if s.anomalies is not None and len(s.anomalies)}
 
 
 def _set_seed(seed: int) -> None:
@@ -162,7 +192,8 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
         optim.zero_grad(set_to_none=True)
         stats: dict[str, float] = {}
         for mod, mpools in pools.items():
-            refs, pos, neg, hard = _draw(mpools, opts.batch, cfg.k, opts.hard_ratio, len(table), rng)
+            refs, pos, neg, hard = _draw(mpools, opts.batch, cfg.k, opts.hard_ratio, len(table), rng,
+                                         opts.real_hard)
             x, mask = collate(mod, refs + pos + neg)
             tok, _ = model.encode(mod, x, mask, table if mod == "logs" else None)
             b, k = opts.batch, cfg.k
@@ -196,7 +227,11 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
     model.eval()
     meta = {
         "data": sorted(s.name for s in splits),
-        "data_root": "../shared/data (pools only: fit-side normals; hard negatives synthetic)",
+        "data_root": ("../shared/data (fit side only: normals; hard negatives real fit-side anomalies where labelled, "
+                      "synthetic otherwise)" if opts.real_hard > 0 else
+                      "../shared/data (pools only: fit-side normals; hard negatives synthetic)"),
+        "real_hard": opts.real_hard,
+        "labelled_hard_negatives": {n: c for n, c in sorted(_anomaly_counts(splits).items())} if opts.real_hard > 0 else {},
         "steps": step, "batch_per_modality": opts.batch, "seed": opts.seed, "lr": opts.lr,
         "hard_ratio": opts.hard_ratio, "wall_time_s": round(wall, 1), "load_time_s": round(load_s, 1),
         "threads": opts.threads, "machine": f"{platform.machine()} {os.cpu_count()} cores (shared)",
@@ -206,7 +241,7 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
         "schedule_steps": total,
         "rebuild": (f"OMP_NUM_THREADS={opts.threads} nice -n 10 python -m detectors.icad.train --steps {step} "
                     f"--schedule-steps {total} --batch {opts.batch} --seed {opts.seed} --layers {cfg.n_layers} "
-                    f"--lr {opts.lr}"
+                    f"--lr {opts.lr} --real-hard {opts.real_hard}"
                     + (" --quick" if opts.quick else "") + f" --out {opts.out}"),
     }
     model.save(opts.out, meta)
@@ -223,6 +258,8 @@ def train_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=TrainOptions.batch, help="triplets per modality per step")
     ap.add_argument("--lr", type=float, default=TrainOptions.lr)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--real-hard", type=float, default=TrainOptions.real_hard,
+                    help="share of hard negatives that are real fit-side anomalies (0: synthetic only)")
     ap.add_argument("--layers", type=int, default=ICADConfig.n_layers, help="backbone layers kept")
     ap.add_argument("--backbone", default="smollm2", help="smollm2, tiny, or a Hugging Face folder")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -235,7 +272,7 @@ def train_main(argv: list[str] | None = None) -> int:
         print(f"Error: data folder {str(args.data)!r} not found; pass --data PATH", file=sys.stderr)
         return 2
     opts = TrainOptions(out=args.out, data=args.data, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                        threads=args.threads, resume=args.resume, quick=args.quick,
+                        threads=args.threads, resume=args.resume, quick=args.quick, real_hard=args.real_hard,
                         schedule_steps=args.schedule_steps)
     cfg = replace(ICADConfig(), backbone=args.backbone, n_layers=args.layers, seed=args.seed)
     model = train(opts, cfg)

@@ -377,3 +377,30 @@ def test_latest_holdout_expects_the_drift_the_pool_shows(trained: ICADModel) -> 
     assert table.holdout_used == "random"
     with pytest.raises(DetectorError, match="unknown holdout"):
         ICADDetector(model=trained, holdout="newest")
+
+
+def test_audit_gives_icad_each_lines_level(trained: ICADModel, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # The checkpoint learnt from template text that carries the line's level ("KERNEL FATAL …", "ERROR …"), but
+    # the audit mines templates from the message alone. A message that always logs at INFO and once logs at ERROR
+    # is the same template; icad must still see that line as something the normal pool never had.
+    from detectors.icad import detector as icad_detector
+    from detectors.pipeline import AuditOptions, audit
+
+    monkeypatch.setitem(icad_detector._MODELS, str(SHIPPED.resolve()), trained)
+    rng = np.random.default_rng(22)
+    messages = ["worker 7 heartbeat ok", "request served in 12 ms", "cache hit for key k9", "user bob logged in",
+                "user bob logged out", "flushing 40 records to disk", "gc pause 3 ms", "config reloaded"]
+    lines = []
+    for i in range(1200):
+        level, msg = "INFO", messages[int(rng.integers(len(messages)))]
+        if i in (1000, 1001, 1002):
+            level, msg = "ERROR", "flushing 40 records to disk"  # a routine message, at an unusual level
+        lines.append(f"2026-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z {level} {msg}")
+    path = tmp_path / "app.log"
+    path.write_text("\n".join(lines) + "\n")
+    result = audit([str(path)], AuditOptions(detector="icad", fit_fraction=0.5, state_dir=None,
+                                             detector_options={"groups": 2}))
+    top = result.report.anomalies[0]
+    assert top.level == "ERROR" and 1000 < top.line <= 1003
+    assert any("ERROR" in e.summary and "unseen in the normal pool" in e.summary for e in top.evidence)

@@ -47,6 +47,9 @@ SCORE_MODES: tuple[str, ...] = ("auto", "combined", "delta", "residual")
 Holdout = Literal["auto", "latest", "random"]
 HOLDOUTS: tuple[str, ...] = ("auto", "latest", "random")
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
+# A log element's id is its template id + _CTX × the code of its "service LEVEL" prefix (0 = none, as in bare
+# arrays of template ids); template ids stay below it.
+_CTX = 1 << 24
 _MODELS: dict[str, ICADModel] = {}  # one loaded model per checkpoint folder per process
 
 
@@ -131,6 +134,8 @@ class ICADDetector(Detector):
         self._channel_scale = np.ones(0)
         self._texts: list[str] = []
         self._vocab: dict[str, int] = {}
+        self._prefixes: list[str] = [""]  # "service LEVEL" prefixes of log elements (see _prefix_codes)
+        self._prefix_index: dict[str, int] = {"": 0}
         self._tvec = torch.zeros(0)
 
     @property
@@ -160,11 +165,12 @@ class ICADDetector(Detector):
         valid = ids >= 0
         flat = ids[valid]
         if templates is not None:
-            texts = [templates[int(t)] for t in flat]
+            texts = [templates[int(t)] for t in flat % _CTX]
         elif self.template_text is not None:
-            texts = [self.template_text(int(t)) for t in flat]
+            texts = [self.template_text(int(t)) for t in flat % _CTX]
         else:
-            texts = [f"template {int(t)}" for t in flat]
+            texts = [f"template {int(t)}" for t in flat % _CTX]
+        texts = [f"{self._prefixes[int(c)]} {t}" if c else t for c, t in zip(flat // _CTX, texts, strict=True)]
         out = np.full(ids.shape, -1, np.int64)
         out[valid] = self._rows(texts) if texts else np.zeros(0, np.int64)
         return out
@@ -178,8 +184,12 @@ class ICADDetector(Detector):
         if mod == "logs":
             w = max(len(s.templates) for s in samples)  # type: ignore[union-attr]
             x = np.full((len(samples), max(w, 1)), -1, np.int64)
+            table = self._event_table(samples)
             for i, s in enumerate(samples):
-                x[i, : len(s.templates)] = s.templates  # type: ignore[union-attr]
+                ids = np.asarray(s.templates, np.int64)  # type: ignore[union-attr]
+                if table is not None and len(ids):
+                    ids = ids + _CTX * self._prefix_codes(table, np.asarray(s.events))  # type: ignore[union-attr]
+                x[i, : len(ids)] = ids
             return mod, x
         if mod == "series":
             length = self.model.cfg.series_len
@@ -193,6 +203,36 @@ class ICADDetector(Detector):
                 out.append(v)
             return mod, np.stack(out)
         return mod, np.stack([np.asarray(s.values, np.float32) for s in samples])  # type: ignore[union-attr]
+
+    def _event_table(self, samples: Sequence[Sample]) -> Any:
+        """The audit's event table behind these log windows (a `Windows` set carries it; a single window explained
+        after scoring belongs to the last table scored), or None for bare arrays of template ids."""
+        table = getattr(samples, "table", None)
+        if table is not None:
+            self._table = table
+            return table
+        table = getattr(self, "_table", None)
+        if table is None or len(samples) != 1:
+            return None
+        events = np.asarray(getattr(samples[0], "events", np.zeros(0)))
+        return table if len(events) and int(events.max()) < len(table) else None
+
+    def _prefix_codes(self, table: Any, events: np.ndarray) -> np.ndarray:
+        """Per event, the code of its "service LEVEL" prefix (0 = none). Training saw each line's component and
+        level beside its template (BGL: "KERNEL FATAL …", Loghub: "ERROR …"), while the audit's templates hold the
+        message alone: the prefix gives the model back what it learnt from."""
+        from detectors.eventtable import LEVELS
+
+        pairs = table.service[events].astype(np.int64) * 16 + table.level[events].astype(np.int64)
+        uniq, inv = np.unique(pairs, return_inverse=True)
+        codes = np.empty(len(uniq), np.int64)
+        for j, pair in enumerate(uniq.tolist()):
+            text = " ".join(t for t in (table.services[pair // 16], LEVELS[pair % 16]) if t)
+            if text not in self._prefix_index:
+                self._prefix_index[text] = len(self._prefixes)
+                self._prefixes.append(text)
+            codes[j] = self._prefix_index[text]
+        return codes[inv]
 
     def _prepare(self, x: np.ndarray, templates: Sequence[str] | None) -> np.ndarray:
         assert self.modality is not None
@@ -570,7 +610,7 @@ class ICADDetector(Detector):
                 ev.append(Evidence(kind="residual", weight=float(res[i] / total),
                                    summary=f"template {text!r} ({what}); nearest normal template {near!r}, "
                                            f"residual {res[i]:.2f}",
-                                   template_id=int(x[valid[i]]) if i < len(valid) else None,
+                                   template_id=int(x[valid[i]]) % _CTX if i < len(valid) else None,
                                    data={"template": text, "nearest": near, "residual": float(res[i]),
                                          "position": int(valid[i]) if i < len(valid) else None, "event": event}))
             else:

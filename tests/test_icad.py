@@ -191,6 +191,20 @@ def test_self_check_can_report_without_weighting_the_score(trained: ICADModel) -
     assert auto.score_mode == "auto" and auto.weights == checked.auto_weights
 
 
+def test_a_part_whose_normals_mostly_score_alike_is_measured_by_its_tail() -> None:
+    # Held-out log windows that mostly repeat known templates give most of them the same residual: MAD = 0. The
+    # unit must then come from the spread that exists (the upper tail), or a fresh window with one new template sits
+    # hundreds of "z" above the rest and swamps δ.
+    from detectors.icad.detector import _robust
+
+    x = np.r_[np.full(80, 0.07), np.linspace(0.1, 0.8, 20)]
+    med, unit = _robust(x)
+    assert med == pytest.approx(0.07) and unit == pytest.approx((np.quantile(x, 0.99) - 0.07) / 2.326)
+    assert (1.1 - med) / unit < 5  # a typical new-template residual, in these units
+    normal = np.random.default_rng(0).normal(size=5000)  # well-spread scores keep the MAD unit (σ)
+    assert _robust(normal)[1] == pytest.approx(1.0, rel=0.05)
+
+
 def test_conformal_threshold_is_the_right_order_statistic() -> None:
     scores = np.arange(1, 100, dtype=float)  # 99 scores
     assert conformal_threshold(scores, 0.1) == 90.0  # ceil(100 * 0.9) = 90th smallest

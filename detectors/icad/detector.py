@@ -625,10 +625,17 @@ class ICADDetector(Detector):
 
 
 def _robust(x: np.ndarray) -> tuple[float, float]:
-    """Median and scale (1.4826 × MAD, floored) of held-out normal scores: the unit of the combined score."""
+    """Median and scale of held-out normal scores: the unit of the combined score.
+
+    The scale is 1.4826 × MAD. When at least half the held-out normals score exactly alike (a log whose windows
+    mostly repeat known templates), the MAD is 0 and says nothing about the spread; the upper tail's,
+    (q99 − median) / 2.326 (σ for normal scores), is used then, so that part's z does not swamp the other's.
+    """
     x = np.asarray(x, np.float64)
     med = float(np.median(x))
     mad = 1.4826 * float(np.median(np.abs(x - med)))
+    if mad <= 1e-9 * max(abs(med), 1.0):
+        mad = (float(np.quantile(x, 0.99)) - med) / 2.326
     return med, max(mad, 0.1 * float(np.std(x)), 1e-6)
 
 

@@ -22,7 +22,6 @@ from rich.table import Table
 from detectors.base import DetectorError
 
 
-
 def _rss_mb() -> float:
     import resource
 
@@ -149,12 +148,20 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
     src = data / "loghub_bgl" / "BGL_20k.log"
     if not src.exists():
         raise FileNotFoundError(f"{src} not found: `sleuth bench logs` needs ../shared/data (pass --data)")
+    icad, icad_error, icad_s = None, "", 0.0
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-") as tmp:
         sorted_path = Path(tmp) / "BGL_20k.sorted.log"
         _sorted_copy(src, sorted_path)
         started = time.perf_counter()
         result = audit([str(sorted_path)], AuditOptions(window="count:20:10", fit_fraction=fit_fraction, state_dir=None))
         seconds = time.perf_counter() - started
+        # ICAD-LLM through the same audit path (same windows, same fit part), when torch and its checkpoint load.
+        try:
+            icad = audit([str(sorted_path)], AuditOptions(detector="icad", window="count:20:10",
+                                                          fit_fraction=fit_fraction, state_dir=None))
+            icad_s = time.perf_counter() - started - seconds
+        except (ImportError, DetectorError) as exc:  # torch / peft / the checkpoint missing: say so, keep the rest
+            icad_error = str(exc)
     table, windows, det = result.events, result.windows, result.detector
     y_line = (table.label == 1).astype(int)
     n = len(table)
@@ -172,21 +179,13 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
         "line": _metrics(y_line[test], line[test], line[test] >= det.threshold),
         "window": _metrics(y_win[test_w], result.scores[test_w], result.scores[test_w] >= det.threshold),
     }
-    # ICAD-LLM through the same audit path (same windows, same fit part), when torch and its checkpoint load.
-    try:
-        with tempfile.TemporaryDirectory(prefix="sleuth-bench-") as tmp:
-            sorted_path = Path(tmp) / "BGL_20k.sorted.log"
-            _sorted_copy(src, sorted_path)
-            t_icad = time.perf_counter()
-            icad = audit([str(sorted_path)], AuditOptions(detector="icad", window="count:20:10",
-                                                          fit_fraction=fit_fraction, state_dir=None))
-            icad_s = time.perf_counter() - t_icad
+    if icad is not None:
         rows[f"sleuth icad (ICAD-LLM, {icad_s:.0f} s)"] = {
             "line": _metrics(y_line[test], icad.line_scores[test], icad.line_scores[test] >= icad.detector.threshold),
             "window": _metrics(y_win[test_w], icad.scores[test_w], icad.scores[test_w] >= icad.detector.threshold),
         }
-    except (ImportError, DetectorError) as exc:  # torch / peft / the checkpoint missing: say so, keep the rest
-        console.print(f"[yellow]icad row skipped: {exc}[/]")
+    else:
+        console.print(f"[yellow]icad row skipped: {icad_error}[/]")
     # Baseline 1: loglizer-style Isolation Forest on window count vectors, sklearn's default (label-free) threshold.
     X_fit = det._features(*_csr_of(windows, ~test_w))
     X_all = det._features(offsets, table.template[members])

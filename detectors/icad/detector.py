@@ -136,6 +136,7 @@ class ICADDetector(Detector):
         self._vocab: dict[str, int] = {}
         self._prefixes: list[str] = [""]  # "service LEVEL" prefixes of log elements (see _prefix_codes)
         self._prefix_index: dict[str, int] = {"": 0}
+        self._codes_of: dict[int, tuple[Any, np.ndarray]] = {}
         self._tvec = torch.zeros(0)
 
     @property
@@ -164,13 +165,14 @@ class ICADDetector(Detector):
             ids = np.concatenate([ids[:, : w // 2], ids[:, -w // 2:]], 1)
         valid = ids >= 0
         flat = ids[valid]
+        base, prefix = flat % _CTX, flat // _CTX
         if templates is not None:
-            texts = [templates[int(t)] for t in flat % _CTX]
+            texts = [templates[int(t)] for t in base]
         elif self.template_text is not None:
-            texts = [self.template_text(int(t)) for t in flat % _CTX]
+            texts = [self.template_text(int(t)) for t in base]
         else:
-            texts = [f"template {int(t)}" for t in flat % _CTX]
-        texts = [f"{self._prefixes[int(c)]} {t}" if c else t for c, t in zip(flat // _CTX, texts, strict=True)]
+            texts = [f"template {int(t)}" for t in base]
+        texts = [f"{self._prefixes[int(c)]} {t}" if c else t for c, t in zip(prefix, texts, strict=True)]
         out = np.full(ids.shape, -1, np.int64)
         out[valid] = self._rows(texts) if texts else np.zeros(0, np.int64)
         return out
@@ -185,10 +187,11 @@ class ICADDetector(Detector):
             w = max(len(s.templates) for s in samples)  # type: ignore[union-attr]
             x = np.full((len(samples), max(w, 1)), -1, np.int64)
             table = self._event_table(samples)
+            codes = self._prefix_codes(table) if table is not None else None
             for i, s in enumerate(samples):
                 ids = np.asarray(s.templates, np.int64)  # type: ignore[union-attr]
-                if table is not None and len(ids):
-                    ids = ids + _CTX * self._prefix_codes(table, np.asarray(s.events))  # type: ignore[union-attr]
+                if codes is not None and len(ids):
+                    ids = ids + _CTX * codes[np.asarray(s.events)]  # type: ignore[union-attr]
                 x[i, : len(ids)] = ids
             return mod, x
         if mod == "series":
@@ -217,13 +220,17 @@ class ICADDetector(Detector):
         events = np.asarray(getattr(samples[0], "events", np.zeros(0)))
         return table if len(events) and int(events.max()) < len(table) else None
 
-    def _prefix_codes(self, table: Any, events: np.ndarray) -> np.ndarray:
-        """Per event, the code of its "service LEVEL" prefix (0 = none). Training saw each line's component and
-        level beside its template (BGL: "KERNEL FATAL …", Loghub: "ERROR …"), while the audit's templates hold the
-        message alone: the prefix gives the model back what it learnt from."""
+    def _prefix_codes(self, table: Any) -> np.ndarray:
+        """Per event of `table`, the code of its "service LEVEL" prefix (0 = none), computed once per table.
+        Training saw each line's component and level beside its template (BGL: "KERNEL FATAL …", Loghub:
+        "ERROR …"), while the audit's templates hold the message alone: the prefix gives the model back what it
+        learnt from."""
         from detectors.eventtable import LEVELS
 
-        pairs = table.service[events].astype(np.int64) * 16 + table.level[events].astype(np.int64)
+        cached = self._codes_of.get(id(table))
+        if cached is not None and cached[0] is table and len(cached[1]) == len(table.level):
+            return cached[1]  # (a table that grew, as when following files, is read again)
+        pairs = table.service.astype(np.int64) * 16 + table.level.astype(np.int64)
         uniq, inv = np.unique(pairs, return_inverse=True)
         codes = np.empty(len(uniq), np.int64)
         for j, pair in enumerate(uniq.tolist()):
@@ -232,7 +239,8 @@ class ICADDetector(Detector):
                 self._prefix_index[text] = len(self._prefixes)
                 self._prefixes.append(text)
             codes[j] = self._prefix_index[text]
-        return codes[inv]
+        self._codes_of = {id(table): (table, codes[inv])}  # the last table only (fit, then score, read one each)
+        return self._codes_of[id(table)][1]
 
     def _prepare(self, x: np.ndarray, templates: Sequence[str] | None) -> np.ndarray:
         assert self.modality is not None

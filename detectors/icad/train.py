@@ -231,7 +231,7 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
                       "synthetic otherwise)" if opts.real_hard > 0 else
                       "../shared/data (pools only: fit-side normals; hard negatives synthetic)"),
         "real_hard": opts.real_hard,
-        "labelled_hard_negatives": {n: c for n, c in sorted(_anomaly_counts(splits).items())} if opts.real_hard > 0 else {},
+        "labelled_hard_negatives": dict(sorted(_anomaly_counts(splits).items())) if opts.real_hard > 0 else {},
         "steps": step, "batch_per_modality": opts.batch, "seed": opts.seed, "lr": opts.lr,
         "hard_ratio": opts.hard_ratio, "wall_time_s": round(wall, 1), "load_time_s": round(load_s, 1),
         "threads": opts.threads, "machine": f"{platform.machine()} {os.cpu_count()} cores (shared)",

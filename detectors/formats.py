@@ -23,8 +23,9 @@ import calendar
 import json
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 __all__ = [
     "FORMATS", "LEVELS", "PLAIN", "SAMPLE_LINES", "LineParser", "LogFormat", "Parsed", "detect_format", "get_format",

@@ -563,6 +563,15 @@ class LogICLDetector(Detector):
                       "cross-system verdicts only")
         return f"P(anomaly) ≥ 0.5 from {how} over {self.settings.k_vote} retrieved labelled demonstrations{tuned}"
 
+    def fit_description(self, fitted_on: str) -> str:
+        """Nothing is learnt from the audited logs: say what the verdicts rest on instead."""
+        demos: list[Any] = getattr(self._engine.pool, "demos", []) if self._engine is not None else []
+        what = "its labelled demonstration pool"
+        if demos:
+            systems = sorted({d.system for d in demos})
+            what += f" ({len(demos)} demonstrations from {', '.join(systems)})"
+        return f"no part of the audited logs (logicl judges each window against {what})"
+
     def fit(self, samples: Sequence[Sample]) -> Self:
         """Nothing to learn from the audited logs; checks the pool is usable."""
         _ = self.engine
@@ -603,7 +612,7 @@ class LogICLDetector(Detector):
                 verdicts[int(i)] = v
         by_key = dict(zip(keys, verdicts))
         scores = np.empty(len(pairs))
-        for i, (s, (text, lines)) in enumerate(zip(samples, pairs)):
+        for i, (s, (_text, lines)) in enumerate(zip(samples, pairs)):
             v = by_key[VerdictCache.key(lines)]
             self._verdicts[s.key] = v
             scores[i] = v.score

@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,7 +23,7 @@ from detectors.eventtable import EventTable
 from detectors.readers import context_many, expand_sources, read_events, total_bytes
 from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals
 from detectors.templates import TemplateStore
-from detectors.windows import WindowSpec, Windows, make_windows
+from detectors.windows import Windows, WindowSpec, make_windows
 
 # progress(stage, advance, total): stage is "read" (bytes), "score" (windows) or "explain" (anomalies).
 ProgressHook = Callable[[str, float, float | None], None]
@@ -116,7 +116,7 @@ class _Ingest:
 def _iso(ts: float) -> str | None:
     if ts != ts:  # NaN
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def window_line_scores(windows: Windows, scores: np.ndarray, n_events: int,
@@ -206,6 +206,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
                             f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
     detector.fit(fit_windows)
+    fit_desc = detector.fit_description(fit_desc)
     if progress:
         progress("score", 0, float(len(windows)))
     scores = detector.score(windows)
@@ -216,7 +217,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
 
     anomalies = _rank(windows, scores, detector, store, options, progress)
     report = Report(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         sources=list(table.sources) or list(paths),
         detector=detector.name,
         windowing=spec.describe(),

@@ -26,7 +26,8 @@ import tempfile
 import time
 import zlib
 from collections import OrderedDict
-from typing import BinaryIO, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from detectors.events import Event, ReadStats, Skip
 from detectors.formats import SAMPLE_LINES, Parsed, detect_format, looks_like_continuation, normalize_level

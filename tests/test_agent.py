@@ -14,8 +14,9 @@ from agent.api import UnavailableLLM
 from agent.cli_support import chat_loop, explain_audit, list_sessions, serve_llm_argv, serve_llm_command
 from agent.graph import graph_mermaid
 from agent.sessions import SessionError, check_name
-from fakes import explain_reply, model_of, scripted_llm
 from tools import TOOLS, TOOLS_BY_NAME, Workspace
+
+from fakes import explain_reply, model_of, scripted_llm
 
 
 @pytest.fixture(scope="module")

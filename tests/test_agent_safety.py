@@ -11,6 +11,7 @@ from agent import Settings, Sleuth, redact
 from agent.llm import ChatModelLLM
 from agent.prompts import data_block, defang
 from agent.redact import is_local_url
+
 from fakes import INJECTION_CORPUS, INJECTION_MARKERS, explain_reply, model_of, scripted_llm, write_hostile_log
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.base import LogWindow, NotEnoughData, NotFitted, get_detector, DetectorError
+from detectors.base import DetectorError, LogWindow, NotEnoughData, NotFitted, get_detector
 
 
 def _windows(rng: np.random.Generator, n: int, size: int = 20) -> list[LogWindow]:

@@ -191,6 +191,23 @@ def test_self_check_can_report_without_weighting_the_score(trained: ICADModel) -
     assert auto.score_mode == "auto" and auto.weights == checked.auto_weights
 
 
+def test_self_check_counts_a_repeated_window_once(trained: ICADModel) -> None:
+    # The newest part of a log often repeats one window for a long run (BGL: hundreds of identical lines). Held out
+    # for the self-check, those copies made it one window scored a hundred times over, and its few synthetic
+    # variants decided the weights. The check now compares distinct normals against synthetic anomalies made from
+    # each of them in turn, and says how many distinct normals it had.
+    rng = np.random.default_rng(23)
+    pool = log_windows(300, rng)
+    pool[200:] = pool[np.repeat(np.arange(200, 205), 20)]  # the newest third: 5 windows, 20 copies each
+    det = ICADDetector(model=trained, groups=2).fit_arrays("logs", pool, NORMAL_TEMPLATES)
+    assert det.holdout_used == "latest" and len(det.calibration_scores) == 100  # the threshold keeps every copy
+    assert det.self_check["normals"] == 5 and det.self_check["n"] == 100
+    assert "100 synthetic anomalies made from the 5 distinct ones" in det.threshold_rule()
+    varied = log_windows(300, rng)
+    fresh = ICADDetector(model=trained, groups=2).fit_arrays("logs", varied, NORMAL_TEMPLATES)
+    assert fresh.self_check["normals"] == len(np.unique(varied[200:], axis=0)) > 80
+
+
 def test_a_part_whose_normals_mostly_score_alike_is_measured_by_its_tail() -> None:
     # Held-out log windows that mostly repeat known templates give most of them the same residual: MAD = 0. The
     # unit must then come from the spread that exists (the upper tail), or a fresh window with one new template sits
@@ -290,6 +307,29 @@ def test_training_resumes_from_its_state(tmp_path: Path) -> None:
     train(opts, cfg, splits=splits, progress=False)
     resumed = train(replace(opts, steps=3, resume=True), cfg, splits=splits, progress=False)
     assert resumed.meta["steps"] == 3
+
+
+def test_training_continues_from_a_checkpoints_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `--init DIR` starts from a saved checkpoint (a fresh optimizer and schedule) rather than from a new model,
+    # and its metadata keeps the earlier run's command, so the chain can be rebuilt.
+    from detectors.icad.train import train_main
+
+    rng = np.random.default_rng(10)
+    splits = [Split("t1", "table", table_rows(50, rng), np.zeros(0), np.zeros(0)),
+              Split("t2", "table", table_rows(50, rng, f=3), np.zeros(0), np.zeros(0))]
+    cfg = replace(TINY, seed=1)
+    first = train(TrainOptions(out=tmp_path / "a", steps=3, batch=2, lr=3e-3), cfg, splits=splits, progress=False)
+    frozen = TrainOptions(out=tmp_path / "b", steps=2, batch=2, lr=0.0)  # lr 0: the weights stay where they start
+    cont = train(replace(frozen, init=tmp_path / "a"), cfg, splits=splits, progress=False)
+    fresh = train(replace(frozen, out=tmp_path / "c"), cfg, splits=splits, progress=False)
+    saved = ICADModel.load(tmp_path / "a").trainable_state()
+    for name, value in cont.trainable_state().items():
+        torch.testing.assert_close(value, saved[name])
+    assert any(not torch.equal(v, saved[k]) for k, v in fresh.trainable_state().items())
+    assert cont.meta["init"]["steps"] == 3 and cont.meta["steps_total"] == 5
+    assert cont.meta["init"]["rebuild"] == first.meta["rebuild"] and f"--init {tmp_path / 'a'}" in cont.meta["rebuild"]
+    assert train_main(["--init", str(tmp_path / "missing"), "--data", str(tmp_path)]) == 2
+    assert "no ICAD checkpoint in" in capsys.readouterr().err
 
 
 def test_real_hard_negatives_come_from_the_labelled_fit_side_only() -> None:

@@ -163,6 +163,23 @@ def test_detector_scores_windows_and_explains_with_demonstrations() -> None:
     assert demos and all(e.where and ":" in e.where for e in demos)
 
 
+def test_audit_report_says_logicl_learns_nothing_from_the_audited_logs(tmp_path: Path) -> None:
+    # Other detectors fit on the audited logs; LogICL's verdicts rest on its labelled pool. The report must not
+    # claim it was "fitted on the audited logs themselves".
+    from detectors.pipeline import AuditOptions, audit
+    from detectors.render import render_markdown
+
+    log = tmp_path / "nova.log"
+    log.write_text("".join(f"2024-01-01 00:00:{i % 60:02d} INFO manager: VM Started (Lifecycle Event)\n"
+                           for i in range(60)))
+    result = audit([str(log)], AuditOptions(detector="logicl", detector_options={"pool": _pool()}, state_dir=None))
+    assert result.report.fit == ("no part of the audited logs (logicl judges each window against its labelled "
+                                 "demonstration pool (8 demonstrations from bgl, openstack))")
+    assert "Fitted on no part of the audited logs" in render_markdown(result.report)
+    classical = audit([str(log)], AuditOptions(state_dir=None))
+    assert classical.report.fit == "the audited logs themselves (unsupervised)"
+
+
 def test_detector_spends_the_llm_on_the_top_windows_once() -> None:
     llm = ScriptedLLM([{"reason": "fatal", "cited": ["D1"], "verdict": "anomaly"}] * 5)
     det = LogICLDetector(_pool(), llm=llm, llm_budget=1, template_text=TEMPLATES.__getitem__).fit([])

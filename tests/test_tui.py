@@ -425,10 +425,10 @@ def test_citations_are_found_in_agent_text() -> None:
 async def test_real_agent_streams_cites_and_reopens_its_session(incident, audited, tmp_path: Path) -> None:
     """agent.Sleuth behind the pane: the audit is adopted, the answer streams, and --session reopens it."""
     pytest.importorskip("langgraph")
-    from fakes import scripted_llm
-
     from agent.settings import Settings
     from tui.agent_adapter import RealAgent
+
+    from fakes import scripted_llm
 
     settings = Settings(data_dir=tmp_path / "data")
     top = audited.report.anomalies[0]

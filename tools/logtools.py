@@ -16,10 +16,10 @@ import numpy as np
 from pydantic import Field
 
 from detectors.base import SEVERITIES, LogWindow
+from detectors.events import ReadStats
 from detectors.eventtable import LEVELS
 from detectors.formats import parse_timestamp
 from detectors.readers import context_lines, read_events
-from detectors.events import ReadStats
 from tools.base import MAX_ITEMS, Cited, Tool, ToolArgs, ToolInputError, ToolOutput, clip
 from tools.workspace import Workspace
 

@@ -426,7 +426,7 @@ class LogModel:
 
     def find_row(self, source: str, line: int) -> int | None:
         """The base row of `source:line` (1-based), or None when that line is not indexed."""
-        for i, s in enumerate(self.sources):
+        for i, s in enumerate(self.sources):  # noqa: B007 (i is used after the loop)
             if s.name == source:
                 break
         else:

@@ -302,7 +302,6 @@ def run_bench(
     from rich.table import Table
 
     from detectors.calm.detect import INTENSITY_WINDOW
-
     from detectors.calm.judge import LlamaCppJSON, LLMJudge, RuleJudge
 
     torch.set_num_threads(1)

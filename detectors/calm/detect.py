@@ -7,9 +7,10 @@ exactly `score > k` and the score is continuous (ROC-AUC uses it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Self, Sequence
+from typing import ClassVar, Self
 
 import numpy as np
 

@@ -328,15 +328,25 @@ class ICADDetector(Detector):
 
     def _weigh_parts(self, cal: np.ndarray, cal_res: np.ndarray) -> None:
         """The label-free self-check of `score="auto"`: one synthetic anomaly per held-out normal (`data.inject`),
-        scored like any target; each part's weight is its AUROC on held-out normals vs these, above chance
-        (max(AUROC − 0.5, 0)), scaled so the two weights sum to 2 (equal weights = "combined")."""
+        made from the distinct held-out normals in turn and scored like any target; each part's weight is its
+        AUROC on the distinct held-out normals vs these, above chance (max(AUROC − 0.5, 0)), scaled so the two
+        weights sum to 2 (equal weights = "combined")."""
         from sklearn.metrics import roc_auc_score
 
         from detectors.icad.data import inject
 
         rng = np.random.default_rng(self.seed + 1)
+        # Distinct held-out normals only: a log whose newest part repeats one window (BGL's runs of one message)
+        # would otherwise make the check one window scored many times over. Synthetic anomalies are still made
+        # from them as many times as there were held-out normals.
+        _, first = np.unique(self._pool[self._held].reshape(len(self._held), -1), axis=0, return_index=True)
+        first = np.sort(first)
+        cal, cal_res = cal[first], cal_res[first]
+        bases = self._held[first]
+        if len(bases) < len(self._held):
+            bases = np.r_[bases, rng.choice(bases, len(self._held) - len(bases))]
         fake = []
-        for i in self._held:
+        for i in bases:
             foreign: np.ndarray | None = None
             if self.modality == "logs":
                 foreign = rng.integers(0, len(self._texts), 8)  # pool templates, out of their place
@@ -352,7 +362,7 @@ class ICADDetector(Detector):
         gain = {k: max(v - 0.5, 0.0) for k, v in auc.items()}
         total = sum(gain.values())
         self.auto_weights = {k: 2 * g / total for k, g in gain.items()} if total > 0 else {"delta": 1.0, "residual": 1.0}
-        self.self_check = {**auc, "n": float(len(x))}
+        self.self_check = {**auc, "n": float(len(x)), "normals": float(len(cal))}
 
     def _calibration_delta(self, tok: torch.Tensor, emb: np.ndarray) -> np.ndarray:
         """δ of held-out pool samples (or of synthetic anomalies made from them): against the reference sets, or
@@ -467,7 +477,8 @@ class ICADDetector(Detector):
         rule = f"icad: {what} ≥ {self.threshold:.3f}, the conformal {1 - self.alpha:.1%} quantile of {held} (label-free)"
         if self.self_check and self.score_mode == "auto":
             c = self.self_check
-            rule += (f"; weights from a self-check on {int(c['n'])} synthetic anomalies made from those normals "
+            rule += (f"; weights from a self-check on {int(c['n'])} synthetic anomalies made from the "
+                     f"{int(c.get('normals', c['n']))} distinct ones among those normals "
                      f"(AUROC δ {c['delta']:.2f}, residual {c['residual']:.2f})")
         return rule
 

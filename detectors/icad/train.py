@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,6 +58,7 @@ class TrainOptions:
     resume: bool = False
     quick: bool = False  # fewer pool windows, for smoke runs
     schedule_steps: int | None = None  # length of the LR schedule (default: steps); lets a run stop early, exactly
+    init: Path | None = None  # start from this checkpoint's weights (continued training) instead of a fresh model
 
 
 @dataclass
@@ -155,6 +157,10 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
     _set_seed(opts.seed)
     cfg = cfg or ICADConfig(seed=opts.seed)
     t_load = time.time()
+    before: dict[str, Any] = {}
+    if model is None and opts.init is not None:
+        model = ICADModel.load(opts.init)  # its own config: the shape must match the weights
+        before = dict(model.meta)
     if model is None:
         model = ICADModel(cfg)
     cfg = model.cfg
@@ -242,8 +248,18 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
         "rebuild": (f"OMP_NUM_THREADS={opts.threads} nice -n 10 python -m detectors.icad.train --steps {step} "
                     f"--schedule-steps {total} --batch {opts.batch} --seed {opts.seed} --layers {cfg.n_layers} "
                     f"--lr {opts.lr} --real-hard {opts.real_hard}"
-                    + (" --quick" if opts.quick else "") + f" --out {opts.out}"),
+                    + (" --quick" if opts.quick else "")
+                    + (f" --init {opts.init}" if opts.init is not None else "") + f" --out {opts.out}"),
     }
+    if opts.init is not None:
+        # Continued training: the rebuild is the earlier run's command (into --init's folder), then this one.
+        prior = before.get("rebuild")
+        meta["init"] = {"from": str(opts.init), "steps": before.get("steps"),
+                        "wall_time_s": before.get("wall_time_s"), "rebuild": prior,
+                        "init": before.get("init")}
+        meta["steps_total"] = step + int(before.get("steps_total") or before.get("steps") or 0)
+        meta["wall_time_s_total"] = round(wall + float(before.get("wall_time_s_total")
+                                                       or before.get("wall_time_s") or 0.0), 1)
     model.save(opts.out, meta)
     model.meta = meta
     return model
@@ -267,13 +283,20 @@ def train_main(argv: list[str] | None = None) -> int:
                     help="length of the LR schedule when it differs from --steps (a run stopped early)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     ap.add_argument("--quick", action="store_true", help="smaller pools (smoke runs)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue training from this checkpoint folder's weights (its config; a fresh optimizer "
+                         "and LR schedule); --layers and --backbone are then taken from it")
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"Error: data folder {str(args.data)!r} not found; pass --data PATH", file=sys.stderr)
         return 2
     opts = TrainOptions(out=args.out, data=args.data, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                         threads=args.threads, resume=args.resume, quick=args.quick, real_hard=args.real_hard,
-                        schedule_steps=args.schedule_steps)
+                        schedule_steps=args.schedule_steps, init=args.init)
+    if args.init is not None and not (args.init / "icad.json").exists():
+        print(f"Error: no ICAD checkpoint in {str(args.init)!r} (expected icad.json); pass a checkpoint folder "
+              "to --init", file=sys.stderr)
+        return 2
     cfg = replace(ICADConfig(), backbone=args.backbone, n_layers=args.layers, seed=args.seed)
     model = train(opts, cfg)
     print(f"saved {opts.out} ({model.meta['steps']} steps, {model.meta['wall_time_s']} s)")

@@ -172,18 +172,16 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
     offsets, members = windows.offsets, windows.members
     y_win = np.array([int(y_line[members[offsets[w]:offsets[w + 1]]].any()) for w in range(len(windows))])
 
-    rows: dict[str, dict[str, dict[str, float]]] = {}
+    def audited(res: Any) -> dict[str, dict[str, float]]:
+        """Line and window metrics of one audit's scores at its detector's own label-free threshold."""
+        thr = res.detector.threshold
+        return {"line": _metrics(y_line[test], res.line_scores[test], res.line_scores[test] >= thr),
+                "window": _metrics(y_win[test_w], res.scores[test_w], res.scores[test_w] >= thr)}
+
     # sleuth classical: window scores, and line scores (each window's score shared out by template rarity).
-    line = result.line_scores
-    rows["sleuth classical (rarity + IForest)"] = {
-        "line": _metrics(y_line[test], line[test], line[test] >= det.threshold),
-        "window": _metrics(y_win[test_w], result.scores[test_w], result.scores[test_w] >= det.threshold),
-    }
+    rows: dict[str, dict[str, dict[str, float]]] = {"sleuth classical (rarity + IForest)": audited(result)}
     if icad is not None:
-        rows[f"sleuth icad (ICAD-LLM, {icad_s:.0f} s)"] = {
-            "line": _metrics(y_line[test], icad.line_scores[test], icad.line_scores[test] >= icad.detector.threshold),
-            "window": _metrics(y_win[test_w], icad.scores[test_w], icad.scores[test_w] >= icad.detector.threshold),
-        }
+        rows[f"sleuth icad (ICAD-LLM, {icad_s:.0f} s)"] = audited(icad)
     else:
         console.print(f"[yellow]icad row skipped: {icad_error}[/]")
     # Baseline 1: loglizer-style Isolation Forest on window count vectors, sklearn's default (label-free) threshold.

@@ -549,6 +549,10 @@ class LogICLDetector(Detector):
             self._engine = LogICL(pool, self.llm, self.settings, self.cache)
         return self._engine
 
+    def _demos(self) -> list[Any]:
+        """The opened pool's demonstrations (empty before the pool is opened, or for a pool that does not list them)."""
+        return getattr(self._engine.pool, "demos", []) if self._engine is not None else []
+
     def threshold_rule(self) -> str:
         """How the threshold was set (shown in reports)."""
         how = "the LLM's verdict on the top windows, the vote elsewhere" if self.llm is not None else "the vote"
@@ -557,7 +561,7 @@ class LogICLDetector(Detector):
             tuned = (" (vote settings chosen on the pool by leave-one-system-out: "
                      + ", ".join(f"{k}={v}" for k, v in self.vote_tuned.items())
                      + f"; F1 {self.vote_f1:.2f} on the pool's held-out systems)")
-        demos: list[Any] = getattr(self._engine.pool, "demos", []) if self._engine is not None else []
+        demos = self._demos()
         if demos and not any(d.target for d in demos):
             tuned += (". The pool has no labelled lines of this system (`sleuth pool add FILE --target`): these are "
                       "cross-system verdicts only")
@@ -565,7 +569,7 @@ class LogICLDetector(Detector):
 
     def fit_description(self, fitted_on: str) -> str:
         """Nothing is learnt from the audited logs: say what the verdicts rest on instead."""
-        demos: list[Any] = getattr(self._engine.pool, "demos", []) if self._engine is not None else []
+        demos = self._demos()
         what = "its labelled demonstration pool"
         if demos:
             systems = sorted({d.system for d in demos})

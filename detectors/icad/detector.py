@@ -136,7 +136,8 @@ class ICADDetector(Detector):
         self._vocab: dict[str, int] = {}
         self._prefixes: list[str] = [""]  # "service LEVEL" prefixes of log elements (see _prefix_codes)
         self._prefix_index: dict[str, int] = {"": 0}
-        self._codes_of: dict[int, tuple[Any, np.ndarray]] = {}
+        self._table: Any = None  # the last audit event table scored (see _event_table)
+        self._codes: np.ndarray | None = None  # its events' prefix codes (see _prefix_codes)
         self._tvec = torch.zeros(0)
 
     @property
@@ -212,9 +213,10 @@ class ICADDetector(Detector):
         after scoring belongs to the last table scored), or None for bare arrays of template ids."""
         table = getattr(samples, "table", None)
         if table is not None:
-            self._table = table
+            if table is not self._table:
+                self._table, self._codes = table, None
             return table
-        table = getattr(self, "_table", None)
+        table = self._table
         if table is None or len(samples) != 1:
             return None
         events = np.asarray(getattr(samples[0], "events", np.zeros(0)))
@@ -227,9 +229,8 @@ class ICADDetector(Detector):
         learnt from."""
         from detectors.eventtable import LEVELS
 
-        cached = self._codes_of.get(id(table))
-        if cached is not None and cached[0] is table and len(cached[1]) == len(table.level):
-            return cached[1]  # (a table that grew, as when following files, is read again)
+        if table is self._table and self._codes is not None and len(self._codes) == len(table.level):
+            return self._codes  # (a table that grew, as when following files, is read again)
         pairs = table.service.astype(np.int64) * 16 + table.level.astype(np.int64)
         uniq, inv = np.unique(pairs, return_inverse=True)
         codes = np.empty(len(uniq), np.int64)
@@ -239,8 +240,8 @@ class ICADDetector(Detector):
                 self._prefix_index[text] = len(self._prefixes)
                 self._prefixes.append(text)
             codes[j] = self._prefix_index[text]
-        self._codes_of = {id(table): (table, codes[inv])}  # the last table only (fit, then score, read one each)
-        return self._codes_of[id(table)][1]
+        self._table, self._codes = table, codes[inv]  # the last table only (fit, then score, read one each)
+        return self._codes
 
     def _prepare(self, x: np.ndarray, templates: Sequence[str] | None) -> np.ndarray:
         assert self.modality is not None

@@ -35,7 +35,7 @@ import torch
 
 from detectors.icad.data import Split, inject, training_splits
 from detectors.icad.inputs import collate, fit_scaler, scale
-from detectors.icad.model import MODALITIES, ICADConfig, ICADModel
+from detectors.icad.model import MODALITIES, CheckpointError, ICADConfig, ICADModel
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
@@ -253,10 +253,8 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
     }
     if opts.init is not None:
         # Continued training: the rebuild is the earlier run's command (into --init's folder), then this one.
-        prior = before.get("rebuild")
-        meta["init"] = {"from": str(opts.init), "steps": before.get("steps"),
-                        "wall_time_s": before.get("wall_time_s"), "rebuild": prior,
-                        "init": before.get("init")}
+        meta["init"] = {"from": str(opts.init),
+                        **{k: before.get(k) for k in ("steps", "wall_time_s", "rebuild", "init")}}
         meta["steps_total"] = step + int(before.get("steps_total") or before.get("steps") or 0)
         meta["wall_time_s_total"] = round(wall + float(before.get("wall_time_s_total")
                                                        or before.get("wall_time_s") or 0.0), 1)
@@ -293,12 +291,12 @@ def train_main(argv: list[str] | None = None) -> int:
     opts = TrainOptions(out=args.out, data=args.data, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                         threads=args.threads, resume=args.resume, quick=args.quick, real_hard=args.real_hard,
                         schedule_steps=args.schedule_steps, init=args.init)
-    if args.init is not None and not (args.init / "icad.json").exists():
-        print(f"Error: no ICAD checkpoint in {str(args.init)!r} (expected icad.json); pass a checkpoint folder "
-              "to --init", file=sys.stderr)
-        return 2
     cfg = replace(ICADConfig(), backbone=args.backbone, n_layers=args.layers, seed=args.seed)
-    model = train(opts, cfg)
+    try:
+        model = train(opts, cfg)
+    except CheckpointError as exc:  # --init or the backbone cannot be loaded (found before any data is read)
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
     print(f"saved {opts.out} ({model.meta['steps']} steps, {model.meta['wall_time_s']} s)")
     return 0
 

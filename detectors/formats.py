@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from detectors.sources import structured as _structured
+
 __all__ = [
     "FORMATS", "LEVELS", "PLAIN", "SAMPLE_LINES", "LineParser", "LogFormat", "Parsed", "detect_format", "get_format",
     "iso_seconds", "looks_like_continuation", "normalize_level", "parse_timestamp",
@@ -639,6 +641,13 @@ def _parse_plain(line: str) -> Parsed | None:
 
 # Most specific first: detection keeps the first format among those that parse the most sample lines.
 FORMATS: tuple[LogFormat, ...] = (
+    LogFormat("journald", "journalctl -o json (systemd journal export)", _structured.make_journald,
+              '{"__REALTIME_TIMESTAMP": "1714557600000000", "PRIORITY": "3", "_HOSTNAME": "web1", '
+              '"_SYSTEMD_UNIT": "nginx.service", "SYSLOG_IDENTIFIER": "nginx", "MESSAGE": "upstream timed out"}'),
+    LogFormat("otlp", "OpenTelemetry log records (OTLP JSON, one record a line)", _structured.make_otlp,
+              '{"timeUnixNano": "1714557600000000000", "severityNumber": 17, "severityText": "ERROR", '
+              '"body": {"stringValue": "payment failed"}, "traceId": "5b8efff798038103d269b633813fc60c", '
+              '"resource": {"service.name": "checkout", "host.name": "node-3"}}'),
     LogFormat("jsonl", "one JSON object per line", _make_jsonl,
               '{"time": "2024-05-01T10:00:00Z", "level": "error", "msg": "disk full", "host": "db1"}'),
     LogFormat("bgl", "Loghub BlueGene/L", _fixed(_parse_bgl),

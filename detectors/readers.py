@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 from detectors.events import Event, ReadStats, Skip
 from detectors.formats import SAMPLE_LINES, Parsed, detect_format, looks_like_continuation, normalize_level
+from detectors.sources import SourceError, is_remote, spool_remote
+from detectors.sources.otlp import flatten_otlp, looks_like_otlp
 
 STDIN = "-"
 CHUNK_BYTES = 1 << 16  # per read; also the memory a source holds between merge steps
@@ -45,7 +47,7 @@ _READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip raises all three on damag
 # Bytes that do not occur in text; \t \n \r \f \b and ESC (ANSI colours) do.
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (8, 9, 10, 12, 13, 27)) + b"\x7f"
 
-# "-" -> the temp file stdin was spooled to, so context_lines can re-read it after it was consumed.
+# "-" (and remote or flattened OTLP sources) -> the temp file it was spooled to, so context_lines can re-read it.
 _SPOOLS: dict[str, str] = {}
 _SPOOL_FILES: list[str] = []
 
@@ -312,7 +314,28 @@ def _skip_for_error(source: str, e: BaseException) -> Skip:
     return Skip(source, None, "unreadable", f"{source}: cannot read it ({reason}); check the file and try again")
 
 
+def _new_spool(prefix: str) -> str:
+    with tempfile.NamedTemporaryFile(prefix=prefix, suffix=".jsonl", delete=False) as f:
+        _SPOOL_FILES.append(f.name)
+        return f.name
+
+
+def _spooled(source: str, fill: Callable[[str], object]) -> _FileSource:
+    """A source written to a spool file by `fill(path)` first (a journal, a Loki query, an OTLP file)."""
+    path = _new_spool("sleuth-src-")
+    fill(path)
+    _SPOOLS[source] = path
+    return _FileSource(path)
+
+
+def _flatten_to(source: str, path: str) -> int:
+    with open(path, "w", encoding="utf-8") as out:
+        return flatten_otlp(source, out)
+
+
 def _open_source(source: str, stdin: BinaryIO | None) -> _Source:
+    if is_remote(source):
+        return _spooled(source, lambda path: spool_remote(source, path))
     if source == STDIN:
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
         if stream is None:
@@ -325,6 +348,10 @@ def _open_source(source: str, stdin: BinaryIO | None) -> _Source:
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(21, "Is a directory", source)
     if stat.S_ISREG(mode):
+        with open(source, "rb") as f:
+            head = f.read(256)
+        if looks_like_otlp(head):  # nested OTLP JSON: read one log record a line
+            return _spooled(source, lambda path: _flatten_to(source, path))
         return _FileSource(source)
     return _StreamSource(open(source, "rb"))  # a FIFO or device the user named: read once, as a stream
 
@@ -336,6 +363,9 @@ def _source_events(source: str, stats: ReadStats, stdin: BinaryIO | None,
         src = _open_source(source, stdin)
     except _READ_ERRORS as e:
         stats.skip(_skip_for_error(source, e))
+        return
+    except SourceError as e:
+        stats.skip(Skip(source, None, "source error", str(e)))
         return
     lines = _Lines(src, max_line_bytes)
     reported_line = reported_pos = 0
@@ -564,7 +594,7 @@ def expand_sources(paths: Sequence[str], include: Sequence[str] = (), exclude: S
             stats.skip(_skip_for_error(e.filename or "?", e))
 
     for path in paths:
-        if path == STDIN:
+        if path == STDIN or is_remote(path):
             add(path)
         elif os.path.isdir(path):
             for root, dirs, files in os.walk(path, onerror=walk_error):
@@ -602,7 +632,7 @@ def total_bytes(sources: Sequence[str]) -> int:
     """Bytes `read_events` will report through on_progress (on-disk sizes; compressed for .gz; 0 for stdin)."""
     total = 0
     for source in sources:
-        if source == STDIN:
+        if source == STDIN or is_remote(source):
             continue
         try:
             total += os.path.getsize(source)
@@ -662,7 +692,7 @@ def context_many(source: str, lines: Sequence[int], before: int = 3, after: int 
     """
     wanted = sorted(set(lines))
     out: dict[int, list[tuple[int, str]]] = {n: [] for n in wanted}
-    path = _SPOOLS.get(STDIN) if source == STDIN else source
+    path = _SPOOLS.get(source) if source == STDIN or is_remote(source) else _SPOOLS.get(source, source)
     if path is None or not wanted:
         return out
     spans = [(max(1, n - before), n + after, n) for n in wanted]

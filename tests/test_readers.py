@@ -152,6 +152,19 @@ CASES = [
      '10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326\n'
      '10.0.0.2 - - [10/Oct/2000:13:55:40 -0700] "GET /index.html HTTP/1.0" 404 0\n',
      dict(ts=utc(2000, 10, 10, 20, 55, 36), text='10.0.0.1 - - "GET /apache_pb.gif HTTP/1.0" 200 2326')),
+    ("journald",  # journalctl -o json (issue 20)
+     '{"__REALTIME_TIMESTAMP":"1714557600250000","PRIORITY":"3","_HOSTNAME":"web1","_SYSTEMD_UNIT":"nginx.service",'
+     '"SYSLOG_IDENTIFIER":"nginx","MESSAGE":"upstream timed out"}\n'
+     '{"__REALTIME_TIMESTAMP":"1714557601000000","PRIORITY":"6","_HOSTNAME":"web1","SYSLOG_IDENTIFIER":"cron",'
+     '"MESSAGE":[104,105,255]}\n',
+     dict(ts=utc(2024, 5, 1, 10, 0, 0.25), level="ERROR", host="web1", service="nginx", text="upstream timed out")),
+    ("otlp",  # OpenTelemetry log records, one a line (issue 20)
+     '{"timeUnixNano":"1714557600500000000","severityNumber":17,"severityText":"ERROR","body":{"stringValue":'
+     '"payment failed"},"traceId":"5b8efff798038103d269b633813fc60c","resource":{"service.name":"checkout",'
+     '"host.name":"node-3"}}\n'
+     '{"timeUnixNano":"0","observedTimeUnixNano":"1714557601000000000","severityText":"info","body":'
+     '{"stringValue":"retry ok"},"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]}\n',
+     dict(ts=utc(2024, 5, 1, 10, 0, 0.5), level="ERROR", host="node-3", service="checkout", text="payment failed")),
     ("plain",
      "Started by user anonymous\nBuilding remotely on bare-centos-7\n",
      dict(ts=None, level=None, text="Started by user anonymous")),

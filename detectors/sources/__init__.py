@@ -1,0 +1,53 @@
+"""Where logs and metrics live besides local files: journald, OpenTelemetry, Loki, Prometheus.
+
+This package is imported by `detectors.formats` (the journald and OTLP line formats) and by `detectors.readers`
+(sources named by a URL-like prefix), so its `__init__` imports nothing from `detectors` at module level.
+
+A *remote* source (`journal:PATH`, `loki://HOST:PORT/QUERY`) is fetched page by page and written as it
+arrives to a spool file of one JSON object per line (bounded memory whatever its size); the readers then read
+that file like any other, and `file:line` citations name the source as the user wrote it, with the line number
+of the entry in the fetched stream (`context_lines` re-reads the same spool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["SourceError", "is_remote", "remote_kind", "spool_remote"]
+
+_PREFIXES = {"journal:": "journald", "loki://": "loki", "lokis://": "loki"}
+
+
+class SourceError(Exception):
+    """A source could not be read; `str(e)` is one line naming the source and what to change."""
+
+
+def remote_kind(source: str) -> str | None:
+    """'journald' or 'loki' for a source named by its prefix, else None (a path)."""
+    for prefix, kind in _PREFIXES.items():
+        if source.startswith(prefix):
+            return kind
+    return None
+
+
+def is_remote(source: str) -> bool:
+    """Whether `source` names a journal or a Loki query rather than a file."""
+    return remote_kind(source) is not None
+
+
+def spool_remote(source: str, out_path: str, on_progress: Callable[[int], None] | None = None) -> int:
+    """Fetch a remote source into `out_path` (JSON lines); returns the number of lines written.
+
+    Raises:
+        SourceError: With one line naming the source and what to change.
+    """
+    kind = remote_kind(source)
+    if kind == "journald":
+        from detectors.sources.journald import spool_journal
+
+        return spool_journal(source, out_path, on_progress)
+    if kind == "loki":
+        from detectors.sources.loki import spool_loki
+
+        return spool_loki(source, out_path, on_progress)
+    raise SourceError(f"{source}: not a remote source; name a file, journal:PATH or loki://HOST:PORT/QUERY")

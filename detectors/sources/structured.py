@@ -1,0 +1,152 @@
+"""Line parsers for journald's JSON export and OpenTelemetry log records (imported by `detectors.formats`).
+
+`journalctl -o json` writes one object per entry with upper-case field names: MESSAGE, __REALTIME_TIMESTAMP
+(microseconds), PRIORITY (syslog severity 0-7), _HOSTNAME, _SYSTEMD_UNIT, SYSLOG_IDENTIFIER. MESSAGE is a list
+of byte values when the message is not valid UTF-8, and null when too large for journalctl to print.
+
+An OTLP log record (the collector's file exporter nests them in resourceLogs/scopeLogs/logRecords; sleuth
+flattens those files to one record a line, see `detectors.sources.otlp`) has body, timeUnixNano,
+observedTimeUnixNano, severityText, severityNumber (1-24), attributes, traceId and spanId; the flattened form
+adds the resource's attributes as `resource`. The whole record stays in the event's `raw`, so a trace id is
+evidence next to the line it belongs to.
+
+The helpers of `detectors.formats` are imported inside the factories: this module is loaded while
+`detectors.formats` itself is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["any_value", "attributes_dict", "make_journald", "make_otlp", "otlp_severity"]
+
+# syslog severity (PRIORITY) -> level
+_PRIORITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
+
+
+def _message(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list) and all(isinstance(b, int) and 0 <= b < 256 for b in v):
+        return bytes(v).decode("utf-8", "replace")  # journald's form of a non-UTF-8 message
+    return None
+
+
+def _journal_service(obj: dict[str, Any]) -> str | None:
+    unit = obj.get("_SYSTEMD_UNIT") or obj.get("UNIT")
+    ident = obj.get("SYSLOG_IDENTIFIER")
+    if isinstance(unit, str) and unit.endswith(".service"):
+        return unit[: -len(".service")]
+    for v in (ident, unit, obj.get("_COMM")):
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def make_journald(ref_ts: float | None):  # noqa: ANN201 - a LineParser
+    from detectors.formats import parse_timestamp
+
+    def parse(line: str):  # noqa: ANN202
+        s = line.strip()
+        if not s.startswith("{") or ('"MESSAGE"' not in s and '"__REALTIME_TIMESTAMP"' not in s):
+            return None
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        text = _message(obj.get("MESSAGE"))
+        if text is None:
+            text = "" if obj.get("MESSAGE") is None else str(obj.get("MESSAGE"))
+        ts = parse_timestamp(obj.get("__REALTIME_TIMESTAMP") or obj.get("_SOURCE_REALTIME_TIMESTAMP"), ref_ts)
+        level = None
+        prio = obj.get("PRIORITY")
+        try:
+            p = int(prio) if prio is not None else -1
+        except (TypeError, ValueError):
+            p = -1
+        if 0 <= p < len(_PRIORITY):
+            level = _PRIORITY[p]
+        host = obj.get("_HOSTNAME")
+        return (ts, level, host if isinstance(host, str) else None, _journal_service(obj), text.rstrip("\r\n"),
+                None)
+
+    return parse
+
+
+def any_value(v: Any) -> Any:
+    """An OTLP AnyValue ({"stringValue": "x"}, {"intValue": "3"}, kvlist, array) as a plain value."""
+    if not isinstance(v, dict):
+        return v
+    for key in ("stringValue", "boolValue", "doubleValue", "bytesValue"):
+        if key in v:
+            return v[key]
+    if "intValue" in v:
+        try:
+            return int(v["intValue"])
+        except (TypeError, ValueError):
+            return v["intValue"]
+    if "arrayValue" in v:
+        return [any_value(x) for x in (v["arrayValue"] or {}).get("values", [])]
+    if "kvlistValue" in v:
+        return attributes_dict((v["kvlistValue"] or {}).get("values", []))
+    return None if not v else v
+
+
+def attributes_dict(attrs: Any) -> dict[str, Any]:
+    """OTLP attributes ([{"key": k, "value": AnyValue}]) or an already plain dict, as a dict."""
+    if isinstance(attrs, dict):
+        return attrs
+    out: dict[str, Any] = {}
+    if isinstance(attrs, list):
+        for a in attrs:
+            if isinstance(a, dict) and isinstance(a.get("key"), str):
+                out[a["key"]] = any_value(a.get("value"))
+    return out
+
+
+def otlp_severity(number: Any, text: Any) -> str | None:
+    """A level from severityNumber (1-4 TRACE ... 21-24 FATAL) or, failing that, severityText."""
+    from detectors.formats import normalize_level
+
+    try:
+        n = int(number)
+    except (TypeError, ValueError):
+        n = 0
+    if 1 <= n <= 24:
+        return ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")[(n - 1) // 4]
+    return normalize_level(text) if isinstance(text, str) else None
+
+
+def make_otlp(ref_ts: float | None):  # noqa: ANN201 - a LineParser
+    from detectors.formats import parse_timestamp
+
+    def parse(line: str):  # noqa: ANN202
+        s = line.strip()
+        if not s.startswith("{") or ('"timeUnixNano"' not in s and '"observedTimeUnixNano"' not in s):
+            return None
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict) or "body" not in obj and "severityNumber" not in obj:
+            return None
+        body = any_value(obj.get("body"))
+        text = body if isinstance(body, str) else ("" if body is None else json.dumps(body, sort_keys=True))
+        t = obj.get("timeUnixNano")
+        if t in (None, "", "0", 0):
+            t = obj.get("observedTimeUnixNano")
+        ts = parse_timestamp(t, ref_ts)
+        resource = attributes_dict(obj.get("resource") or {})
+        if "attributes" in resource and len(resource) == 1:  # {"attributes": [...]} as in the nested layout
+            resource = attributes_dict(resource["attributes"])
+        attrs = attributes_dict(obj.get("attributes") or {})
+        host = resource.get("host.name") or attrs.get("host.name")
+        service = resource.get("service.name") or attrs.get("service.name")
+        return (ts, otlp_severity(obj.get("severityNumber"), obj.get("severityText")),
+                host if isinstance(host, str) else None, service if isinstance(service, str) else None,
+                text.rstrip("\r\n"), None)
+
+    return parse

@@ -178,6 +178,7 @@ DETECTORS: dict[str, type[Detector]] = {}
 # Detectors that ship with sleuth, imported on first use so that `sleuth audit` never pays for torch unless asked.
 BUILTIN: dict[str, str] = {
     "classical": "detectors.classical",
+    "diff": "detectors.diff",
     "icad": "detectors.icad.detector",
     "logicl": "detectors.logicl",
     "calm": "detectors.calm.detect",

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 import detectors.classical  # noqa: F401  (registers the baseline detector)
-from detectors.base import Detector, Evidence, LogWindow, NotEnoughData, get_detector
+from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotEnoughData, get_detector
 from detectors.events import Event, ReadStats
 from detectors.eventtable import EventTable
 from detectors.readers import context_many, expand_sources, read_events, total_bytes
@@ -33,7 +33,7 @@ ProgressHook = Callable[[str, float, float | None], None]
 class AuditOptions:
     """What `sleuth audit` does; every field has a CLI flag of the same name."""
 
-    detector: str = "classical"  # a name from detectors.base.DETECTORS
+    detector: str = "auto"  # a name from detectors.base.DETECTORS; auto: diff with a baseline, else classical
     window: str = "count:20:10"  # count:SIZE[:STEP] | time:SPAN[:STEP] | session:REGEX
     include: tuple[str, ...] = ()  # globs of files to read inside directories
     exclude: tuple[str, ...] = ()  # globs of files to skip inside directories
@@ -73,9 +73,11 @@ def system_name(sources: Sequence[str]) -> str:
 class _Ingest:
     """Reads sources into one event table, mining templates and session keys as it goes."""
 
-    def __init__(self, store: TemplateStore, spec: WindowSpec) -> None:
+    def __init__(self, store: TemplateStore, spec: WindowSpec, detector: Detector | None = None) -> None:
         self.store = store
         self.session_re = re.compile(spec.pattern) if spec.kind == "session" else None
+        # Line-level detectors (diff) collect a key per event while it is read; they get it with `bind_lines`.
+        self.detector = detector if hasattr(detector, "line_keyer") else None
 
     def read(self, paths: Sequence[str], options: AuditOptions, stats: ReadStats, stdin: BinaryIO | None,
              progress: ProgressHook | None) -> tuple[EventTable, np.ndarray | None, list[str]]:
@@ -87,11 +89,14 @@ class _Ingest:
         on_progress = (lambda n: progress("read", n, None)) if progress else None
         batch: list[Event] = []
         tids: list[int] = []
+        keyer = self.detector.line_keyer() if self.detector is not None else None  # type: ignore[attr-defined]
         for event in read_events(paths, stats=stats, include=options.include, exclude=options.exclude,
                                  stdin=stdin, on_progress=on_progress):
             # A folded entry (a stack trace) is templated by its first line: the frames vary, the error does not.
             batch.append(event)
             tids.append(add(event.text.partition("\n")[0]))
+            if keyer is not None:
+                keyer.add(event)
             if len(batch) >= 4096:
                 table.extend(batch, tids)
                 batch, tids = [], []
@@ -108,6 +113,8 @@ class _Ingest:
         if batch:
             table.extend(batch, tids)
         table.freeze()
+        if keyer is not None:
+            self.detector.bind_lines(table, keyer.freeze())  # type: ignore[union-attr]
         if session_re is None:
             return table, None, []
         return table, np.asarray(sessions, dtype=np.int64), list(keys)
@@ -168,7 +175,15 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     options = options or AuditOptions()
     started = time.perf_counter()
     spec = WindowSpec.parse(options.window)
-    detector = get_detector(options.detector, **options.detector_options)
+    name = options.detector
+    if name == "auto":
+        name = "diff" if options.baseline else "classical"
+    detector = get_detector(name, **options.detector_options)
+    if getattr(detector, "line_level", False):
+        if not options.baseline and options.fit_fraction is None:
+            raise DetectorError(f"the {detector.name} detector compares the audited logs with a good run: give "
+                                f"--baseline GOOD.log (or --fit-fraction 0.5 to compare with their earlier part)")
+        spec = WindowSpec("count", 1, 1)  # compared line by line; the detector groups new lines into blocks
     sources = expand_sources(paths, options.include, options.exclude)
     state_path = None
     if options.state_dir is not None:
@@ -177,7 +192,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     if getattr(detector, "template_text", "absent") is None:
         # Detectors that read template text (ICAD, LogICL) get it from this audit's store.
         detector.template_text = store.template  # type: ignore[attr-defined]
-    ingest = _Ingest(store, spec)
+    ingest = _Ingest(store, spec, detector)
     if progress:
         progress("read", 0, float(total_bytes(sources)) or None)
 
@@ -202,7 +217,9 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
             cut = np.quantile(firsts[firsts >= 0], options.fit_fraction) if len(firsts) else 0
             fit_windows = windows.subset(np.nonzero((firsts >= 0) & (firsts <= cut))[0])
             fit_desc = f"the earliest {options.fit_fraction:.0%} of the windows (time-ordered), {len(fit_windows)} windows"
-    if len(fit_windows) < 2:
+    if options.baseline:
+        _check_baseline(options.baseline, base_stats, base_table, paths, stats, table)
+    if len(fit_windows) < (1 if getattr(detector, "line_level", False) else 2):
         raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
                             f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
     detector.fit(fit_windows)
@@ -215,12 +232,16 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     line_scores = window_line_scores(windows, scores, len(table), detector)
     store.save()
 
-    anomalies = _rank(windows, scores, detector, store, options, progress)
+    rank_anomalies = getattr(detector, "rank_anomalies", None)
+    if rank_anomalies is not None:
+        anomalies = rank_anomalies(windows, scores, store, options.top, options.context, progress)
+    else:
+        anomalies = _rank(windows, scores, detector, store, options, progress)
     report = Report(
         created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         sources=list(table.sources) or list(paths),
         detector=detector.name,
-        windowing=spec.describe(),
+        windowing=getattr(detector, "describe_windows", spec.describe)(),
         fit=fit_desc,
         threshold_rule=getattr(detector, "threshold_rule", lambda: f"threshold {detector.threshold:.3f}")(),
         totals=Totals(
@@ -236,6 +257,24 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         formats=dict(stats.formats),
     )
     return AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
+
+
+def _check_baseline(baseline: Sequence[str], base_stats: ReadStats, base_table: EventTable, paths: Sequence[str],
+                    stats: ReadStats, table: EventTable) -> None:
+    """Refuse a baseline in another log format that shares (almost) no template with the audited logs: every
+    audited line would be new against it, which says nothing about the audited logs."""
+    base_formats, formats = set(base_stats.formats), set(stats.formats)
+    if len(base_table) == 0:
+        reasons = "; ".join(skip.message for skip in base_stats.skips[:3]) or "it is empty"
+        raise NotEnoughData(f"no line could be read from the baseline {', '.join(baseline)}: {reasons}")
+    if not base_formats or not formats or base_formats & formats:
+        return
+    shared = np.isin(table.template, np.unique(base_table.template)).mean() if len(table) else 1.0
+    if shared < 0.1:
+        raise NotEnoughData(
+            f"the baseline {', '.join(baseline)} is in another log format ({', '.join(sorted(base_formats))}) than "
+            f"{', '.join(paths)} ({', '.join(sorted(formats))}), and only {shared:.0%} of the audited lines have a "
+            f"template seen in it; give a baseline of the same system (a good run of the same job)")
 
 
 def _rank(windows: Windows, scores: np.ndarray, detector: Detector, store: TemplateStore, options: AuditOptions,

@@ -1,0 +1,175 @@
+"""`sleuth bench logs`, failed run vs good run: the logreduce CI cases (shared/data/logreduce_ci).
+
+Each case has a good run, a failed run and the failed log's annotated lines (substrings, logreduce's own test
+layout). Every row runs on the same files and reports, over all cases, the annotated lines found inside what it
+reports, the share of the failed logs' lines it reports (blank lines are not counted as reported) and the line
+AUROC of its scores. Thresholds are each method's own label-free rule; nothing here reads the annotations before
+scoring.
+
+Rows:
+- `sleuth audit FAILED --baseline GOOD` (auto: the diff detector), through the audit path;
+- the same audit with `--detector classical` (window scores shared out to lines, as the audit reports them);
+- kNN baseline (logreduce-style, outside sleuth): lines masked with sleuth's template masks, hashing vectors,
+  cosine distance to the nearest good line (scikit-learn), threshold at the 99th percentile of the good run's own
+  leave-one-out distances.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class Case:
+    name: str
+    good: Path
+    fail: Path
+    lines: list[str]
+    y: np.ndarray  # 1 = the line holds an annotated string (required or optional)
+
+
+@dataclass
+class Row:
+    found: int = 0
+    annotated: int = 0
+    reported: int = 0
+    lines: int = 0
+    seconds: float = 0.0
+    scores: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    per_case: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def add(self, case: Case, reported: np.ndarray, scores: np.ndarray) -> None:
+        nonblank = np.array([bool(s.strip()) for s in case.lines])
+        reported = reported & nonblank
+        found = int((reported & (case.y == 1)).sum())
+        self.found += found
+        self.annotated += int(case.y.sum())
+        self.reported += int(reported.sum())
+        self.lines += len(case.lines)
+        self.scores.append(scores)
+        self.labels.append(case.y)
+        self.per_case.append(f"{case.name} {found}/{int(case.y.sum())} ({int(reported.sum())} rep.)")
+
+    def auroc(self) -> float:
+        from sklearn.metrics import roc_auc_score
+
+        if not self.scores:
+            return float("nan")
+        y, s = np.concatenate(self.labels), np.concatenate(self.scores)
+        return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def load_cases(data: Path) -> list[Case]:
+    """The cases under `data/logreduce_ci`, with each failed-log line's annotation flag."""
+    import yaml
+
+    root = data / "logreduce_ci"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} not found: the failed-vs-good bench needs shared/data/logreduce_ci (--data)")
+    cases = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        fails, goods = sorted(folder.glob("*.fail")), sorted(folder.glob("*.good"))
+        if not fails or not goods or not (folder / "inf.yaml").exists():
+            continue
+        spec = yaml.safe_load((folder / "inf.yaml").read_text(encoding="utf-8")) or {}
+        wanted = [str(a["line"]).strip() for a in spec.get("anomalies", []) if a.get("line")]
+        lines = fails[0].read_text(encoding="utf-8", errors="replace").splitlines()
+        y = np.array([int(any(w in line for w in wanted)) for line in lines], dtype=int)
+        cases.append(Case(folder.name, goods[0], fails[0], lines, y))
+    return cases
+
+
+def _audit_row(cases: list[Case], detector: str) -> Row:
+    from detectors.base import DetectorError
+    from detectors.pipeline import AuditOptions, audit
+
+    row = Row()
+    started = time.perf_counter()
+    for case in cases:
+        try:
+            res = audit([str(case.fail)], AuditOptions(detector=detector, baseline=(str(case.good),), state_dir=None))
+        except DetectorError as error:
+            row.error = f"{case.name}: {error}"
+            row.add(case, np.zeros(len(case.lines), bool), np.zeros(len(case.lines)))
+            continue
+        table = res.events
+        scores = np.full(len(case.lines), float(np.min(res.line_scores)) if len(res.line_scores) else 0.0)
+        reported = np.zeros(len(case.lines), bool)
+        starts = table.line.astype(np.int64) - 1
+        ends = np.append(starts[1:], len(case.lines))  # an event spans up to the next event's first line
+        for i in range(len(table)):
+            scores[starts[i]:ends[i]] = res.line_scores[i]
+        blocks = getattr(res.detector, "all_blocks", None)
+        if blocks is not None:  # the diff detector reports blocks of lines
+            for b in blocks:
+                reported[int(table.line[b.first]) - 1:b.last_line] = True
+        else:  # window detectors report every line of a flagged window
+            thr = res.detector.threshold
+            for w in np.nonzero(res.scores >= thr)[0]:
+                for e in res.windows.members[res.windows.offsets[w]:res.windows.offsets[w + 1]]:
+                    reported[starts[e]:ends[e]] = True
+        row.add(case, reported, scores)
+    row.seconds = time.perf_counter() - started
+    return row
+
+
+def _knn_row(cases: list[Case], quantile: float = 0.99) -> Row:
+    """logreduce-style kNN outside sleuth: masked tokens, hashing vectors, cosine nearest good line."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.neighbors import NearestNeighbors
+
+    from detectors.templates import mask
+
+    row = Row()
+    started = time.perf_counter()
+    hv = HashingVectorizer(n_features=1 << 18, lowercase=True, binary=True, norm="l2", alternate_sign=False)
+    for case in cases:
+        good = [mask(s) for s in case.good.read_text(encoding="utf-8", errors="replace").splitlines() if s.strip()]
+        G = hv.transform(good)
+        k = min(2, len(good))
+        own = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(G).kneighbors(G)[0][:, k - 1]
+        thr = float(np.quantile(own, quantile))
+        d = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(G).kneighbors(
+            hv.transform([mask(s) for s in case.lines]))[0][:, 0]
+        d[[not s.strip() for s in case.lines]] = 0.0
+        row.add(case, d > thr, d)
+    row.seconds = time.perf_counter() - started
+    return row
+
+
+def bench_failed_vs_good(console: Console, *, data: Path) -> dict[str, Any]:
+    """Print the failed-vs-good table: annotated lines found, share of lines reported, line AUROC."""
+    cases = load_cases(data)
+    if not cases:
+        raise FileNotFoundError(f"no case folders under {data / 'logreduce_ci'}")
+    rows = {
+        "sleuth audit --baseline (auto: diff)": _audit_row(cases, "auto"),
+        "sleuth audit --baseline --detector classical": _audit_row(cases, "classical"),
+        "kNN baseline (masked, hashing, cosine; thr p99 of good run)": _knn_row(cases),
+    }
+    n_lines = sum(len(c.lines) for c in cases)
+    table = Table(title=f"sleuth bench logs — failed run vs good run: {len(cases)} logreduce CI cases, {n_lines:,} "
+                        f"failed-log lines, {sum(int(c.y.sum()) for c in cases)} annotated")
+    for col in ("method", "annotated found", "lines reported", "line AUROC", "per case (found/annotated)", "s"):
+        table.add_column(col)
+    out: dict[str, Any] = {}
+    for name, r in rows.items():
+        share = r.reported / max(r.lines, 1)
+        table.add_row(name, f"{r.found}/{r.annotated} ({r.found / max(r.annotated, 1):.0%})",
+                      f"{r.reported} ({share:.1%})", f"{r.auroc():.3f}", "; ".join(r.per_case), f"{r.seconds:.1f}")
+        out[name] = {"found": r.found, "annotated": r.annotated, "reported": r.reported, "lines": r.lines,
+                     "auroc": r.auroc(), "error": r.error}
+        if r.error:
+            console.print(f"[yellow]{name}: {r.error}[/]")
+    console.print(table)
+    console.print("goal: ≥ 90 % of the annotated lines found, ≤ 2 % of the failed logs' lines reported")
+    return out

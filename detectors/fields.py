@@ -1,0 +1,236 @@
+"""Fields that carry meaning beyond a line's template: HTTP status, method and route, latency, exception class, and
+the other fields of a structured (JSON) line.
+
+The template of `{"msg": "request completed", "status": 503}` is the template of the 200s (numbers are masked), and
+an access log's 503 is masked the same way; these helpers pull such fields out of an entry once, while it is read,
+so the event table can keep them as compact columns (`detectors.eventtable`) and the incident engine can key on
+them (`detectors.incidents`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Fields", "exception_class", "extract", "normalize_route", "status_class"]
+
+# JSON keys, lower-cased, as many loggers spell them (plain, ECS / OpenTelemetry dotted names).
+STATUS_KEYS = ("status", "status_code", "statuscode", "http_status", "http.status_code", "http.response.status_code",
+               "response_code", "resp_status", "code_http")
+LATENCY_KEYS = ("latency_ms", "duration_ms", "elapsed_ms", "response_time_ms", "took_ms", "time_ms", "latency",
+                "duration", "elapsed", "response_time", "request_time", "took", "rt", "upstream_response_time",
+                "event.duration")
+ROUTE_KEYS = ("route", "http.route", "path", "url.path", "endpoint", "uri", "url", "request_path", "request_uri")
+METHOD_KEYS = ("method", "http.method", "http.request.method", "verb", "request_method")
+ERROR_KEYS = ("err", "error", "error.message", "exception", "exc", "error_message", "reason")
+# Keys the formats already use for the header (time, level, host, service) or the message: not attributes.
+HEADER_KEYS = frozenset((
+    "message", "msg", "log", "text", "event", "@message", "timestamp", "time", "@timestamp", "ts", "date",
+    "datetime", "t", "level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "host",
+    "hostname", "host.name", "service", "logger", "component", "logger_name", "app", "service.name", "name",
+    "stack", "stack_trace", "stacktrace", "traceback",
+))
+MAX_ATTR_VALUE = 64  # longer values are not attributes (they are messages or payloads)
+
+# An access-log request: "GET /api/orders/123?x=1 HTTP/1.1" 503 (Common / Combined Log Format, nginx, envoy).
+_REQUEST = re.compile(r'"([A-Z]{3,7}) (\S{1,512}) HTTP/[\d.]{1,3}" (\d{3})\b')
+# Latency written at the end of an access line: `rt=0.123`, `request_time=0.5`, `123ms`, or a bare float last.
+_TRAILING_LATENCY = re.compile(
+    r"(?:\b(?:rt|request_time|upstream_response_time|urt|duration|latency|took)[=:]\s?\"?(\d{1,7}(?:\.\d{1,6})?)"
+    r"|\b(\d{1,7}(?:\.\d{1,6})?)\s?ms\b)")
+_LATENCY_LAST = re.compile(r"\s(\d{1,4}\.\d{3,6})\s*$")
+# Exception classes: "java.net.ConnectException: ...", "Caused by: x.y.SQLTimeoutException", "KeyError: 'a'".
+_EXC = re.compile(r"\b((?:[a-z_][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Fault|Failure|Timeout|Refused|Exhausted))"
+                  r"(?=:|\s|$|\))")
+_CAUSED_BY = re.compile(r"Caused by: ((?:[\w$]+\.)*[\w$]+)")
+
+
+@dataclass(slots=True)
+class Fields:
+    """What an entry says beyond its message: kept as columns of the event table."""
+
+    status: int = 0  # HTTP status, 0 when none
+    latency_ms: float | None = None
+    route: str | None = None  # "GET /api/orders/{id}"
+    exc: str | None = None  # exception class, the deepest cause of a trace when it names one
+    attrs: dict[str, str] | None = None  # other low-cardinality fields of a structured line, as text
+
+
+def status_class(status: int) -> int:
+    """1..5 for 1xx..5xx, 0 for none."""
+    return status // 100 if 100 <= status <= 599 else 0
+
+
+def _is_id(part: str) -> bool:
+    if part.isdigit():
+        return True
+    if len(part) >= 8 and any(c.isdigit() for c in part):
+        return True  # hex ids, UUIDs, tokens with digits
+    return len(part) >= 16 and "-" not in part and "_" not in part and part.isalnum() and not part.isalpha()
+
+
+def normalize_route(path: str) -> str:
+    """`/api/orders/123/items?x=1` -> `/api/orders/{id}/items`: ids masked, query dropped."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    parts = path.split("/")
+    return "/".join("{id}" if p and _is_id(p) else p for p in parts[:12])
+
+
+def exception_class(text: str) -> str | None:
+    """The exception class an entry names: the last `Caused by:` of a Java trace, the last line of a Python
+    traceback, else the first class-like name that ends in Exception/Error/... in the text."""
+    if "xception" not in text and "rror" not in text and "Caused by" not in text and "Fault" not in text \
+            and "Timeout" not in text and "Refused" not in text and "Exhausted" not in text:
+        return None
+    caused = _CAUSED_BY.findall(text)
+    if caused:
+        return caused[-1].rsplit(".", 1)[-1]
+    if "\n" in text and "Traceback" in text:
+        for line in reversed(text.split("\n")):
+            m = _EXC.match(line.strip())
+            if m:
+                return m.group(1).rsplit(".", 1)[-1]
+    m = _EXC.search(text[:2000])
+    return m.group(1).rsplit(".", 1)[-1] if m else None
+
+
+def _lower_items(obj: dict[str, Any]) -> dict[str, Any]:
+    if all(type(v) is not dict for v in obj.values()) and all(k.islower() or not k.isalpha() for k in obj):
+        return obj
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if isinstance(v, dict) and len(v) <= 16:  # ECS / OTel nesting: {"http": {"status_code": 503}}
+            for k2, v2 in v.items():
+                if not isinstance(v2, (dict, list)):
+                    out.setdefault(f"{k}.{k2}".lower(), v2)
+        else:
+            out.setdefault(k.lower(), v)
+    return out
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        s = v.strip().removesuffix("ms").removesuffix("s").strip()
+        try:
+            return float(s)
+        except ValueError:
+            return None
+    return None
+
+
+def _latency_of(key: str, v: Any) -> float | None:
+    x = _number(v)
+    if x is None or x < 0:
+        return None
+    if isinstance(v, str) and v.strip().endswith("ms"):
+        return x
+    if key.endswith("_ms") or key in ("took", "rt_ms"):
+        return x
+    if key.endswith(("_us", "_micros")):
+        return x / 1000.0
+    if key == "event.duration":  # ECS: nanoseconds
+        return x / 1e6
+    if isinstance(v, str) and v.strip().endswith("s"):
+        return x * 1000.0
+    # Bare "duration"/"latency": seconds when fractional and small, else milliseconds.
+    return x * 1000.0 if (x < 60 and not float(x).is_integer()) else x
+
+
+_ROLE: dict[str, tuple[str, int]] = {}
+for _rank, _k in enumerate(STATUS_KEYS):
+    _ROLE[_k] = ("status", _rank)
+for _rank, _k in enumerate(LATENCY_KEYS):
+    _ROLE[_k] = ("latency", _rank)
+for _rank, _k in enumerate(ROUTE_KEYS):
+    _ROLE[_k] = ("route", _rank)
+for _rank, _k in enumerate(METHOD_KEYS):
+    _ROLE[_k] = ("method", _rank)
+for _rank, _k in enumerate(ERROR_KEYS):
+    _ROLE[_k] = ("error", _rank)
+for _rank, _k in enumerate(("stack", "stack_trace", "stacktrace", "traceback")):
+    _ROLE[_k] = ("stack", _rank)
+for _rank, _k in enumerate(("exception.type", "error.type", "exc_type", "error_type", "error.kind")):
+    _ROLE[_k] = ("exc_type", _rank)
+
+
+def from_json(obj: dict[str, Any]) -> Fields:
+    """Fields of a JSON line's object (the message and header keys are left to the format)."""
+    f = Fields()
+    best: dict[str, tuple[int, str, Any]] = {}
+    attrs: dict[str, str] = {}
+    for k, v in _lower_items(obj).items():
+        if v is None or v == "":
+            continue
+        role = _ROLE.get(k)
+        if role is not None:
+            name, rank = role
+            if name not in best or rank < best[name][0]:
+                best[name] = (rank, k, v)
+            if name in ("status", "route", "method", "stack", "latency"):
+                continue
+        if k in HEADER_KEYS or isinstance(v, (dict, list)):
+            continue
+        sv = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        if len(sv) <= MAX_ATTR_VALUE and "\n" not in sv:
+            attrs[k] = sv
+    if "status" in best:
+        x = _number(best["status"][2])
+        if x is not None and 100 <= x <= 599:
+            f.status = int(x)
+        else:
+            attrs[best["status"][1]] = str(best["status"][2])[:MAX_ATTR_VALUE]
+    if "latency" in best:
+        f.latency_ms = _latency_of(best["latency"][1], best["latency"][2])
+    route = best.get("route")
+    if route is not None and isinstance(route[2], str):
+        method = best.get("method")
+        r = normalize_route(route[2])
+        f.route = f"{str(method[2]).upper()} {r}" if method is not None else r
+    for name in ("stack", "error"):
+        if name in best and isinstance(best[name][2], str):
+            f.exc = exception_class(best[name][2])
+            if f.exc:
+                break
+    if f.exc is None and "exc_type" in best and isinstance(best["exc_type"][2], str):
+        f.exc = best["exc_type"][2].rsplit(".", 1)[-1][:80]
+    f.attrs = attrs or None
+    return f
+
+
+def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fields | None:
+    """The fields of one entry (`text` is the message with folded continuation lines), or None when it has none."""
+    if json_obj is not None:
+        f = from_json(json_obj)
+        if f.exc is None:
+            f.exc = exception_class(text)
+        return f
+    f = None
+    if "HTTP/" in text:
+        m = _REQUEST.search(text, 0, 2000)
+        if m is not None:
+            method, path, status = m.groups()
+            f = Fields(status=int(status), route=f"{method} {normalize_route(path)}")
+            tail = text[m.end():m.end() + 400]
+            lm = _TRAILING_LATENCY.search(tail)
+            if lm is not None:
+                if lm.group(1) is not None:
+                    v = float(lm.group(1))
+                    f.latency_ms = v * 1000.0 if ("." in lm.group(1) and v < 100) else v
+                else:
+                    f.latency_ms = float(lm.group(2))
+            else:
+                lm2 = _LATENCY_LAST.search(tail)
+                if lm2 is not None:
+                    f.latency_ms = float(lm2.group(1)) * 1000.0
+    exc = exception_class(text)
+    if exc is not None:
+        f = f or Fields()
+        f.exc = exc
+    return f

@@ -1,0 +1,1000 @@
+"""The incident engine: changes that begin together become incidents, ordered from the earliest failing key to the
+user-facing symptom, with ranked root-cause candidates, what changed just before, and what is unrelated.
+
+Deterministic, no model. Inputs: the event table of an audit (or of logs read here), its templates, optionally
+the audit detector's per-line scores, metric series (`--metrics`) and anomalies CALM judged (`Signal`s).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.eventtable import LEVELS, EventTable
+from detectors.formats import detect_format
+from detectors.incidents import explain, keys as keys_mod, rates, timebase
+from detectors.incidents.metrics import read_metrics, resample
+from detectors.incidents.model import (
+    Candidate, ChangeEvent, Impact, Incident, MetricSeries, Signal, Step, Triage, Unrelated, iso,
+)
+from detectors.readers import context_many
+
+SYMPTOM_MIN = 0.25  # least symptom weight that anchors an incident
+MAX_STEPS = 8
+
+
+@dataclass
+class TriageOptions:
+    """Knobs of the engine; the defaults are meant to need no tuning."""
+
+    max_incidents: int = 3
+    lookback_s: float = 20 * 60  # how long before the symptom a cause may begin (at least 8 bins)
+    follow_s: float = 10 * 60  # how long after the symptom's onset a step may still begin
+    change_window_s: float = 60 * 60  # how far before the onset change events are listed
+    unrelated: int = 10
+    bin_s: float | None = None  # rate series bin width (default: fitted to the span)
+
+
+@dataclass
+class _Ch:
+    """A change with what the engine derives for it."""
+
+    c: rates.Change
+    ts: float  # onset time (exact: the time of its first line after the change)
+    event: int  # that line's event index (-1 none)
+    bad: float
+    symptom: float
+    background: bool
+    coact: float = 0.0
+    flagged: float = 0.0  # detector score / threshold of the key's lines (0 when no detector input)
+    text: str = ""
+    metric: str | None = None
+
+
+@dataclass
+class _Ctx:
+    table: EventTable
+    keys: keys_mod.Keys
+    t: np.ndarray
+    t0: float
+    width: float
+    n_bins: int
+    timed: bool
+    m: np.ndarray  # counts (selected keys x bins)
+    row: dict[int, int]  # key id -> row of m
+    key_events: np.ndarray  # event indices grouped by key, each group in time order
+    key_start: np.ndarray  # offsets into key_events per key
+    front: set[int]  # sources that carry HTTP statuses (user-facing)
+    detector: str | None
+    key_flag: np.ndarray | None
+    texts: dict[int, str] = field(default_factory=dict)  # event -> message text, filled lazily
+
+    def bin_ts(self, b: int) -> float:
+        return self.t0 + b * self.width
+
+    def events_of(self, k: int) -> np.ndarray:
+        return self.key_events[self.key_start[k]:self.key_start[k + 1]]
+
+    def first_after(self, k: int, ts: float) -> int:
+        ev = self.events_of(k)
+        if len(ev) == 0:
+            return -1
+        i = int(np.searchsorted(self.t[ev], ts, side="left"))
+        return int(ev[min(i, len(ev) - 1)])
+
+    def last_before(self, k: int, ts: float) -> int:
+        ev = self.events_of(k)
+        if len(ev) == 0:
+            return -1
+        i = int(np.searchsorted(self.t[ev], ts, side="left")) - 1
+        return int(ev[max(i, 0)])
+
+
+# --- inputs --------------------------------------------------------------------------------------------------
+
+
+def load(paths: Sequence[str], *, include: Sequence[str] = (), exclude: Sequence[str] = (),
+         metrics: Sequence[str] = ()) -> tuple[EventTable, Any, Any, list[str]]:
+    """Read log sources into an event table with templates (files also given as metrics are left out).
+
+    Returns (table, template store, read stats, metric files found: given ones plus metric CSVs in directories).
+    """
+    import os
+
+    from detectors.events import ReadStats
+    from detectors.incidents.metrics import looks_like_metrics
+    from detectors.readers import expand_sources, read_events
+    from detectors.templates import TemplateStore
+
+    stats = ReadStats()
+    sources = expand_sources(paths, include, exclude, stats)
+    metric_files = list(metrics)
+    given = {os.path.realpath(p) for p in paths}
+    mset = {os.path.realpath(m) for m in metric_files}
+    logs = []
+    for s in sources:
+        real = os.path.realpath(s) if s != "-" else s
+        if real in mset:
+            continue
+        if s != "-" and real not in given and s.lower().endswith(".csv") and looks_like_metrics(s):
+            metric_files.append(s)  # a metrics CSV inside a folder of logs
+            continue
+        logs.append(s)
+    store = TemplateStore()
+    table = EventTable()
+    batch: list[Any] = []
+    tids: list[int] = []
+    add = store.add
+    for event in read_events(logs, stats=stats):
+        batch.append(event)
+        tids.append(add(event.text.partition("\n")[0]))
+        if len(batch) >= 4096:
+            table.extend(batch, tids)
+            batch, tids = [], []
+    if batch:
+        table.extend(batch, tids)
+    table.freeze()
+    return table, store, stats, metric_files
+
+
+def triage(paths: Sequence[str], *, metrics: Sequence[str | MetricSeries] = (), signals: Sequence[Signal] = (),
+           options: TriageOptions | None = None, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Triage:
+    """Triage log files / folders: read them, then `triage_table`.
+
+    A file given both as a log and in `metrics` is read once, as metrics; metric CSVs inside a folder are found
+    and read as metrics too.
+    """
+    started = time.perf_counter()
+    metric_paths = [m for m in metrics if isinstance(m, str)]
+    table, store, stats, found = load(paths, include=include, exclude=exclude, metrics=metric_paths)
+    series = [m for m in metrics if isinstance(m, MetricSeries)] + found
+    notes = list(stats.notes)
+    for s in stats.skips[:20]:
+        notes.append(s.message)
+    out = triage_table(table, store, read_notes=notes, metrics=series, signals=signals, options=options)
+    out.seconds = round(time.perf_counter() - started, 3)
+    return out
+
+
+def triage_audit(result: Any, *, metrics: Sequence[str | MetricSeries] = (), signals: Sequence[Signal] = (),
+                 options: TriageOptions | None = None) -> Triage:
+    """Triage what an audit read (`detectors.pipeline.AuditResult`), with its detector's line scores as input."""
+    started = time.perf_counter()
+    detector = result.detector
+    threshold = float(getattr(detector, "threshold", float("nan")))
+    line_scores = result.line_scores if np.isfinite(threshold) else None
+    notes = list(getattr(result.stats, "notes", []))
+    out = triage_table(result.events, result.templates, read_notes=notes, line_scores=line_scores,
+                       threshold=threshold, detector_name=getattr(detector, "name", None), metrics=metrics,
+                       signals=signals, options=options)
+    out.seconds = round(time.perf_counter() - started, 3)
+    return out
+
+
+# --- the engine ----------------------------------------------------------------------------------------------
+
+
+def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (),
+                 line_scores: np.ndarray | None = None, threshold: float | None = None,
+                 detector_name: str | None = None, metrics: Sequence[str | MetricSeries] = (),
+                 signals: Sequence[Signal] = (), options: TriageOptions | None = None,
+                 progress: Callable[[str], None] | None = None) -> Triage:
+    """Incidents in an event table.
+
+    Args:
+        table: A frozen EventTable (with the field columns status/latency/route/exc).
+        store: The TemplateStore that gave the table its template ids (for template text).
+        read_notes: What the readers noted about time (years inferred, sources without timestamps) and skips.
+        line_scores: The audit detector's score per event (`AuditResult.line_scores`); lines at or above
+            `threshold` mark their keys as flagged, which weighs in the ranking of candidates.
+        threshold: The detector's threshold on `line_scores`.
+        detector_name: Its name, for the reasons.
+        metrics: Metric series, or paths of metric files, whose change points are causes or symptoms.
+        signals: Anomalies already judged by another detector (CALM on metrics): grouped like changes.
+        options: TriageOptions.
+    """
+    options = options or TriageOptions()
+    started = time.perf_counter()
+    out = Triage(sources=list(table.sources), events=len(table))
+    tb = timebase.build(table, list(read_notes))
+    out.notes = tb.notes
+    out.timed = tb.timed
+    series: list[MetricSeries] = []
+    for m in metrics:
+        series += read_metrics(m, out.notes) if isinstance(m, (str, Path)) else [m]
+    if len(table) == 0:
+        out.notes.append("no log lines to triage")
+        return out
+    keys = keys_mod.build(table, store, tb.usable)
+    out.keys = len(keys)
+    t = tb.t
+    usable = tb.usable & np.isfinite(t)
+    if usable.sum() < 2:
+        out.notes.append("too few timed lines to follow rates over time")
+        return out
+    t0, t1 = float(t[usable].min()), float(t[usable].max())
+    width = options.bin_s or (rates.bin_width(t1 - t0) if tb.timed else max(1.0, np.ceil((t1 - t0 + 1) / 240)))
+    n_bins = int((t1 - t0) // width) + 1
+    out.start_ts, out.end_ts = (t0, t1) if tb.timed else (None, None)
+    out.resolution_s = width
+    bins = np.where(usable, np.floor((np.where(usable, t, t0) - t0) / width), -1).astype(np.int64)
+    key_of = np.where(usable, keys.of, -1)
+
+    # Which keys get a series: every bad / change key, then the most frequent.
+    interesting = (keys.bad >= 0.25) | np.array([c is not None for c in keys.change], dtype=bool)
+    order = np.argsort(-keys.count, kind="stable")
+    chosen = list(np.nonzero(interesting)[0][:rates.MAX_SERIES_KEYS])
+    have = set(chosen)
+    for k in order:
+        if len(chosen) >= rates.MAX_SERIES_KEYS:
+            break
+        if int(k) not in have and keys.count[k] >= 3:
+            chosen.append(int(k))
+            have.add(int(k))
+    sel = np.asarray(sorted(chosen), dtype=np.int64)
+    m = rates.counts_matrix(key_of, bins, sel, n_bins)
+    row = {int(k): i for i, k in enumerate(sel)}
+
+    ok = key_of >= 0
+    ev_idx = np.nonzero(ok)[0]
+    ko = key_of[ok]
+    grp = np.lexsort((t[ok], ko))
+    key_events = ev_idx[grp]
+    key_start = np.concatenate(([0], np.cumsum(np.bincount(ko, minlength=len(keys))))).astype(np.int64)
+    # User-facing sources: most of their lines are requests with an HTTP status (access logs, request logs).
+    per_src = np.bincount(table.source.astype(np.int64), minlength=len(table.sources))
+    with_status = np.bincount(table.source[table.status > 0].astype(np.int64), minlength=len(table.sources))
+    front = {int(s) for s in np.nonzero(with_status >= np.maximum(0.3 * per_src, 1))[0]}
+    key_flag = None
+    if line_scores is not None and threshold is not None and np.isfinite(threshold) and len(line_scores) == len(table):
+        key_flag = np.full(len(keys), -np.inf)
+        valid = keys.of >= 0
+        np.maximum.at(key_flag, keys.of[valid], np.asarray(line_scores)[valid])
+        base = abs(threshold) if threshold else 1.0
+        key_flag = np.where(key_flag >= threshold, key_flag / base, 0.0)
+    ctx = _Ctx(table, keys, t, t0, width, n_bins, tb.timed, m, row, key_events, key_start, front,
+               detector_name, key_flag)
+
+    window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
+    warmup = max(3, n_bins // 25)
+    changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
+    chs = [_derive(ctx, c) for c in changes]
+    chs += _latency_changes(ctx, window, warmup, bins, usable)
+    chs += _metric_changes(ctx, series, window, warmup, out.notes)
+    chs += _signal_changes(ctx, signals)
+    chs = [c for c in chs if c is not None]
+
+    lookback = max(options.lookback_s, 8 * width) if tb.timed else 8 * width
+    follow = max(options.follow_s, 4 * width) if tb.timed else 4 * width
+    bad = [c for c in chs if _is_bad(c)]
+    used: set[int] = set()
+    incidents: list[Incident] = []
+    for _ in range(options.max_incidents):
+        pool = [i for i, c in enumerate(bad) if i not in used]
+        if not pool:
+            break
+        anchor_i = max(pool, key=lambda i: _anchor_weight(bad[i]))
+        anchor = bad[anchor_i]
+        if _anchor_weight(anchor) < SYMPTOM_MIN * np.log1p(rates.LLR_MIN):
+            break
+        if incidents and _anchor_weight(anchor) < 0.25 * incidents[0].strength:
+            break
+        if any(inc.onset_ts is not None and inc.end_ts is not None
+               and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts for inc in incidents):
+            used.add(anchor_i)
+            continue
+        members = [i for i in pool if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
+        inc, taken = _incident(ctx, bad, anchor_i, members, chs, series, options, len(incidents) + 1, lookback)
+        used |= taken
+        used.add(anchor_i)
+        if inc is not None:
+            incidents.append(inc)
+    out.incidents = incidents
+    out.unrelated = _unrelated(ctx, bad, used, incidents, options, lookback)
+    _fill_texts(ctx, out)
+    out.seconds = round(time.perf_counter() - started, 3)
+    return out
+
+
+def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
+    k = c.key
+    keys = ctx.keys
+    onset_ts = ctx.bin_ts(c.bin)
+    if c.kind == "stopped":
+        ev = ctx.last_before(k, onset_ts)
+        ts = onset_ts
+    else:
+        ev = ctx.first_after(k, onset_ts)
+        ts = float(ctx.t[ev]) if ev >= 0 else onset_ts
+    bad = float(keys.bad[k])
+    sc = int(keys.status_class[k])
+    symptom = 0.0
+    if c.kind == "stopped":
+        bad = max(bad, 0.5)
+    elif c.kind == "rate down":
+        symptom = 0.6 if sc in (2, 3) else 0.0
+        bad = 0.5 if sc in (2, 3) else 0.0
+    else:
+        if sc == 5:
+            symptom = 1.0
+        elif sc == 4:
+            symptom = 0.45
+        elif bad >= 0.55 and int(keys.source[k]) in ctx.front:
+            symptom = 0.6
+        elif bad >= 0.25:
+            symptom = 0.3 * bad
+    flagged = float(ctx.key_flag[k]) if ctx.key_flag is not None else 0.0
+    return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged)
+
+
+def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usable: np.ndarray) -> list[_Ch]:
+    table = ctx.table
+    lat = table.latency.astype(np.float64)
+    has = usable & np.isfinite(lat)
+    out: list[_Ch] = []
+    if has.sum() < 50:
+        return out
+    for s in np.unique(table.source[has]):
+        sel = np.nonzero(has & (table.source == s))[0]
+        if len(sel) < 50:
+            continue
+        b = bins[sel]
+        v = lat[sel]
+        order = np.lexsort((v, b))
+        b, v, ev = b[order], v[order], sel[order]
+        cuts = np.searchsorted(b, np.arange(ctx.n_bins + 1))
+        p90 = np.full(ctx.n_bins, np.nan)
+        for i in range(ctx.n_bins):
+            lo, hi = cuts[i], cuts[i + 1]
+            if hi - lo >= 3:
+                p90[i] = v[lo + int(0.9 * (hi - lo - 1))]
+        for c in rates.robust_shift(p90, window, warmup, z_min=5.0):
+            if c.after <= c.before * 1.5:
+                continue
+            c.kind = "latency up"
+            c.series = f"latency of {table.sources[int(s)]}"
+            # The first slow line at or after the onset.
+            at = np.nonzero((b >= c.bin) & (v > max(c.after, c.before * 2)))[0]
+            e = int(ev[at[np.argmin(ctx.t[ev[at]])]]) if len(at) else -1
+            c.key = int(ctx.keys.of[e]) if e >= 0 else -1
+            ts = float(ctx.t[e]) if e >= 0 else ctx.bin_ts(c.bin)
+            out.append(_Ch(c, ts, e, 0.6, 0.8, False))
+    return out
+
+
+def _metric_changes(ctx: _Ctx, series: Sequence[MetricSeries], window: int, warmup: int,
+                    notes: list[str]) -> list[_Ch]:
+    out: list[_Ch] = []
+    if not ctx.timed:
+        if series:
+            notes.append("metric series were given but the logs have no timestamps: the metrics were not aligned")
+        return out
+    for s in series:
+        v = resample(s, ctx.t0, ctx.width, ctx.n_bins)
+        if np.isfinite(v).sum() < 10:
+            if len(s.ts):
+                notes.append(f"{s.source or 'metrics'}: series {s.name!r} has too few points inside the logs' time "
+                             f"range to compare")
+            continue
+        for c in rates.robust_shift(v, window, warmup, z_min=5.0):
+            c.kind = "metric"
+            c.series = s.name
+            ts = ctx.bin_ts(c.bin)
+            line = None
+            if s.lines is not None and len(s.ts):
+                i = int(np.searchsorted(s.ts, ts))
+                line = int(s.lines[min(i, len(s.lines) - 1)])
+            ch = _Ch(c, ts, -1, 0.4, 0.0, False, metric=s.name)
+            ch.text = (f"{s.name} {'rose' if c.after > c.before else 'fell'} from {c.before:.4g} to {c.after:.4g}"
+                       + (f" ({s.source}:{line})" if line else ""))
+            ch.c.series = f"{s.source}:{line}" if line else s.source
+            out.append(ch)
+    return out
+
+
+def _signal_changes(ctx: _Ctx, signals: Sequence[Signal]) -> list[_Ch]:
+    out: list[_Ch] = []
+    for s in signals:
+        if not ctx.timed:
+            break
+        b = int((s.start - ctx.t0) // ctx.width)
+        if b < 0 or b >= ctx.n_bins:
+            continue
+        end = b if s.end is None else int(min(ctx.n_bins - 1, (s.end - ctx.t0) // ctx.width))
+        c = rates.Change(-1, b, "metric", max(rates.LLR_MIN, 3.0 * s.score), 0.0, 0.0, end, series=s.where)
+        ch = _Ch(c, s.start, -1, 0.4, 0.0, False, metric=s.name)
+        ch.text = f"{s.name}: {s.summary or 'anomaly'} (judged by {s.origin})"
+        out.append(ch)
+    return out
+
+
+def _is_bad(c: _Ch) -> bool:
+    if c.metric is not None:
+        return True
+    if c.c.kind in ("stopped", "latency up"):
+        return True
+    if c.c.kind == "rate down":
+        return c.symptom > 0
+    return c.bad >= 0.25
+
+
+def _anchor_weight(c: _Ch) -> float:
+    if c.metric is not None:
+        return 0.0
+    w = c.symptom * np.log1p(c.c.strength)
+    return w * (0.3 if c.background else 1.0)
+
+
+def _elevated(ctx: _Ctx, c: _Ch) -> np.ndarray | None:
+    r = ctx.row.get(c.c.key)
+    if r is None or c.c.key < 0:
+        return None
+    return ctx.m[r] > max(c.c.before * 2.0, c.c.before + 0.5)
+
+
+def _coactivity(ctx: _Ctx, c: _Ch, anchor: _Ch, lo: int, hi: int) -> float:
+    """Share of the change's elevated bins in [lo, hi] that fall while the anchor is elevated (±1 bin)."""
+    a = _elevated(ctx, anchor)
+    e = _elevated(ctx, c)
+    if a is None or e is None:
+        return 0.5
+    a = a[lo:hi + 1]
+    e = e[lo:hi + 1]
+    if not e.any():
+        return 0.0
+    a2 = a | np.concatenate(([False], a[:-1])) | np.concatenate((a[1:], [False]))
+    return float((e & a2).sum() / e.sum())
+
+
+def _recurring(ctx: _Ctx, c: _Ch, before_bin: int) -> int:
+    """How many separate earlier bursts the key had before `before_bin` (a flapping job)."""
+    e = _elevated(ctx, c)
+    if e is None or before_bin <= 1:
+        return 0
+    e = e[:max(0, before_bin - 1)]
+    starts = e & ~np.concatenate(([False], e[:-1]))
+    return int(starts.sum())
+
+
+def _rate_around(ctx: _Ctx, k: int, ts: float, span: float) -> tuple[float, float]:
+    ev = ctx.events_of(k)
+    if len(ev) == 0:
+        return 0.0, 0.0
+    tt = ctx.t[ev]
+    before = int(np.searchsorted(tt, ts) - np.searchsorted(tt, ts - span))
+    after = int(np.searchsorted(tt, ts + span) - np.searchsorted(tt, ts))
+    return float(before), float(after)
+
+
+def _where(ctx: _Ctx, e: int) -> tuple[str, int]:
+    return ctx.table.sources[int(ctx.table.source[e])], int(ctx.table.line[e])
+
+
+def _name(names: list[str], code: int) -> str | None:
+    return names[code] or None if 0 <= code < len(names) else None
+
+
+def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs: list[_Ch],
+              series: Sequence[MetricSeries], options: TriageOptions, number: int,
+              lookback: float) -> tuple[Incident | None, set[int]]:
+    anchor = bad[anchor_i]
+    keys = ctx.keys
+    lo_bin = max(0, int((anchor.ts - lookback - ctx.t0) // ctx.width))
+    hi_bin = min(ctx.n_bins - 1, max(anchor.c.end_bin, anchor.c.bin + 2))
+    taken: set[int] = set()
+    kept: list[int] = []
+    per_key: dict[int, int] = {}
+    for i in members:
+        c = bad[i]
+        if c.c.kind == "rate down":
+            # Fewer successful requests while the symptom lasts: part of the impact, not a step of its own.
+            if c.ts <= ctx.bin_ts(hi_bin):
+                taken.add(i)
+            continue
+        if c.c.key >= 0 and c.metric is None:
+            c.coact = 1.0 if i == anchor_i else _coactivity(ctx, c, anchor, lo_bin, hi_bin)
+            recurring = _recurring(ctx, c, c.c.bin)
+            if i != anchor_i and recurring >= 2 and c.c.kind != "new":
+                continue  # it flapped before the incident too: judged in the unrelated list
+            if i != anchor_i and c.background and c.coact < 0.6:
+                continue
+            if i != anchor_i and c.coact < 0.2 and c.c.kind not in ("stopped", "new"):
+                continue
+        else:
+            c.coact = 0.5
+        # One change per key: the earliest in the window.
+        if c.c.key >= 0 and c.metric is None:
+            j = per_key.get(c.c.key)
+            if j is not None:
+                taken.add(i)
+                if bad[j].ts <= c.ts:
+                    continue
+                kept.remove(j)
+            per_key[c.c.key] = i
+        kept.append(i)
+        taken.add(i)
+    if anchor_i not in kept:
+        kept.append(anchor_i)
+    steps_ch = sorted((bad[i] for i in kept if bad[i].metric is None and bad[i].event >= 0), key=lambda c: c.ts)
+    metric_ch = [bad[i] for i in kept if bad[i].metric is not None]
+    if not steps_ch:
+        return None, taken
+    onset = steps_ch[0].ts
+    end_ts = ctx.bin_ts(hi_bin + 1)
+    symptom_ch = max(steps_ch, key=_anchor_weight)
+
+    # Candidates among the log changes.
+    cands: list[tuple[float, _Ch, list[str]]] = []
+    span = max(lookback, 1.0)
+    symptom_host = int(keys.host[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
+    symptom_service = int(keys.service[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
+    changes_before = _changes_before(ctx, onset, options.change_window_s)
+    for c in steps_ch:
+        k = c.c.key
+        reasons: list[str] = []
+        early = 1.0 - min(1.0, max(0.0, (c.ts - onset) / span))
+        score = 1.2 * early + 0.9 * c.bad
+        if c.ts == onset:
+            reasons.append("earliest change of the incident")
+        else:
+            reasons.append(f"began {_dur(c.ts - onset)} after the first change")
+        lvl = LEVELS[int(keys.level[k])] if k >= 0 else ""
+        if c.bad >= 0.55:
+            what = lvl or ("5xx" if keys.status_class[k] == 5 else "error words")
+            exc = _name(ctx.table.excs, int(keys.exc[k])) if k >= 0 else None
+            reasons.append(f"reads as a failure ({what}{', ' + exc if exc else ''})")
+        if c.c.kind == "new":
+            score += 0.35
+            reasons.append("never logged before the incident")
+        elif c.c.kind == "stopped":
+            score += 0.3
+            reasons.append("a regular message that went silent")
+        elif c.c.kind in ("burst", "rate up"):
+            reasons.append(f"rate rose from {c.c.before:.2g} to {c.c.after:.2g} per {_dur(ctx.width)}")
+        score += 0.3 * c.coact
+        if k >= 0 and (int(keys.host[k]) != symptom_host or int(keys.service[k]) != symptom_service) \
+                and c is not symptom_ch:
+            score += 0.15
+            where = _name(ctx.table.hosts, int(keys.host[k])) or _name(ctx.table.services, int(keys.service[k]))
+            if where:
+                reasons.append(f"upstream of the symptom, on {where}")
+        if c.flagged > 0:
+            score += 0.15
+            reasons.append(f"flagged by the {ctx.detector} detector ({c.flagged:.1f}x its threshold)")
+        if c.background:
+            score -= 0.6
+            reasons.append("routine host chatter (weighed down)")
+        if c.symptom >= 0.6 or c.c.kind in ("latency up", "rate down"):
+            score -= 0.5
+            reasons.append("user-facing symptom rather than a cause")
+        near = [ce for ce in changes_before if 0 <= ce.before_s <= 15 * 60 and k >= 0 and not ce.background
+                and ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
+                     or (ce.service and ce.service == _name(ctx.table.services, int(keys.service[k])))
+                     or ce.file == ctx.table.sources[int(keys.source[k])])]
+        if near:
+            score += 0.3
+            reasons.append(f"right after a {near[0].kind} on the same {'host' if near[0].host else 'service'} "
+                           f"({_dur(near[0].before_s)} before the onset)")
+        cands.append((score, c, reasons))
+    cands.sort(key=lambda x: -x[0])
+
+    candidates: list[Candidate] = []
+    top_log = cands[0] if cands else None
+    # A change event just before, on the top candidate's host/service, ranks with (above) it.
+    for ce in changes_before[:6]:
+        if ce.before_s < -ctx.width or ce.before_s > options.change_window_s:
+            continue
+        score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
+        reasons = [f"{ce.kind} {_dur(ce.before_s)} before the onset"]
+        if top_log is not None and top_log[1].c.key >= 0:
+            k = top_log[1].c.key
+            same = ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
+                    or (ce.service and ce.service == _name(ctx.table.services, int(keys.service[k]))))
+            if same and ce.before_s <= 15 * 60:
+                score = top_log[0] + 0.05
+                reasons.append(f"on the same {'host' if ce.host else 'service'} as the earliest failure")
+        if ce.kind == "scheduled-job" or "routine" in ce.kind:
+            score -= 0.2
+        if ce.background:
+            score -= 0.4
+            reasons.append("routine host chatter (weighed down)")
+        candidates.append(Candidate(0, "change", ce.text, ce.where, ce.file, ce.line, ce.ts, ce.time, ce.host,
+                                    ce.service, round(score, 3), reasons))
+    for score, c, reasons in cands:
+        f, ln = _where(ctx, c.event)
+        k = c.c.key
+        candidates.append(Candidate(0, "log", "", f"{f}:{ln}", f, ln, c.ts, iso(c.ts) if ctx.timed else None,
+                                    _name(ctx.table.hosts, int(ctx.table.host[c.event])),
+                                    _name(ctx.table.services, int(ctx.table.service[c.event])), round(score, 3),
+                                    reasons, keys.name(k) if k >= 0 else None))
+    for c in metric_ch:
+        rel = c.ts - onset
+        score = 0.55 + (0.3 if rel <= 0 else 0.0)
+        reasons = [f"metric changed {_dur(abs(rel))} {'before' if rel <= 0 else 'after'} the onset"]
+        file, _, line = (c.c.series or "").rpartition(":")
+        candidates.append(Candidate(0, "metric", c.text, c.c.series, file or None,
+                                    int(line) if line.isdigit() else None, c.ts, iso(c.ts), None, None,
+                                    round(score, 3), reasons))
+    candidates.sort(key=lambda c: -c.score)
+    candidates = candidates[:6]
+    for r, cand in enumerate(candidates, 1):
+        cand.rank = r
+
+    # The chain: ordered by onset; the top log candidate is its cause, symptoms end it.
+    cause_key = next((c.key for c in candidates if c.kind == "log"), None)
+    chosen = _chain_members(steps_ch, cause_key, keys)
+    chain: list[Step] = []
+    for c in chosen:
+        k = c.c.key
+        e = c.event
+        f, ln = _where(ctx, e)
+        role = "symptom" if (c.symptom >= 0.6 or c.c.kind in ("latency up", "rate down")) else "propagation"
+        if k >= 0 and keys.name(k) == cause_key:
+            role = "cause"
+        sc = int(keys.status_class[k]) if k >= 0 else 0
+        count = 0
+        if k >= 0:
+            ev = ctx.events_of(k)
+            tt = ctx.t[ev]
+            count = int(np.searchsorted(tt, end_ts) - np.searchsorted(tt, c.ts))
+        chain.append(Step(
+            key=keys.name(k) if k >= 0 else "", text="", template=keys.text[k] if k >= 0 else (c.c.series or ""),
+            file=f, line=ln, where=f"{f}:{ln}", ts=c.ts if ctx.timed else None, time=iso(c.ts) if ctx.timed else None,
+            host=_name(ctx.table.hosts, int(ctx.table.host[e])), service=_name(ctx.table.services,
+                                                                              int(ctx.table.service[e])),
+            role=role, change=c.c.kind, count=count,
+            level=LEVELS[int(ctx.table.level[e])] or None, status=f"{sc}xx" if sc else None,
+            exc=_name(ctx.table.excs, int(ctx.table.exc[e])),
+            route=_name(ctx.table.routes, int(keys.route[k])) if k >= 0 else None,
+        ))
+    if chain and not any(s.role == "symptom" for s in chain):
+        chain[-1].role = "symptom" if len(chain) > 1 else chain[-1].role
+    hosts: list[str] = []
+    services: list[str] = []
+    srcs: list[str] = []
+    for s in chain:
+        if s.host and s.host not in hosts:
+            hosts.append(s.host)
+        if s.service and s.service not in services:
+            services.append(s.service)
+        if s.file not in srcs:
+            srcs.append(s.file)
+    impact = _impact(ctx, onset, end_ts, symptom_ch, lookback, chain)
+    strength = float(sum(np.log1p(c.c.strength) * max(c.bad, c.symptom) for c in steps_ch))
+    confidence, why = _confidence(chain, candidates, impact, symptom_ch)
+    inc = Incident(
+        id=f"I{number}", title="", onset=datetime.fromtimestamp(onset, UTC) if ctx.timed else None,
+        onset_ts=onset if ctx.timed else None, end_ts=end_ts if ctx.timed else None, impact=impact,
+        confidence=confidence, confidence_reason=why, chain=chain, candidates=candidates,
+        changed_before=[ce for ce in changes_before if ce.before_s >= -ctx.width][:8], hosts=hosts,
+        services=services, sources=srcs, strength=round(strength, 3),
+    )
+    if ctx.key_flag is not None:
+        flagged = [s.where for s, c in zip(chain, chosen, strict=True) if c.flagged > 0]
+        inc.detector = {"name": ctx.detector, "flagged_steps": flagged,
+                        "note": (f"{len(flagged)} of {len(chain)} chain steps were above the {ctx.detector} "
+                                 f"detector's threshold")}
+    return inc, taken
+
+
+def _chain_members(steps: list[_Ch], cause_key: str | None, keys: keys_mod.Keys) -> list[_Ch]:
+    """At most MAX_STEPS steps: the cause, the strongest symptoms, then the earliest others (one per host/service)."""
+    if len(steps) <= MAX_STEPS:
+        return _by_onset(steps, cause_key, keys)
+    must = [c for c in steps if c.c.key >= 0 and keys.name(c.c.key) == cause_key]
+    symptoms = sorted((c for c in steps if c.symptom >= 0.6), key=lambda c: -_anchor_weight(c))[:2]
+    chosen = {id(c) for c in must + symptoms}
+    seen_place: set[tuple[int, int]] = set()
+    rest = []
+    for c in sorted(steps, key=lambda c: (-(c.bad * (0.3 if c.background else 1.0)), c.ts)):
+        if id(c) in chosen:
+            continue
+        place = (int(keys.host[c.c.key]), int(keys.service[c.c.key])) if c.c.key >= 0 else (-1, -1)
+        if place in seen_place and len(rest) >= 2:
+            continue
+        seen_place.add(place)
+        rest.append(c)
+    out = must + symptoms + rest
+    return _by_onset(out[:MAX_STEPS], cause_key, keys)
+
+
+def _by_onset(steps: list[_Ch], cause_key: str | None, keys: keys_mod.Keys) -> list[_Ch]:
+    """In onset order; at the same time the cause first and symptoms last."""
+    def rank(c: _Ch) -> tuple[float, int]:
+        if c.c.key >= 0 and keys.name(c.c.key) == cause_key:
+            return c.ts, 0
+        return c.ts, 2 if c.symptom >= 0.6 or c.c.kind in ("latency up", "rate down") else 1
+    return sorted(steps, key=rank)
+
+
+def _dur(s: float) -> str:
+    s = abs(float(s))
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+_CHANGE_MAX = 40
+
+
+def _changes_before(ctx: _Ctx, onset: float, window_s: float) -> list[ChangeEvent]:
+    """Change events (deploy, restart, config, ...) in the hour before the onset (and one bin after), nearest
+    first; routine ones (a job that runs all day) are listed once and last."""
+    keys = ctx.keys
+    out: list[tuple[float, ChangeEvent]] = []
+    if not ctx.timed:
+        return []
+    for k, kind in enumerate(keys.change):
+        if kind is None:
+            continue
+        ev = ctx.events_of(k)
+        if len(ev) == 0:
+            continue
+        tt = ctx.t[ev]
+        i = int(np.searchsorted(tt, onset + ctx.width, side="right")) - 1
+        if i < 0 or tt[i] < onset - window_s:
+            continue
+        e = int(ev[i])
+        before = onset - float(tt[i])
+        # Routine: it happens all through the log (a scheduled job, periodic reloads).
+        occurrences = len(ev)
+        span_h = max((ctx.t[ev[-1]] - ctx.t[ev[0]]) / 3600.0, 1e-9)
+        routine = occurrences >= 6 and occurrences / max(span_h, 1.0) >= 1.0
+        f, ln = _where(ctx, e)
+        ce = ChangeEvent(kind, "", f"{f}:{ln}", f, ln, float(tt[i]), iso(float(tt[i])),
+                         _name(ctx.table.hosts, int(ctx.table.host[e])),
+                         _name(ctx.table.services, int(ctx.table.service[e])), round(before, 1))
+        if routine:
+            ce.kind = f"{kind} (routine: {occurrences} times in the log)"
+        ce.background = bool(keys.background[k])
+        out.append((before + (10 * window_s if routine else 0.0), ce))
+    out.sort(key=lambda x: x[0])
+    return [ce for _, ce in out[:_CHANGE_MAX]]
+
+
+def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, chain: list[Step]) -> Impact:
+    table, t = ctx.table, ctx.t
+    base_lo = onset - max(lookback, 30 * 60 if ctx.timed else lookback)
+    during = (t >= onset) & (t <= end)
+    before = (t >= base_lo) & (t < onset)
+    dur_min = max((end - onset) / 60.0, 1e-9) if ctx.timed else 1.0
+    base_min = max((onset - base_lo) / 60.0, 1e-9) if ctx.timed else 1.0
+    badkey = np.zeros(len(ctx.keys) + 1, dtype=bool)
+    badkey[:-1] = ctx.keys.bad >= 0.55
+    is_err = badkey[ctx.keys.of] | (table.status >= 500)
+    imp = Impact(summary="", symptom="")
+    imp.errors = int((is_err & during).sum())
+    imp.errors_per_min_during = round(imp.errors / dur_min, 2)
+    imp.errors_per_min_before = round(int((is_err & before).sum()) / base_min, 2)
+    req = table.status > 0
+    if req.any():
+        rd, rb = req & during, req & before
+        imp.requests = int(rd.sum())
+        imp.status_5xx = int((rd & (table.status >= 500)).sum())
+        imp.status_4xx = int((rd & (table.status >= 400) & (table.status < 500)).sum())
+        if rd.any():
+            imp.share_5xx_during = round(imp.status_5xx / imp.requests, 4)
+        if rb.any():
+            imp.share_5xx_before = round(int((rb & (table.status >= 500)).sum()) / int(rb.sum()), 4)
+    lat = table.latency.astype(np.float64)
+    has = np.isfinite(lat)
+    if has.any():
+        ld, lb = lat[has & during], lat[has & before]
+        if len(ld) >= 3:
+            imp.latency_p95_ms_during = round(float(np.percentile(ld, 95)), 1)
+        if len(lb) >= 3:
+            imp.latency_p95_ms_before = round(float(np.percentile(lb, 95)), 1)
+    # Log rate analysis of the spike: the incident's error lines in the chain's sources vs all their lines before.
+    srcs = {ctx.table.sources.index(s.file) for s in chain if s.file in ctx.table.sources}
+    in_src = np.isin(table.source, list(srcs)) if srcs else np.ones(len(table), bool)
+    spike = np.nonzero(is_err & during & in_src)[0]
+    base = np.nonzero(before & in_src)[0]
+    imp.explained_by = explain.field_shifts(table, spike, base)
+    # What broke, in the log's words.
+    k = symptom.c.key
+    sc = int(ctx.keys.status_class[k]) if k >= 0 else 0
+    route = _name(table.routes, int(ctx.keys.route[k])) if k >= 0 else None
+    place = (route or _name(table.services, int(ctx.keys.service[k])) or _name(table.hosts, int(ctx.keys.host[k]))
+             or Path(table.sources[int(ctx.keys.source[k])]).name) if k >= 0 else "the service"
+    if symptom.c.kind == "latency up":
+        imp.symptom = f"slow responses on {place}"
+    elif symptom.c.kind == "rate down":
+        imp.symptom = f"fewer successful requests on {place}"
+    elif sc == 5:
+        imp.symptom = f"5xx errors on {place}"
+    elif sc == 4:
+        imp.symptom = f"4xx errors on {place}"
+    else:
+        imp.symptom = f"errors in {place}"
+    parts = []
+    if imp.requests and imp.share_5xx_during is not None:
+        before_s = f" ({imp.share_5xx_before:.1%} before)" if imp.share_5xx_before is not None else ""
+        parts.append(f"{imp.status_5xx} 5xx of {imp.requests} requests ({imp.share_5xx_during:.1%}){before_s}")
+    parts.append(f"{imp.errors} error lines ({imp.errors_per_min_during:g}/min vs {imp.errors_per_min_before:g}/min "
+                 f"before)" if ctx.timed else f"{imp.errors} error lines")
+    if imp.latency_p95_ms_during is not None and imp.latency_p95_ms_before is not None \
+            and imp.latency_p95_ms_during > 1.5 * imp.latency_p95_ms_before:
+        parts.append(f"p95 latency {imp.latency_p95_ms_during:.0f} ms (was {imp.latency_p95_ms_before:.0f} ms)")
+    imp.summary = f"{imp.symptom}: " + "; ".join(parts)
+    return imp
+
+
+def _confidence(chain: list[Step], candidates: list[Candidate], impact: Impact, symptom: _Ch) -> tuple[str, str]:
+    user_facing = symptom.symptom >= 0.6
+    top = candidates[0] if candidates else None
+    # The margin to the best candidate that tells another story (another host/service than the top one).
+    other = [c for c in candidates[1:] if top is None or (c.host, c.service) != (top.host, top.service)
+             or (c.host is None and c.service is None)]
+    margin = top.score - other[0].score if top is not None and other else 1.0
+    if user_facing and len(chain) >= 2 and margin >= 0.15:
+        return "high", "a user-facing symptom, a chain of changes that began together, and a clear first cause"
+    if len(chain) >= 2 and (user_facing or margin >= 0.15):
+        why = "candidates rank close" if margin < 0.15 else "no user-facing symptom (no 5xx / latency / error rate "\
+                                                              "at a front door)"
+        return "medium", why
+    return "low", "a single change" if len(chain) < 2 else "no user-facing symptom and close candidates"
+
+
+def _unrelated(ctx: _Ctx, bad: list[_Ch], used: set[int], incidents: list[Incident], options: TriageOptions,
+               lookback: float) -> list[Unrelated]:
+    keys = ctx.keys
+    chain_keys = {s.key for inc in incidents for s in inc.chain}
+    cand_keys = {c.key for inc in incidents for c in inc.candidates if c.key}
+    out: list[tuple[float, Unrelated]] = []
+    seen: set[int] = set()
+    main = incidents[0] if incidents else None
+    span = 30 * 60 if ctx.timed else 10 * ctx.width
+
+    def add(k: int, e: int, reason: str, loud: float) -> None:
+        if k in seen or keys.name(k) in chain_keys or keys.name(k) in cand_keys or e < 0:
+            return
+        seen.add(k)
+        f, ln = _where(ctx, e)
+        out.append((loud, Unrelated(
+            text="", where=f"{f}:{ln}", file=f, line=ln, ts=float(ctx.t[e]) if ctx.timed else None,
+            time=iso(float(ctx.t[e])) if ctx.timed else None,
+            host=_name(ctx.table.hosts, int(ctx.table.host[e])),
+            service=_name(ctx.table.services, int(ctx.table.service[e])), count=int(keys.count[k]), reason=reason,
+            key=keys.name(k), incident=main.id if main else None)))
+
+    for i, c in enumerate(bad):
+        k = c.c.key
+        if k < 0 or c.metric is not None or keys.name(k) in chain_keys or c.c.kind == "rate down" or i in used:
+            continue
+        if main is None or main.onset_ts is None:
+            add(k, c.event, "a change with no user-facing symptom after it", float(keys.count[k]))
+            continue
+        b, a = _rate_around(ctx, k, main.onset_ts, span)
+        steady = a <= 2.0 * b + 3 and b <= 2.0 * a + 3
+        place = _name(ctx.table.services, int(keys.service[k])) or _name(ctx.table.hosts, int(keys.host[k]))
+        host = _name(ctx.table.hosts, int(keys.host[k]))
+        where = f"{place}{' on ' + host if host and host != place else ''}" if place else "its source"
+        if c.ts < main.onset_ts - lookback:
+            rel = main.onset_ts - c.ts
+            reason = (f"began {_dur(rel)} before {main.id}'s onset"
+                      + (" and its rate did not change at it" if steady else ", well before the incident's chain"))
+        elif main.end_ts is not None and c.ts > main.end_ts:
+            reason = f"began after {main.id} ended"
+        elif _recurring(ctx, c, c.c.bin) >= 2:
+            reason = f"flaps all through the log ({_recurring(ctx, c, c.c.bin)} bursts before this one): routine, " \
+                     f"not the incident"
+        elif c.background:
+            reason = f"routine chatter of {where}; its activity does not follow {main.id}'s symptom"
+        else:
+            reason = f"changed near {main.id} but its activity does not follow the symptom ({where})"
+        loud = float(keys.count[k]) * (1.0 + c.bad)
+        add(k, c.event, reason, loud)
+    # Loud failures that never changed: steady all along.
+    if main is not None and main.onset_ts is not None:
+        loud_bad = np.nonzero(keys.bad >= 0.3)[0]
+        for k in loud_bad[np.argsort(-keys.count[loud_bad])][:20]:
+            k = int(k)
+            if keys.count[k] < 10:
+                break
+            b, a = _rate_around(ctx, k, main.onset_ts, span)
+            if a <= 2.0 * b + 3 and b <= 2.0 * a + 3 and b > 0:
+                ev = ctx.events_of(k)
+                add(k, int(ev[0]), f"steady all along ({int(keys.count[k])} lines; {b:.0f} in the half hour before "
+                                   f"{main.id}'s onset, {a:.0f} after)", float(keys.count[k]))
+    # Lines the audit detector flagged that the incidents do not explain.
+    if ctx.key_flag is not None:
+        for k in np.nonzero(ctx.key_flag > 0)[0][:200]:
+            k = int(k)
+            if keys.name(k) in chain_keys:
+                continue
+            ev = ctx.events_of(k)
+            if len(ev) == 0:
+                continue
+            e = int(ev[0])
+            if main is not None and main.onset_ts is not None and ctx.timed:
+                rel = main.onset_ts - float(ctx.t[e])
+                where = "before" if rel > 0 else "after"
+                reason = (f"flagged by {ctx.detector} as unusual, {_dur(rel)} {where} {main.id}'s onset and not on "
+                          f"its chain")
+            else:
+                reason = f"flagged by {ctx.detector} as unusual, not on an incident's chain"
+            add(k, e, reason, float(ctx.key_flag[k]))
+    out.sort(key=lambda x: -x[0])
+    return [u for _, u in out[:options.unrelated]]
+
+
+# --- text, read back from the files -------------------------------------------------------------------------
+
+_PRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def message_of(raw: str) -> str:
+    """The message of a raw line, without its header (JSON lines: the message and error fields)."""
+    raw = raw.rstrip("\r\n")
+    s = raw.strip()
+    if s.startswith("{"):
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            fmt = detect_format([s])
+            parsed = fmt.make_parser(None)(s)
+            if parsed is not None:
+                return _PRINTABLE.sub(" ", parsed[4])[:300]
+    fmt = detect_format([raw])
+    parsed = fmt.make_parser(None)(raw)
+    text = parsed[4] if parsed is not None and parsed[4] else raw
+    return _PRINTABLE.sub(" ", text).strip()[:300]
+
+
+def _fill_texts(ctx: _Ctx, out: Triage) -> None:
+    want: dict[str, set[int]] = {}
+    items: list[Any] = []
+    for inc in out.incidents:
+        items += inc.chain + [c for c in inc.candidates if c.kind != "metric"] + inc.changed_before
+    items += out.unrelated
+    for it in items:
+        if it.file and it.line:
+            want.setdefault(it.file, set()).add(int(it.line))
+    lines: dict[tuple[str, int], str] = {}
+    for src, nums in want.items():
+        found = context_many(src, sorted(nums), before=0, after=0)
+        for n, ctx_lines in found.items():
+            for ln, text in ctx_lines:
+                if ln == n:
+                    lines[(src, n)] = message_of(text)
+    for it in items:
+        if it.file and it.line and not it.text:
+            it.text = lines.get((it.file, int(it.line)), "")
+    for inc in out.incidents:
+        inc.title = _title(inc)
+
+
+def _title(inc: Incident) -> str:
+    """The failing message, where, and what it broke."""
+    cause = next((c for c in inc.candidates if c.kind == "log"), None)
+    step = next((s for s in inc.chain if s.role == "cause"), None) or (inc.chain[0] if inc.chain else None)
+    msg = (cause.text if cause and cause.text else (step.text if step else "")) or (step.template if step else "")
+    msg = msg.strip().splitlines()[0] if msg.strip() else "a change"
+    if len(msg) > 110:
+        msg = msg[:107] + "..."
+    where = None
+    if cause is not None:
+        where = cause.host or cause.service or (Path(cause.file).name if cause.file else None)
+    elif step is not None:
+        where = step.host or step.service or Path(step.file).name
+    title = f"\u201c{msg}\u201d" + (f" on {where}" if where else "")
+    top = inc.candidates[0] if inc.candidates else None
+    if top is not None and top.kind in ("change", "metric") and top.text:
+        what = top.text.strip().splitlines()[0][:80]
+        title += f" after \u201c{what}\u201d"
+    symptom = inc.impact.symptom
+    if symptom:
+        title += f" \u2014 broke {symptom}" if not symptom.startswith("errors in") else f" \u2014 {symptom}"
+    return title

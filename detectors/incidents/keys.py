@@ -1,0 +1,105 @@
+"""Event keys: template + level + HTTP status class + exception class + source, one integer per event.
+
+A key is what the engine counts over time. Two lines share a key when they say the same thing at the same
+severity with the same outcome in the same file: a JSON `request completed` with status 503 and the same line
+with 200 are two keys, and so are a `Connection refused` logged at WARN and at ERROR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.eventtable import EventTable
+from detectors.incidents import semantics
+from detectors.templates import TemplateStore
+
+
+@dataclass
+class Keys:
+    """Per-event key ids (`of`) and per-key columns (index = key id)."""
+
+    of: np.ndarray  # int32 per event
+    count: np.ndarray  # int64 per key
+    first: np.ndarray  # event index of each key's first line
+    template: np.ndarray
+    level: np.ndarray
+    status_class: np.ndarray
+    exc: np.ndarray
+    source: np.ndarray
+    host: np.ndarray  # host of the first line
+    service: np.ndarray
+    route: np.ndarray  # most common route code of the key's lines (0 none)
+    n_hosts: np.ndarray
+    text: list[str]  # template text with the key's status class / exception appended
+    bad: np.ndarray  # float 0..1
+    change: list[str | None]  # change kind (deploy, restart, ...) or None
+    background: np.ndarray  # bool: routine host chatter
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    def name(self, k: int) -> str:
+        return f"K{k + 1}"
+
+
+def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = None) -> Keys:
+    """The keys of every event of `table` (`mask`: events to count; the others get key -1)."""
+    n = len(table)
+    tpl = table.template.astype(np.int64)
+    status_class = np.where((table.status >= 100) & (table.status <= 599), table.status // 100, 0).astype(np.int64)
+    exc = np.minimum(table.exc.astype(np.int64), 4095)
+    composite = ((((tpl * 8 + table.level.astype(np.int64)) * 8 + status_class) * 4096 + exc) * 4096
+                 + table.source.astype(np.int64))
+    idx = np.arange(n) if mask is None else np.nonzero(mask)[0]
+    uniq, inverse, counts = np.unique(composite[idx], return_inverse=True, return_counts=True)
+    of = np.full(n, -1, dtype=np.int32)
+    of[idx] = inverse
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    first = idx[order[starts]] if len(idx) else np.zeros(0, np.int64)
+    k_count = len(uniq)
+    # Hosts per key, and the most common route.
+    if len(idx):
+        pair = np.unique(inverse.astype(np.int64) * (len(table.hosts) + 1) + table.host[idx])
+        n_hosts = np.bincount((pair // (len(table.hosts) + 1)).astype(np.int64), minlength=k_count)
+        routes = table.route[idx]
+        has_route = routes > 0
+        route = np.zeros(k_count, dtype=np.int32)
+        if has_route.any():
+            rp, rc = np.unique(inverse[has_route].astype(np.int64) * (len(table.routes) + 1) + routes[has_route],
+                               return_counts=True)
+            rk = rp // (len(table.routes) + 1)
+            best = np.lexsort((-rc, rk))
+            rk_sorted = rk[best]
+            keep = np.concatenate(([True], rk_sorted[1:] != rk_sorted[:-1]))
+            route[rk_sorted[keep]] = (rp[best][keep] % (len(table.routes) + 1)).astype(np.int32)
+    else:
+        n_hosts = np.zeros(0, np.int64)
+        route = np.zeros(0, np.int32)
+    keys = Keys(
+        of=of, count=counts.astype(np.int64), first=first.astype(np.int64),
+        template=table.template[first].astype(np.int64), level=table.level[first].astype(np.int64),
+        status_class=table.status[first].astype(np.int64) // 100 * ((table.status[first] >= 100)),
+        exc=table.exc[first].astype(np.int64), source=table.source[first].astype(np.int64),
+        host=table.host[first].astype(np.int64), service=table.service[first].astype(np.int64), route=route,
+        n_hosts=n_hosts, text=[], bad=np.zeros(k_count), change=[], background=np.zeros(k_count, dtype=bool),
+    )
+    excs, services = table.excs, table.services
+    for k in range(k_count):
+        text = store.template(int(keys.template[k]))
+        sc = int(keys.status_class[k])
+        if sc:
+            text += f" [{sc}xx]"
+        e = int(keys.exc[k])
+        if e and excs[e] not in text:
+            text += f" [{excs[e]}]"
+        keys.text.append(text)
+        keys.bad[k] = semantics.badness(text, int(keys.level[k]), sc, e > 0)
+        kind = semantics.change_kind(text)
+        # A change announced at error level is a failure first (a failed deploy is still a candidate via words).
+        keys.change.append(kind if keys.level[k] < 5 or kind in ("deploy", "config-management") else None)
+        svc = services[int(keys.service[k])] or None
+        keys.background[k] = semantics.is_background(svc, text)
+    return keys

@@ -1,0 +1,118 @@
+"""What a key means, from its level, HTTP status class, exception and words: how bad it is, whether it is a change
+to the system (deploy, restart, ...), whether it is user-facing, and whether it is routine background chatter.
+
+Words are matched on the key's template text. The vocabularies are the general ones of operations logs (error
+words, change-management verbs, the daemons of a desktop or bastion host), not the phrases of any one log.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Error words: a message saying something failed, whatever its level says.
+_ERROR_WORDS = re.compile(
+    r"\b(?:fail(?:s|ed|ing|ure)?|error(?:s)?|err|exception|refused|time[sd]? ?out|timed out|timeout|unavailable|"
+    r"unreachable|exhausted|denied|forbidden|cannot|can't|could not|couldn't|unable|no space|out of memory|oom|"
+    r"killed|panic|crash(?:ed)?|abort(?:ed)?|reset by peer|broken pipe|deadlock|expired|invalid|corrupt(?:ed)?|"
+    r"lost|not responding|unhealthy|rejected|exceeded|overload(?:ed)?|degraded|dropp(?:ed|ing)|fatal|severe|"
+    r"critical|segfault|stack trace|traceback|oom-killer|disk full|read-only file system|i/o error|"
+    r"no route to host|connection reset|too many|backoff|circuit (?:breaker )?open|throttl(?:ed|ing)|"
+    r"5\d\d|bad gateway|gateway timeout|service unavailable|down)\b", re.I)
+_WARN_WORDS = re.compile(r"\b(?:retry(?:ing)?|retries|slow|high|latency|warn(?:ing)?|evict(?:ed|ing)|full|"
+                         r"saturat(?:ed|ion)|lag(?:ging)?|stale|pending|queue(?:d)? (?:full|backlog)|shed)\b", re.I)
+_NEGATED = re.compile(r"\b(?:no|0|zero|without) (?:errors?|failures?|problems?)\b|\bsucce(?:ss|eded|ssful)\b|"
+                      r"\b(?:recovered|resolved|restored|healthy|back to normal|ok)\b", re.I)
+
+# Change events: what changed the system (the usual suspects of a postmortem's "what changed").
+CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("config-management", re.compile(
+        r"\b(?:puppet|ansible|chef(?:-client)?|salt(?:-minion|stack)?|terraform|cfengine|playbook|applied catalog|"
+        r"catalog run|converge[sd]?|kubectl apply|helm (?:upgrade|install))\b", re.I)),
+    ("deploy", re.compile(
+        r"\b(?:deploy(?:ed|ing|ment)?|rollout|rolled out|roll(?:ing)? (?:update|restart)|release[sd]?|upgrad(?:e|ed|ing)|"
+        r"downgrad(?:e|ed)|rollback|rolled back|new (?:version|build|revision|image)|version \S+ (?:installed|started)|"
+        r"image \S+ pulled|canary)\b", re.I)),
+    ("certificate", re.compile(
+        r"\b(?:certificates?|certs?|x509|key rotat\w*|rotat(?:ed|ing|e) (?:the )?(?:keys?|secrets?|"
+        r"credentials?|tokens?|passwords?)|(?:tls|ssl) (?:cert\w*|key|context) \w+|keystore|truststore|ca bundle)\b", re.I)),
+    ("config", re.compile(
+        r"\b(?:config(?:uration)? (?:reload(?:ed)?|change[sd]?|updated?|applied|push(?:ed)?)|reload(?:ed|ing)? "
+        r"(?:config|configuration)|feature ?flag|flag \S+ (?:set|enabled|disabled|changed)|setting \S+ (?:to|changed)|"
+        r"(?:changed|set) \S+ (?:from \S+ )?to|(?:parameter|option|setting|variable|flag) \S+ (?:changed|set|updated)|"
+        r"changed (?:from \S+ )?to|sighup|max_?\w+ (?:set|changed|lowered|raised)|limits? (?:changed|lowered|"
+        r"raised|updated)|dns (?:record )?(?:change|update)d?|firewall|iptables|route (?:added|changed|removed))\b", re.I)),
+    ("schema", re.compile(r"\b(?:migration|migrat(?:e|ed|ing)|schema|alter table|ddl|reindex(?:ed|ing)?)\b", re.I)),
+    ("scaling", re.compile(r"\b(?:scal(?:e|ed|ing) (?:up|down|out|in|to)|autoscal\w*|replicas?|added node|"
+                           r"removed node|node (?:joined|left))\b", re.I)),
+    ("failover", re.compile(r"\b(?:failover|failed over|fail-over|promot(?:ed|ing)|demot(?:ed|ing)|"
+                            r"leader(?:ship)? (?:elect\w*|change\w*|lost)|became (?:leader|primary|master)|"
+                            r"switchover)\b", re.I)),
+    ("restart", re.compile(r"\b(?:restart(?:ed|ing)?|reboot(?:ed|ing)?|boot(?:ed|ing)?|start(?:ed|ing) (?:up|\S+ "
+                           r"(?:version|v\d))|shut(?:ting)? ?down|stopp(?:ed|ing)|sigterm|sigkill|exited|respawn\w*|"
+                           r"(?:re)?load(?:ed|ing) (?:unit|service)|systemd\[1\])\b", re.I)),
+    ("scheduled-job", re.compile(r"\b(?:cron(?:d|tab)?|anacron|systemd-timer|\.timer|scheduled|scheduler|"
+                                 r"batch job|nightly|hourly|daily|logrotate|backup|vacuum|compaction|snapshot|"
+                                 r"job \S+ (?:started|finished|running))\b", re.I)),
+)
+
+# Daemons whose chatter is routine on a host (desktop, login, hardware, printing, time, mail): a red herring's usual
+# home. A prior against blaming them, never a filter: they are still listed, and still a cause when nothing else is.
+BACKGROUND_SERVICES = re.compile(
+    r"^(?:sshd|ssh|sudo|su|login|systemd-logind|pam\w*|cups\w*|udev\w*|systemd-udevd|gdm\w*|gnome\w*|"
+    r"networkmanager|nm-\w+|avahi\w*|dbus\w*|dbus-daemon|pulseaudio|bluetoothd?|colord|snapd|packagekitd?|"
+    r"rtkit\w*|polkitd?|accounts-daemon|whoopsie|kerneloops|anacron|ntpd|chronyd|systemd-timesyncd|postfix\w*|"
+    r"dovecot|fail2ban\w*|xinetd|gconfd\w*|rsyslogd|syslogd|auditd|irqbalance|thermald|upowerd|wpa_supplicant|"
+    r"modemmanager|fwupd|tracker\w*|gvfs\w*|xorg|xfce\w*|kde\w*|lightdm)$", re.I)
+_AUTH_NOISE = re.compile(r"\b(?:failed password|invalid user|authentication failure|auth fail\w*|"
+                         r"possible break-in|did not receive identification|connection closed by authenticating|"
+                         r"maximum authentication attempts|preauth)\b", re.I)
+
+
+def badness(text: str, level: int, status_class: int, has_exc: bool) -> float:
+    """0..1: how much a key reads as a failure (level code as in EventTable.LEVELS, 5=ERROR, 6=FATAL)."""
+    b = 0.0
+    if level >= 6:
+        b = 1.0
+    elif level == 5:
+        b = 0.8
+    elif level == 4:
+        b = 0.4
+    if status_class == 5:
+        b = max(b, 0.85)
+    elif status_class == 4:
+        b = max(b, 0.3)
+    if has_exc:
+        b = max(b, 0.6)
+    if _ERROR_WORDS.search(text):
+        b = max(b, 0.55 if level in (0, 4, 5, 6) else 0.4)
+    elif _WARN_WORDS.search(text):
+        b = max(b, 0.25)
+    if b and _NEGATED.search(text) and level < 5 and status_class < 5:
+        b *= 0.3
+    if status_class in (2, 3) and level < 5:
+        b = min(b, 0.1)  # a served request is not a failure whatever its route says
+    return b
+
+
+def change_kind(text: str) -> str | None:
+    """The kind of change a message announces (deploy, restart, ...), or None."""
+    for kind, pattern in CHANGE_KINDS:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def is_background(service: str | None, text: str) -> bool:
+    """Routine host chatter (login attempts, desktop, hardware, printing daemons)."""
+    if service and BACKGROUND_SERVICES.match(service.split("/")[-1].split("[")[0].strip()):
+        return True
+    return bool(_AUTH_NOISE.search(text))
+
+
+_QUOTED = re.compile(r"[\"']([^\"']{3,120})[\"']")
+
+
+def quoted(text: str) -> str | None:
+    """A quoted phrase in a message, when it has one."""
+    m = _QUOTED.search(text)
+    return m.group(1) if m else None

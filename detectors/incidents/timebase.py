@@ -1,0 +1,94 @@
+"""Time you can trust: each source's range, sources that do not overlap or whose clocks look shifted, and sources
+without timestamps (kept, ordered by position, left out of the rate series).
+
+Year-less timestamps get their year while reading (`detectors.readers.year_references`); what the readers noted
+comes in as `read_notes` and is passed on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detectors.eventtable import EventTable
+
+MIN_SHIFT_S = 30 * 60  # a smaller offset between sources is ordinary (services start and stop at other times)
+
+
+@dataclass
+class TimeBase:
+    """Per-event times the engine uses, and what it had to say about them."""
+
+    t: np.ndarray  # float64 per event: epoch seconds (corrected), or the position when nothing is timed
+    usable: np.ndarray  # bool per event: counted in the rate series
+    timed: bool  # False: no source had timestamps (t is the event's position)
+    notes: list[str] = field(default_factory=list)
+    shifts: dict[str, float] = field(default_factory=dict)  # source -> seconds added to its times
+
+
+def _fmt(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
+
+
+def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
+    """Check the sources' clocks against each other and choose the time axis."""
+    n = len(table)
+    notes = list(read_notes or [])
+    ts = np.asarray(table.ts, dtype=np.float64)
+    finite = np.isfinite(ts)
+    sources = table.sources
+    if n == 0:
+        return TimeBase(np.zeros(0), np.zeros(0, bool), False, notes)
+    if not finite.any():
+        notes.append("no source has timestamps the readers could parse: changes are found by position (line order), "
+                     "and onsets are given as lines, not times")
+        return TimeBase(np.arange(n, dtype=np.float64), np.ones(n, bool), False, notes)
+    src = table.source
+    ranges: dict[int, tuple[float, float, int]] = {}
+    for s in range(len(sources)):
+        sel = (src == s) & finite
+        cnt = int(sel.sum())
+        if cnt == 0:
+            total = int((src == s).sum())
+            if total and not any(sources[s] in note and "no timestamps" in note for note in notes):
+                notes.append(f"{sources[s]}: no timestamps; its {total} lines keep their order by position and stay "
+                             f"out of the rate series")
+            continue
+        v = ts[sel]
+        ranges[s] = (float(np.quantile(v, 0.01)), float(np.quantile(v, 0.99)), cnt)
+    usable = finite.copy()
+    t = np.where(finite, ts, np.nan)
+    shifts: dict[str, float] = {}
+    if len(ranges) >= 2:
+        for s, (lo, hi, _cnt) in ranges.items():
+            others = [r for o, r in ranges.items() if o != s]
+            o_lo = float(np.median([r[0] for r in others]))
+            o_hi = float(np.median([r[1] for r in others]))
+            span = max(o_hi - o_lo, hi - lo, 60.0)
+            d_lo, d_hi = lo - o_lo, hi - o_hi
+            overlap = min(hi, max(r[1] for r in others)) - max(lo, min(r[0] for r in others))
+            if overlap < 0:
+                notes.append(f"{sources[s]}: covers {_fmt(lo)} to {_fmt(hi)} UTC, which does not overlap the other "
+                             f"sources ({_fmt(o_lo)} to {_fmt(o_hi)}); its clock, year or time zone may be off, so its "
+                             f"changes are not grouped with theirs")
+                if len(ranges) >= 3 or (hi - lo) < span:
+                    usable &= src != s
+                continue
+            same_shift = abs(d_lo - d_hi) <= max(0.05 * span, 120.0)
+            # Only against others that agree among themselves (rotated files cover consecutive periods).
+            agree = (len(others) >= 2 and max(r[0] for r in others) - min(r[0] for r in others) <= 0.1 * span
+                     and max(r[1] for r in others) - min(r[1] for r in others) <= 0.1 * span)
+            if same_shift and abs(d_lo) >= MIN_SHIFT_S and agree:
+                shift = (d_lo + d_hi) / 2
+                hours = round(shift / 3600.0)
+                if hours and abs(shift - hours * 3600.0) <= 300:
+                    t = np.where(src == s, t - hours * 3600.0, t)
+                    shifts[sources[s]] = -hours * 3600.0
+                    notes.append(f"{sources[s]}: its times run {hours:+d} h against the other sources over the same "
+                                 f"period (a time-zone difference?); shifted by {-hours:+d} h to compare them")
+                else:
+                    notes.append(f"{sources[s]}: its clock looks {shift / 60:+.0f} min off against the other sources "
+                                 f"(start and end both shifted); cross-source order with it is not trusted")
+    return TimeBase(t, usable, True, notes, shifts)

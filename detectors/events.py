@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from detectors.fields import Fields
+
 
 @dataclass(slots=True)
 class Event:
@@ -27,6 +29,7 @@ class Event:
     fmt: str = "plain"  # the format the reader detected, e.g. "bgl", "syslog3164", "jsonl"
     ts_inferred: bool = False
     label: str | None = None  # ground-truth label when the format carries one (BGL's first field)
+    fields: Fields | None = None  # HTTP status, route, latency, exception class, structured attributes
 
     @property
     def where(self) -> str:
@@ -55,6 +58,7 @@ class ReadStats:
     skips: list[Skip] = field(default_factory=list)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     formats: Counter[str] = field(default_factory=Counter)  # detected format -> number of sources
+    notes: list[str] = field(default_factory=list)  # how time was read: years inferred, sources without time
 
     def skip(self, skip: Skip, *, keep: int = 200) -> None:
         """Count a skip; keep the first `keep` of them verbatim for the report."""

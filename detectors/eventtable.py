@@ -14,6 +14,7 @@ import numpy as np
 from detectors.events import Event
 
 LEVELS: tuple[str, ...] = ("", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+MAX_ATTR_VALUES = 200  # distinct values kept per structured field
 _LEVEL_CODE = {name: i for i, name in enumerate(LEVELS)}
 
 
@@ -37,7 +38,11 @@ class EventTable:
 
     Columns: `ts` (float64, NaN when unknown), `template` (int32), `source` (int16 index into `sources`), `line`
     (int32, 1-based), `level` (int8 index into LEVELS), `host` and `service` (int32 indices into `hosts` /
-    `services`), `label` (int8: -1 unknown, 0 normal, 1 anomalous — only when the format carries labels).
+    `services`), `label` (int8: -1 unknown, 0 normal, 1 anomalous — only when the format carries labels),
+    `status` (int16 HTTP status, 0 none), `latency` (float32 ms, NaN none), `route` and `exc` (int32 indices into
+    `routes` ("GET /api/orders/{id}") / `excs` (exception classes), 0 none). Other fields of structured lines are
+    pairs (`attr_event`, `attr_code`) with `attr_code` indexing `attrs` ("field=value"); a field stops gaining
+    values past MAX_ATTR_VALUES distinct ones (ids and trace ids are not attributes that explain anything).
     """
 
     def __init__(self) -> None:
@@ -49,6 +54,16 @@ class EventTable:
         self._host = array("i")
         self._service = array("i")
         self._label = array("b")
+        self._status = array("h")
+        self._latency = array("f")
+        self._route = array("i")
+        self._exc = array("i")
+        self._attr_event = array("i")
+        self._attr_code = array("i")
+        self._routes = _Interner()
+        self._excs = _Interner()
+        self._attrs = _Interner()
+        self._attr_values: dict[str, int] = {}  # field -> distinct values interned
         self._sources = _Interner(names=[], index={})
         self._hosts = _Interner()
         self._services = _Interner()
@@ -70,6 +85,33 @@ class EventTable:
         self._service.append(self._services.code(event.service))
         label = event.label
         self._label.append(-1 if label is None else (0 if label == "-" else 1))
+        self._add_fields(len(self._template) - 1, event)
+
+    def _add_fields(self, i: int, event: Event) -> None:
+        f = event.fields
+        if f is None:
+            self._status.append(0)
+            self._latency.append(float("nan"))
+            self._route.append(0)
+            self._exc.append(0)
+            return
+        self._status.append(f.status)
+        self._latency.append(float("nan") if f.latency_ms is None else f.latency_ms)
+        self._route.append(self._routes.code(f.route))
+        self._exc.append(self._excs.code(f.exc))
+        if f.attrs:
+            attrs = self._attrs
+            for k, v in f.attrs.items():
+                kv = f"{k}={v}"
+                code = attrs.index.get(kv)
+                if code is None:
+                    n = self._attr_values.get(k, 0)
+                    if n >= MAX_ATTR_VALUES:
+                        continue
+                    self._attr_values[k] = n + 1
+                    code = attrs.code(kv)
+                self._attr_event.append(i)
+                self._attr_code.append(code)
 
     def extend(self, events: list[Event], templates: list[int]) -> None:
         """Record a batch of events and their template ids (faster than `append` one by one)."""
@@ -92,6 +134,9 @@ class EventTable:
         self._host.extend([host(e.host) for e in events])
         self._service.extend([service(e.service) for e in events])
         self._label.extend([-1 if e.label is None else (0 if e.label == "-" else 1) for e in events])
+        start = len(self._template) - len(events)
+        for k, e in enumerate(events):
+            self._add_fields(start + k, e)
 
     def freeze(self) -> EventTable:
         """Turn the appended columns into numpy arrays (zero-copy views)."""
@@ -103,6 +148,15 @@ class EventTable:
         self.host = np.frombuffer(self._host, dtype=np.int32) if len(self._host) else np.zeros(0, np.int32)
         self.service = np.frombuffer(self._service, dtype=np.int32) if len(self._service) else np.zeros(0, np.int32)
         self.label = np.frombuffer(self._label, dtype=np.int8) if len(self._label) else np.zeros(0, np.int8)
+        self.status = np.frombuffer(self._status, dtype=np.int16) if len(self._status) else np.zeros(0, np.int16)
+        self.latency = (np.frombuffer(self._latency, dtype=np.float32) if len(self._latency)
+                        else np.zeros(0, np.float32))
+        self.route = np.frombuffer(self._route, dtype=np.int32) if len(self._route) else np.zeros(0, np.int32)
+        self.exc = np.frombuffer(self._exc, dtype=np.int32) if len(self._exc) else np.zeros(0, np.int32)
+        self.attr_event = (np.frombuffer(self._attr_event, dtype=np.int32) if len(self._attr_event)
+                           else np.zeros(0, np.int32))
+        self.attr_code = (np.frombuffer(self._attr_code, dtype=np.int32) if len(self._attr_code)
+                          else np.zeros(0, np.int32))
         self.frozen = True
         return self
 
@@ -123,6 +177,21 @@ class EventTable:
     def services(self) -> list[str]:
         """Service names, indexed by the `service` column ("" = none)."""
         return self._services.names
+
+    @property
+    def routes(self) -> list[str]:
+        """HTTP method and route ("GET /api/orders/{id}"), indexed by the `route` column ("" = none)."""
+        return self._routes.names
+
+    @property
+    def excs(self) -> list[str]:
+        """Exception class names, indexed by the `exc` column ("" = none)."""
+        return self._excs.names
+
+    @property
+    def attrs(self) -> list[str]:
+        """"field=value" texts, indexed by `attr_code`."""
+        return self._attrs.names
 
     def where(self, i: int) -> str:
         """`file:line` of event `i`."""

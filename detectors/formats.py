@@ -346,6 +346,7 @@ def _parse_openstack_nova(line: str) -> Parsed | None:
 _JSON_MESSAGE = ("message", "msg", "log", "text", "event", "@message")
 _JSON_TIME = ("timestamp", "time", "@timestamp", "ts", "date", "datetime", "t")
 _JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level")
+_JSON_ERROR = ("err", "error", "error.message", "exception", "error_message")
 _JSON_HOST = ("host", "hostname", "host.name")
 _JSON_SERVICE = ("service", "logger", "component", "logger_name", "app", "service.name", "name")
 
@@ -377,10 +378,17 @@ def _make_jsonl(ref_ts: float | None) -> LineParser:
         if not isinstance(obj, dict):
             return None
         msg = _first(obj, _JSON_MESSAGE)
+        err = _first(obj, _JSON_ERROR)
+        if msg is None and isinstance(err, str):
+            msg, err = err, None
         # Docker's json-file driver keeps the line end in "log".
         text = msg.rstrip("\r\n") if isinstance(msg, str) else (s if msg is None else json.dumps(msg))
+        if isinstance(err, str) and err and err not in text:
+            text = f"{text}: {err}"  # the error drives the template as much as the message
+        # A 7th element, the object itself: the readers take its other fields (status, route, latency, ...).
         return (parse_timestamp(_first(obj, _JSON_TIME), ref_ts), normalize_level(_first(obj, _JSON_LEVEL)),
-                _name_of(_first(obj, _JSON_HOST)), _name_of(_first(obj, _JSON_SERVICE)), text, None)
+                _name_of(_first(obj, _JSON_HOST)), _name_of(_first(obj, _JSON_SERVICE)), text, None,
+                obj)  # type: ignore[return-value]
 
     return parse
 

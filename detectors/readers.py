@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from detectors.events import Event, ReadStats, Skip
+from detectors.fields import extract as extract_fields
 from detectors.formats import SAMPLE_LINES, Parsed, detect_format, looks_like_continuation, normalize_level
 from detectors.sources import SourceError, is_remote, spool_remote
 from detectors.sources.otlp import flatten_otlp, looks_like_otlp
@@ -357,7 +358,8 @@ def _open_source(source: str, stdin: BinaryIO | None) -> _Source:
 
 
 def _source_events(source: str, stats: ReadStats, stdin: BinaryIO | None,
-                   on_progress: Callable[[int], None] | None, max_line_bytes: int) -> Iterator[Event]:
+                   on_progress: Callable[[int], None] | None, max_line_bytes: int,
+                   ref_ts: float | None = None) -> Iterator[Event]:
     """All events of one source in file order; every problem becomes a Skip."""
     try:
         src = _open_source(source, stdin)
@@ -370,7 +372,7 @@ def _source_events(source: str, stats: ReadStats, stdin: BinaryIO | None,
     lines = _Lines(src, max_line_bytes)
     reported_line = reported_pos = 0
     try:
-        for event in _events(source, src, lines, stats):
+        for event in _events(source, src, lines, stats, ref_ts):
             yield event
             if on_progress is not None and lines.lineno - reported_line >= PROGRESS_EVERY_LINES:
                 pos = src.consumed()
@@ -413,7 +415,7 @@ def _report_problems(source: str, lines: _Lines, stats: ReadStats) -> None:
                             f"check the disk or the file and try again"))
 
 
-def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats) -> Iterator[Event]:
+def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats, ref: float | None = None) -> Iterator[Event]:
     """Detect the format, then parse, fold and time-fill a source's entries."""
     head = lines.read_head()
     if not head:
@@ -444,12 +446,15 @@ def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats) -> Itera
         if lines.error is None:
             stats.skip(Skip(source, None, "empty file", f"{source}: only blank lines; nothing to read"))
         return
-    ref_ts = src.mtime
+    ref_ts = src.mtime if ref is None else ref
     fmt = detect_format(sample, ref_ts)
     parse = fmt.make_parser(ref_ts)
     stats.sources.append(source)
     stats.formats[fmt.name] += 1
     timed = any((p := parse(ln)) is not None and p[0] is not None for ln in sample)
+    if not timed:
+        stats.notes.append(f"{source}: no timestamps the readers could parse; its lines keep their order by "
+                           f"position and stay out of time-based views")
     entries = _entries(source, itertools.chain(first_blocks, blocks), parse, fmt.structured, fmt.name,
                        lines.max, stats)
     yield from _timed(entries, stats) if timed else _count(entries, stats)
@@ -502,11 +507,14 @@ _LEADING_LEVEL = re.compile(r"\[?(TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|SEV
 
 def _event(source: str, line_no: int, first: str, parsed: Parsed | None, folded: list[str] | None,
            fmt: str) -> Event:
+    obj = None
     if parsed is None:
         ts = level = host = service = label = None
         text = first
     else:
-        ts, level, host, service, text, label = parsed
+        ts, level, host, service, text, label = parsed[:6]
+        if len(parsed) > 6:
+            obj = parsed[6]  # type: ignore[misc]  # a JSON line's object (detectors.formats._make_jsonl)
     if level is None:
         # Many layouts (rsyslog, plain app logs) put the level as the message's first word.
         m = _LEADING_LEVEL.match(text)
@@ -517,7 +525,10 @@ def _event(source: str, line_no: int, first: str, parsed: Parsed | None, folded:
         rest = "\n".join(folded)
         raw = first + "\n" + rest
         text = text + "\n" + rest
-    return Event(source, line_no, ts, text, raw, level, host, service, fmt, False, label)
+    fields = extract_fields(text, fmt, obj)
+    if level is None and fields is not None and fields.exc is not None and "\n" in text:
+        level = "ERROR"  # an entry that carries a stack trace and no level of its own
+    return Event(source, line_no, ts, text, raw, level, host, service, fmt, False, label, fields)
 
 
 def _count(events: Iterator[Event], stats: ReadStats) -> Iterator[Event]:
@@ -672,11 +683,110 @@ def read_events(paths: Sequence[str], *, stats: ReadStats, include: Sequence[str
     if max_line_bytes < 1:
         raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
     sources = expand_sources(paths, include, exclude, stats)
-    streams = [_source_events(s, stats, stdin, on_progress, max_line_bytes) for s in sources]
+    refs = year_references(sources, stats)
+    streams = [_source_events(s, stats, stdin, on_progress, max_line_bytes, refs.get(s)) for s in sources]
     if len(streams) == 1:
         yield from streams[0]
     elif streams:
         yield from heapq.merge(*streams, key=_merge_key)
+
+
+# --- years for year-less timestamps -------------------------------------------------------------------------
+
+PROBE_BYTES = 1 << 16  # read from each end of a file to find its time range
+MAX_PROBED = 256  # sources probed for year inference (beyond: file modification times, as before)
+_REF_A, _REF_B = 978_307_200.0 + 180 * 86400, 1_293_840_000.0 + 180 * 86400  # mid-2001, mid-2011
+
+
+def _probe_lines(path: str, tail: bool) -> list[str]:
+    """Lines from the head (or tail, plain files only) of a file; [] when it cannot be read."""
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            if gz:
+                if tail:
+                    return []
+                with gzip.GzipFile(fileobj=raw) as f:
+                    data = f.read(PROBE_BYTES)
+            else:
+                if tail:
+                    size = os.fstat(raw.fileno()).st_size
+                    if size <= PROBE_BYTES:
+                        return []
+                    raw.seek(size - PROBE_BYTES)
+                data = raw.read(PROBE_BYTES)
+    except _READ_ERRORS:
+        return []
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
+        return []
+    lines = data.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    if tail:
+        lines = lines[1:]  # the first is cut
+    return [ln for ln in lines if ln.strip()]
+
+
+def _stamps(parse: Callable[[str], Parsed | None], lines: Sequence[str]) -> list[float]:
+    out = []
+    for ln in lines:
+        p = parse(ln)
+        if p is not None and p[0] is not None:
+            out.append(p[0])
+    return out
+
+
+def year_references(sources: Sequence[str], stats: ReadStats | None = None) -> dict[str, float]:
+    """Reference times for sources whose timestamps have no year (RFC 3164 syslog, logcat, ...).
+
+    Such a source takes its year from the other sources: the reference is the latest time they reach (from
+    each file's head and tail), so a year-less line lands in the year of that range, or the year before when
+    it would fall more than two days after it (December lines read next to January ones). With no other dated
+    source, the file's modification time is the reference (as before). Each inference becomes a note in
+    `stats.notes`.
+    """
+    yearless: list[tuple[str, float | None]] = []
+    latest: float | None = None
+    for source in sources[:MAX_PROBED]:
+        if source == STDIN:
+            continue
+        try:
+            if not stat.S_ISREG(os.stat(source).st_mode):
+                continue
+        except OSError:
+            continue
+        head = _probe_lines(source, tail=False)[:SAMPLE_LINES * 4]
+        sample = [ln for ln in head if not looks_like_continuation(ln)][:SAMPLE_LINES]
+        if not sample:
+            continue
+        fmt = detect_format(sample, _REF_A)
+        a = _stamps(fmt.make_parser(_REF_A), sample)
+        if not a:
+            continue
+        b = _stamps(fmt.make_parser(_REF_B), sample)
+        if b and abs(a[0] - b[0]) > 86400:
+            yearless.append((source, None))
+            continue
+        ends = a + _stamps(fmt.make_parser(_REF_A), _probe_lines(source, tail=True)[-SAMPLE_LINES:])
+        top = max(ends)
+        latest = top if latest is None else max(latest, top)
+    refs: dict[str, float] = {}
+    for source, _ in yearless:
+        if latest is not None:
+            refs[source] = latest
+            if stats is not None:
+                stats.notes.append(
+                    f"{source}: its timestamps carry no year; took {time.gmtime(latest).tm_year} from the other "
+                    f"sources (they reach {time.strftime('%Y-%m-%d %H:%M', time.gmtime(latest))} UTC), with "
+                    f"December lines before a January range put in the year before")
+        elif stats is not None:
+            try:
+                mtime = os.stat(source).st_mtime
+            except OSError:
+                continue
+            stats.notes.append(
+                f"{source}: its timestamps carry no year and no other source gives one; took "
+                f"{time.gmtime(mtime).tm_year} from the file's modification time")
+    return refs
 
 
 def _merge_key(event: Event) -> float:
@@ -747,4 +857,4 @@ def context_lines(source: str, line: int, before: int = 3, after: int = 3) -> li
 
 
 __all__ = [
-    "STDIN", "context_lines", "context_many", "expand_sources", "read_events", "total_bytes"]
+    "STDIN", "context_lines", "context_many", "expand_sources", "read_events", "total_bytes", "year_references"]

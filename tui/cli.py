@@ -205,7 +205,7 @@ def generate(
     metrics: Annotated[Path | None, typer.Option("--metrics", help="Also write a metrics CSV here.")] = None,
 ) -> None:
     """Write a realistic synthetic log with an injected incident (and its labels beside it, as OUT.truth.json)."""
-    from detectors.synth import generate_logs, generate_metrics, write_truth
+    from lab.synth import generate_logs, generate_metrics, write_truth
 
     if fmt not in ("iso", "syslog", "jsonl"):
         raise fail(f"unknown --fmt {fmt!r}; choose iso, syslog or jsonl")
@@ -228,7 +228,7 @@ def demo(
     from detectors.pipeline import AuditOptions
     from detectors.pipeline import audit as run_audit
     from detectors.render import print_report
-    from detectors.synth import generate_logs, write_truth
+    from lab.synth import generate_logs, write_truth
 
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "incident.log"
@@ -317,7 +317,7 @@ def train_calm(
     data: Annotated[Path | None, typer.Option("--data", help="Path of ../shared/data.")] = None,
 ) -> None:
     """Train CALM's patch quantile forecaster on NAB + SMD (label-free; about 3 minutes on one core)."""
-    from detectors.calm.train import main as train_main
+    from lab.calm.train import main as train_main
 
     args = ["--epochs", str(epochs), "--data", str(_shared(data))] + (["--out", str(out)] if out else [])
     raise typer.Exit(train_main(args))
@@ -331,7 +331,7 @@ def bench_calm(
     no_embedded: Annotated[bool, typer.Option("--no-embedded", help="Skip the SmolLM2 judge.")] = False,
 ) -> None:
     """CALM: ROC-AUC static vs adaptive (+ Beam's robust-z / IQR baselines), judge accuracy, throughput, adaptation latency."""
-    from detectors.calm.bench import run_bench
+    from lab.calm.bench import run_bench
 
     run_bench(Console(width=max(Console().width, 150)), data=_shared(data), limit=limit, parts=parts.split(","),
               llms=[], embedded=not no_embedded)
@@ -385,7 +385,7 @@ def bench_agent_cmd(
     lines: Annotated[int, typer.Option("--lines", help="Lines of the generated incident log.")] = 20_000,
 ) -> None:
     """Seconds from a generated log to an explained report on the embedded model; tokens/s; citations resolved/total."""
-    from agent import bench_agent
+    from lab.bench_agent import bench_agent
 
     bench_agent(lines, settings=_settings({"llm_url": None}))
 
@@ -395,7 +395,7 @@ def bench_tui(
     lines: Annotated[int, typer.Option("--lines", help="Lines of the generated log.")] = 1_000_000,
 ) -> None:
     """Seconds to first paint, peak RSS and keypress-to-repaint latency while the audit scores in the background."""
-    from tui.bench_tui import run_bench
+    from lab.bench_tui import run_bench
 
     run_bench(Console(), lines=lines)
 
@@ -408,7 +408,7 @@ def pool_add(ctx: typer.Context) -> None:
     """Add labelled samples to the LogICL pool: `sleuth pool add [PATH ...] [--system NAME] [--target]
     [--anomalous LINES] [--normal LINES] [--builtin bgl openstack logreduce] [--limit N] [--pool DIR]
     [--encoder minilm|distilled:NAME]`."""
-    from retrieval.cli import pool_main
+    from lab.pool_cli import pool_main
     raise typer.Exit(pool_main(["add", *ctx.args]))
 
 
@@ -416,35 +416,35 @@ def pool_add(ctx: typer.Context) -> None:
 def pool_tune(ctx: typer.Context) -> None:
     """Choose the vote's settings (k_vote, tau, balance) by leave-one-system-out on the pool, with no label of
     the system you audit; `pool add` does it after every change: `sleuth pool tune [--pool DIR] [--max-queries N]`."""
-    from retrieval.cli import pool_main
+    from lab.pool_cli import pool_main
     raise typer.Exit(pool_main(["tune", *ctx.args]))
 
 
 @pool_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def pool_show(ctx: typer.Context) -> None:
     """Counts of the LogICL pool by system and label."""
-    from retrieval.cli import pool_main
+    from lab.pool_cli import pool_main
     raise typer.Exit(pool_main(["show", *ctx.args]))
 
 @train_app.command("logicl", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_logicl(ctx: typer.Context) -> None:
     """Distil SmolLM2's demonstration preferences into the retrieval encoder
     (`[--direction bgl2openstack|openstack2bgl|both] [--queries N] [--m N] [--steps N] [--from-deltas] [--data DIR]`)."""
-    from detectors.logicl_bench import train_main
+    from lab.logicl_bench import train_main
     raise typer.Exit(train_main(ctx.args))
 
 @bench_app.command("logicl", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench_logicl(ctx: typer.Context) -> None:
     """Cross-system LogICL (BGL<->OpenStack, k in {0,5,20} target shots) with baselines and cost
     (`[--quick] [--direction NAME] [--no-llm] [--llm-samples N] [--json-calls N] [--seed N] [--out FILE]`)."""
-    from detectors.logicl_bench import bench_main
+    from lab.logicl_bench import bench_main
     raise typer.Exit(bench_main(ctx.args))
 
 
 @train_app.command("icad", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_icad(ctx: typer.Context) -> None:
     """Train the ICAD-LLM checkpoint (contrastive, LoRA on SmolLM2; CPU): `[--steps N] [--out DIR] [--resume] ...`."""
-    from detectors.icad.train import train_main
+    from lab.icad.train import train_main
 
     raise typer.Exit(train_main(ctx.args))
 
@@ -452,7 +452,7 @@ def train_icad(ctx: typer.Context) -> None:
 @bench_app.command("icad", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench_icad(ctx: typer.Context) -> None:
     """ICAD-LLM quality and speed vs Isolation Forest / rule baselines, same splits: `[--quick] [--only logs tables ...]`."""
-    from detectors.icad.bench import bench_main
+    from lab.icad.bench import bench_main
 
     raise typer.Exit(bench_main(ctx.args))
 
@@ -463,7 +463,7 @@ def bench_ingest(
     data: Annotated[Path | None, typer.Option("--data", help="Path of ../shared/data.")] = None,
 ) -> None:
     """Lines/s and peak RSS for read → template → window → score, with plain Drain3 as the baseline."""
-    from detectors.bench import bench_ingest as run
+    from lab.bench import bench_ingest as run
 
     run(Console(width=max(Console().width, 150)), lines=lines, data=_shared(data))
 
@@ -474,21 +474,18 @@ def bench_logs(
     fit_fraction: Annotated[float, typer.Option("--fit-fraction", help="Earliest fraction of BGL_20k to fit on.")] = 0.5,
 ) -> None:
     """AUROC / precision / recall / F1 of the log detectors on BGL_20k (time-ordered split)."""
-    from detectors.bench import bench_logs as run
+    from lab.bench import bench_logs as run
 
     run(Console(width=max(Console().width, 150)), data=_shared(data), fit_fraction=fit_fraction)
 
 
 def _shared(data: Path | None) -> Path:
-    if data is not None:
-        return data
-    env = os.environ.get("SLEUTH_SHARED_DATA")
-    if env:
-        return Path(env)
-    for candidate in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if candidate.is_dir():
-            return candidate
-    raise fail("../shared/data not found; pass --data PATH or set SLEUTH_SHARED_DATA")
+    from lab.paths import SharedDataMissing, shared_data
+
+    try:
+        return shared_data(data)
+    except SharedDataMissing as error:
+        raise fail(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -21,9 +21,9 @@ from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotEnou
 from detectors.events import Event, ReadStats
 from detectors.eventtable import EventTable
 from detectors.readers import context_many, expand_sources, read_events, total_bytes
-from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals
+from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals, WindowVerdict
 from detectors.templates import TemplateStore
-from detectors.windows import Windows, WindowSpec, make_windows
+from detectors.windows import WindowError, Windows, WindowSpec, make_windows
 
 # progress(stage, advance, total): stage is "read" (bytes), "score" (windows) or "explain" (anomalies).
 ProgressHook = Callable[[str, float, float | None], None]
@@ -44,6 +44,7 @@ class AuditOptions:
     state_dir: Path | None = None  # where Drain3 state is persisted per system (None: in memory)
     system: str | None = None  # name of the persisted template state (default: from the first source's name)
     detector_options: dict[str, Any] = field(default_factory=dict)
+    all_windows: bool = False  # list every window's score in the report, not only the flagged ones
 
 
 @dataclass
@@ -209,6 +210,10 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     if len(table) == 0:
         reasons = "; ".join(skip.message for skip in stats.skips[:3]) or "the inputs are empty"
         raise NotEnoughData(f"no log lines could be read from {', '.join(paths)}: {reasons}")
+    if spec.kind == "session":
+        _check_sessions(spec, keys, paths, len(table), "audited logs")
+        if options.baseline:
+            _check_sessions(spec, base_keys, options.baseline, len(base_table), "baseline")
     windows = make_windows(table, spec, sessions, keys)
     if fit_windows is None:
         fit_windows = windows
@@ -255,8 +260,84 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         skipped=[SkipEntry(s.source, s.line, s.reason, s.message) for s in stats.skips],
         skipped_by_reason=dict(stats.skipped_by_reason),
         formats=dict(stats.formats),
+        windows=window_verdicts(windows, scores, detector, store, anomalies, options.all_windows),
+        windows_listed="all" if options.all_windows else "flagged",
     )
     return AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
+
+
+def _check_sessions(spec: WindowSpec, keys: Sequence[str] | None, paths: Sequence[str], events: int,
+                    what: str) -> None:
+    """A session regex that matches no line would leave nothing to score: say so instead of "0 windows"."""
+    if not keys:
+        raise WindowError(f"the session regex /{spec.pattern}/ matched none of the {events} lines of the {what} "
+                          f"({', '.join(paths)}); check it against a line (e.g. session:blk_-?\\d+ for HDFS block "
+                          f"ids) or use --window count:20:10")
+
+
+# Flagged windows beyond this many (highest scores first) are listed with their focus line but without the
+# detector's own explanation, which can cost a model call per window.
+EXPLAINED_WINDOWS = 2_000
+
+
+def window_verdicts(windows: Windows, scores: np.ndarray, detector: Detector, store: TemplateStore,
+                    anomalies: Sequence[Anomaly], all_windows: bool = False) -> list[WindowVerdict]:
+    """Every flagged window (or every window) as a `WindowVerdict`: key, line range, score, threshold, severity,
+    the line that drove the score, the top evidence and the anomaly that shows the same problem.
+
+    Line-level detectors that group lines into blocks (`all_blocks`) list their blocks as the flagged windows.
+    """
+    from detectors.base import severity
+
+    table = windows.table
+    thr = float(detector.threshold)
+    by_template = {a.template_id: a.id for a in anomalies}
+    by_window = {a.window: a.id for a in anomalies}
+    out: list[WindowVerdict] = []
+    blocks = getattr(detector, "all_blocks", None)
+    if blocks is not None:
+        for b in sorted(blocks, key=lambda b: b.first):
+            src = table.sources[int(table.source[b.first])]
+            first = int(table.line[b.first])
+            key = f"{src}:{first}" if first == b.last_line else f"{src}:{first}-{b.last_line}"
+            explain = getattr(detector, "_nearest_evidence", None)
+            evidence = explain(table, b.focus, None).summary if explain is not None else None
+            out.append(WindowVerdict(key, f"{src}:{first}", f"{src}:{b.last_line}", len(b.events), b.score, thr, True,
+                                     severity(b.score, thr), table.where(b.focus),
+                                     store.template(int(table.template[b.focus])), evidence, by_window.get(key)))
+        if not all_windows:
+            return out
+        flagged_events = np.zeros(len(table), dtype=bool)
+        for b in blocks:
+            flagged_events[b.events] = True
+        which = np.array([w for w in range(len(windows)) if windows.offsets[w + 1] > windows.offsets[w]
+                          and not flagged_events[windows.members[windows.offsets[w]]]], dtype=np.int64)
+    else:
+        which = np.arange(len(windows)) if all_windows else np.nonzero(scores >= thr)[0]
+    offsets, members = windows.offsets, windows.members
+    elem = detector.member_scores(windows) if len(which) else None
+    if elem is not None and len(elem) != len(members):
+        elem = None
+    ranked = which[np.argsort(-scores[which], kind="stable")] if len(which) else which
+    explained = {int(w) for w in ranked[scores[ranked] >= thr][:EXPLAINED_WINDOWS]}
+    for w in which:
+        w = int(w)
+        a, b = int(offsets[w]), int(offsets[w + 1])
+        if b <= a:
+            continue
+        j = a + int(np.argmax(elem[a:b])) if elem is not None else a
+        focus = int(members[j])
+        score = float(scores[w])
+        flagged = score >= thr
+        tid = int(table.template[focus])
+        evidence = None
+        if w in explained:
+            ev = detector.explain(windows[w], score)
+            evidence = ev[0].summary if ev else None
+        out.append(WindowVerdict(windows.key(w), table.where(int(members[a])), table.where(int(members[b - 1])), b - a,
+                                 score, thr, flagged, severity(score, thr), table.where(focus), store.template(tid),
+                                 evidence, by_template.get(tid) if flagged else None))
+    return out
 
 
 def _check_baseline(baseline: Sequence[str], base_stats: ReadStats, base_table: EventTable, paths: Sequence[str],

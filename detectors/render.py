@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from detectors.base import SEVERITIES, Evidence
@@ -19,7 +19,7 @@ from detectors.report import Anomaly, ContextLine, Report
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["print_report", "render_html", "render_json", "render_markdown"]
+__all__ = ["iter_jsonl", "print_report", "render_html", "render_json", "render_jsonl", "render_markdown"]
 
 TEMPLATE_CELL_CHARS = 80  # a table cell longer than this makes the anomaly table unreadable in a terminal
 MAX_SOURCES_IN_TITLE = 5
@@ -363,6 +363,26 @@ def render_json(report: Report) -> str:
         JSON text that `Report.from_json` reads back.
     """
     return report.to_json()
+
+
+def iter_jsonl(report: Report) -> Iterator[str]:
+    """One JSON object per line: a verdict per listed window (`"type": "window"`), then a `"type": "summary"` line
+    with the detector, threshold rule and totals. Control characters are escaped by JSON, so the lines are safe
+    to print on a terminal."""
+    import json
+    from dataclasses import asdict
+
+    for w in report.windows:
+        yield json.dumps({"type": "window", "detector": report.detector, **asdict(w)}, ensure_ascii=False)
+    yield json.dumps({"type": "summary", "detector": report.detector, "sources": report.sources,
+                      "windowing": report.windowing, "threshold_rule": report.threshold_rule,
+                      "windows_listed": report.windows_listed, "totals": asdict(report.totals)},
+                     ensure_ascii=False)
+
+
+def render_jsonl(report: Report) -> str:
+    """`iter_jsonl` joined: one verdict per flagged window (all windows with `--all-windows`), then a summary."""
+    return "\n".join(iter_jsonl(report)) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------------- HTML

@@ -66,6 +66,28 @@ class Totals:
 
 
 @dataclass(slots=True)
+class WindowVerdict:
+    """One scored window, session or diff block, as scripts read it (`--format jsonl` prints one per line).
+
+    The report lists every flagged one (the anomalies above group them by problem); with `--all-windows` the
+    unflagged ones too, so users can apply their own threshold to `score`.
+    """
+
+    key: str  # the session key, the line range or the time span of the window
+    start: str | None  # file:line of its first line
+    end: str | None  # file:line of its last line
+    events: int  # log entries in it
+    score: float
+    threshold: float
+    flagged: bool
+    severity: str
+    focus: str | None = None  # file:line of the line that drove the score
+    template: str | None = None  # that line's template
+    evidence: str | None = None  # the top evidence, one line
+    anomaly: str | None = None  # id of the anomaly that shows this problem ("A3"), when one does
+
+
+@dataclass(slots=True)
 class SkipEntry:
     """A skipped input, as the report lists it."""
 
@@ -91,6 +113,8 @@ class Report:
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     formats: dict[str, int] = field(default_factory=dict)
     explanation: dict[str, Any] | None = None  # filled by the agent: text, hypotheses, citations
+    windows: list[WindowVerdict] = field(default_factory=list)  # every flagged window (all with --all-windows)
+    windows_listed: str = "flagged"  # "flagged" or "all": which windows `windows` holds
     version: int = REPORT_VERSION
 
     def worst_severity(self) -> str:
@@ -143,6 +167,8 @@ class Report:
             skipped_by_reason=dict(data.get("skipped_by_reason", {})),
             formats=dict(data.get("formats", {})),
             explanation=data.get("explanation"),
+            windows=[WindowVerdict(**w) for w in data.get("windows", [])],
+            windows_listed=data.get("windows_listed", "flagged"),
             version=version,
         )
 

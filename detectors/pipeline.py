@@ -45,6 +45,8 @@ class AuditOptions:
     system: str | None = None  # name of the persisted template state (default: from the first source's name)
     detector_options: dict[str, Any] = field(default_factory=dict)
     all_windows: bool = False  # list every window's score in the report, not only the flagged ones
+    incidents: bool = True  # run the incident engine (detectors.incidents); the report leads with its incidents
+    metrics: tuple[str, ...] = ()  # metric files for the incident engine (read once, as metrics, even if also a log)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class AuditResult:
     line_scores: np.ndarray  # one per event: the highest score of a window that contains it
     detector: Detector
     stats: ReadStats
+    triage: Any = None  # detectors.incidents.Triage when options.incidents
 
 
 def system_name(sources: Sequence[str]) -> str:
@@ -206,7 +209,8 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         fit_windows = make_windows(base_table, spec, base_sessions, base_keys)
         fit_desc = f"baseline logs of normal operation: {', '.join(options.baseline)} ({len(base_table)} events)"
 
-    table, sessions, keys = ingest.read(paths, options, stats, stdin, progress)
+    log_paths = _without_metrics(paths, sources, options.metrics)
+    table, sessions, keys = ingest.read(log_paths, options, stats, stdin, progress)
     if len(table) == 0:
         reasons = "; ".join(skip.message for skip in stats.skips[:3]) or "the inputs are empty"
         raise NotEnoughData(f"no log lines could be read from {', '.join(paths)}: {reasons}")
@@ -263,7 +267,25 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         windows=window_verdicts(windows, scores, detector, store, anomalies, options.all_windows),
         windows_listed="all" if options.all_windows else "flagged",
     )
-    return AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
+    result = AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
+    if options.incidents:
+        from detectors.incidents import triage_audit
+
+        result.triage = triage_audit(result, metrics=list(options.metrics))
+        report.incidents = result.triage.to_dict()
+    return result
+
+
+def _without_metrics(paths: Sequence[str], sources: Sequence[str], metrics: Sequence[str]) -> Sequence[str]:
+    """The audited paths less the files also given as --metrics (a file is read once, as metrics)."""
+    if not metrics:
+        return paths
+    import os
+
+    mset = {os.path.realpath(m) for m in metrics}
+    if not any(s != "-" and os.path.realpath(s) in mset for s in sources):
+        return paths
+    return [s for s in sources if s == "-" or os.path.realpath(s) not in mset]
 
 
 def _check_sessions(spec: WindowSpec, keys: Sequence[str] | None, paths: Sequence[str], events: int,

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from detectors.base import SEVERITIES, Evidence
+from detectors.incidents.render import html_lines as incidents_html
+from detectors.incidents.render import markdown_lines as incidents_markdown
 from detectors.report import Anomaly, ContextLine, Report
 
 if TYPE_CHECKING:
@@ -276,6 +278,7 @@ def render_markdown(report: Report, *, max_context: int = 7) -> str:
     out = [f"# sleuth audit: {_md(_title_sources(report.sources))}", ""]
     out += [f"Created {_md(report.created)} \u00b7 report version {report.version}", ""]
     out += [_md(_summary_sentence(report)), ""]
+    out += incidents_markdown(report.incidents)  # the report leads with the incidents
 
     if report.explanation:
         out += _md_explanation(report.explanation)
@@ -485,6 +488,7 @@ def render_html(report: Report) -> str:
         f"<p>{_h(_summary_sentence(report))}</p>",
         "</header>",
     ]
+    out += incidents_html(report.incidents)  # the report leads with the incidents
     if report.explanation:
         out += _html_explanation(report.explanation, known)
     out += ['<section id="anomalies">', "<h2>Anomalies</h2>"]

@@ -113,6 +113,7 @@ class Report:
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     formats: dict[str, int] = field(default_factory=dict)
     explanation: dict[str, Any] | None = None  # filled by the agent: text, hypotheses, citations
+    incidents: dict[str, Any] | None = None  # the incident engine's triage (detectors.incidents Triage.to_dict())
     windows: list[WindowVerdict] = field(default_factory=list)  # every flagged window (all with --all-windows)
     windows_listed: str = "flagged"  # "flagged" or "all": which windows `windows` holds
     version: int = REPORT_VERSION
@@ -167,6 +168,7 @@ class Report:
             skipped_by_reason=dict(data.get("skipped_by_reason", {})),
             formats=dict(data.get("formats", {})),
             explanation=data.get("explanation"),
+            incidents=data.get("incidents"),
             windows=[WindowVerdict(**w) for w in data.get("windows", [])],
             windows_listed=data.get("windows_listed", "flagged"),
             version=version,

@@ -14,7 +14,16 @@ levels and statuses mean), `engine` (grouping into incidents), `model` (the data
 from detectors.incidents.engine import TriageOptions, load, message_of, triage, triage_audit, triage_table
 from detectors.incidents.metrics import read_metrics, signals_from_calm
 from detectors.incidents.model import (
-    Candidate, ChangeEvent, FieldShift, Impact, Incident, MetricSeries, Signal, Step, Triage, Unrelated,
+    Candidate,
+    ChangeEvent,
+    FieldShift,
+    Impact,
+    Incident,
+    MetricSeries,
+    Signal,
+    Step,
+    Triage,
+    Unrelated,
 )
 
 __all__ = [

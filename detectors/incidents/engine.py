@@ -20,10 +20,20 @@ import numpy as np
 
 from detectors.eventtable import LEVELS, EventTable
 from detectors.formats import detect_format
-from detectors.incidents import explain, keys as keys_mod, rates, timebase
+from detectors.incidents import explain, rates, timebase
+from detectors.incidents import keys as keys_mod
 from detectors.incidents.metrics import read_metrics, resample
 from detectors.incidents.model import (
-    Candidate, ChangeEvent, Impact, Incident, MetricSeries, Signal, Step, Triage, Unrelated, iso,
+    Candidate,
+    ChangeEvent,
+    Impact,
+    Incident,
+    MetricSeries,
+    Signal,
+    Step,
+    Triage,
+    Unrelated,
+    iso,
 )
 from detectors.readers import context_many
 

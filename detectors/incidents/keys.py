@@ -8,12 +8,15 @@ with 200 are two keys, and so are a `Connection refused` logged at WARN and at E
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from detectors.eventtable import EventTable
 from detectors.incidents import semantics
-from detectors.templates import TemplateStore
+
+if TYPE_CHECKING:
+    from detectors.templates import TemplateStore
 
 
 @dataclass
@@ -81,7 +84,7 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
     keys = Keys(
         of=of, count=counts.astype(np.int64), first=first.astype(np.int64),
         template=table.template[first].astype(np.int64), level=table.level[first].astype(np.int64),
-        status_class=table.status[first].astype(np.int64) // 100 * ((table.status[first] >= 100)),
+        status_class=table.status[first].astype(np.int64) // 100 * (table.status[first] >= 100),
         exc=table.exc[first].astype(np.int64), source=table.source[first].astype(np.int64),
         host=table.host[first].astype(np.int64), service=table.service[first].astype(np.int64), route=route,
         n_hosts=n_hosts, text=[], bad=np.zeros(k_count), change=[], background=np.zeros(k_count, dtype=bool),

@@ -17,8 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from detectors.calm.records import TIME_KEYS, parse_timestamp
+from detectors.formats import parse_timestamp as _parse_ts
 from detectors.incidents.model import MetricSeries, Signal
+
+TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "date", "datetime")
+
+
+def parse_timestamp(raw: Any) -> float | None:
+    """Epoch seconds of an ISO 8601 / epoch (s, ms, us, ns) value; None otherwise."""
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if not raw or not (raw[0].isdigit() or raw[0] in "+-"):
+            return None
+    return _parse_ts(raw, None)
 
 MAX_METRIC_BYTES = 200 * 1024 * 1024
 

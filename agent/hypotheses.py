@@ -1,24 +1,20 @@
-"""Ranked hypotheses formed deterministically from the detectors' findings, each with its evidence.
+"""Ranked hypotheses, formed deterministically by the incident engine (detectors.incidents), each with its evidence.
 
-The model explains hypotheses; it does not form them. Three shapes of candidate, ranked by the evidence behind
-them (sum of score/threshold over their anomalies):
-- **localized**: anomalies concentrated on one host (or service, or file) — a failure on that machine;
-- **cascade**: two or more anomalies within minutes, in time order — one fault spreading, the earliest a root-cause
-  candidate;
-- **isolated**: each of the two strongest anomalies on its own — a rare event that may matter by itself.
-Confidence (high / medium / low) comes from the evidence: how many anomalies, how far above threshold, whether
-detectors agree. It drives the hedging of the model's wording.
+The model explains hypotheses; it does not form them. One hypothesis per incident the engine found (its title in
+the log's own words, its chain with file:line, its ranked candidate causes and what changed before), ranked as
+the engine ranks incidents; the report's anomalies that fall inside an incident's span and sources are its
+citable evidence. A report without incidents (the engine skipped, or nothing changed) gives one low-confidence
+hypothesis about its strongest anomaly, so there is still something to explain.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from detectors.report import Anomaly, Report
 
-CASCADE_SPAN_S = 15 * 60  # anomalies this close in time are read as one unfolding incident
+LEAD_S = 20 * 60  # anomalies this long before an incident's onset still belong to it
 
 
 def _weight(a: Anomaly) -> float:
@@ -26,108 +22,112 @@ def _weight(a: Anomaly) -> float:
     return max(a.score / base, 0.0) if base else a.score
 
 
-def _confidence(members: Sequence[Anomaly]) -> tuple[str, str | None]:
-    detectors = {a.detector for a in members}
-    strong = sum(1 for a in members if a.severity in ("medium", "high"))
-    if len(detectors) > 1:
-        return "medium", "the detectors disagree"
-    if len(members) >= 3 and strong >= 2:
-        return "high", None
-    if strong >= 1 and len(members) >= 2:
-        return "medium", "evidence from few anomalies"
-    if len(members) == 1 and members[0].severity == "high":
-        return "medium", "a single anomaly"
-    return "low", "thin evidence: " + ("one anomaly" if len(members) == 1 else "only weak anomalies")
+def _members(inc: dict[str, Any], anomalies: Sequence[Anomaly]) -> list[Anomaly]:
+    """The report's anomalies inside the incident: on its chain's lines or keys' templates, or within its span on
+    one of its sources."""
+    onset, end = inc.get("onset_ts"), inc.get("end_ts")
+    sources = set(inc.get("sources") or [])
+    wheres = {s.get("where") for s in inc.get("chain") or []} | {c.get("where") for c in inc.get("candidates") or []}
+    out = []
+    for a in anomalies:
+        if a.where in wheres:
+            out.append(a)
+        elif onset is not None and end is not None and a.ts is not None and a.source in sources \
+                and onset - LEAD_S <= a.ts <= end:
+            out.append(a)
+    return sorted(out, key=_weight, reverse=True)
 
 
-def _evidence_ids(members: Sequence[Anomaly], per_anomaly: int = 2, limit: int = 10) -> list[str]:
-    """The ids to cite for a hypothesis: its strongest anomalies first, each with its top evidence."""
-    ids: list[str] = []
-    for a in sorted(members, key=_weight, reverse=True):
-        ids.append(a.id)
-        ids += [e.id for e in a.evidence[:per_anomaly] if e.id]
-    return ids[:limit]
-
-
-def _span(members: Sequence[Anomaly]) -> str:
-    times = sorted(a.time for a in members if a.time)
-    if not times:
-        return ""
-    return f", {times[0]}" if len(times) == 1 or times[0] == times[-1] else f", {times[0]} to {times[-1]}"
+def _facts(inc: dict[str, Any]) -> list[str]:
+    impact = inc.get("impact") or {}
+    facts = [f"onset {inc.get('onset_time') or 'unknown (no timestamps)'}; impact: {impact.get('summary', '')}"]
+    for s in inc.get("chain") or []:
+        facts.append(f"{s['role']}: {s['change']} at {s['where']}"
+                     + (f" ({s['time']})" if s.get("time") else "") + f": {str(s.get('text') or '')[:160]}")
+    for c in (inc.get("candidates") or [])[:3]:
+        facts.append(f"candidate {c['rank']} ({c['kind']}): {str(c.get('text') or '')[:120]}"
+                     + (f" at {c['where']}" if c.get("where") else "") + f" \u2014 {'; '.join(c.get('reasons') or [])}")
+    for ce in (inc.get("changed_before") or [])[:3]:
+        facts.append(f"changed {ce.get('before_s', 0) / 60:.0f} min before: {ce['kind']} at {ce.get('where')}")
+    return facts
 
 
 def form_hypotheses(report: Report, *, limit: int = 3) -> list[dict[str, Any]]:
-    """Up to `limit` ranked hypotheses over the report's anomalies (none when there are none).
+    """Up to `limit` ranked hypotheses: one per incident of `report.incidents`.
 
-    Each is a dict: id ("H1".. by rank), kind, title (deterministic), anomalies (ids), evidence (ids to cite),
-    confidence, confidence_reason, support (the ranking weight), facts (one deterministic line per anomaly).
+    Each is a dict: id ("H1".. by rank), kind ("incident", or "anomaly" without incidents), title, incident (its id),
+    anomalies (ids of the report's anomalies inside it), evidence (ids to cite), confidence, confidence_reason,
+    support (the engine's strength), facts (deterministic lines: onset, impact, chain steps with file:line,
+    candidates, changes before), chain (the steps' file:line), unrelated (what the engine dismissed, with reasons).
     """
     anomalies = list(report.anomalies)
-    if not anomalies:
-        return []
-    candidates: list[dict[str, Any]] = []
-
-    groups: dict[tuple[str, str], list[Anomaly]] = defaultdict(list)
-    for a in anomalies:
-        if a.host:
-            groups[("host", a.host)].append(a)
-        else:
-            groups[("file", a.source)].append(a)
-    for (what, name), members in groups.items():
-        if len(members) >= 2 and (len(groups) > 1 or len(members) < len(anomalies) or what == "host"):
-            candidates.append({
-                "kind": "localized",
-                "title": f"Failure localized on {what} {name}: {len(members)} anomalies{_span(members)}",
-                "members": members,
-            })
-
-    timed = sorted((a for a in anomalies if a.ts is not None), key=lambda a: a.ts or 0.0)
-    best: list[Anomaly] = []
-    for i, first in enumerate(timed):
-        run = [a for a in timed[i:] if (a.ts or 0.0) - (first.ts or 0.0) <= CASCADE_SPAN_S]
-        if len(run) > len(best):
-            best = run
-    if len(best) >= 2:
-        first = best[0]
-        candidates.append({
-            "kind": "cascade",
-            "title": f"Cascade: {len(best)} anomalies within {CASCADE_SPAN_S // 60} minutes, starting with {first.id} "
-                     f"at {first.where}{_span(best)}",
-            "members": best,
-        })
-
-    for top in sorted(anomalies, key=_weight, reverse=True)[:2]:
-        candidates.append({
-            "kind": "isolated",
-            "title": f"Isolated rare event {top.id} at {top.where}" + (f" on {top.host}" if top.host else "")
-                     + f" (template T{top.template_id})",
-            "members": [top],
-        })
-
-    seen: set[frozenset[str]] = set()
-    ranked: list[dict[str, Any]] = []
-    for c in sorted(candidates, key=lambda c: -sum(_weight(a) for a in c["members"])):
-        key = frozenset(a.id for a in c["members"])
-        if key in seen:
-            continue
-        seen.add(key)
-        ranked.append(c)
-    out = []
-    for rank, c in enumerate(ranked[:limit], 1):
-        members: list[Anomaly] = c["members"]
-        confidence, reason = _confidence(members)
+    triage = report.incidents or {}
+    incidents = list(triage.get("incidents") or [])
+    out: list[dict[str, Any]] = []
+    dismissed = [f"{u['where']}: {u['reason']}" for u in (triage.get("unrelated") or [])[:5]]
+    for rank, inc in enumerate(incidents[:limit], 1):
+        members = _members(inc, anomalies)
+        evidence: list[str] = []
+        for a in members[:4]:
+            evidence.append(a.id)
+            evidence += [e.id for e in a.evidence[:1] if e.id]
         out.append({
             "id": f"H{rank}",
-            "kind": c["kind"],
-            "title": c["title"],
+            "kind": "incident",
+            "title": inc.get("title", ""),
+            "incident": inc.get("id"),
             "anomalies": [a.id for a in members],
-            "evidence": _evidence_ids(members),
-            "confidence": confidence,
-            "confidence_reason": reason,
-            "support": round(sum(_weight(a) for a in members), 3),
-            "facts": [
-                f"{a.id}: {a.severity} at {a.where}{f' ({a.time})' if a.time else ''}, score {a.score:.3g} vs {a.threshold:.3g}"
-                for a in members
-            ],
+            "evidence": evidence[:10],
+            "confidence": inc.get("confidence", "low"),
+            "confidence_reason": inc.get("confidence_reason"),
+            "support": inc.get("strength", 0.0),
+            "facts": _facts(inc),
+            "chain": [s["where"] for s in inc.get("chain") or []],
+            "unrelated": dismissed,
+        })
+    # Then the runner-up causes of the first incident, as alternative hypotheses.
+    if incidents and len(out) < limit:
+        inc = incidents[0]
+        cands = inc.get("candidates") or []
+        top = cands[0] if cands else None
+        for c in cands[1:]:
+            if len(out) >= limit:
+                break
+            if top is not None and (c.get("host"), c.get("service"), c.get("kind")) == \
+                    (top.get("host"), top.get("service"), top.get("kind")):
+                continue
+            members = [a for a in anomalies if c.get("where") and a.where == c["where"]] or _members(inc, anomalies)
+            out.append({
+                "id": f"H{len(out) + 1}",
+                "kind": "alternative cause",
+                "title": f"{inc.get('id')}: the cause may instead be \u201c{str(c.get('text') or '')[:100]}\u201d"
+                         + (f" at {c['where']}" if c.get("where") else "") + f" ({c.get('kind')})",
+                "incident": inc.get("id"),
+                "anomalies": [a.id for a in members[:4]],
+                "evidence": [a.id for a in members[:4]],
+                "confidence": "low",
+                "confidence_reason": f"ranked {c.get('rank')} of {len(cands)} candidates by the engine",
+                "support": c.get("score", 0.0),
+                "facts": [f"candidate {c.get('rank')} ({c.get('kind')}): " + "; ".join(c.get("reasons") or [])],
+                "chain": [s["where"] for s in inc.get("chain") or []],
+                "unrelated": dismissed,
+            })
+    if not out and anomalies:
+        top = max(anomalies, key=_weight)
+        out.append({
+            "id": "H1",
+            "kind": "anomaly",
+            "title": f"No incident found; the strongest rare line is {top.id} at {top.where}"
+                     + (f" on {top.host}" if top.host else ""),
+            "incident": None,
+            "anomalies": [top.id],
+            "evidence": [top.id] + [e.id for e in top.evidence[:2] if e.id],
+            "confidence": "low",
+            "confidence_reason": "no error, status or latency rate changed: a rare line, not an incident",
+            "support": round(_weight(top), 3),
+            "facts": [f"{top.id}: {top.severity} at {top.where}{f' ({top.time})' if top.time else ''}, score "
+                      f"{top.score:.3g} vs {top.threshold:.3g}"],
+            "chain": [],
+            "unrelated": dismissed,
         })
     return out

@@ -62,12 +62,8 @@ def status_class(status: int) -> int:
     return status // 100 if 100 <= status <= 599 else 0
 
 
-def _is_id(part: str) -> bool:
-    if part.isdigit():
-        return True
-    if len(part) >= 8 and any(c.isdigit() for c in part):
-        return True  # hex ids, UUIDs, tokens with digits
-    return len(part) >= 16 and "-" not in part and "_" not in part and part.isalnum() and not part.isalpha()
+# A path segment that is an id: holds a digit, and is not a short word like v1, s3, api2.
+_ID_SEGMENT = re.compile(r"(?<=/)(?![A-Za-z][A-Za-z0-9]{0,3}(?:/|$))[^/]*\d[^/]*|(?<=/)[0-9a-f]{16,}(?=/|$)")
 
 
 def normalize_route(path: str) -> str:
@@ -75,8 +71,9 @@ def normalize_route(path: str) -> str:
     path = path.split("?", 1)[0].split("#", 1)[0]
     if "://" in path:
         path = "/" + path.split("://", 1)[1].partition("/")[2]
-    parts = path.split("/")
-    return "/".join("{id}" if p and _is_id(p) else p for p in parts[:12])
+    if len(path) > 300:
+        path = path[:300]
+    return _ID_SEGMENT.sub("{id}", path)
 
 
 def exception_class(text: str) -> str | None:
@@ -98,7 +95,10 @@ def exception_class(text: str) -> str | None:
 
 
 def _lower_items(obj: dict[str, Any]) -> dict[str, Any]:
-    if all(type(v) is not dict for v in obj.values()) and all(k.islower() or not k.isalpha() for k in obj):
+    for k, v in obj.items():
+        if type(v) is dict or not k.islower():
+            break
+    else:
         return obj
     out: dict[str, Any] = {}
     for k, v in obj.items():

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from detectors.fields import exception_class, extract, normalize_route
-from detectors.incidents import Triage, read_metrics, triage
-from detectors.incidents import semantics
+from detectors.incidents import Triage, read_metrics, semantics, triage
 
 T0 = datetime(2025, 3, 14, 8, 0, 0, tzinfo=UTC)
 ONSET = T0 + timedelta(hours=2, minutes=10)

@@ -510,7 +510,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 taken.add(i)
             continue
         if c.c.key >= 0 and c.metric is None:
-            c.coact = 1.0 if i == anchor_i else _coactivity(ctx, c, anchor, lo_bin, hi_bin)
+            after_bin = min(ctx.n_bins - 1, hi_bin + int(lookback // ctx.width))
+            c.coact = 1.0 if i == anchor_i else _coactivity(ctx, c, anchor, lo_bin, after_bin)
             recurring = _recurring(ctx, c, c.c.bin)
             if i != anchor_i and recurring >= 2 and c.c.kind != "new":
                 continue  # it flapped before the incident too: judged in the unrelated list
@@ -547,6 +548,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     symptom_host = int(keys.host[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     symptom_service = int(keys.service[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     changes_before = _changes_before(ctx, onset, options.change_window_s)
+    _read_texts(ctx, [c.event for c in steps_ch])
+    named = _mentions(ctx, steps_ch)
     for c in steps_ch:
         k = c.c.key
         reasons: list[str] = []
@@ -576,6 +579,10 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             where = _name(ctx.table.hosts, int(keys.host[k])) or _name(ctx.table.services, int(keys.service[k]))
             if where:
                 reasons.append(f"upstream of the symptom, on {where}")
+        by = named.get(id(c))
+        if by:
+            score += 0.35
+            reasons.append(f"named by {by}")
         if c.flagged > 0:
             score += 0.15
             reasons.append(f"flagged by the {ctx.detector} detector ({c.flagged:.1f}x its threshold)")
@@ -586,6 +593,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             score -= 0.5
             reasons.append("user-facing symptom rather than a cause")
         near = [ce for ce in changes_before if 0 <= ce.before_s <= 15 * 60 and k >= 0 and not ce.background
+                and "routine" not in ce.kind
                 and ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
                      or (ce.service and ce.service == _name(ctx.table.services, int(keys.service[k])))
                      or ce.file == ctx.table.sources[int(keys.source[k])])]
@@ -695,6 +703,48 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     return inc, taken
 
 
+def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
+    """Read the message of these events back from their files (one pass per file), into ctx.texts."""
+    want: dict[str, list[int]] = {}
+    for e in events:
+        if e >= 0 and e not in ctx.texts:
+            want.setdefault(ctx.table.sources[int(ctx.table.source[e])], []).append(e)
+    for src, evs in want.items():
+        lines = {int(ctx.table.line[e]): e for e in evs}
+        found = context_many(src, sorted(lines), before=0, after=0)
+        for n, got in found.items():
+            text = next((t for ln, t in got if ln == n), "")
+            ctx.texts[lines[n]] = message_of(text) if text else ""
+
+
+def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
+    """Steps whose host or service another step's line names ("connect to db-1:5432 failed" names db-1):
+    id(step) -> "the line at file:line"."""
+    out: dict[int, str] = {}
+    keys = ctx.keys
+    for c in steps:
+        if c.c.key < 0:
+            continue
+        names = {n for n in (_name(ctx.table.hosts, int(keys.host[c.c.key])),
+                             _name(ctx.table.services, int(keys.service[c.c.key]))) if n and len(n) >= 3}
+        if not names:
+            continue
+        pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.I)
+        for o in steps:
+            if o is c or o.event < 0:
+                continue
+            same = o.c.key >= 0 and (int(keys.host[o.c.key]) == int(keys.host[c.c.key])
+                                     and int(keys.service[o.c.key]) == int(keys.service[c.c.key]))
+            if same:
+                continue
+            text = ctx.texts.get(o.event, "")
+            if text and pattern.search(text):
+                f, ln = _where(ctx, o.event)
+                out[id(c)] = f"the line at {f}:{ln}"
+                break
+    return out
+
+
 def _chain_members(steps: list[_Ch], cause_key: str | None, keys: keys_mod.Keys) -> list[_Ch]:
     """At most MAX_STEPS steps: the cause, the strongest symptoms, then the earliest others (one per host/service)."""
     if len(steps) <= MAX_STEPS:
@@ -759,7 +809,12 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float) -> list[ChangeEven
         # Routine: it happens all through the log (a scheduled job, periodic reloads).
         occurrences = len(ev)
         span_h = max((ctx.t[ev[-1]] - ctx.t[ev[0]]) / 3600.0, 1e-9)
-        routine = occurrences >= 6 and occurrences / max(span_h, 1.0) >= 1.0
+        rate_h = occurrences / max(span_h, 1.0)
+        routine = occurrences >= 6 and rate_h >= 1.0
+        if routine and rate_h > 12 and before < 0:
+            continue  # the weather (a job every few minutes), not a change; after the onset it explains nothing
+        if routine and rate_h > 30:
+            continue
         f, ln = _where(ctx, e)
         ce = ChangeEvent(kind, "", f"{f}:{ln}", f, ln, float(tt[i]), iso(float(tt[i])),
                          _name(ctx.table.hosts, int(ctx.table.host[e])),

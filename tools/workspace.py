@@ -8,6 +8,7 @@ from pathlib import Path
 
 from detectors.base import DetectorError
 from detectors.pipeline import AuditOptions, AuditResult, audit
+from detectors.sources import is_remote
 from tools.base import ToolInputError
 
 
@@ -52,7 +53,7 @@ class Workspace:
             ToolInputError: If no path exists or the detector/window cannot be used (the message says what to change).
         """
         paths = [str(p) for p in paths]
-        missing = [p for p in paths if p != "-" and not Path(p).exists()]
+        missing = [p for p in paths if p != "-" and not is_remote(p) and not Path(p).exists()]
         if missing and len(missing) == len(paths):
             raise ToolInputError(f"no such file or directory: {', '.join(repr(p) for p in missing)}; give existing log paths")
         options = replace(self.options, detector=detector or self.options.detector, window=window or self.options.window)

@@ -363,6 +363,8 @@ class _Sink(beam.DoFn):
     # Direct/Prism-loopback runs write from this process: count here too, since metrics updated in timer
     # callbacks' bundles are not always reported back.
     counts: Counter[str] = Counter()
+    # The newest event's data time and model version, with the wall time it was written (sleuth watch --metrics-port).
+    last: dict[str, float] = {}
 
     def __init__(self, out: str | None) -> None:
         self.out = out
@@ -377,6 +379,10 @@ class _Sink(beam.DoFn):
             Metrics.counter(NAMESPACE, key).inc()
         with self._lock:
             self.counts.update(keys)
+            if isinstance(event.get("timestamp"), (int, float)):
+                self.last.update(timestamp=float(event["timestamp"]), written=time.time())
+            if isinstance(event.get("model_version"), int):
+                self.last["model_version"] = float(event["model_version"])
             if self.out:
                 with open(self.out, "a", encoding="utf-8") as handle:
                     handle.write(line + "\n")

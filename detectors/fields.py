@@ -40,9 +40,15 @@ _TRAILING_LATENCY = re.compile(
     r"(?:\b(?:rt|request_time|upstream_response_time|urt|duration|latency|took)[=:]\s?\"?(\d{1,7}(?:\.\d{1,6})?)"
     r"|\b(\d{1,7}(?:\.\d{1,6})?)\s?ms\b)")
 _LATENCY_LAST = re.compile(r"\s(\d{1,4}\.\d{3,6})\s*$")
+_TEXT_LATENCY = re.compile(r"\b(?:duration|took|elapsed|latency|response time|in)[:=]?\s{0,2}(\d{1,9}(?:\.\d{1,6})?)"
+                           r"\s?(ms|milliseconds|msec|s|sec|secs|seconds)\b", re.I)
 # Exception classes: "java.net.ConnectException: ...", "Caused by: x.y.SQLTimeoutException", "KeyError: 'a'".
 _EXC = re.compile(r"\b((?:[a-z_][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Fault|Failure|Timeout|Refused|Exhausted))"
                   r"(?=:|\s|$|\))")
+# The same class name searched anywhere in a text: from the class name itself, without the package, since only the
+# last component is kept. Searching with the package prefix retried the prefix from every dot of a long dotted
+# run ("a.a.a.a..."), quadratic in the run.
+_EXC_NAME = re.compile(r"\b([A-Z][\w$]*(?:Exception|Error|Fault|Failure|Timeout|Refused|Exhausted))(?=:|\s|$|\))")
 _CAUSED_BY = re.compile(r"Caused by: ((?:[\w$]+\.)*[\w$]+)")
 
 
@@ -90,7 +96,7 @@ def exception_class(text: str) -> str | None:
             m = _EXC.match(line.strip())
             if m:
                 return m.group(1).rsplit(".", 1)[-1]
-    m = _EXC.search(text[:2000])
+    m = _EXC_NAME.search(text[:2000])
     return m.group(1).rsplit(".", 1)[-1] if m else None
 
 
@@ -229,6 +235,11 @@ def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fiel
                 lm2 = _LATENCY_LAST.search(tail)
                 if lm2 is not None:
                     f.latency_ms = float(lm2.group(1)) * 1000.0
+    elif ("ms" in text or "sec" in text) and (m := _TEXT_LATENCY.search(text, 0, 600)) is not None:
+        # "duration: 29509.586 ms", "took 2.5s", "elapsed=1200ms": the time an operation took, in the message.
+        v = float(m.group(1))
+        unit = m.group(2).lower()
+        f = Fields(latency_ms=v if unit.startswith("m") else v * 1000.0)
     exc = exception_class(text)
     if exc is not None:
         f = f or Fields()

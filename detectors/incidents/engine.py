@@ -298,7 +298,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         if incidents and _anchor_weight(anchor) < 0.25 * incidents[0].strength:
             break
         if any(inc.onset_ts is not None and inc.end_ts is not None
-               and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts for inc in incidents):
+               and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts + lookback for inc in incidents):
             used.add(anchor_i)
             continue
         members = [i for i in pool if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
@@ -307,6 +307,21 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         used.add(anchor_i)
         if inc is not None:
             incidents.append(inc)
+    if not incidents:
+        # No user-facing symptom anchored one: the strongest onset of failures (an error burst, a crash at the end
+        # of a build log) is still an incident, with low confidence.
+        pool = [i for i, c in enumerate(bad) if c.bad >= 0.55 and not c.background and c.metric is None
+                and c.c.kind != "rate down" and c.c.strength >= rates.LLR_MIN]
+        if pool:
+            anchor_i = max(pool, key=lambda i: bad[i].bad * np.log1p(bad[i].c.strength))
+            anchor = bad[anchor_i]
+            members = [i for i in range(len(bad)) if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
+            inc, taken = _incident(ctx, bad, anchor_i, members, chs, series, options, 1, lookback)
+            used |= taken | {anchor_i}
+            if inc is not None:
+                inc.confidence = "low"
+                inc.confidence_reason = "no user-facing symptom (5xx, latency, front-door errors): an onset of failures"
+                incidents.append(inc)
     out.incidents = incidents
     out.unrelated = _unrelated(ctx, bad, used, incidents, options, lookback)
     _fill_texts(ctx, out)
@@ -328,7 +343,7 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
     sc = int(keys.status_class[k])
     symptom = 0.0
     if c.kind == "stopped":
-        bad = max(bad, 0.5)
+        bad = max(bad, 0.4)
     elif c.kind == "rate down":
         symptom = 0.6 if sc in (2, 3) else 0.0
         bad = 0.5 if sc in (2, 3) else 0.0
@@ -433,7 +448,8 @@ def _is_bad(c: _Ch) -> bool:
         return True
     if c.c.kind == "rate down":
         return c.symptom > 0
-    return c.bad >= 0.25
+    # A message never logged before that arrives in volume is a change worth placing, whatever its words.
+    return c.bad >= 0.25 or (c.c.kind == "new" and c.c.strength >= 2 * rates.LLR_MIN and not c.background)
 
 
 def _anchor_weight(c: _Ch) -> float:
@@ -519,6 +535,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 continue
             if i != anchor_i and c.coact < 0.2 and c.c.kind not in ("stopped", "new"):
                 continue
+            if i != anchor_i and c.bad < 0.25 and c.coact < 0.4:
+                continue  # a neutral new message must keep pace with the symptom
         else:
             c.coact = 0.5
         # One change per key: the earliest in the window.
@@ -539,7 +557,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     if not steps_ch:
         return None, taken
     onset = steps_ch[0].ts
-    end_ts = ctx.bin_ts(hi_bin + 1)
+    end_ts = ctx.bin_ts(min(ctx.n_bins - 1, max([hi_bin] + [c.c.end_bin for c in steps_ch if c.symptom >= 0.6]))
+                        + 1)
     symptom_ch = max(steps_ch, key=_anchor_weight)
 
     # Candidates among the log changes.
@@ -555,6 +574,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         reasons: list[str] = []
         early = 1.0 - min(1.0, max(0.0, (c.ts - onset) / span))
         score = 1.2 * early + 0.9 * c.bad
+        if c is steps_ch[0] and len(steps_ch) > 1 and steps_ch[1].ts - c.ts >= min(30.0, ctx.width):
+            score += 0.4  # first on the path, clearly ahead of the rest
         if c.ts == onset:
             reasons.append("earliest change of the incident")
         else:
@@ -564,6 +585,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             what = lvl or ("5xx" if keys.status_class[k] == 5 else "error words")
             exc = _name(ctx.table.excs, int(keys.exc[k])) if k >= 0 else None
             reasons.append(f"reads as a failure ({what}{', ' + exc if exc else ''})")
+        if k >= 0 and keys.slow_ms is not None and keys.slow_ms[k] >= keys_mod.SLOW_MS:
+            reasons.append(f"slow: its operations took {keys.slow_ms[k] / 1000:.0f} s on average")
         if c.c.kind == "new":
             score += 0.35
             reasons.append("never logged before the incident")
@@ -795,8 +818,8 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float) -> list[ChangeEven
     if not ctx.timed:
         return []
     for k, kind in enumerate(keys.change):
-        if kind is None:
-            continue
+        if kind is None or keys.background[k]:
+            continue  # logins and desktop daemons do not change the system ("user deploy" logged in)
         ev = ctx.events_of(k)
         if len(ev) == 0:
             continue
@@ -936,6 +959,8 @@ def _unrelated(ctx: _Ctx, bad: list[_Ch], used: set[int], incidents: list[Incide
         k = c.c.key
         if k < 0 or c.metric is not None or keys.name(k) in chain_keys or c.c.kind == "rate down" or i in used:
             continue
+        if c.c.kind == "stopped" and keys.bad[k] < 0.3:
+            continue  # an ordinary message that stopped (a phase of the work ended): not worth a line here
         if main is None or main.onset_ts is None:
             add(k, c.event, "a change with no user-facing symptom after it", float(keys.count[k]))
             continue

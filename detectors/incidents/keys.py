@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from detectors.templates import TemplateStore
 
 
+SLOW_MS = 5000.0  # a key whose operations take this long on average reads as trouble
+
+
 @dataclass
 class Keys:
     """Per-event key ids (`of`) and per-key columns (index = key id)."""
@@ -39,6 +42,7 @@ class Keys:
     bad: np.ndarray  # float 0..1
     change: list[str | None]  # change kind (deploy, restart, ...) or None
     background: np.ndarray  # bool: routine host chatter
+    slow_ms: np.ndarray | None = None  # mean latency of the key's lines that carry one (0: none)
 
     def __len__(self) -> int:
         return len(self.count)
@@ -89,6 +93,16 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         host=table.host[first].astype(np.int64), service=table.service[first].astype(np.int64), route=route,
         n_hosts=n_hosts, text=[], bad=np.zeros(k_count), change=[], background=np.zeros(k_count, dtype=bool),
     )
+    # Keys whose lines say an operation took long (a latency field or "duration: 29509 ms" in the text).
+    lat = table.latency.astype(np.float64)
+    has = (of >= 0) & np.isfinite(lat)
+    slow_ms = np.zeros(k_count)
+    if has.any():
+        n_lat = np.bincount(of[has], minlength=k_count)
+        sum_lat = np.bincount(of[has], weights=lat[has], minlength=k_count)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slow_ms = np.where(n_lat >= max(1, 0), sum_lat / np.maximum(n_lat, 1), 0.0)
+    keys.slow_ms = slow_ms
     excs, services = table.excs, table.services
     for k in range(k_count):
         text = store.template(int(keys.template[k]))
@@ -100,6 +114,8 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
             text += f" [{excs[e]}]"
         keys.text.append(text)
         keys.bad[k] = semantics.badness(text, int(keys.level[k]), sc, e > 0)
+        if slow_ms[k] >= SLOW_MS and sc not in (2, 3):
+            keys.bad[k] = max(keys.bad[k], 0.45)  # slow operations (a 30 s query) read as trouble
         kind = semantics.change_kind(text)
         # A change announced at error level is a failure first (a failed deploy is still a candidate via words).
         keys.change.append(kind if keys.level[k] < 5 or kind in ("deploy", "config-management") else None)

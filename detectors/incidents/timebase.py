@@ -73,7 +73,8 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                 notes.append(f"{sources[s]}: covers {_fmt(lo)} to {_fmt(hi)} UTC, which does not overlap the other "
                              f"sources ({_fmt(o_lo)} to {_fmt(o_hi)}); its clock, year or time zone may be off, so its "
                              f"changes are not grouped with theirs")
-                if len(ranges) >= 3 or (hi - lo) < span:
+                others_overlap = len(others) >= 2 and min(r[1] for r in others) >= max(r[0] for r in others)
+                if others_overlap:
                     usable &= src != s
                 continue
             same_shift = abs(d_lo - d_hi) <= max(0.05 * span, 120.0)

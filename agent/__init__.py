@@ -2,7 +2,6 @@
 
 from agent.api import Answer, Sleuth
 from agent.backends import make_llm
-from agent.bench import bench_agent
 from agent.citations import EvidenceStore, check_citations
 from agent.graph import build_graph
 from agent.llm import LLM, ChatModelLLM, LLMError, LLMOutputError, LLMStats, LLMUnavailable
@@ -23,7 +22,6 @@ __all__ = [
     "SessionError",
     "Settings",
     "Sleuth",
-    "bench_agent",
     "build_graph",
     "check_citations",
     "load_settings",

@@ -35,7 +35,10 @@ class Answer:
     text: str  # with unresolvable citations removed
     citations: dict[str, Any] = field(default_factory=dict)  # resolved / total / dropped
     steps: list[dict[str, Any]] = field(default_factory=list)  # tool calls made for it (and rejected ones)
-    status: str = "ok"  # "unavailable" when the model could not answer (the text then says why)
+    status: str = "ok"  # "ok" whenever there is an answer (the deterministic one stands when the model fails)
+    kind: str | None = None  # what was asked: what_happened, root_cause, onset, around, related, context, ...
+    source: str = "deterministic"  # "model" when the model's rephrasing passed the checks and is shown
+    reason: str | None = None  # why the model's text was not used, when it was not
 
 
 class UnavailableLLM:
@@ -63,6 +66,14 @@ class UnavailableLLM:
     complete_json = _fail
     label_logprobs = _fail
     tool_calls = _fail
+
+
+class NoLLM(UnavailableLLM):
+    """`--llm none`: no model at all; answers and explanations are the deterministic ones."""
+
+    def __init__(self) -> None:
+        super().__init__("no model (--llm none)")
+        self.name = "none"
 
 
 class Sleuth:
@@ -117,6 +128,7 @@ class Sleuth:
             self._graph = build_graph(
                 self.llm, self.workspace, tools=self.tools, decisions=s.decisions, max_steps=s.max_steps, explain_top=s.explain_top,
                 explain=s.explain, max_tokens=s.max_tokens, checkpointer=self._checkpointer,
+                planner=s.planner, rephrase=s.rephrase,
             )
         return self._graph
 
@@ -128,8 +140,8 @@ class Sleuth:
     def audit(self, paths: Sequence[str], *, explain: bool | None = None) -> Report:
         """Audit `paths` with the detectors and explain the top anomalies.
 
-        The report always carries the detectors' verdicts and the deterministic evidence summary; its
-        `explanation` says "explanation unavailable: <reason>" when the model is down, slow or unusable.
+        The report always carries the detectors' verdicts and an explanation: the model's, when it passes the
+        checks, else the deterministic one from the incident engine (status "deterministic", with the reason).
 
         Raises:
             ToolInputError: If no path can be audited (the message says why).
@@ -162,7 +174,8 @@ class Sleuth:
         reply = final["messages"][-1]
         meta = reply.response_metadata if isinstance(reply, AIMessage) else {}
         return Answer(str(reply.content), dict(meta.get("citations", {})), list(meta.get("steps", [])),
-                      str(meta.get("status", "ok")))
+                      str(meta.get("status", "ok")), meta.get("kind"), str(meta.get("source", "deterministic")),
+                      meta.get("reason"))
 
     def history(self) -> list[tuple[str, str]]:
         """The session's (question, answer) pairs so far."""

@@ -1,4 +1,4 @@
-"""Choosing the back end from the settings: vLLM when a server URL is set, else the embedded engine."""
+"""Choosing the back end from the settings: none (`--llm none`), a server when a URL is set, else the embedded engine."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ def make_llm(settings: Settings, *, check: bool = True) -> LLM:
     Raises:
         LLMUnavailable: If the vLLM server cannot be reached or does not serve the model (with `check`).
     """
-    if settings.llm_url:
+    if settings.backend == "none":
+        from agent.api import NoLLM
+
+        return NoLLM()
+    if settings.llm == "served" and not settings.llm_url:
+        from agent.llm import LLMUnavailable
+
+        raise LLMUnavailable("--llm served needs a server: pass --llm-url http://HOST:PORT/v1")
+    if settings.backend == "vllm":
         from agent.llm_openai import openai_llm
 
         return openai_llm(settings, check=check)

@@ -1,18 +1,21 @@
-"""The LangGraph agent: a triage path that never depends on the model choosing tools, and a conversation path.
+"""The LangGraph agent: answers stand on a deterministic path; a model may only rephrase them, checked.
 
 ```
-START ─┬─ triage ─► audit ─► hypothesize ─► explain ─┐
-       └─ chat ───► plan ◄──► act                    ├─► cite ─► END
-                     └──────► answer ────────────────┘
+START ─┬─ triage ─► audit ─► hypothesize ─► explain ─────────┐
+       └─ chat ───► ground ─► plan ◄──► act                   ├─► cite ─► END
+                               └──────► phrase ──────────────┘
 ```
-- **triage**: the system (not the model) audits the sources, forms ranked hypotheses from the evidence, then asks
-  the model for a schema-constrained explanation; if the model is down or talks nonsense, the deterministic
-  evidence summary stands alone with "explanation unavailable: <reason>".
-- **chat**: the planner picks one read-only tool at a time as a schema-constrained JSON decision (tool name enum +
-  args) or a native tool call; `act` validates the arguments and rejects an invalid call without running it;
-  `answer` streams the reply from the tool results. The planner never sees log text (see `agent.prompts`).
-- **cite**: resolves every citation against the evidence store, drops and counts unresolvable ones, hedges
-  wording when the evidence is thin.
+- **triage**: the system (not the model) audits the sources, forms ranked hypotheses and the deterministic
+  explanation from the incident engine, then asks the model for a schema-constrained explanation; the model's text
+  is kept only if it passes `agent.vet`, else the deterministic explanation stands (with the reason).
+- **chat**: `ground` answers the question deterministically (`agent.answer`: the question is classified, the
+  incident engine and the read-only tools answer it, every claim cited). A capable served model (`planner`) may
+  then plan extra read-only tool calls, one at a time, as a schema-constrained decision over the tools that can run
+  (`agent.toolset`); `act` validates the arguments and a call that fails validation is never run and ends the
+  planning. `phrase` lets the model rephrase the answer; its text is kept only if `agent.vet` accepts it.
+  The planner never sees log text (see `agent.prompts`).
+- **cite**: one citation check (`agent.citations`) over whatever text is shown: unresolvable or mismatched
+  citations are dropped and counted.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent import prompts
+from agent.answer import answer_question, explain_triage
 from agent.citations import EvidenceItem, EvidenceStore, check_citations, hedge
 from agent.hypotheses import form_hypotheses
 from agent.llm import LLM, LLMError
 from agent.state import AgentState
+from agent.toolset import offered_tools
+from agent.vet import MARKUP, has_markup, repeats, vet_model_text
 from tools import TOOLS, Tool, ToolArgsError, ToolInputError, Workspace
 from tools.base import clip
 
@@ -106,22 +112,27 @@ def build_graph(
     explain: bool = True,
     max_tokens: int | None = None,
     checkpointer: Any = None,
+    planner: bool = False,
+    rephrase: bool = True,
 ) -> Any:
     """Compile the agent. The model (and the workspace) are passed in so tests can script them.
 
     Args:
         llm: Any `LLM` (embedded, vLLM, or a scripted fake wrapped in `ChatModelLLM`).
         workspace: The data the tools query (a new one when None).
-        tools: The read-only tools the planner may call.
+        tools: The read-only tools a planner may be offered (only those that can run are).
         decisions: "json" (a schema-constrained decision, which any back end can give) or "native" tool calls.
-        max_steps: Tool calls per question.
+        max_steps: Extra tool calls a planner may make per question.
         explain_top: Anomalies shown to the model when explaining an audit.
-        explain: Ask the model to explain audits (False: the deterministic summary only).
+        explain: Ask the model to explain audits (False: the deterministic explanation only).
         max_tokens: Bound per model call (None: the back end's default).
         checkpointer: A LangGraph checkpointer, to save and resume sessions.
+        planner: Let the model plan extra tool calls (for a capable served model; a small one picks junk).
+        rephrase: Let the model rephrase the deterministic answer (its text is vetted; False: never ask it).
     """
     ws = workspace or Workspace()
     by_name = {t.name: t for t in tools}
+    use_model = llm.name != "none"
 
     def route_turn(state: AgentState) -> str:
         return "triage" if state.get("mode") == "triage" else "chat"
@@ -144,17 +155,21 @@ def build_graph(
         store = EvidenceStore.from_report(report)
         for h in hypotheses:
             store.add(EvidenceItem(h["id"], "hypothesis", clip(h["title"], 200)))
-        return {"hypotheses": hypotheses, "evidence": store.to_dict()}
+        grounded = explain_triage(ws, store)
+        return {"hypotheses": hypotheses, "evidence": store.to_dict(),
+                "grounded": {"text": grounded.text, "facts": grounded.facts, "confidence": grounded.confidence,
+                             "kind": "explanation", "cited": grounded.cited}}
 
     def explain_node(state: AgentState) -> dict[str, Any]:
         report = ws.result.report
         hypotheses = state.get("hypotheses") or []
-        if not report.anomalies:
+        if not report.anomalies and not (state.get("grounded") or {}).get("cited"):
             return {"draft": {"status": "nothing"}, "error": None}
-        if not explain:
-            return {"draft": {"status": "skipped"}, "error": None}
+        if not explain or not use_model:
+            return {"draft": {"status": "skipped", "reason": "no model asked (--llm none)" if explain else
+                              "explanation skipped (--no-explain)"}, "error": None}
         # The strongest anomaly of each hypothesis first, then the rest by rank, up to explain_top.
-        leads = [h["anomalies"][0] for h in hypotheses if h["anomalies"]]
+        leads = [h["anomalies"][0] for h in hypotheses if h.get("anomalies")]
         by_id = {a.id: a for a in report.anomalies}
         order = list(dict.fromkeys([*leads, *(a.id for a in report.anomalies)]))
         shown = [by_id[i] for i in order if i in by_id][:explain_top]
@@ -164,7 +179,7 @@ def build_graph(
             f"{t.anomalous_windows} anomalous windows, {len(report.anomalies)} anomalies."
         )
         messages = prompts.explain_messages(headline, hypotheses, shown)
-        offered = list(dict.fromkeys(e for h in hypotheses for e in h["evidence"]))
+        offered = list(dict.fromkeys(e for h in hypotheses for e in h.get("evidence", [])))
         schema = prompts.explain_schema([h["id"] for h in hypotheses], offered)
         started = time.perf_counter()
         try:
@@ -188,31 +203,59 @@ def build_graph(
 
     # ------------------------------------------------------------------------------------- conversation path
 
+    def ground(state: AgentState) -> dict[str, Any]:
+        messages = state.get("messages", [])
+        question = str(messages[-1].content) if messages else ""
+        store = EvidenceStore.from_dict(state.get("evidence"))
+        sources = list(state.get("sources") or [])
+        if not sources and not ws.has_result:
+            text = ("Nothing has been audited yet: start with `sleuth chat PATH...` (or audit the logs first), then "
+                    "ask about them.")
+            return {"grounded": {"text": text, "facts": [text], "confidence": "high", "kind": "nothing_audited",
+                                 "cited": []}, "evidence": store.to_dict()}
+        if sources and not ws.has_result:
+            ws.ensure(sources)  # a resumed session: rebuild the audit the answers stand on
+        if not store.items:
+            store = EvidenceStore.from_report(ws.result.report)
+        composed = answer_question(question, ws, store, focus=state.get("focus"))
+        calls = [{"tool": s["tool"], "args": s["args"], "by": "system", "executed": s["executed"], "ok": s["ok"]}
+                 for s in composed.steps]
+        return {"grounded": {"text": composed.text, "facts": composed.facts, "confidence": composed.confidence,
+                             "kind": composed.kind, "cited": composed.cited},
+                "evidence": store.to_dict(), "calls": calls,
+                "system_steps": [{k: s.get(k) for k in ("tool", "args", "ok", "executed", "error")} for s in composed.steps]}
+
     def plan(state: AgentState) -> dict[str, Any]:
         steps = list(state.get("steps") or [])
-        if len(steps) >= max_steps:
+        if not planner or not use_model or (state.get("grounded") or {}).get("kind") == "nothing_audited":
             return {"pending": None}
-        if sum(1 for s in steps if not s["ok"]) >= 2:  # the model is not converging: answer with what there is
-            return {"pending": None}
+        if len(steps) >= max_steps or any(not s["executed"] for s in steps):
+            return {"pending": None}  # a rejected call ends the planning: the deterministic answer stands
+        if sum(1 for s in steps if not s["ok"]) >= 2:
+            return {"pending": None}  # the model is not converging: answer with what there is
         questions = [str(m.content) for m in state.get("messages", []) if isinstance(m, HumanMessage)]
-        messages = prompts.plan_messages(questions, findings_lines(state), tool_catalogue(tools), steps)
+        offered = offered_tools(tools, ws, questions[-1] if questions else "")
+        if not offered:
+            return {"pending": None}
+        messages = prompts.plan_messages(questions, findings_lines(state), tool_catalogue(offered), steps)
         try:
             if decisions == "native":
-                calls = llm.tool_calls(messages, openai_tool_specs(tools), tool_choice="auto")  # type: ignore[attr-defined]
+                calls = llm.tool_calls(messages, openai_tool_specs(offered), tool_choice="auto")  # type: ignore[attr-defined]
                 decision = {"tool": calls[0][0], "args": calls[0][1]} if calls else {"tool": "answer", "args": {}}
             else:
-                decision = llm.complete_json(messages, prompts.decision_schema(tools), max_tokens=160)
+                decision = llm.complete_json(messages, prompts.decision_schema(offered), max_tokens=160)
         except LLMError as error:
             return {"pending": None, "error": str(error)}
-        name = decision.get("tool")
+        name = decision.get("tool") if isinstance(decision, dict) else None
         if not name or name == "answer":
             return {"pending": None}
         if any(s["tool"] == name and s["args"] == decision.get("args") for s in steps):
             return {"pending": None}  # the same call again would return the same thing
-        return {"pending": {"tool": str(name), "args": decision.get("args")}}
+        return {"pending": {"tool": str(name), "args": decision.get("args"),
+                            "offered": name in {t.name for t in offered}}}
 
     def after_plan(state: AgentState) -> str:
-        return "act" if state.get("pending") else "answer"
+        return "act" if state.get("pending") else "phrase"
 
     def act(state: AgentState) -> dict[str, Any]:
         pending = state.get("pending") or {}
@@ -222,6 +265,8 @@ def build_graph(
         tool = by_name.get(name)
         if tool is None:
             step["error"] = f"there is no tool {name!r}; the tools are: {', '.join(by_name)}. The call was not run."
+        elif not pending.get("offered", True):
+            step["error"] = f"{name} cannot run here (it was not offered). The call was not run."
         else:
             try:
                 args = tool.validate(raw)
@@ -233,7 +278,7 @@ def build_graph(
                 step["executed"] = True
                 try:
                     out = tool.run(ws, args)
-                except ToolInputError as error:  # the model can fix these; bugs propagate
+                except ToolInputError as error:
                     step["error"] = str(error)
                 else:
                     step.update(ok=True, count=out.count, output=out.text,
@@ -249,26 +294,39 @@ def build_graph(
             update.update(sources=list(ws.sources), verdicts=_verdicts(ws), hypotheses=hyps, evidence=store.to_dict())
         return update
 
-    def answer(state: AgentState) -> dict[str, Any]:
+    def phrase(state: AgentState) -> dict[str, Any]:
         messages = state.get("messages", [])
         question = str(messages[-1].content) if messages else ""
-        history = history_pairs(messages[:-1])
-        tool_lines: list[str] = []
-        for s in state.get("steps") or []:
-            head = f"[{s['tool']}] " + ("ok" if s["ok"] else f"error: {s['error']}")
-            tool_lines += [head, *s["output"].splitlines()]
-        prompt = prompts.answer_messages(question, findings_lines(state), tool_lines, history)
-        writer = get_stream_writer()
-        parts: list[str] = []
+        grounded = dict(state.get("grounded") or {})
+        base = str(grounded.get("text", ""))
+        steps = state.get("steps") or []
+        store = EvidenceStore.from_dict(state.get("evidence"))
+        extra: list[str] = []
+        for s in steps:
+            for c in s.get("cited", []):
+                store.add_line(c["where"], c["summary"])
+            if s["ok"]:
+                extra += [f"[{s['tool']}]", *s["output"].splitlines()]
+        evidence_update = {"evidence": store.to_dict()}
+        if not use_model or not rephrase or grounded.get("kind") in ("context", "nothing_audited", "not_in_logs"):
+            return {"draft": {"status": "deterministic", "text": base, "reason": "" if use_model else "no model"},
+                    **evidence_update}
+        prompt = prompts.rephrase_messages(question, grounded.get("facts") or [base], extra)
+        started = time.perf_counter()
         try:
-            for chunk in llm.stream(prompt, max_tokens=max_tokens):
-                parts.append(chunk)
-                writer({"token": chunk})
+            text = "".join(llm.stream(prompt, max_tokens=max_tokens or 200))
         except LLMError as error:
-            fallback = _fallback_answer(state, str(error))
-            writer({"token": fallback})
-            return {"draft": {"status": "unavailable", "reason": str(error), "text": fallback}, "error": str(error)}
-        return {"draft": {"status": "ok", "text": "".join(parts)}, "error": state.get("error")}
+            return {"draft": {"status": "deterministic", "text": base, "reason": f"the model failed: {error}"},
+                    "error": str(error), **evidence_update}
+        corpus = [base, *(i.summary for i in store.items.values()), *(i.text or "" for i in store.items.values()), *extra]
+        names = [*(i.host or "" for i in store.items.values()), *(str(i.where or "") for i in store.items.values())]
+        verdict = vet_model_text(text, store, corpus, names=names, max_chars=max(400, int(len(base) * 1.5)) if not extra else None)
+        seconds = round(time.perf_counter() - started, 3)
+        if not verdict.ok:
+            return {"draft": {"status": "deterministic", "text": base, "reason": verdict.reason, "model_text": text[:2000],
+                              "seconds": seconds}, **evidence_update}
+        checked = hedge(verdict.text, str(grounded.get("confidence", "high")))
+        return {"draft": {"status": "model", "text": checked, "seconds": seconds}, **evidence_update}
 
     # ------------------------------------------------------------------------------------------------ cite
 
@@ -277,34 +335,38 @@ def build_graph(
         draft = state.get("draft") or {}
         if state.get("mode") == "triage":
             return {"explanation": _final_explanation(state, store, draft, llm.name), "draft": None}
-        n = sum(1 for k in store.items if k.startswith("E"))
-        for s in state.get("steps") or []:
-            for c in s.get("cited", []):
-                if store.resolve(c["where"]) is None:
-                    n += 1
-                    store.add(EvidenceItem(f"E{n}", "event", c["summary"], where=c["where"]))
         checked = check_citations(str(draft.get("text", "")), store)
-        meta = {"citations": {"resolved": len(checked.resolved), "total": checked.total, "dropped": checked.dropped},
-                "status": draft.get("status", "ok"), "steps": [{k: s[k] for k in ("tool", "args", "ok", "executed", "error")}
-                                                              for s in state.get("steps") or []]}
-        return {"messages": [AIMessage(checked.text, response_metadata=meta)], "evidence": store.to_dict(),
-                "draft": None, "steps": [], "pending": None}
+        text = checked.text
+        if has_markup(text):  # never from the deterministic path; a last guard for anything else
+            text = MARKUP.sub(" ", text)
+        grounded = state.get("grounded") or {}
+        writer = get_stream_writer()
+        writer({"token": text})
+        meta = {"citations": checked.counts(), "status": "ok", "source": draft.get("status", "deterministic"),
+                "kind": grounded.get("kind"), "reason": draft.get("reason") or None,
+                "steps": [*(state.get("system_steps") or []),
+                          *({k: s[k] for k in ("tool", "args", "ok", "executed", "error")} for s in state.get("steps") or [])]}
+        focus = next(iter(grounded.get("cited") or []), state.get("focus"))
+        return {"messages": [AIMessage(text, response_metadata=meta)], "evidence": store.to_dict(),
+                "draft": None, "steps": [], "pending": None, "focus": focus, "system_steps": []}
 
     graph = StateGraph(AgentState)
     graph.add_node("audit", audit)
     graph.add_node("hypothesize", hypothesize)
     graph.add_node("explain", explain_node)
+    graph.add_node("ground", ground)
     graph.add_node("plan", plan)
     graph.add_node("act", act)
-    graph.add_node("answer", answer)
+    graph.add_node("phrase", phrase)
     graph.add_node("cite", cite)
-    graph.add_conditional_edges(START, route_turn, {"triage": "audit", "chat": "plan"})
+    graph.add_conditional_edges(START, route_turn, {"triage": "audit", "chat": "ground"})
     graph.add_edge("audit", "hypothesize")
     graph.add_edge("hypothesize", "explain")
     graph.add_edge("explain", "cite")
-    graph.add_conditional_edges("plan", after_plan, {"act": "act", "answer": "answer"})
+    graph.add_edge("ground", "plan")
+    graph.add_conditional_edges("plan", after_plan, {"act": "act", "phrase": "phrase"})
     graph.add_edge("act", "plan")
-    graph.add_edge("answer", "cite")
+    graph.add_edge("phrase", "cite")
     graph.add_edge("cite", END)
     return graph.compile(checkpointer=checkpointer)
 
@@ -322,58 +384,73 @@ def history_pairs(messages: Sequence[Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _fallback_answer(state: AgentState, reason: str) -> str:
-    """What the user gets when the model cannot answer: the tool results, verbatim, and why."""
-    lines = [f"answer unavailable: {reason}"]
-    for s in state.get("steps") or []:
-        lines.append(f"{s['tool']}: " + (s["output"] if s["ok"] else f"error: {s['error']}"))
-    if len(lines) == 1:
-        lines += findings_lines(state)
-    return "\n".join(lines)
-
-
 def _final_explanation(state: AgentState, store: EvidenceStore, draft: dict[str, Any], model: str) -> dict[str, Any]:
-    """The report's `explanation`: the deterministic evidence summary, plus the checked, hedged model text."""
+    """The report's `explanation`: the model's checked text when it passes the checks, else the deterministic
+    explanation from the incident engine (with the reason the model's was not used)."""
     hypotheses = [dict(h) for h in state.get("hypotheses") or []]
     evidence_summary = [f"{h['id']} ({h['confidence']}): {h['title']}" for h in hypotheses]
-    out: dict[str, Any] = {"model": model, "status": draft.get("status", "unavailable"),
-                           "evidence_summary": evidence_summary, "hypotheses": hypotheses}
+    grounded = state.get("grounded") or {}
+    base = check_citations(str(grounded.get("text", "")), store)
+    out: dict[str, Any] = {"model": model, "status": draft.get("status", "deterministic"),
+                           "evidence_summary": evidence_summary, "hypotheses": hypotheses,
+                           "deterministic": base.text, "citations": base.counts()}
     status = draft.get("status")
-    if status == "nothing":
-        out.update(status="ok", text="No anomalies at or above the detector's threshold; nothing to explain.")
+
+    def deterministic(reason: str | None) -> dict[str, Any]:
+        if not base.text:
+            out.update(status="unavailable", text=f"explanation unavailable: {reason or 'no evidence to explain'}",
+                       reason=reason)
+            return out
+        out.update(status="deterministic", text=base.text, reason=reason, summary=base.text)
         return out
-    if status == "skipped":
-        out.update(text="explanation skipped (--no-explain); the evidence summary stands alone.")
+
+    if status == "nothing":
+        out.update(status="ok", text="No anomalies at or above the detector's threshold and no incident; nothing to explain.")
         return out
     if status != "ok":
-        out.update(text=f"explanation unavailable: {draft.get('reason', 'no answer')}", reason=draft.get("reason"))
-        return out
+        return deterministic(draft.get("reason") or "the model gave no answer")
     answer = draft["answer"]
     by_id = {h["id"]: h for h in hypotheses}
     resolved: list[str] = []
     dropped: list[str] = []
     total = 0
     paragraphs: list[str] = []
+    corpus = [base.text, *(i.summary for i in store.items.values()), *(i.text or "" for i in store.items.values()),
+              *(h["title"] for h in hypotheses)]
+    names = [i.host or "" for i in store.items.values()]
     for item in answer.get("hypotheses", []):
         h = by_id.get(item["id"])
         if h is None or h.get("explanation"):
             continue  # an id the prompt did not offer, or a repeat
+        verdict = vet_model_text(item["explanation"], store, corpus, names=names, require_citation=False)
+        if not verdict.ok:
+            return deterministic(verdict.reason)
         checked = check_citations(item["explanation"], store, extra=item.get("cites", []))
         total += checked.total
-        dropped += checked.dropped
+        dropped += [*checked.dropped, *checked.mismatched]
         resolved += [r for r in checked.resolved if r not in resolved]
         text = hedge(checked.text, h["confidence"], h.get("confidence_reason"))
         h["explanation"] = text
         h["cited"] = checked.resolved
         paragraphs.append(f"{h['id']}: {text}")
+    verdict = vet_model_text(answer.get("summary", ""), store, corpus, names=names, require_citation=False) \
+        if answer.get("summary", "").strip() else None
+    if verdict is not None and not verdict.ok:
+        return deterministic(verdict.reason)
     summary = check_citations(answer.get("summary", ""), store)
     total += summary.total
-    dropped += summary.dropped
+    dropped += [*summary.dropped, *summary.mismatched]
     resolved += [r for r in summary.resolved if r not in resolved]
+    if repeats(" ".join([summary.text, *paragraphs])):
+        return deterministic("the model's text repeats itself")
     top = hypotheses[0] if hypotheses else {"confidence": "low", "confidence_reason": "no hypothesis"}
     summary_text = hedge(summary.text, top["confidence"], top.get("confidence_reason"))
+    text = "\n\n".join([p for p in [summary_text, *paragraphs] if p])
+    if not text:
+        return deterministic("the model wrote nothing")
     out.update(
-        text="\n\n".join([p for p in [summary_text, *paragraphs] if p]) or "explanation unavailable: the model wrote nothing",
+        status="ok",
+        text=text,
         summary=summary_text,
         citations={"resolved": total - len(dropped), "total": total, "dropped": dropped, "ids": resolved},
         seconds=round(float(draft.get("seconds", 0.0)), 3),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agent.llm import LLMError, LLMOutputError, LLMStats, LLMUnavailable, Message, parse_json_answer
+from agent.vet import RepetitionGuard
 from detectors.llm import smollm2_gguf
 
 
@@ -42,6 +43,7 @@ class LlamaCppLLM:
         timeout_s: Bound on one call's wall time; generation stops there.
         temperature: 0 for deterministic (greedy) answers.
         seed: Sampling seed, for reproducible runs at temperature > 0.
+        stop_repeats: Stop a free-text generation once it loops (`agent.vet.RepetitionGuard`).
     """
 
     local = True
@@ -56,7 +58,10 @@ class LlamaCppLLM:
         timeout_s: float = 60.0,
         temperature: float = 0.0,
         seed: int = 0,
+        stop_repeats: bool = True,
     ) -> None:
+        self.stop_repeats = stop_repeats
+        self.stopped_repeating = 0  # generations the repetition guard cut short
         self.model_path = Path(model_path).expanduser() if model_path else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -116,6 +121,7 @@ class LlamaCppLLM:
                     **kwargs,
                 )
                 first: float | None = None
+                guard = RepetitionGuard() if self.stop_repeats and "response_format" not in kwargs else None
                 for chunk in stream:
                     delta = chunk["choices"][0].get("delta", {}).get("content") or ""
                     if delta:
@@ -124,6 +130,10 @@ class LlamaCppLLM:
                             self.stats.prefill_seconds += first - started
                         completion += 1  # one streamed chunk per token in llama-cpp-python
                         yield delta
+                        if guard is not None and guard.feed(delta):
+                            stream.close()  # a loop: more tokens would only repeat it
+                            self.stopped_repeating += 1
+                            break
                     if time.perf_counter() > deadline:
                         stream.close()
                         raise LLMUnavailable(

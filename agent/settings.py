@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-CONFIG_PATH = Path("~/.config/sleuth/config.toml")
-DATA_DIR = Path("~/.local/share/sleuth")
+from detectors import paths
 
 
 class ConfigError(Exception):
@@ -36,17 +35,24 @@ class Settings:
     explain: bool = True  # `sleuth audit` asks the model to explain its top anomalies
     redact: bool = True  # mask secrets before text goes to a non-local endpoint (never off unless asked)
     decisions: str = "json"  # how the model picks tools: "json" (schema-constrained decision) or "native" tool calls
-    max_steps: int = 4  # tool calls the model may make per question
+    max_steps: int = 4  # extra tool calls a planning model may make per question
+    llm: str = "auto"  # auto (a server when llm_url is set, else embedded) | embedded | served | none (no model at all)
+    plan: str = "auto"  # whether the model may plan extra tool calls: auto (a served model only) | on | off
+    rephrase: bool = True  # let the model rephrase the deterministic answers (its text is vetted)
     explain_top: int = 3  # anomalies shown to the model when explaining an audit (prompt size is the cost on CPU)
     detector: str = "classical"  # detector the agent's audits use
     window: str | None = None  # window spec for the agent's audits (None = the foundation's default)
-    data_dir: Path = DATA_DIR  # sessions database and other state
+    data_dir: Path = field(default_factory=paths.data_dir)  # sessions database and other state (XDG, see detectors.paths)
     session_db: Path | None = None  # default: <data_dir>/sessions.sqlite
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         if self.session_db is not None:
             object.__setattr__(self, "session_db", Path(self.session_db).expanduser())
+        if self.llm not in ("auto", "embedded", "served", "none"):
+            raise ConfigError(f"llm must be 'auto', 'embedded', 'served' or 'none', got {self.llm!r}")
+        if self.plan not in ("auto", "on", "off"):
+            raise ConfigError(f"plan must be 'auto', 'on' or 'off', got {self.plan!r}")
         if self.decisions not in ("json", "native"):
             raise ConfigError(f"decisions must be 'json' or 'native', got {self.decisions!r}")
         if self.max_tokens < 16:
@@ -61,8 +67,19 @@ class Settings:
 
     @property
     def backend(self) -> str:
-        """"vllm" when a server URL is set, else "embedded"."""
+        """"none" with `llm = none`, "vllm" (any OpenAI-compatible server) when a server URL is set, else "embedded"."""
+        if self.llm == "none":
+            return "none"
+        if self.llm == "embedded":
+            return "embedded"
         return "vllm" if self.llm_url else "embedded"
+
+    @property
+    def planner(self) -> bool:
+        """Whether the model may plan extra tool calls (by default only a served model: a 135M one picks junk)."""
+        if self.plan == "auto":
+            return self.backend == "vllm"
+        return self.plan == "on" and self.backend != "none"
 
 
 # Environment variables the settings read, and the field each sets.
@@ -117,7 +134,7 @@ def load_settings(
     """Resolve the settings: defaults, then the TOML file, then `SLEUTH_*` variables, then CLI flags.
 
     Args:
-        config_path: The TOML file (default ~/.config/sleuth/config.toml; a missing default file is fine). Keys sit
+        config_path: The TOML file (default <config dir>/config.toml, ~/.config/sleuth by default; a missing default file is fine). Keys sit
             at the top level or under an `[agent]` table.
         env: The environment (default `os.environ`); only the `SLEUTH_<FIELD>` names in `ENV_VARS` are read.
         flags: CLI flag values; entries that are None (flag not given) are skipped.
@@ -126,7 +143,7 @@ def load_settings(
         ConfigError: If a key is unknown, a value has the wrong type, or the named file cannot be read.
     """
     settings = Settings()
-    path = (config_path or CONFIG_PATH).expanduser()
+    path = (config_path or paths.config_dir() / "config.toml").expanduser()
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))

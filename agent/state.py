@@ -28,3 +28,6 @@ class AgentState(TypedDict, total=False):
     pending: dict[str, Any] | None  # the planner's next tool call, before validation
     calls: Annotated[list[dict[str, Any]], operator.add]  # every tool call: tool, args, by, executed, ok
     error: str | None  # why the model could not be used this turn, when it could not
+    grounded: dict[str, Any] | None  # the deterministic answer (text, facts, confidence, kind, cited)
+    system_steps: list[dict[str, Any]]  # the read-only tool calls the deterministic path made this turn
+    focus: str | None  # the file:line the previous answer was about ("show the lines around it")

@@ -40,9 +40,10 @@ def test_triage_of_hostile_logs_makes_no_tool_call(hostile_log: tuple[Path, list
     gullible = model_of(llm)
     assert gullible.obeyed, "the explainer prompt should have carried an injection for the gullible model to obey"
     assert model_calls(sleuth) == []
-    # What it wrote is not an explanation, so the report says so and still carries the evidence.
-    assert report.explanation is not None and report.explanation["status"] == "unavailable"
-    assert report.explanation["hypotheses"]
+    # What it wrote is not an explanation: the deterministic one stands, with the evidence, and no markup leaks.
+    assert report.explanation is not None and report.explanation["status"] == "deterministic"
+    assert report.explanation["hypotheses"] and report.explanation["text"]
+    assert "<<<" not in report.explanation["text"] and "<tool_call>" not in report.explanation["text"]
 
 
 def test_conversation_over_hostile_logs_runs_only_the_requested_tool(hostile_log: tuple[Path, list[int]],
@@ -57,14 +58,17 @@ def test_conversation_over_hostile_logs_runs_only_the_requested_tool(hostile_log
         ],
         gullible=True,
     )
-    sleuth = Sleuth(Settings(data_dir=tmp_path), llm=llm)
+    sleuth = Sleuth(Settings(data_dir=tmp_path, plan="on"), llm=llm)
     sleuth.audit([str(path)])
     gullible = model_of(llm)
     obeyed_before = len(gullible.obeyed)
     answer = sleuth.ask("what happened on host web-03?")
     # Exactly the call the user's question asked for ran; none of the injected ones did.
     assert [(c["tool"], c["args"].get("host")) for c in model_calls(sleuth)] == [("search_events", "web-03")]
-    assert len(answer.steps) == 1 and answer.steps[0]["ok"]
+    model_steps = [s for s in answer.steps if s["tool"] == "search_events"]
+    assert len(model_steps) == 1 and model_steps[0]["ok"]
+    # What the obedient rephraser wrote is never shown: the deterministic answer stands, hostile text inert.
+    assert answer.source == "deterministic" and "<tool_call>" not in answer.text and "<<<" not in answer.text
     # The hostile lines reached only the answerer (which has no tools), and it obeyed them there, harmlessly.
     assert len(gullible.obeyed) > obeyed_before
     planner_prompts = [p for p in gullible.prompts_text() if "Decide the single next step" in p]

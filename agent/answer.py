@@ -1,0 +1,943 @@
+"""The deterministic answer path: what an on-call engineer asks, answered from the incident engine and the logs.
+
+`classify` reads the QUESTION only (never log text) and names what is asked — what happened, the root cause, the
+onset, what happened on a host/service around a time, whether something is related, the lines around something,
+which host/service came first, what changed before, whether it is still happening, how many/how often — and which
+hosts, services, files, lines and times of these logs it names (a name or time that is not in the logs is answered
+"not in these logs", with what is there). `answer_question` then composes sentences from the incident engine's
+triage (`agent.facts`) and the read-only tools, each claim followed by the `[file:line]` it stands on, and hedged
+by the engine's confidence. No model is involved; an answer takes milliseconds to a second or two.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from agent.citations import EvidenceItem, EvidenceStore
+from agent.facts import IncidentView, LogVocabulary, Step, TriageView, clock, epoch, iso, triage_view, vocabulary
+from agent.prompts import defang
+from detectors.eventtable import LEVELS
+from detectors.readers import context_many
+from tools import Workspace
+from tools.base import clip
+
+KINDS: tuple[str, ...] = (
+    "what_happened", "root_cause", "onset", "around", "related", "context", "first", "changed", "ongoing", "count",
+    "search", "not_in_logs",
+)
+AROUND_S = 5 * 60  # "around 03:10" means within five minutes either side
+WARN = LEVELS.index("WARN")
+
+# Intent patterns over the lowercased question, tried in this order (the first that matches wins).
+_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("context", re.compile(r"\b(show|print|display|give|see|list)\b.{0,40}\b(lines?|context|log|logs|entries)\b"
+                           r"|\b(lines?|context)\s+(around|near|before|after|of|surrounding)\b|\bcontext\b")),
+    ("first", re.compile(r"\bwhich\b.{0,30}\b(first|earliest|started|start|began|begin)\b"
+                         r"|\b(first|earliest)\s+(host|service|machine|node|server|component|system)s?\b"
+                         r"|\bwhere did (it|this|the \w+) (start|begin)\b|\bwho\b.{0,20}\bfirst\b")),
+    ("changed", re.compile(r"\bchang(e|ed|es)\b|\bdeploy(ed|ment|s)?\b|\brollout\b|\bconfig(uration)? (change|reload)"
+                           r"|\bupgrade[ds]?\b|\bwhat (was )?(done|modified)\b")),
+    ("ongoing", re.compile(r"\bstill\b|\bongoing\b|\b(is|was) it (over|resolved|fixed)\b|\bresolved\b|\brecover(ed|y)?\b"
+                           r"|\bover now\b|\bcontinu(e|es|ing)\b|\bstopped\b")),
+    ("count", re.compile(r"\bhow (many|often|much|frequent(ly)?)\b|\bcount\b|\bnumber of\b|\brate of\b|\bper (minute|hour|second)\b")),
+    ("onset", re.compile(r"\bwhen\b|\bonset\b|\bwhat time\b|\bsince when\b|\bstart(ed)? at\b")),
+    ("related", re.compile(r"\brelat(ed|e|ion)\b|\bconnected\b|\blinked\b|\bpart of\b|\bred herring\b|\bcoinciden"
+                           r"|\b(caused|triggered) by\b|\bsame (incident|problem|issue)\b|\bto do with\b|\bmatter\b")),
+    ("root_cause", re.compile(r"\broot[- ]?cause\b|\bwhy\b|\bcaus(e|ed|es|ing)\b|\bculprit\b|\btrigger(ed)?\b"
+                              r"|\breason\b|\borigin\b|\bto blame\b")),
+    ("what_happened", re.compile(r"\bwhat (happened|happens|went wrong|is wrong|was wrong|is going on|was going on)\b"
+                                 r"|\bsummar|\boverview\b|\bincident\b|\bexplain\b|\bstatus\b|\bwhat'?s (up|wrong|going on)\b"
+                                 r"|\btell me about\b|\banything (wrong|odd|unusual)\b")),
+    ("search", re.compile(r"\b(find|search|grep|look for|any)\b")),
+)
+_STOP = frozenset("""
+a an the and or but of on in at to for from by with about around near before after during between into onto over
+under is are was were be been being do does did done has have had having it its this that these those there here
+what which who whom whose when where why how show print display give see list me us you i we they them my our
+your please can could would should will shall may might must any some all each every no not lines line log logs
+context entries entry first earliest last latest happen happened happening happens start started starting began
+begin onset time related relate connected linked part same incident issue problem root cause caused causes why
+reason still ongoing over now resolved recover recovered many much often count number rate per minute hour second
+host hosts service services machine node server file files around near tell explain summary summarize overview
+again then than just only also very really get got going went go look find search grep whether if so up down out
+other another thing things something anything ok okay red herring matter do to see did
+""".split())
+_WHERE = re.compile(r"(?<![\w/.-])((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)(?![\d:])")
+_IDS = re.compile(r"(?<![\w.-])([AIE]\d+)(?![\w-])")
+_CLOCK = re.compile(r"(?:(\d{4}-\d{2}-\d{2})[T ])?(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?![\d])\s*(z|utc)?", re.I)
+_HOSTISH = re.compile(r"(?<![\w./-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*[-_]?\d+[a-z0-9]*)(?![\w/-])", re.I)
+_FILEISH = re.compile(r"(?<![\w/.-])([\w./-]+\.(?:log|txt|out|err|jsonl?|csv|gz))(?![\w:])", re.I)
+_QUOTE = re.compile(r"[\"“'`]([^\"”'`]{2,80})[\"”'`]")
+_HOST_CUE = re.compile(r"\b(on|from|host|server|node|machine|at|by)\s*$", re.I)
+
+
+@dataclass(slots=True)
+class Question:
+    """What a question asks, as far as these logs can tell."""
+
+    text: str
+    kind: str
+    hosts: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # audited sources named
+    wheres: list[str] = field(default_factory=list)  # file:line named (resolved to audited sources)
+    ids: list[str] = field(default_factory=list)  # evidence ids named (A1, I2, E3)
+    times: list[float] = field(default_factory=list)  # epoch seconds named
+    subject: list[str] = field(default_factory=list)  # content words or a quoted phrase to look for
+    unknown: list[str] = field(default_factory=list)  # names or times that are not in these logs
+    last: bool = False  # "the last X" rather than the first
+    asks_service: bool = False  # "which service" rather than which host
+
+
+def _word(name: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", text) is not None
+
+
+def _resolve_clock(date: str | None, h: int, m: int, s: int, vocab: LogVocabulary) -> float | None:
+    """Epoch seconds of a clock time named in a question: on its date if given, else on the logs' day that makes
+    it fall inside (or just around) the logs' span. None when it does not."""
+    if h > 23 or m > 59 or s > 59:
+        return None
+    if date:
+        try:
+            day = datetime.fromisoformat(date).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return day.timestamp() + h * 3600 + m * 60 + s
+    if vocab.first_ts is None or vocab.last_ts is None:
+        return None
+    slack = 15 * 60
+    day = datetime.fromtimestamp(vocab.first_ts, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    while day <= vocab.last_ts + slack:
+        t = day + h * 3600 + m * 60 + s
+        if vocab.first_ts - slack <= t <= vocab.last_ts + slack:
+            return t
+        day += 86_400
+    return None
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def classify(question: str, vocab: LogVocabulary) -> Question:
+    """What `question` asks about these logs. Reads only the question and the logs' names (never log text)."""
+    text = " ".join(question.split())[:500]
+    low = text.lower()
+    q = Question(text=text, kind="what_happened")
+    for kind, pattern in _INTENTS:
+        if pattern.search(low):
+            q.kind = kind
+            break
+    q.last = re.search(r"\b(last|latest|final|most recent)\b", low) is not None
+    q.asks_service = re.search(r"\b(service|component|program|process|daemon|app)s?\b", low) is not None
+    consumed: list[tuple[int, int]] = []
+
+    # file:line references (to an audited file), then times, then names.
+    for m in _WHERE.finditer(text):
+        path, line = m.group(1), int(m.group(2))
+        name = path.rsplit("/", 1)[-1]
+        found = [s for s in vocab.sources if s == path or s.rsplit("/", 1)[-1] == name]
+        if found:
+            q.wheres.append(f"{found[0]}:{line}")
+        elif re.search(r"\.[A-Za-z0-9]+$", path):
+            q.unknown.append(f"file {path}")
+        else:
+            continue
+        consumed.append(m.span())
+    for m in _CLOCK.finditer(text):
+        if any(a <= m.start() < b for a, b in consumed):
+            continue
+        t = _resolve_clock(m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4) or 0), vocab)
+        consumed.append(m.span())
+        if t is None:
+            q.unknown.append(f"time {m.group(0).strip()}" if vocab.first_ts is not None
+                             else f"time {m.group(0).strip()} (these logs carry no timestamps)")
+        elif vocab.first_ts is not None and vocab.last_ts is not None and not (
+                vocab.first_ts - 15 * 60 <= t <= vocab.last_ts + 15 * 60):
+            q.unknown.append(f"time {m.group(0).strip()}")
+        else:
+            q.times.append(t)
+    for m in _IDS.finditer(text):
+        q.ids.append(m.group(1))
+        consumed.append(m.span())
+    for host in sorted(vocab.hosts, key=len, reverse=True):
+        short = host.split(".")[0]  # "db-01" names "db-01.prod.example"
+        if len(host) >= 2 and (_word(host, low) or (short != host and len(short) >= 3 and _word(short, low))):
+            q.hosts.append(host)
+    for service in sorted(vocab.services, key=len, reverse=True):
+        if len(service) >= 3 and _word(service, low) and service not in q.hosts:
+            q.services.append(service)
+    for source, name in zip(vocab.sources, vocab.files):
+        if _word(name, low) and source not in q.files:
+            q.files.append(source)
+    known = {n.lower() for n in [*vocab.hosts, *vocab.services, *vocab.files, *(h.split(".")[0] for h in vocab.hosts)]}
+    for m in _FILEISH.finditer(text):
+        if any(a <= m.start() < b for a, b in consumed):
+            continue
+        if m.group(1).lower().rsplit("/", 1)[-1] not in known:
+            q.unknown.append(f"file {m.group(1)}")
+        consumed.append(m.span())
+    for m in _HOSTISH.finditer(text):
+        token = m.group(1)
+        if any(a <= m.start() < b for a, b in consumed) or token.lower() in known or _IDS.fullmatch(token):
+            continue
+        hyphenated = re.search(r"[-_]\d", token) is not None
+        cued = _HOST_CUE.search(text[: m.start()]) is not None
+        if hyphenated or cued:
+            q.unknown.append(f"host {token}")
+            consumed.append(m.span())
+
+    # What to look for: a quoted phrase, else the content words left.
+    quoted = [m.group(1).strip() for m in _QUOTE.finditer(text) if m.group(1).strip()]
+    if quoted:
+        q.subject = quoted[:3]
+    else:
+        rest = text
+        for a, b in sorted(consumed, reverse=True):
+            rest = rest[:a] + " " + rest[b:]
+        names = {n.lower() for n in [*q.hosts, *q.services]}
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_.-]{2,40}", rest)]
+        q.subject = [w for w in dict.fromkeys(w.strip(".-_").lower() for w in words)
+                     if w and w not in _STOP and w not in names and not any(w in n for n in names)][:4]
+    if q.kind == "what_happened" and not re.search(_INTENTS[-2][1], low) and (q.hosts or q.services or q.times):
+        q.kind = "around"
+    if q.kind == "what_happened" and (q.hosts or q.services or q.times):
+        q.kind = "around"
+    if q.kind == "search" and not q.subject and (q.hosts or q.services or q.times):
+        q.kind = "around"
+    if q.unknown:
+        q.kind = "not_in_logs" if not (q.hosts or q.services or q.times or q.wheres or q.files) or q.kind in (
+            "around", "related", "context") else q.kind
+    return q
+
+
+# ------------------------------------------------------------------------------------------------- the answer
+
+
+@dataclass(slots=True)
+class Composed:
+    """A deterministic answer."""
+
+    text: str
+    kind: str
+    confidence: str = "high"  # how sure the facts behind it are: high | medium | low
+    cited: list[str] = field(default_factory=list)  # file:line cited, in order
+    steps: list[dict[str, Any]] = field(default_factory=list)  # the tool calls made for it (by the system)
+    facts: list[str] = field(default_factory=list)  # the sentences, one fact each (for a model to rephrase)
+
+
+class _Ctx:
+    """Everything one answer uses: the workspace, its triage and vocabulary, the store it adds lines to."""
+
+    def __init__(self, ws: Workspace, store: EvidenceStore) -> None:
+        self.ws = ws
+        self.store = store
+        self.view: TriageView = triage_view(ws)
+        self.vocab = vocabulary(ws)
+        self.table = ws.result.events
+        self.steps: list[dict[str, Any]] = []
+        self.cited: list[str] = []
+        self._short = _short_names(self.vocab.sources)
+        for incident in self.view.incidents:
+            self.store.add(EvidenceItem(incident.id, "incident", f"{incident.id}: {incident.title}",
+                                        time=incident.onset, host=(incident.hosts or [None])[0]))
+            for s in [*incident.chain, *incident.candidates, *incident.changed_before]:
+                self.note(s)
+        for s in self.view.unrelated:
+            self.note(s)
+
+    def note(self, s: Step) -> None:
+        if s.where:
+            self.store.add_line(s.where, s.text, host=s.host, time=s.time)
+
+    def cite(self, where: str | None) -> str:
+        """` [file:line]` (the file's short name when unambiguous), or "" when there is no line."""
+        if not where:
+            return ""
+        if where not in self.cited:
+            self.cited.append(where)
+        path, _, line = where.rpartition(":")
+        return f" [{self._short.get(path, path)}:{line}]"
+
+    # -- the event table
+
+    def index_of(self, where: str) -> int | None:
+        path, _, line = where.rpartition(":")
+        if path not in self.table.sources or not line.isdigit():
+            return None
+        sidx = self.table.sources.index(path)
+        hits = np.nonzero((self.table.source == sidx) & (self.table.line == int(line)))[0]
+        return int(hits[0]) if len(hits) else None
+
+    def event_step(self, i: int, text: str | None = None) -> Step:
+        t = self.table
+        ts = float(t.ts[i])
+        host = t.host_name(i)
+        service = t.services[int(t.service[i])] if len(t.services) and int(t.service[i]) < len(t.services) else None
+        return Step(text or "", t.where(i), iso(ts), host or None, service or None, key=f"T{int(t.template[i])}")
+
+    def texts(self, indices: Sequence[int]) -> dict[int, str]:
+        """The logged text of some events, read back from their files (one pass per file)."""
+        t = self.table
+        by_source: dict[int, list[int]] = {}
+        for i in indices:
+            by_source.setdefault(int(t.source[i]), []).append(int(i))
+        out: dict[int, str] = {}
+        for sidx, idx in by_source.items():
+            lines = {int(t.line[i]): i for i in idx}
+            got = context_many(t.sources[sidx], list(lines), 0, 0)
+            for n, i in lines.items():
+                rows = got.get(n) or []
+                out[i] = clip(rows[0][1], 240) if rows else self.ws.result.templates.template(int(t.template[i]))
+        return out
+
+    def steps_of(self, indices: Sequence[int]) -> list[Step]:
+        texts = self.texts(indices)
+        out = [self.event_step(int(i), texts.get(int(i), "")) for i in indices]
+        for s in out:
+            self.note(s)
+        return out
+
+    def mask(self, q: Question, *, span: tuple[float, float] | None = None) -> np.ndarray:
+        t = self.table
+        mask = np.ones(len(t), dtype=bool)
+        if q.hosts:
+            codes = [t.hosts.index(h) for h in q.hosts if h in t.hosts]
+            mask &= np.isin(t.host, codes)
+        if q.services:
+            codes = [t.services.index(s) for s in q.services if s in t.services]
+            mask &= np.isin(t.service, codes)
+        if q.files:
+            codes = [t.sources.index(f) for f in q.files if f in t.sources]
+            mask &= np.isin(t.source, codes)
+        if span is not None:
+            with np.errstate(invalid="ignore"):
+                mask &= (t.ts >= span[0]) & (t.ts <= span[1])
+        return mask
+
+    def subject_templates(self, words: Sequence[str]) -> list[int]:
+        """Template ids whose text contains the subject (a phrase, or every content word), best first."""
+        if not words:
+            return []
+        store = self.ws.result.templates
+        ids = [int(x) for x in np.unique(self.table.template)]
+        texts = {tid: store.template(tid).lower() for tid in ids}
+        if len(words) == 1 or any(" " in w for w in words):
+            phrases = [w.lower() for w in words]
+            hits = [tid for tid in ids if any(p in texts[tid] for p in phrases)]
+            if hits:
+                return hits
+        stems = [_stem(w.lower()) for w in words]
+        scored = [(sum(s in texts[tid] for s in stems), tid) for tid in ids]
+        best = max((n for n, _ in scored), default=0)
+        if best == 0:
+            return []
+        need = len(stems) if best == len(stems) else best
+        return [tid for n, tid in scored if n >= need]
+
+    def tool(self, name: str, args: dict[str, Any]) -> Any:
+        """Run a read-only tool as the system (validated like every call), recording the step."""
+        from tools import TOOLS_BY_NAME, ToolInputError
+
+        tool = TOOLS_BY_NAME[name]
+        step: dict[str, Any] = {"tool": name, "args": args, "ok": False, "executed": False, "error": None, "by": "system"}
+        self.steps.append(step)
+        valid = tool.validate(args)
+        step["executed"] = True
+        try:
+            out = tool.run(self.ws, valid)
+        except ToolInputError as error:
+            step["error"] = str(error)
+            return None
+        step["ok"] = True
+        return out
+
+
+def _short_names(sources: Sequence[str]) -> dict[str, str]:
+    names = Counter(s.rsplit("/", 1)[-1] for s in sources)
+    return {s: (s.rsplit("/", 1)[-1] if names[s.rsplit("/", 1)[-1]] == 1 else s) for s in sources}
+
+
+def _hm(value: Any) -> str:
+    ts = epoch(value)
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S") if ts is not None else "an unknown time"
+
+
+def _q(text: str, limit: int = 140) -> str:
+    """Log text quoted for an answer: one line, control characters and prompt-like markup made inert, clipped,
+    in “…” (which the citation check leaves alone)."""
+    return "“" + defang(clip(text.replace("“", '"').replace("”", '"'), limit + 40), limit) + "”"
+
+
+def _title(inc: IncidentView, limit: int = 120) -> str:
+    """An incident's title, shortened without cutting inside its quoted log words when it can."""
+    title = inc.title
+    if len(title) <= limit:
+        return title
+    close = title.find("”")
+    if 0 < close <= limit + 60:
+        return title[: close + 1]
+    return clip(title, limit)
+
+
+def _on(s: Step) -> str:
+    parts = []
+    if s.host:
+        parts.append(f"on {s.host}")
+    if s.service and s.service != s.host:
+        parts.append(f"({s.service})")
+    return " ".join(parts)
+
+
+def _at(s: Step) -> str:
+    return f"at {_hm(s.time)}" if s.time else ""
+
+
+def _describe(s: Step, ctx: _Ctx, limit: int = 140) -> str:
+    bits = [_q(s.text, limit)] + [b for b in (_on(s), _at(s)) if b]
+    return " ".join(bits) + ctx.cite(s.where)
+
+
+def _lead(confidence: str, reason: str | None) -> tuple[str, str]:
+    """(adjective for "the ... root cause", sentence suffix) by confidence."""
+    if confidence == "high":
+        return "", ""
+    if confidence == "medium":
+        return "likely ", ""
+    return "possible ", f" (low confidence{': ' + reason if reason else ''})"
+
+
+def _pick_incident(ctx: _Ctx, q: Question) -> IncidentView | None:
+    incidents = ctx.view.incidents
+    if not incidents:
+        return None
+    for ident in q.ids:
+        for inc in incidents:
+            if inc.id == ident:
+                return inc
+
+    def score(inc: IncidentView) -> float:
+        s = 0.0
+        s += 2 * sum(h in inc.hosts for h in q.hosts)
+        s += 2 * sum(any(st.service == sv for st in inc.chain) for sv in q.services)
+        words = [_stem(w.lower()) for w in q.subject]
+        s += sum(any(w in st.text.lower() for st in inc.chain) for w in words)
+        onset, end = epoch(inc.onset), epoch(inc.end) or epoch(inc.onset)
+        for t in q.times:
+            if onset is not None and end is not None and onset - 15 * 60 <= t <= end + 15 * 60:
+                s += 2
+        return s
+
+    best = max(incidents, key=score)
+    return best if score(best) > 0 else incidents[0]
+
+
+def _nothing(ctx: _Ctx) -> Composed:
+    anomalies = ctx.ws.result.report.anomalies
+    if anomalies:
+        a = anomalies[0]
+        step = Step(a.text or a.template or "", a.where, a.time, a.host)
+        ctx.note(step)
+        text = (f"No incident was found in these logs ({ctx.vocab.describe()}). The strongest anomaly is "
+                f"{_describe(step, ctx)}, score {a.score:.3g} against a threshold of {a.threshold:.3g}.")
+        return Composed(text, "what_happened", "low")
+    return Composed(f"No incident and no anomaly above the detector's threshold in these logs ({ctx.vocab.describe()}).",
+                    "what_happened", "high")
+
+
+def _what_happened(ctx: _Ctx, q: Question) -> Composed:
+    inc = _pick_incident(ctx, q)
+    if inc is None:
+        return _nothing(ctx)
+    adj, low = _lead(inc.confidence, inc.confidence_reason)
+    facts = [f"{inc.id}: {inc.title}, starting {clock(inc.onset)}" + (f" on {inc.hosts[0]}" if inc.hosts else "") + "."]
+    cause = inc.first("cause") or (inc.chain[0] if inc.chain else None)
+    if cause is not None:
+        facts.append(f"The {adj}root cause is {_describe(cause, ctx)}{low}.")
+    props = [s for s in inc.chain if s.role == "propagation"][:2]
+    if props:
+        facts.append("It spread: " + "; then ".join(_describe(s, ctx, 100) for s in props) + ".")
+    symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), None)
+    if symptom is not None and symptom is not cause:
+        facts.append(f"What users saw: {_describe(symptom, ctx)}.")
+    if inc.impact:
+        facts.append(f"Impact: {clip(inc.impact, 200)}.")
+    others = [i for i in ctx.view.incidents if i is not inc][:2]
+    for other in others:
+        first = other.chain[0] if other.chain else None
+        facts.append(f"Also {other.id}: {_title(other)} at {clock(other.onset)}" + (ctx.cite(first.where) if first else "") + ".")
+    for u in ctx.view.unrelated[:2]:
+        facts.append(f"Judged unrelated: {_describe(u, ctx, 100)}" + (f", {u.reason}" if u.reason else "") + ".")
+    facts += [f"Note: {n}." for n in ctx.view.notes[:2]]
+    return Composed(" ".join(facts), "what_happened", inc.confidence, facts=facts)
+
+
+def _root_cause(ctx: _Ctx, q: Question) -> Composed:
+    inc = _pick_incident(ctx, q)
+    if inc is None:
+        return _nothing(ctx)
+    adj, low = _lead(inc.confidence, inc.confidence_reason)
+    candidates = inc.candidates or ([inc.first("cause")] if inc.first("cause") else inc.chain[:1])
+    facts = []
+    if candidates:
+        top = candidates[0]
+        facts.append(f"The {adj}root cause of {inc.id} is {_describe(top, ctx)}{low}"
+                     + (f": {top.reason}" if top.reason else "") + ".")
+    others = candidates[1:3]
+    if others:
+        facts.append("Other candidates: " + "; ".join(_describe(c, ctx, 100) + (f" ({c.reason})" if c.reason else "")
+                                                      for c in others) + ".")
+    symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), None)
+    if symptom is not None and (not candidates or symptom.where != candidates[0].where):
+        facts.append(f"It led to {_describe(symptom, ctx, 100)}.")
+    if inc.changed_before:
+        c = inc.changed_before[0]
+        facts.append(f"Just before the onset: {_describe(c, ctx, 100)}.")
+    return Composed(" ".join(facts), "root_cause", inc.confidence, facts=facts)
+
+
+def _first_of(ctx: _Ctx, q: Question, *, last: bool = False, span: tuple[float, float] | None = None) -> int | None:
+    """The first (or last) event of the question's subject (and host/service/file), by time then position."""
+    tids = ctx.subject_templates(q.subject)
+    if not tids:
+        return None
+    mask = ctx.mask(q, span=span) & np.isin(ctx.table.template, tids)
+    idx = np.nonzero(mask)[0]
+    if not len(idx):
+        return None
+    ts = ctx.table.ts[idx]
+    order = np.lexsort((idx, np.where(np.isfinite(ts), ts, np.inf)))
+    return int(idx[order[-1] if last else order[0]])
+
+
+def _onset(ctx: _Ctx, q: Question) -> Composed:
+    facts = []
+    if q.subject:
+        i = _first_of(ctx, q)
+        if i is not None:
+            (s,) = ctx.steps_of([i])
+            facts.append(f"The first line about {' '.join(q.subject)}" + (f" on {', '.join(q.hosts)}" if q.hosts else "")
+                         + f" is at {clock(s.time)}: {_describe(s, ctx)}.")
+    inc = _pick_incident(ctx, q)
+    if inc is None:
+        if facts:
+            return Composed(" ".join(facts), "onset", "medium", facts=facts)
+        return _nothing(ctx)
+    first = inc.chain[0] if inc.chain else None
+    adj, low = _lead(inc.confidence, inc.confidence_reason)
+    when = f"{inc.id} started at {clock(inc.onset)}"
+    if first is not None:
+        when += f" with {_describe(first, ctx)}"
+    facts.append(when + (low if not adj else "") + ".")
+    if inc.end:
+        facts.append(f"Its last line is at {clock(inc.end)}.")
+    return Composed(" ".join(facts), "onset", inc.confidence, facts=facts)
+
+
+def _notable(ctx: _Ctx, idx: np.ndarray, chain_wheres: set[str], limit: int = 6) -> list[int]:
+    """The events worth showing among `idx`: chain lines first, then warnings and worse, then rare templates."""
+    t = ctx.table
+    if not len(idx):
+        return []
+    wheres = [t.where(int(i)) for i in idx]
+    in_chain = np.array([w in chain_wheres for w in wheres])
+    level = t.level[idx].astype(int)
+    counts = Counter(int(x) for x in t.template[idx])
+    rarity = np.array([1.0 / counts[int(x)] for x in t.template[idx]])
+    key = in_chain * 10.0 + (level >= WARN) * 3.0 + (level >= WARN + 1) * 1.0 + rarity
+    picked: list[int] = []
+    seen_templates: set[int] = set()
+    for j in np.argsort(-key, kind="stable"):
+        tid = int(t.template[idx[j]])
+        if tid in seen_templates and not in_chain[j]:
+            continue
+        seen_templates.add(tid)
+        picked.append(int(idx[j]))
+        if len(picked) >= limit:
+            break
+    return sorted(picked, key=lambda i: (float(t.ts[i]) if np.isfinite(t.ts[i]) else np.inf, i))
+
+
+def _span_of(q: Question, inc: IncidentView | None) -> tuple[float, float] | None:
+    if q.times:
+        return (min(q.times) - AROUND_S, max(q.times) + AROUND_S)
+    if inc is not None and inc.onset:
+        onset = epoch(inc.onset) or 0.0
+        end = epoch(inc.end) or onset
+        return (onset - AROUND_S, max(end, onset) + AROUND_S)
+    return None
+
+
+def _around(ctx: _Ctx, q: Question) -> Composed:
+    inc = _pick_incident(ctx, q)
+    span = _span_of(q, inc)
+    mask = ctx.mask(q, span=span)
+    idx = np.nonzero(mask)[0]
+    where = " and ".join(x for x in [", ".join(q.hosts), ", ".join(q.services)] if x) or "all hosts"
+    when = f"between {_hm(span[0])} and {_hm(span[1])}" if span else "in these logs"
+    if not len(idx):
+        return Composed(f"Nothing was logged on {where} {when} (these logs: {ctx.vocab.describe()}).", "around", "high")
+    level = ctx.table.level[idx].astype(int)
+    bad = int((level >= WARN).sum())
+    facts = [f"On {where} {when}: {len(idx)} events, {bad} at WARN or worse."]
+    chain_wheres = {s.where for i in ctx.view.incidents for s in i.chain if s.where}
+    shown = ctx.steps_of(_notable(ctx, idx, chain_wheres))
+    for s in shown:
+        role = next(((i.id, st.role) for i in ctx.view.incidents for st in i.chain if st.where == s.where), None)
+        tag = f" — part of {role[0]} ({role[1] or 'step'})" if role else ""
+        facts.append(f"{_hm(s.time)} {_describe(Step(s.text, s.where, None, s.host if not q.hosts else None, None), ctx, 120)}{tag}.")
+    linked = sum(s.where in chain_wheres for s in shown)
+    if inc is not None and not linked:
+        facts.append(f"None of these lines is in the chain of {inc.id} ({_title(inc)}).")
+    return Composed(" ".join(facts), "around", inc.confidence if (inc and linked) else "high", facts=facts)
+
+
+def _targets(ctx: _Ctx, q: Question) -> list[int]:
+    """The events a question points at: file:line, evidence ids, else subject (+host/service/time)."""
+    out: list[int] = []
+    for w in q.wheres:
+        i = ctx.index_of(w)
+        if i is not None:
+            out.append(i)
+    for ident in q.ids:
+        item = ctx.store.items.get(ident)
+        if item is not None and item.where:
+            i = ctx.index_of(item.where)
+            if i is not None:
+                out.append(i)
+    if out:
+        return out
+    span = (min(q.times) - AROUND_S, max(q.times) + AROUND_S) if q.times else None
+    if q.subject:
+        tids = ctx.subject_templates(q.subject)
+        if tids:
+            idx = np.nonzero(ctx.mask(q, span=span) & np.isin(ctx.table.template, tids))[0]
+            if len(idx):
+                return [int(i) for i in idx]
+    if q.hosts or q.services or q.files or span:
+        idx = np.nonzero(ctx.mask(q, span=span))[0]
+        warned = idx[ctx.table.level[idx] >= WARN]
+        return [int(i) for i in (warned if len(warned) else idx)]
+    return []
+
+
+def _related(ctx: _Ctx, q: Question) -> Composed:
+    if not ctx.view.incidents:
+        return _nothing(ctx)
+    targets = _targets(ctx, q)
+    if not targets:
+        what = " ".join(q.subject) or "that"
+        return Composed(f"I found no line about {what}" + (f" on {', '.join(q.hosts)}" if q.hosts else "")
+                        + f" in these logs ({ctx.vocab.describe()}).", "related", "high")
+    t = ctx.table
+    chain = {s.where: (inc, s) for inc in ctx.view.incidents for s in inc.chain if s.where}
+    chain_keys = {(s.host, ctx_template(ctx, s)): (inc, s) for inc in ctx.view.incidents for s in inc.chain}
+    unrelated = {u.where: u for u in ctx.view.unrelated if u.where}
+    unrelated_keys = {(u.host, ctx_template(ctx, u)): u for u in ctx.view.unrelated}
+    # The most telling target: one in an incident's chain, else one judged unrelated, else the worst-level one.
+    def rank(i: int) -> tuple[int, int, float]:
+        w = t.where(i)
+        key = (t.host_name(i) or None, int(t.template[i]))
+        kind = 0 if (w in chain or key in chain_keys) else (1 if (w in unrelated or key in unrelated_keys) else 2)
+        return (kind, -int(t.level[i]), float(t.ts[i]) if np.isfinite(t.ts[i]) else np.inf)
+
+    best = min(targets, key=rank)
+    (s,) = ctx.steps_of([best])
+    w = s.where or ""
+    key = (s.host, int(t.template[best]))
+    n = len(targets)
+    about = f"{_describe(s, ctx, 120)}" + (f" (the first of {n} such lines)" if n > 1 else "")
+    if w in chain or key in chain_keys:
+        inc, step = chain.get(w) or chain_keys[key]
+        adj, low = _lead(inc.confidence, inc.confidence_reason)
+        text = (f"Yes: {about} is part of {inc.id} ({_title(inc)}) as its {step.role or 'step'}"
+                + (f", {step.reason}" if step.reason else "") + f"{low}.")
+        return Composed(text, "related", inc.confidence, facts=[text])
+    if w in unrelated or key in unrelated_keys:
+        u = unrelated.get(w) or unrelated_keys[key]
+        text = f"No: {about} was judged unrelated to the incident" + (f": {u.reason}" if u.reason else "") + "."
+        return Composed(text, "related", "high", facts=[text])
+    inc = _pick_incident(ctx, q) or ctx.view.incidents[0]
+    onset, end = epoch(inc.onset), epoch(inc.end) or epoch(inc.onset)
+    ts = s.ts
+    same_host = s.host in inc.hosts if s.host else False
+    if ts is not None and onset is not None and end is not None and not (onset - 15 * 60 <= ts <= end + 15 * 60):
+        delta = (onset - ts) if ts < onset else (ts - end)
+        side = "before" if ts < onset else "after"
+        text = (f"Probably not: {about} is {_minutes(delta)} {side} {inc.id} ({_title(inc)}, "
+                f"{_hm(inc.onset)}–{_hm(inc.end or inc.onset)}), and the engine did not put it in the incident's chain.")
+        return Composed(text, "related", "medium", facts=[text])
+    if same_host:
+        text = (f"Possibly: {about} is on {s.host}, a host of {inc.id} ({_title(inc)}), during it, but the "
+                "engine did not put this line in the incident's chain.")
+        return Composed(text, "related", "low", facts=[text])
+    text = (f"Probably not: {about} falls during {inc.id} ({_title(inc)}) but on "
+            f"{s.host or 'another source'}, outside the incident's chain (hosts {', '.join(inc.hosts) or 'unknown'}).")
+    return Composed(text, "related", "medium", facts=[text])
+
+
+def ctx_template(ctx: _Ctx, s: Step) -> int | None:
+    """The template id of a step's line (from its key `T<id>`, else by looking its line up)."""
+    if s.key and re.fullmatch(r"T\d+", s.key):
+        return int(s.key[1:])
+    if s.where:
+        i = ctx.index_of(s.where)
+        if i is not None:
+            return int(ctx.table.template[i])
+    return None
+
+
+def _minutes(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+_ANCHORS = (("root cause", "cause"), ("cause", "cause"), ("onset", "first"), ("start", "first"), ("symptom", "symptom"),
+            ("incident", "first"))
+
+
+def _context(ctx: _Ctx, q: Question) -> Composed:
+    target: int | None = None
+    label = ""
+    targets = _targets(ctx, q) if (q.wheres or q.ids or q.subject) else []
+    if targets:
+        t = ctx.table
+        if q.wheres or q.ids:
+            target, label = targets[0], "that line"
+        else:
+            order = sorted(targets, key=lambda i: (float(t.ts[i]) if np.isfinite(t.ts[i]) else np.inf, i))
+            target = order[-1] if q.last else order[0]
+            label = f"the {'last' if q.last else 'first'} line about {' '.join(q.subject)}"
+    if target is None:
+        inc = _pick_incident(ctx, q)
+        low = q.text.lower()
+        anchor = next((role for word, role in _ANCHORS if word in low), "cause")
+        if inc is not None and inc.chain:
+            step = (inc.first("cause") or inc.chain[0]) if anchor == "cause" else (
+                next((s for s in reversed(inc.chain) if s.role == "symptom"), inc.chain[-1]) if anchor == "symptom"
+                else inc.chain[0])
+            if step.where:
+                target = ctx.index_of(step.where)
+                label = f"{'the root cause' if anchor == 'cause' else 'the ' + anchor + ' line'} of {inc.id}"
+    if target is None:
+        what = " ".join(q.subject) or "that"
+        return Composed(f"I found no line about {what} to show in these logs ({ctx.vocab.describe()}); name a "
+                        "file:line, an id such as A1, or words that appear in the lines.", "context", "high")
+    where = ctx.table.where(target)
+    out = ctx.tool("get_context", {"where": where, "before": 5, "after": 5})
+    if out is None:
+        return Composed(f"The lines around {where} cannot be read back: {ctx.steps[-1]['error']}", "context", "high")
+    (s,) = ctx.steps_of([target])
+    rows = [f"Lines around {label}, {_describe(s, ctx, 100)}:"]
+    path = where.rpartition(":")[0]
+    short = ctx._short.get(path, path)
+    for c in out.cited:
+        n = c.where.rpartition(":")[2]
+        ctx.store.add_line(c.where, c.summary)
+        mark = ">" if c.where == where else " "
+        rows.append(f"  {short}:{n} {mark} {_q(c.summary, 220)}")
+    return Composed("\n".join(rows), "context", "high", facts=rows[:1])
+
+
+def _first(ctx: _Ctx, q: Question) -> Composed:
+    inc = _pick_incident(ctx, q)
+    if inc is None or not inc.chain:
+        return _nothing(ctx)
+    attr = "service" if q.asks_service else "host"
+    ordered = sorted(inc.chain, key=lambda s: (s.ts is None, s.ts or 0.0))
+    seen: dict[str, Step] = {}
+    for s in ordered:
+        name = getattr(s, attr) or (s.host if attr == "service" else None)
+        if name and name not in seen:
+            seen[name] = s
+    if not seen:
+        s = ordered[0]
+        text = f"The chain of {inc.id} starts with {_describe(s, ctx)}; its lines carry no {attr} names."
+        return Composed(text, "first", inc.confidence, facts=[text])
+    names = list(seen)
+    adj, low = _lead(inc.confidence, inc.confidence_reason)
+    first = seen[names[0]]
+    facts = [f"{names[0]} was first in {inc.id} ({_title(inc)}): {_describe(first, ctx)}{low}."]
+    if len(names) > 1:
+        facts.append("Then " + "; ".join(f"{n}: {_describe(seen[n], ctx, 90)}" for n in names[1:4]) + ".")
+    return Composed(" ".join(facts), "first", inc.confidence, facts=facts)
+
+
+def _changed(ctx: _Ctx, q: Question) -> Composed:
+    inc = _pick_incident(ctx, q)
+    if inc is None:
+        return _nothing(ctx)
+    if not inc.changed_before:
+        text = (f"Nothing in these logs reads as a change (deploy, config, restart, upgrade) just before {inc.id} "
+                f"started at {clock(inc.onset)}.")
+        return Composed(text, "changed", "medium", facts=[text])
+    facts = [f"Just before {inc.id} started at {_hm(inc.onset)}:"]
+    for c in inc.changed_before[:4]:
+        gap = (epoch(inc.onset) or 0.0) - (c.ts or 0.0) if c.ts is not None and inc.onset else None
+        facts.append(f"{_describe(c, ctx, 120)}" + (f", {_minutes(gap)} before" if gap is not None and gap >= 0 else "")
+                     + (f" ({c.reason})" if c.reason else "") + ".")
+    return Composed(" ".join(facts), "changed", inc.confidence, facts=facts)
+
+
+_RECOVERY = ("recover", "restored", "healthy", "back to normal", "resolved", "reconnected", "succeeded", "is up",
+             "started successfully", "back online")
+
+
+def _ongoing(ctx: _Ctx, q: Question) -> Composed:
+    inc = _pick_incident(ctx, q)
+    if inc is None:
+        return _nothing(ctx)
+    t = ctx.table
+    bad = [s for s in inc.chain if s.role in ("symptom", "cause", "propagation")] or inc.chain
+    tids = {ctx_template(ctx, s) for s in bad} - {None}
+    last_ts = ctx.vocab.last_ts
+    if not tids or last_ts is None:
+        text = f"{inc.id}'s last line is at {clock(inc.end or inc.onset)}; these logs end {ctx.vocab.span()}."
+        return Composed(text, "ongoing", "low", facts=[text])
+    with np.errstate(invalid="ignore"):
+        idx = np.nonzero(np.isin(t.template, list(tids)) & (t.ts >= (epoch(inc.onset) or -np.inf)))[0]
+    if not len(idx):
+        idx = np.nonzero(np.isin(t.template, list(tids)))[0]
+    ts = t.ts[idx]
+    j = int(idx[np.nanargmax(ts)]) if np.isfinite(ts).any() else int(idx[-1])
+    (last,) = ctx.steps_of([j])
+    gap = last_ts - (last.ts or last_ts)
+    span = last_ts - (epoch(inc.onset) or last_ts)
+    recovery = _recovery_after(ctx, last.ts)
+    if gap <= max(60.0, 0.05 * span) and recovery is None:
+        text = (f"Yes, as far as these logs go: the incident's errors continue to the end — the last, "
+                f"{_describe(last, ctx, 120)}, is {_minutes(gap)} before the logs end at {clock(last_ts)}.")
+        return Composed(text, "ongoing", inc.confidence, facts=[text])
+    facts = [f"No: {inc.id}'s errors stopped — the last is {_describe(last, ctx, 120)}, {_minutes(gap)} before the "
+             f"logs end at {clock(last_ts)}."]
+    if recovery is not None:
+        facts.append(f"Recovery: {_describe(recovery, ctx, 120)}.")
+    return Composed(" ".join(facts), "ongoing", inc.confidence, facts=facts)
+
+
+def _recovery_after(ctx: _Ctx, after: float | None) -> Step | None:
+    if after is None:
+        return None
+    store = ctx.ws.result.templates
+    t = ctx.table
+    tids = [int(x) for x in np.unique(t.template) if any(w in store.template(int(x)).lower() for w in _RECOVERY)]
+    if not tids:
+        return None
+    with np.errstate(invalid="ignore"):
+        idx = np.nonzero(np.isin(t.template, tids) & (t.ts >= after))[0]
+    if not len(idx):
+        return None
+    return ctx.steps_of([int(idx[0])])[0]
+
+
+def _count(ctx: _Ctx, q: Question) -> Composed:
+    t = ctx.table
+    inc = _pick_incident(ctx, q)
+    span = (min(q.times) - AROUND_S, max(q.times) + AROUND_S) if q.times else None
+    if q.subject:
+        tids = ctx.subject_templates(q.subject)
+        what = " ".join(q.subject)
+    elif inc is not None:
+        symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), inc.chain[-1] if inc.chain else None)
+        tid = ctx_template(ctx, symptom) if symptom else None
+        tids = [tid] if tid is not None else []
+        what = f"{inc.id}'s symptom {_q(symptom.text, 80)}" if symptom else inc.id
+    else:
+        tids, what = [], ""
+    if not tids:
+        text = f"No line in these logs matches {what or 'that'} ({ctx.vocab.describe()})."
+        return Composed(text, "count", "high", facts=[text])
+    mask = ctx.mask(q, span=span) & np.isin(t.template, tids)
+    idx = np.nonzero(mask)[0]
+    where = f" on {', '.join([*q.hosts, *q.services])}" if (q.hosts or q.services) else ""
+    if not len(idx):
+        text = f"0 lines about {what}{where}" + (f" between {_hm(span[0])} and {_hm(span[1])}" if span else "") + "."
+        return Composed(text, "count", "high", facts=[text])
+    ts = t.ts[idx]
+    finite = ts[np.isfinite(ts)]
+    first, last = ctx.steps_of([int(idx[0]), int(idx[-1])]) if len(idx) > 1 else ctx.steps_of([int(idx[0])]) * 2
+    facts = [f"{len(idx)} lines about {what}{where}: the first {_describe(first, ctx, 100)}"
+             + (f", the last {_describe(last, ctx, 100)}" if len(idx) > 1 else "") + "."]
+    if len(finite) >= 2 and finite.max() > finite.min():
+        minutes = (finite.max() - finite.min()) / 60
+        facts.append(f"That is about {len(idx) / max(minutes, 1 / 60):.1f} per minute over {_minutes(finite.max() - finite.min())}.")
+    hosts = Counter(t.host_name(int(i)) or "-" for i in idx)
+    if len(hosts) > 1:
+        facts.append("By host: " + ", ".join(f"{h} {n}" for h, n in hosts.most_common(4)) + ".")
+    return Composed(" ".join(facts), "count", "high", facts=facts)
+
+
+def _search(ctx: _Ctx, q: Question) -> Composed:
+    if not q.subject:
+        return _what_happened(ctx, q)
+    composed = _count(ctx, q)
+    composed.kind = "search"
+    return composed
+
+
+def _not_in_logs(ctx: _Ctx, q: Question) -> Composed:
+    names = ", ".join(q.unknown)
+    text = f"{names[0].upper() + names[1:]} {'is' if len(q.unknown) == 1 else 'are'} not in these logs. They hold {ctx.vocab.describe()}."
+    return Composed(text, "not_in_logs", "high", facts=[text])
+
+
+_ANSWERERS = {
+    "what_happened": _what_happened, "root_cause": _root_cause, "onset": _onset, "around": _around,
+    "related": _related, "context": _context, "first": _first, "changed": _changed, "ongoing": _ongoing,
+    "count": _count, "search": _search, "not_in_logs": _not_in_logs,
+}
+
+
+def answer_question(question: str | Question, ws: Workspace, store: EvidenceStore, *, focus: str | None = None) -> Composed:
+    """The deterministic answer to `question` over the workspace's current audit; cited lines are added to `store`.
+
+    `focus` is the file:line the previous answer was about: "show the lines around it" shows those.
+
+    Raises:
+        ToolInputError: If nothing has been audited yet.
+    """
+    ctx = _Ctx(ws, store)
+    q = question if isinstance(question, Question) else classify(question, ctx.vocab)
+    if (focus and q.kind == "context" and not (q.wheres or q.ids or q.subject)
+            and re.search(r"\b(it|that|this|there|them|those)\b", q.text.lower())):
+        path, _, line = focus.rpartition(":")
+        full = next((s for s in ctx.vocab.sources if s == path or s.rsplit("/", 1)[-1] == path), None)
+        if full:
+            q.wheres.append(f"{full}:{line}")
+    composed = _ANSWERERS.get(q.kind, _what_happened)(ctx, q)
+    if q.unknown and q.kind != "not_in_logs":
+        composed.text = f"({', '.join(q.unknown)}: not in these logs.) " + composed.text
+    composed.cited = list(dict.fromkeys([*composed.cited, *ctx.cited]))
+    composed.steps = ctx.steps + composed.steps
+    if not composed.facts:
+        composed.facts = [composed.text]
+    return composed
+
+
+def explain_triage(ws: Workspace, store: EvidenceStore) -> Composed:
+    """The audit's deterministic explanation: what happened, its root cause and what changed before."""
+    ctx = _Ctx(ws, store)
+    q = Question(text="", kind="what_happened")
+    composed = _what_happened(ctx, q)
+    inc = _pick_incident(ctx, q)
+    if inc is not None and inc.changed_before:
+        c = inc.changed_before[0]
+        composed.facts.append(f"Changed just before the onset: {_describe(c, ctx, 100)}.")
+        composed.text = " ".join(composed.facts)
+    composed.cited = list(ctx.cited)
+    return composed

@@ -308,7 +308,7 @@ def _parse_hdfs(line: str) -> Parsed | None:
 
 
 # oslo.log (OpenStack), optionally prefixed by the log file's name as in Loghub's OpenStack set.
-_OSLO = re.compile(r"(?:(\S+\.log\S*) )?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d+))? (\d+) " + _LVL + r" (\S+) ?(.*)")
+_OSLO = re.compile(r"(?:(?=\S+\.log)(\S++) )?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d+))? (\d+) " + _LVL + r" (\S+) ?(.*)")
 
 
 # The request context "[req-… user project - - -]" / "[-]" / "[None req-… admin admin]" opens an oslo message; it
@@ -451,7 +451,7 @@ def _parse_syslog_iso(line: str) -> Parsed | None:
 
 
 _ZOOKEEPER = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - " + _LVL + r" +\[(.*?)\] - (.*)", re.S)
-_ZK_COMPONENT = re.compile(r"([\w$.]+)@\d+$")
+_ZK_COMPONENT = re.compile(r"(?<![\w$.])([\w$.]++)@\d+$")  # from a name's start only: linear
 
 
 def _parse_zookeeper(line: str) -> Parsed | None:

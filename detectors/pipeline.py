@@ -22,6 +22,7 @@ from detectors.events import Event, ReadStats
 from detectors.eventtable import EventTable
 from detectors.readers import context_many, expand_sources, read_events, total_bytes
 from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals, WindowVerdict
+from detectors.saferegex import compile_user
 from detectors.templates import TemplateStore
 from detectors.windows import WindowError, Windows, WindowSpec, make_windows
 
@@ -79,7 +80,7 @@ class _Ingest:
 
     def __init__(self, store: TemplateStore, spec: WindowSpec, detector: Detector | None = None) -> None:
         self.store = store
-        self.session_re = re.compile(spec.pattern) if spec.kind == "session" else None
+        self.session_re = compile_user(spec.pattern) if spec.kind == "session" else None
         # Line-level detectors (diff) collect a key per event while it is read; they get it with `bind_lines`.
         self.detector = detector if hasattr(detector, "line_keyer") else None
 

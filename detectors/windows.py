@@ -15,6 +15,7 @@ import numpy as np
 
 from detectors.base import DetectorError, LogWindow
 from detectors.eventtable import EventTable
+from detectors.saferegex import compile_user
 
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -70,7 +71,7 @@ class WindowSpec:
             if not rest:
                 raise WindowError(f"session window {spec!r} needs a key regex, e.g. session:blk_-?\\d+")
             try:
-                re.compile(rest)
+                compile_user(rest)  # RE2: linear time on any log line
             except re.error as error:
                 raise WindowError(f"bad session regex {rest!r}: {error}") from None
             return cls("session", 0, 0, rest)

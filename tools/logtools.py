@@ -20,6 +20,7 @@ from detectors.events import ReadStats
 from detectors.eventtable import LEVELS
 from detectors.formats import parse_timestamp
 from detectors.readers import context_lines, read_events
+from detectors.saferegex import compile_user
 from tools.base import MAX_ITEMS, Cited, Tool, ToolArgs, ToolInputError, ToolOutput, clip
 from tools.workspace import Workspace
 
@@ -190,7 +191,7 @@ def search_events(ws: Workspace, args: SearchEventsArgs) -> ToolOutput:
     regex = None
     if args.pattern:
         try:
-            regex = re.compile(args.pattern)
+            regex = compile_user(args.pattern)  # the model's pattern, on log text: RE2, linear time
         except re.error as error:
             raise ToolInputError(f"pattern {args.pattern!r} is not a valid regular expression: {error}") from None
     # One streaming pass over the sources brings back the text (the event table keeps none).

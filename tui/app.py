@@ -513,7 +513,9 @@ class TriageApp(App[None]):
         try:
             import re
 
-            re.compile(self.search_pattern)
+            from detectors.saferegex import compile_user
+
+            compile_user(self.search_pattern)
         except re.error as error:
             self.notify(f"{self.search_pattern!r} is not a valid regex: {error}", severity="error")
             return

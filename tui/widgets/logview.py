@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from detectors.saferegex import compile_user
 from tui.logindex import LogModel
 from tui.messages import CursorMoved
 
@@ -75,7 +76,7 @@ class LogView(ScrollView, can_focus=True):
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.model = model
-        self.highlight: re.Pattern[str] | None = None  # the search pattern, marked in visible lines
+        self.highlight: Any = None  # the search pattern, marked in visible lines
         self.tail = False  # follow mode is on (the app polls the files)
         self.follow = False  # keep the cursor on the last line as lines arrive (off while the user looks up)
         self._cache: OrderedDict[tuple[int, ...], Strip] = OrderedDict()
@@ -111,9 +112,8 @@ class LogView(ScrollView, can_focus=True):
     def set_highlight(self, pattern: str | None) -> None:
         """Mark matches of `pattern` (smart case) in the visible lines."""
         if pattern:
-            flags = 0 if any(c.isupper() for c in pattern) else re.IGNORECASE
             try:
-                self.highlight = re.compile(pattern, flags)
+                self.highlight = compile_user(pattern, ignore_case=not any(c.isupper() for c in pattern))
             except re.error:
                 self.highlight = None
         else:

@@ -1,0 +1,203 @@
+"""`sleuth bench hostile`: how sleuth holds up on hostile input (issue 19), measured, not asserted in tests.
+
+Three measurements:
+- **regex scaling**: every compiled pattern at module level of the runtime modules that log text reaches is run
+  (`findall` and `match`) on adversarial strings built from runs of one or two characters, at two sizes; a pattern
+  whose time grows faster than linearly (ratio well above the size ratio) is listed. This is how the quadratic
+  `\\S*\\d\\S*` of detectors/templates.py was found; it also catches a pattern someone adds later.
+- **one long line**: `TemplateStore.add` (masking and templating) on single lines up to the 1 MB line cap.
+- **a 10 MB line file**: `sleuth audit`'s pipeline (`detectors.pipeline.audit`) on a file whose one line is 10 MB
+  of `x` after a timestamp, and on a file of a hundred 100 KB lines of mixed hostile shapes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Runtime modules whose patterns see log text (or text derived from it).
+MODULES = (
+    "detectors.templates", "detectors.formats", "detectors.readers", "detectors.fields", "detectors.render",
+    "detectors.windows", "detectors.pipeline", "detectors.terminal", "detectors.sources.journald",
+    "agent.redact", "agent.prompts", "agent.citations", "tui.logindex", "tui.agent_bridge", "retrieval.pool",
+    "retrieval.embed", "detectors.icad.model",
+)
+
+# Building blocks of adversarial lines: long runs of one shape, where a backtracking pattern retries at every start.
+PIECES = ("x", "1", "a1", "A", " ", "/a", "/", ".", "-", "a.", "1.", ".log", "0x", "\"", "[", "<", "=", "a=", ":",
+          "\\", "_", "aA1", "\t", "eyJ", "%", "+", "@", "a@", "Caused by: ", "password=", "sk-", "-----BEGIN ")
+
+
+@dataclass(slots=True)
+class RegexRow:
+    """One pattern's worst case over the adversarial strings."""
+
+    where: str
+    pattern: str
+    piece: str
+    small_s: float
+    large_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.large_s / max(self.small_s, 1e-6)
+
+
+def _patterns(modules: Iterable[str]) -> list[tuple[str, re.Pattern[str]]]:
+    found: list[tuple[str, re.Pattern[str]]] = []
+    seen: set[int] = set()
+
+    def add(where: str, value: Any) -> None:
+        if isinstance(value, re.Pattern) and isinstance(value.pattern, str) and id(value) not in seen:
+            seen.add(id(value))
+            found.append((where, value))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                add(where, item)
+
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr, value in vars(module).items():
+            add(f"{name}.{attr}", value)
+    return found
+
+
+def _uses(where: str) -> set[str]:
+    """How the module calls the pattern named `where` ("match", "search", "sub", ...), read from its source."""
+    module, _, attr = where.rpartition(".")
+    try:
+        source = Path(importlib.import_module(module).__file__ or "").read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return {"search"}
+    calls = set(re.findall(rf"\b{re.escape(attr)}(?:\[[^\]]*\])?\.(\w+)\(", source))
+    # A pattern handed around (a list of masks, a tuple entry) is assumed searched.
+    return calls or {"search"}
+
+
+def _time(fn: Callable[[], Any], repeat: int = 1) -> float:
+    """The best of `repeat` runs (other processes on the machine only ever add time)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def regex_scaling(modules: Iterable[str] = MODULES, small: int = 2_000, large: int = 16_000,
+                  budget_s: float = 0.5) -> list[RegexRow]:
+    """The worst piece per pattern: time of findall+match at `small` and `large` characters.
+
+    A pattern still running past `budget_s` on the small size is not run on the large one (it is reported with
+    the large time extrapolated as quadratic, so a catastrophic pattern cannot stall the bench).
+    """
+    rows = []
+    for where, regex in _patterns(modules):
+        worst: RegexRow | None = None
+        scans = bool(_uses(where) - {"match", "fullmatch"})
+        for piece in PIECES:
+            def run(n: int, piece: str = piece, regex: re.Pattern[str] = regex, scans: bool = scans) -> float:
+                text = (piece * (n // len(piece) + 1))[:n] + "!"
+                if scans:  # every start position is tried, as sub/search/findall do
+                    return _time(lambda: (regex.findall(text), regex.match(text)), 3)
+                return _time(lambda: regex.match(text), 3)
+
+            t_small = run(small)
+            t_large = run(large) if t_small < budget_s else t_small * (large / small) ** 2
+            row = RegexRow(where, regex.pattern, piece, t_small, t_large)
+            if worst is None or row.large_s > worst.large_s:
+                worst = row
+        if worst is not None:
+            rows.append(worst)
+    rows.sort(key=lambda r: -r.large_s)
+    return rows
+
+
+def template_times(sizes: Iterable[int] = (10_000, 100_000, 1_000_000)) -> list[tuple[str, int, float]]:
+    """Seconds of one `TemplateStore.add` per hostile line shape and size (a fresh store each time)."""
+    from detectors.templates import TemplateStore
+
+    shapes = {
+        "x-run": lambda n: "x" * n,
+        "digits": lambda n: "1" * n,
+        "words": lambda n: ("abc " * (n // 4 + 1))[:n],
+        "path": lambda n: ("/a" * (n // 2 + 1))[:n],
+        "hex+num": lambda n: ("a1 " * (n // 3 + 1))[:n],
+        "dots": lambda n: ("1." * (n // 2 + 1))[:n],
+    }
+    out = []
+    for n in sizes:
+        for name, make in shapes.items():
+            line = make(n)
+            store = TemplateStore()
+            out.append((name, n, _time(lambda store=store, line=line: store.add(line))))
+    return out
+
+
+def audit_times(workdir: Path) -> list[tuple[str, int, float, str]]:
+    """(file, bytes, seconds, outcome) of the audit pipeline on hostile files."""
+    from detectors.pipeline import AuditOptions, audit
+
+    files = {}
+    one = workdir / "one-10MB-line.log"
+    with open(one, "w", encoding="utf-8") as f:
+        f.write("2024-05-01T10:00:00Z ")
+        f.write("x" * 10_000_000)
+        f.write("\n2024-05-01T10:00:01Z after the long line\n")
+    files["one-10MB-line.log"] = one
+    mixed = workdir / "mixed-100x100KB.log"
+    shapes = ("x", "a1", "/a", "1.", "\"a", "=a", "eyJ", "\x1b[2J", "\u202e")
+    with open(mixed, "w", encoding="utf-8") as f:
+        for i in range(100):
+            piece = shapes[i % len(shapes)]
+            f.write(f"2024-05-01T10:{i // 60:02d}:{i % 60:02d}Z ERROR svc: " + piece * (100_000 // len(piece)) + "\n")
+    files["mixed-100x100KB.log"] = mixed
+    out = []
+    for name, path in files.items():
+        started = time.perf_counter()
+        try:
+            result = audit([str(path)], AuditOptions(state_dir=workdir / "state"))
+            outcome = f"{result.report.stats.lines} lines" if hasattr(result, "report") else "ok"
+        except Exception as error:  # noqa: BLE001 - the bench reports what happened
+            outcome = f"{type(error).__name__}: {error}"[:120]
+        out.append((name, path.stat().st_size, time.perf_counter() - started, outcome))
+    return out
+
+
+def run(*, quick: bool = False) -> str:
+    """The whole bench as a plain-text table."""
+    lines = ["## Regex scaling (findall+match, adversarial runs; ratio ~8 is linear, ~64 quadratic)", ""]
+    rows = regex_scaling(large=8_000 if quick else 16_000)
+    lines.append(f"{'pattern':<48} {'piece':<12} {'2k ms':>9} {'large ms':>9} {'ratio':>7}")
+    for r in rows[:15]:
+        lines.append(f"{r.where[:48]:<48} {r.piece[:12]!r:<12} {r.small_s * 1e3:9.2f} {r.large_s * 1e3:9.2f} "
+                     f"{r.ratio:7.1f}")
+    bad = [r for r in rows if r.ratio > 24 and r.large_s > 0.005]
+    lines += ["", f"super-linear patterns: {len(bad)} of {len(rows)}"]
+    lines += ["", "## One line through TemplateStore.add (goal <= 50 ms at 1 MB)", ""]
+    sizes = (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000)
+    for name, n, t in template_times(sizes):
+        lines.append(f"{name:<10} {n:>9,} chars {t * 1e3:10.1f} ms")
+    if not quick:
+        lines += ["", "## Audit of hostile files (goal: 10 MB line file <= 5 s)", ""]
+        with tempfile.TemporaryDirectory(prefix="sleuth-hostile-") as tmp:
+            for name, size, t, outcome in audit_times(Path(tmp)):
+                lines.append(f"{name:<24} {size:>12,} B {t:8.2f} s  {outcome}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m lab.bench_hostile [--quick]
+    import sys
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print(run(quick="--quick" in sys.argv))

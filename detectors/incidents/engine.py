@@ -276,6 +276,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
     warmup = max(3, n_bins // 25)
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
+    changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
     chs += _latency_changes(ctx, window, warmup, bins, usable)
     chs += _metric_changes(ctx, series, window, warmup, out.notes)
@@ -326,6 +327,31 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     out.unrelated = _unrelated(ctx, bad, used, incidents, options, lookback)
     _fill_texts(ctx, out)
     out.seconds = round(time.perf_counter() - started, 3)
+    return out
+
+
+def _rare_new_failures(ctx: _Ctx, changes: list[rates.Change], window: int, warmup: int) -> list[rates.Change]:
+    """Failures too rare for a rate test (one OOM kill, one segfault, one FATAL): a failure message never logged
+    before is a change at its first line."""
+    keys = ctx.keys
+    have = {(c.key, c.kind) for c in changes}
+    out: list[rates.Change] = []
+    for k in np.nonzero((keys.bad >= 0.55) & ~keys.background)[0]:
+        k = int(k)
+        if (k, "new") in have or (k, "burst") in have or (k, "rate up") in have:
+            continue
+        r = ctx.row.get(k)
+        if r is None:
+            continue
+        row = ctx.m[r]
+        on = np.nonzero(row)[0]
+        if len(on) == 0 or on[0] < warmup:
+            continue
+        b = int(on[0])
+        n = float(row[b:b + window].sum())
+        if n > 5:
+            continue  # a rate test would have seen it
+        out.append(rates.Change(k, b, "new", rates.LLR_MIN + n, 0.0, n / window, min(b + window - 1, ctx.n_bins - 1)))
     return out
 
 
@@ -531,12 +557,15 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             recurring = _recurring(ctx, c, c.c.bin)
             if i != anchor_i and recurring >= 2 and c.c.kind != "new":
                 continue  # it flapped before the incident too: judged in the unrelated list
-            if i != anchor_i and c.background and c.coact < 0.6:
-                continue
+            if i != anchor_i and c.background and not _same_place(ctx, c, anchor):
+                continue  # routine host chatter (logins, desktop daemons) joins only on the symptom's own host
             if i != anchor_i and c.coact < 0.2 and c.c.kind not in ("stopped", "new"):
                 continue
             if i != anchor_i and c.bad < 0.25 and c.coact < 0.4:
                 continue  # a neutral new message must keep pace with the symptom
+            if i != anchor_i and c.c.strength < 2 * rates.LLR_MIN and c.ts < anchor.ts - 5 * 60 \
+                    and not _same_place(ctx, c, anchor):
+                continue  # a few early lines elsewhere do not make an onset
         else:
             c.coact = 0.5
         # One change per key: the earliest in the window.
@@ -566,16 +595,19 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     span = max(lookback, 1.0)
     symptom_host = int(keys.host[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     symptom_service = int(keys.service[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
-    changes_before = _changes_before(ctx, onset, options.change_window_s)
+    changes_before = _changes_before(ctx, onset, options.change_window_s, upto=max(onset, anchor.ts))
     _read_texts(ctx, [c.event for c in steps_ch])
     named = _mentions(ctx, steps_ch)
+    causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
+    first_cause = causal[0] if causal else None
+    next_ts = causal[1].ts if len(causal) > 1 else None
     for c in steps_ch:
         k = c.c.key
         reasons: list[str] = []
         early = 1.0 - min(1.0, max(0.0, (c.ts - onset) / span))
         score = 1.2 * early + 0.9 * c.bad
-        if c is steps_ch[0] and len(steps_ch) > 1 and steps_ch[1].ts - c.ts >= min(30.0, ctx.width):
-            score += 0.4  # first on the path, clearly ahead of the rest
+        if c is first_cause and (next_ts is None or next_ts - c.ts >= min(10.0, ctx.width)):
+            score += 0.4  # first on the path (symptoms aside), clearly ahead of the rest
         if c.ts == onset:
             reasons.append("earliest change of the incident")
         else:
@@ -612,7 +644,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if c.background:
             score -= 0.6
             reasons.append("routine host chatter (weighed down)")
-        if c.symptom >= 0.6 or c.c.kind in ("latency up", "rate down"):
+        if _is_symptom(ctx, c):
             score -= 0.5
             reasons.append("user-facing symptom rather than a cause")
         near = [ce for ce in changes_before if 0 <= ce.before_s <= 15 * 60 and k >= 0 and not ce.background
@@ -631,17 +663,25 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     top_log = cands[0] if cands else None
     # A change event just before, on the top candidate's host/service, ranks with (above) it.
     for ce in changes_before[:6]:
-        if ce.before_s < -ctx.width or ce.before_s > options.change_window_s:
+        if ce.ts is None or ce.ts > max(onset, anchor.ts) + ctx.width or ce.before_s > options.change_window_s:
             continue
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
-        reasons = [f"{ce.kind} {_dur(ce.before_s)} before the onset"]
-        if top_log is not None and top_log[1].c.key >= 0:
-            k = top_log[1].c.key
-            same = ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
-                    or (ce.service and ce.service == _name(ctx.table.services, int(keys.service[k]))))
-            if same and ce.before_s <= 15 * 60:
-                score = top_log[0] + 0.05
-                reasons.append(f"on the same {'host' if ce.host else 'service'} as the earliest failure")
+        reasons = [f"{ce.kind} {_dur(ce.before_s)} {'before' if ce.before_s >= 0 else 'after'} the onset"]
+        # The chain step on the same host / service / file that this change precedes (within 15 min).
+        for cscore, c, _ in cands:
+            k = c.c.key
+            if k < 0 or ce.ts is None or not (0 <= c.ts - ce.ts <= 15 * 60):
+                continue
+            same_host = bool(ce.host) and ce.host == _name(ctx.table.hosts, int(keys.host[k]))
+            same_svc = bool(ce.service) and ce.service == _name(ctx.table.services, int(keys.service[k]))
+            same_file = ce.file == ctx.table.sources[int(keys.source[k])]
+            if (same_host or same_svc or same_file) and "routine" not in ce.kind and not ce.background:
+                best = top_log[0] if top_log is not None else cscore
+                score = max(score, best + 0.05 + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
+                what = "host" if same_host else ("service" if same_svc else "file")
+                f, ln = _where(ctx, c.event)
+                reasons.append(f"{_dur(c.ts - ce.ts)} before the failure on the same {what} ({f}:{ln})")
+                break
         if ce.kind == "scheduled-job" or "routine" in ce.kind:
             score -= 0.2
         if ce.background:
@@ -715,7 +755,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         id=f"I{number}", title="", onset=datetime.fromtimestamp(onset, UTC) if ctx.timed else None,
         onset_ts=onset if ctx.timed else None, end_ts=end_ts if ctx.timed else None, impact=impact,
         confidence=confidence, confidence_reason=why, chain=chain, candidates=candidates,
-        changed_before=[ce for ce in changes_before if ce.before_s >= -ctx.width][:8], hosts=hosts,
+        changed_before=[ce for ce in changes_before
+                        if ce.ts is not None and ce.ts <= max(onset, symptom_ch.ts) + ctx.width][:8], hosts=hosts,
         services=services, sources=srcs, strength=round(strength, 3),
     )
     if ctx.key_flag is not None:
@@ -724,6 +765,22 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                         "note": (f"{len(flagged)} of {len(chain)} chain steps were above the {ctx.detector} "
                                  f"detector's threshold")}
     return inc, taken
+
+
+def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:
+    """User-facing impact itself: 4xx/5xx answers, slow answers, fewer successful requests."""
+    if c.c.kind in ("latency up", "rate down"):
+        return True
+    return c.c.key >= 0 and int(ctx.keys.status_class[c.c.key]) in (4, 5)
+
+
+def _same_place(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
+    ka, kb = a.c.key, b.c.key
+    if ka < 0 or kb < 0:
+        return False
+    keys = ctx.keys
+    return bool((keys.host[ka] and keys.host[ka] == keys.host[kb])
+                or (keys.service[ka] and keys.service[ka] == keys.service[kb]) or keys.source[ka] == keys.source[kb])
 
 
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
@@ -810,7 +867,7 @@ def _dur(s: float) -> str:
 _CHANGE_MAX = 40
 
 
-def _changes_before(ctx: _Ctx, onset: float, window_s: float) -> list[ChangeEvent]:
+def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None = None) -> list[ChangeEvent]:
     """Change events (deploy, restart, config, ...) in the hour before the onset (and one bin after), nearest
     first; routine ones (a job that runs all day) are listed once and last."""
     keys = ctx.keys
@@ -824,7 +881,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float) -> list[ChangeEven
         if len(ev) == 0:
             continue
         tt = ctx.t[ev]
-        i = int(np.searchsorted(tt, onset + ctx.width, side="right")) - 1
+        i = int(np.searchsorted(tt, max(onset + ctx.width, upto or onset), side="right")) - 1
         if i < 0 or tt[i] < onset - window_s:
             continue
         e = int(ev[i])

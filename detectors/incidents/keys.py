@@ -118,7 +118,10 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
             keys.bad[k] = max(keys.bad[k], 0.45)  # slow operations (a 30 s query) read as trouble
         kind = semantics.change_kind(text)
         # A change announced at error level is a failure first (a failed deploy is still a candidate via words).
-        keys.change.append(kind if keys.level[k] < 5 or kind in ("deploy", "config-management") else None)
+        if kind is not None and (keys.level[k] >= 5 or keys.bad[k] >= 0.55) \
+                and kind not in ("deploy", "config-management"):
+            kind = None  # "Main process exited, code=killed" is a failure, not a change someone made
+        keys.change.append(kind)
         svc = services[int(keys.service[k])] or None
         keys.background[k] = semantics.is_background(svc, text)
     return keys

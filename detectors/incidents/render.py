@@ -77,7 +77,8 @@ def markdown_lines(triage: dict[str, Any] | None) -> list[str]:
             out += ["**Changed just before:**", ""]
             for ce in changed[:6]:
                 mins = ce.get("before_s", 0) / 60.0
-                out.append(f"- {_md(ce['kind'])}, {mins:.0f} min before: {_code(ce.get('text'), 200)} at "
+                when = f"{mins:.0f} min before" if mins >= 0 else f"{-mins:.0f} min after the first change"
+                out.append(f"- {_md(ce['kind'])}, {when}: {_code(ce.get('text'), 200)} at "
                            f"{_code(ce.get('where'), 120)}")
             out.append("")
     unrelated = triage.get("unrelated") or []

@@ -21,12 +21,13 @@ from agent.sessions import list_sessions as _list_sessions
 from agent.settings import Settings
 from detectors.pipeline import AuditResult
 from detectors.report import Report
+from detectors.terminal import visible
 
 Echo = Callable[[str], None]
 
 
 def _echo(text: str) -> None:
-    print(text, flush=True)
+    print(visible(text), flush=True)  # answers quote log text: no raw escape sequences to the terminal
 
 
 def explain_audit(result: AuditResult, paths: Sequence[str], settings: Settings) -> Report:
@@ -60,7 +61,7 @@ def chat_loop(
     Returns:
         The exit code (0).
     """
-    out = write or (lambda t: (sys.stdout.write(t), sys.stdout.flush()))
+    out = write or (lambda t: (sys.stdout.write(visible(t, limit=None)), sys.stdout.flush()))
     sleuth = Sleuth(settings, session=session)
     try:
         history = sleuth.history()

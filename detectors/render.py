@@ -17,6 +17,7 @@ from detectors.base import SEVERITIES, Evidence
 from detectors.incidents.render import html_lines as incidents_html
 from detectors.incidents.render import markdown_lines as incidents_markdown
 from detectors.report import Anomaly, ContextLine, Report
+from detectors.terminal import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,9 +28,6 @@ TEMPLATE_CELL_CHARS = 80  # a table cell longer than this makes the anomaly tabl
 MAX_SOURCES_IN_TITLE = 5
 _DASH = "\u2014"
 
-# C0/C1 controls other than tab and newline: terminal escape sequences in a log must not reach the reader's
-# terminal, and they are not allowed in HTML.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Characters that start an inline Markdown construct (code, emphasis, links, raw HTML, entities, table cells).
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!])")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -41,8 +39,9 @@ _ID_REF = re.compile(r"\b(A\d+(?:\.e\d+)?)\b")
 
 
 def _clean(text: object) -> str:
-    """`text` as a string with control characters made visible as U+FFFD."""
-    return _CONTROL.sub("\ufffd", "" if text is None else str(text))
+    """`text` as a string safe for a terminal and for HTML: control and bidi characters shown as visible escapes
+    (`\\x1b`, `\\u202e`), each line clipped with a marker (detectors.terminal, the one sanitiser)."""
+    return visible(text)
 
 
 def _one_line(text: object) -> str:

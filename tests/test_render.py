@@ -212,8 +212,9 @@ def test_print_report_renders_on_a_terminal() -> None:
 
 def test_terminal_escape_sequences_are_neutralised() -> None:
     report = _report()
-    report.anomalies[1].text = "red \x1b[31malert\x1b[0m and a bell \x07"
-    report.anomalies[1].context[1].text = report.anomalies[1].text
+    report.anomalies[1].text = "red \x1b[31malert\x1b[0m and a bell \x07, \u202eevil.exe"
+    report.anomalies[1].context[1].text = report.anomalies[1].text + " " + "x" * 1_000_000
     for out in (render_markdown(report), render_html(report)):
-        assert "\x1b" not in out and "\x07" not in out
-        assert "\ufffd[31malert" in out
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "\\x1b[31malert" in out and "\\u202eevil" in out  # shown as visible escapes
+        assert "… [+" in out and len(out) < 100_000  # the megabyte context line is clipped with a marker

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detectors.saferegex import compile_user
+from detectors.terminal import visible
 
 if TYPE_CHECKING:
     from detectors.pipeline import AuditResult
@@ -35,7 +36,6 @@ CHUNK = 8 << 20  # bytes scanned per step while indexing: big enough for numpy, 
 SCAN_LINES = 20_000  # lines a regex scans before yielding to the UI thread
 MAX_LINE_CHARS = 2_000  # longer lines are cut when drawn (a 10 MB single line must not freeze a repaint)
 LEVELS: tuple[str, ...] = ("", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")  # as detectors.eventtable
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class IndexError_(Exception):
@@ -121,7 +121,7 @@ class Source:
             s = s[:MAX_LINE_CHARS] + "…"
         if "\t" in s:
             s = s.expandtabs(4)
-        return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", s)
+        return visible(s, limit=None, newlines=False)  # controls and bidi characters as visible escapes
 
 
 def scan_newlines(fh, start: int, on_chunk: Callable[[np.ndarray, int], None] | None = None,

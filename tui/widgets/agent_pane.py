@@ -10,6 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from detectors.terminal import visible
 from tui.messages import JumpTo
 
 _CONFIDENCE = {"high": "bold green", "medium": "yellow", "low": "dim"}
@@ -84,7 +85,8 @@ class AgentPane(Vertical):
         for h in hypotheses[:5]:
             hid = str(h.get("id", f"H{len(hl.targets) + 1}"))
             conf = str(h.get("confidence", ""))
-            label = Text.assemble((f"{hid} ", "bold"), (f"{conf:<6} ", _CONFIDENCE.get(conf, "")), str(h.get("title", "")))
+            label = Text.assemble((f"{hid} ", "bold"), (f"{conf:<6} ", _CONFIDENCE.get(conf, "")),
+                                  visible(h.get("title", ""), limit=500, newlines=False))
             hl.add_option(Option(label, id=hid))
             evidence = [str(e) for e in h.get("evidence", []) or h.get("anomalies", [])]
             if evidence:
@@ -93,7 +95,7 @@ class AgentPane(Vertical):
     def begin(self, question: str) -> None:
         """Show the question and an empty answer that chunks stream into."""
         transcript = self.query_one("#transcript", VerticalScroll)
-        transcript.mount(Static(Text("› " + question), classes="question"))
+        transcript.mount(Static(Text("› " + visible(question, limit=None)), classes="question"))
         self._answer = Static("…", classes="answer")
         self._text = ""
         transcript.mount(self._answer)
@@ -104,7 +106,7 @@ class AgentPane(Vertical):
         """Append a streamed piece of the reply."""
         self._text += text
         if self._answer is not None:
-            self._answer.update(Text(self._text))
+            self._answer.update(Text(visible(self._text, limit=None)))  # replies quote log text
             self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     def finish(self, text: str, citations: list[str], error: str | None = None) -> None:
@@ -118,7 +120,7 @@ class AgentPane(Vertical):
         cl = self.query_one(CitationList)
         cl.clear_options()
         for c in citations:
-            cl.add_option(Option(Text.assemble(("↪ ", "dim"), (c, "cyan underline")), id=c))
+            cl.add_option(Option(Text.assemble(("↪ ", "dim"), (visible(c, limit=200, newlines=False), "cyan underline")), id=c))
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     @property
@@ -135,6 +137,7 @@ def _mark_citations(text: str) -> Text:
     """The reply with `[A1]`-style citations in the link colour."""
     import re
 
+    text = visible(text, limit=None)  # escape sequences and bidi characters a log put in the reply, made visible
     out = Text()
     at = 0
     for m in re.finditer(r"\[[^\[\]\n]{1,200}\]", text):

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from detectors.terminal import visible
 from tui.messages import JumpTo
 
 if TYPE_CHECKING:
@@ -45,8 +46,8 @@ class AnomalyList(OptionList):
         self.clear_options()
         for a in anomalies:
             label = Text.assemble((f"{a.id:<4}", "bold"), (f"{a.severity:<7}", _SEVERITY_STYLE.get(a.severity, "")),
-                                  f"{a.score:>6.2f} ", (a.where.rsplit('/', 1)[-1], "cyan"), "  ",
-                                  (a.template or "", "dim"), no_wrap=True, overflow="ellipsis")
+                                  f"{a.score:>6.2f} ", (visible(a.where.rsplit('/', 1)[-1], limit=200, newlines=False), "cyan"), "  ",
+                                  (visible(a.template, limit=300, newlines=False), "dim"), no_wrap=True, overflow="ellipsis")
             self.add_option(Option(label, id=a.id))
         if not anomalies:
             self.add_option(Option(Text("no anomalies at or above the threshold", "dim"), disabled=True))
@@ -124,9 +125,10 @@ class EvidencePanel(Vertical):
             (anomaly.id, "bold"), "  ", (anomaly.severity, _SEVERITY_STYLE.get(anomaly.severity, "")),
             f"  {anomaly.detector}\n",
             f"score {anomaly.score:.2f} / threshold {anomaly.threshold:.2f} ", score_bar(anomaly.score, anomaly.threshold, 8),
-            "\n", (anomaly.where.rsplit("/", 1)[-1], "cyan"),
-            f"  {(anomaly.time or '')[11:23]} {anomaly.host or ''}\n",
-            ("template: ", "dim"), (anomaly.template or anomaly.text or "", "italic"),
+            "\n", (visible(anomaly.where.rsplit("/", 1)[-1], limit=200, newlines=False), "cyan"),
+            f"  {(anomaly.time or '')[11:23]} {visible(anomaly.host, limit=100, newlines=False)}\n",
+            # Log text: escape sequences in it would clear or garble the pane (issue 19), so shown as escapes.
+            ("template: ", "dim"), (visible(anomaly.template or anomaly.text, limit=500, newlines=False), "italic"),
         )
         verdict.update(body, layout=False)
         if same:
@@ -139,8 +141,8 @@ class EvidencePanel(Vertical):
         for e in anomaly.evidence:
             label = Text.assemble((f"{e.id.split('.')[-1]:<4}", "bold"))
             if e.where:
-                label.append(f"→ {e.where.rsplit('/', 1)[-1]} ", "cyan underline")
-            label.append_text(Text.assemble((f"{e.kind} ", "magenta"), e.summary))
+                label.append(f"→ {visible(e.where.rsplit('/', 1)[-1], limit=200, newlines=False)} ", "cyan underline")
+            label.append_text(Text.assemble((f"{e.kind} ", "magenta"), visible(e.summary, limit=500, newlines=False)))
             evidence.add_option(Option(label, id=e.id or None))
         if not anomaly.evidence:
             evidence.add_option(Option(Text("no itemised evidence: the window's score is the finding", "dim"),

@@ -600,7 +600,9 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     named = _mentions(ctx, steps_ch)
     causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
     first_cause = causal[0] if causal else None
-    next_ts = causal[1].ts if len(causal) > 1 else None
+    # The next causal step elsewhere (a LOG line and its DETAIL line are one event, not two steps).
+    nxt = [c for c in causal[1:] if first_cause is not None and not _same_place(ctx, c, first_cause)]
+    next_ts = nxt[0].ts if nxt else None
     for c in steps_ch:
         k = c.c.key
         reasons: list[str] = []
@@ -682,7 +684,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 f, ln = _where(ctx, c.event)
                 reasons.append(f"{_dur(c.ts - ce.ts)} before the failure on the same {what} ({f}:{ln})")
                 break
-        if ce.kind == "scheduled-job" or "routine" in ce.kind:
+        if "routine" in ce.kind:
             score -= 0.2
         if ce.background:
             score -= 0.4
@@ -771,7 +773,10 @@ def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:
     """User-facing impact itself: 4xx/5xx answers, slow answers, fewer successful requests."""
     if c.c.kind in ("latency up", "rate down"):
         return True
-    return c.c.key >= 0 and int(ctx.keys.status_class[c.c.key]) in (4, 5)
+    k = c.c.key
+    # A 5xx request line is the symptom; an error line that says what failed ("certificate has expired") and
+    # carries the request's status is a failure first.
+    return k >= 0 and int(ctx.keys.status_class[k]) in (4, 5) and not bool(ctx.keys.says_error[k])
 
 
 def _same_place(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
@@ -891,6 +896,13 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         span_h = max((ctx.t[ev[-1]] - ctx.t[ev[0]]) / 3600.0, 1e-9)
         rate_h = occurrences / max(span_h, 1.0)
         routine = occurrences >= 6 and rate_h >= 1.0
+        if routine:
+            # A routine template can still carry a new command ("CMD (rebuild_stats.sh)" among the hourly jobs).
+            novel = _novel_occurrence(ctx, ev[max(0, i - 500):i + 1], onset - window_s)
+            if novel is not None:
+                e, routine = novel, False
+                i = int(np.nonzero(ev == e)[0][0])
+                before = onset - float(tt[i])
         if routine and rate_h > 12 and before < 0:
             continue  # the weather (a job every few minutes), not a change; after the onset it explains nothing
         if routine and rate_h > 30:
@@ -905,6 +917,26 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         out.append((before + (10 * window_s if routine else 0.0), ce))
     out.sort(key=lambda x: x[0])
     return [ce for _, ce in out[:_CHANGE_MAX]]
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _novel_occurrence(ctx: _Ctx, evs: np.ndarray, since: float) -> int | None:
+    """The latest of these events (one key, time order) after `since` whose text, digits aside, none of the
+    earlier ones had; None when every recent one is a repeat."""
+    if len(evs) < 2:
+        return None
+    _read_texts(ctx, [int(e) for e in evs])
+    seen: set[str] = set()
+    found = None
+    for e in evs:
+        e = int(e)
+        text = _DIGITS.sub("#", ctx.texts.get(e, ""))
+        if text and text not in seen and seen and ctx.t[e] >= since:
+            found = e
+        seen.add(text)
+    return found
 
 
 def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, chain: list[Step]) -> Impact:

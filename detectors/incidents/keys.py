@@ -43,6 +43,7 @@ class Keys:
     change: list[str | None]  # change kind (deploy, restart, ...) or None
     background: np.ndarray  # bool: routine host chatter
     slow_ms: np.ndarray | None = None  # mean latency of the key's lines that carry one (0: none)
+    says_error: np.ndarray | None = None  # bool: the message's own words name a failure (not just its status)
 
     def __len__(self) -> int:
         return len(self.count)
@@ -103,9 +104,11 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         with np.errstate(invalid="ignore", divide="ignore"):
             slow_ms = np.where(n_lat >= max(1, 0), sum_lat / np.maximum(n_lat, 1), 0.0)
     keys.slow_ms = slow_ms
+    keys.says_error = np.zeros(k_count, dtype=bool)
     excs, services = table.excs, table.services
     for k in range(k_count):
         text = store.template(int(keys.template[k]))
+        keys.says_error[k] = semantics.badness(text, 0, 0, False) >= 0.5  # its own words say what failed
         sc = int(keys.status_class[k])
         if sc:
             text += f" [{sc}xx]"
@@ -116,7 +119,8 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         keys.bad[k] = semantics.badness(text, int(keys.level[k]), sc, e > 0)
         if slow_ms[k] >= SLOW_MS and sc not in (2, 3):
             keys.bad[k] = max(keys.bad[k], 0.45)  # slow operations (a 30 s query) read as trouble
-        kind = semantics.change_kind(text)
+        svc = services[int(keys.service[k])] or ""
+        kind = semantics.change_kind(f"{svc}: {text}" if svc else text)  # CRON[123]: (root) CMD (...)
         # A change announced at error level is a failure first (a failed deploy is still a candidate via words).
         if kind is not None and (keys.level[k] >= 5 or keys.bad[k] >= 0.55) \
                 and kind not in ("deploy", "config-management"):

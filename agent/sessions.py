@@ -10,6 +10,8 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from detectors.recovery import quarantine
+
 _NAME = re.compile(r"^[\w.@-]{1,80}$")
 
 
@@ -46,11 +48,34 @@ def open_checkpointer(path: Path) -> SqliteSaver:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False)
-        saver = SqliteSaver(conn)
-        saver.setup()
+        return _open_checked(path)
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) or not path.is_file():
+            raise SessionError(f"cannot open the sessions database {str(path)!r}: {error}; check the path (data_dir)") from None
+        # Not a database, or a damaged one: move it aside (saved sessions are lost) and start a new one.
+        quarantine(path, error, "sessions database", "earlier chat sessions cannot be resumed")
+    try:
+        return _open_checked(path)
     except (OSError, sqlite3.Error) as error:
         raise SessionError(f"cannot open the sessions database {str(path)!r}: {error}; check the path (data_dir)") from None
+
+
+def _open_checked(path: Path) -> SqliteSaver:
+    """The checkpointer on `path`, after SQLite's own quick integrity check (a cut file fails it here, not mid-chat).
+
+    Raises:
+        sqlite3.DatabaseError: If the file is not an intact SQLite database.
+    """
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    try:
+        status = conn.execute("PRAGMA quick_check").fetchone()
+        if status is None or status[0] != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {status[0] if status else 'no answer'}")
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except BaseException:
+        conn.close()
+        raise
     return saver
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 import detectors.classical  # noqa: F401  (registers the baseline detector)
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotEnoughData, get_detector
-from detectors.events import Event, ReadStats
+from detectors.events import Event, ReadStats, Skip
 from detectors.eventtable import EventTable
 from detectors.readers import context_many, expand_sources, read_events, total_bytes
 from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals, WindowVerdict
@@ -202,6 +202,8 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         progress("read", 0, float(total_bytes(sources)) or None)
 
     stats = ReadStats()
+    if store.recovered:
+        stats.skip(Skip(str(state_path), None, "damaged state", store.recovered))
     fit_windows: Windows | None = None
     fit_desc = "the audited logs themselves (unsupervised)"
     if options.baseline:

@@ -21,6 +21,8 @@ from drain3.file_persistence import FilePersistence
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
+from detectors.recovery import quarantine
+
 logger = logging.getLogger(__name__)
 
 # Order matters: the specific shapes go before the generic number mask.
@@ -83,10 +85,17 @@ class TemplateStore:
 
     def __init__(self, state_path: str | Path | None = None, *, sim_th: float = 0.4, depth: int = 4) -> None:
         self.state_path = Path(state_path) if state_path else None
+        self.recovered: str | None = None  # the message when a damaged state file was moved aside
         persistence = None
         if self.state_path is not None and self.state_path.exists():
             persistence = FilePersistence(str(self.state_path))
-        self.miner = TemplateMiner(persistence_handler=persistence, config=_config(sim_th, depth))
+        try:
+            self.miner = TemplateMiner(persistence_handler=persistence, config=_config(sim_th, depth))
+        except Exception as error:  # noqa: BLE001 - a cut, emptied or foreign file: base64, zlib, JSON, pickle errors
+            assert self.state_path is not None
+            self.recovered = quarantine(self.state_path, error, "template state",
+                                        "templates are mined again from this run (their ids change)", log=False)
+            self.miner = TemplateMiner(persistence_handler=None, config=_config(sim_th, depth))
         # Saving after every new cluster (Drain3's behaviour with a handler) is quadratic: we save once, in save().
         self.miner.persistence_handler = None
         self.known_before: frozenset[int] = frozenset(self.miner.drain.id_to_cluster.keys())

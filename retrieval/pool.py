@@ -27,8 +27,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from detectors.recovery import quarantine
 from retrieval.embed import Encoder
-from retrieval.index import VectorIndex
+from retrieval.index import IndexError_, VectorIndex
 from retrieval.mmr import mmr
 
 ANOMALY, NORMAL = "anomaly", "normal"
@@ -242,16 +243,9 @@ class DemoPool(_Base):
     def __init__(self, folder: str | Path, encoder: Encoder) -> None:
         self.folder = Path(folder)
         self.encoder = encoder
-        if (self.folder / "info.json").is_file():
-            self.index = VectorIndex.load(self.folder, encoder=encoder.name)
-        else:
-            self.index = VectorIndex(encoder.dim, encoder.name)
-        self.demos = [Demo(**m) for m in self.index.meta]
-        self._by_id = {d.id: i for i, d in enumerate(self.demos)}
-        self._delta_path = self.folder / "deltas.json"
-        self._delta_version = ""
-        if self._delta_path.is_file():
-            self._apply_deltas(json.loads(self._delta_path.read_text()))
+        self.recovered: str | None = None  # the message when a damaged pool was moved aside
+        try:
+            self._load()
 
     @property
     def version(self) -> str:

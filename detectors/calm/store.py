@@ -115,8 +115,8 @@ class ModelStore:
                 return self._cache[2]
             try:
                 forecaster = load_checkpoint(path)
-            except (ValueError, OSError, json.JSONDecodeError, TypeError) as error:
-                self._skip(path, str(error))
+            except Exception as error:  # noqa: BLE001 - a damaged file (torch/pickle/zip errors too) never stops serving
+                self._skip(path, f"damaged ({type(error).__name__}: {error})")
                 continue
             self.skipped.pop(path.name, None)
             self._cache = (path.name, stamp, forecaster)

@@ -246,6 +246,30 @@ class DemoPool(_Base):
         self.recovered: str | None = None  # the message when a damaged pool was moved aside
         try:
             self._load()
+        except IndexError_ as error:
+            if "was built with encoder" in str(error):  # not damage: the user picks the encoder or rebuilds
+                raise
+            self._recover(error)
+        except Exception as error:  # noqa: BLE001 - cut JSON, a truncated .npy or FAISS file, rows of another version
+            self._recover(error)
+
+    def _load(self) -> None:
+        if (self.folder / "info.json").is_file():
+            self.index = VectorIndex.load(self.folder, encoder=self.encoder.name)
+        else:
+            self.index = VectorIndex(self.encoder.dim, self.encoder.name)
+        self.demos = [Demo(**m) for m in self.index.meta]
+        self._by_id = {d.id: i for i, d in enumerate(self.demos)}
+        self._delta_path = self.folder / "deltas.json"
+        self._delta_version = ""
+        if self._delta_path.is_file():
+            self._apply_deltas(json.loads(self._delta_path.read_text()))
+
+    def _recover(self, error: Exception) -> None:
+        """Move the damaged pool folder aside and start an empty pool in its place."""
+        self.recovered = quarantine(self.folder, error, "demo pool",
+                                    "the pool is empty; add demos again with `sleuth pool add`")
+        self._load()
 
     @property
     def version(self) -> str:

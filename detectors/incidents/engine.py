@@ -608,7 +608,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         reasons: list[str] = []
         early = 1.0 - min(1.0, max(0.0, (c.ts - onset) / span))
         score = 1.2 * early + 0.9 * c.bad
-        if c is first_cause and (next_ts is None or next_ts - c.ts >= min(10.0, ctx.width)):
+        if c is first_cause and (next_ts is None or next_ts - c.ts >= min(5.0, ctx.width)):
             score += 0.4  # first on the path (symptoms aside), clearly ahead of the rest
         if c.ts == onset:
             reasons.append("earliest change of the incident")

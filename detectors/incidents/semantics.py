@@ -84,7 +84,8 @@ def badness(text: str, level: int, status_class: int, has_exc: bool) -> float:
     if has_exc:
         b = max(b, 0.6)
     if _ERROR_WORDS.search(text):
-        b = max(b, 0.55 if level in (0, 4, 5, 6) else 0.4)
+        # Without a level (kernel and syslog lines carry none) the words are all there is to go by.
+        b = max(b, 0.7 if level == 0 else (0.55 if level >= 4 else 0.4))
     elif _WARN_WORDS.search(text):
         b = max(b, 0.25)
     if b and _NEGATED.search(text) and level < 5 and status_class < 5:

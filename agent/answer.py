@@ -75,6 +75,7 @@ _CLOCK = re.compile(r"(?:(\d{4}-\d{2}-\d{2})[T ])?(?<![\d:])(\d{1,2}):(\d{2})(?:
 _HOSTISH = re.compile(r"(?<![\w./-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*[-_]?\d+[a-z0-9]*)(?![\w/-])", re.I)
 _FILEISH = re.compile(r"(?<![\w/.-])([\w./-]+\.(?:log|txt|out|err|jsonl?|csv|gz))(?![\w:])", re.I)
 _QUOTE = re.compile(r"[\"“'`]([^\"”'`]{2,80})[\"”'`]")
+_REF = re.compile(r"\[?((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)\]?(?![\d:])")  # file:line in the engine's words
 _HOST_CUE = re.compile(r"\b(on|from|host|server|node|machine|at|by)\s*$", re.I)
 
 
@@ -256,6 +257,24 @@ class _Ctx:
                 self.note(s)
         for s in self.view.unrelated:
             self.note(s)
+        self._refs()
+
+    def _refs(self) -> None:
+        """The engine's own words (reasons, impact) may name other lines as file:line. Within a sentence about
+        another line they are not its evidence, so they read as "line N of FILE" (not a citation)."""
+        owners: list[Any] = []
+        for inc in self.view.incidents:
+            owners += [inc, *inc.chain, *inc.candidates, *inc.changed_before]
+        owners += self.view.unrelated
+
+        def plain(m: re.Match[str]) -> str:
+            return f"line {m.group(2)} of {m.group(1).rsplit('/', 1)[-1]}"
+
+        for owner in owners:
+            for name in ("reason", "confidence_reason", "impact"):
+                value = getattr(owner, name, None)
+                if value:
+                    setattr(owner, name, _REF.sub(plain, value))
 
     def note(self, s: Step) -> None:
         if s.where:
@@ -443,6 +462,13 @@ def _pick_incident(ctx: _Ctx, q: Question) -> IncidentView | None:
     return best if score(best) > 0 else incidents[0]
 
 
+def _cause(inc: IncidentView) -> Step | None:
+    """The incident's top root-cause candidate (the engine's rank), else its first cause step."""
+    if inc.candidates and inc.candidates[0].where:
+        return inc.candidates[0]
+    return inc.first("cause") or (inc.chain[0] if inc.chain else None)
+
+
 def _nothing(ctx: _Ctx) -> Composed:
     anomalies = ctx.ws.result.report.anomalies
     if anomalies:
@@ -461,11 +487,13 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
     if inc is None:
         return _nothing(ctx)
     adj, low = _lead(inc.confidence, inc.confidence_reason)
-    facts = [f"{inc.id}: {inc.title}, starting {clock(inc.onset)}" + (f" on {inc.hosts[0]}" if inc.hosts else "") + "."]
-    cause = inc.first("cause") or (inc.chain[0] if inc.chain else None)
+    cause = _cause(inc)
+    head = f"{inc.id}, from {clock(inc.onset)}" + (f" on {inc.hosts[0]}" if inc.hosts else "")
     if cause is not None:
-        facts.append(f"The {adj}root cause is {_describe(cause, ctx)}{low}.")
-    props = [s for s in inc.chain if s.role == "propagation"][:2]
+        facts = [f"{head}: the {adj}root cause is {_describe(cause, ctx)}{low}."]
+    else:
+        facts = [f"{head}: {_title(inc, 200)}."]
+    props = [s for s in inc.chain if s.role in ("propagation", "cause") and cause is not None and s.where != cause.where][:2]
     if props:
         facts.append("It spread: " + "; then ".join(_describe(s, ctx, 100) for s in props) + ".")
     symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), None)
@@ -728,7 +756,7 @@ def _context(ctx: _Ctx, q: Question) -> Composed:
         low = q.text.lower()
         anchor = next((role for word, role in _ANCHORS if word in low), "cause")
         if inc is not None and inc.chain:
-            step = (inc.first("cause") or inc.chain[0]) if anchor == "cause" else (
+            step = (_cause(inc) or inc.chain[0]) if anchor == "cause" else (
                 next((s for s in reversed(inc.chain) if s.role == "symptom"), inc.chain[-1]) if anchor == "symptom"
                 else inc.chain[0])
             if step.where:
@@ -759,7 +787,9 @@ def _first(ctx: _Ctx, q: Question) -> Composed:
     if inc is None or not inc.chain:
         return _nothing(ctx)
     attr = "service" if q.asks_service else "host"
-    ordered = sorted(inc.chain, key=lambda s: (s.ts is None, s.ts or 0.0))
+    # Where the failure began: the top root-cause candidate's, then the chain's others in time order.
+    cause = _cause(inc)
+    ordered = ([cause] if cause is not None else []) + sorted(inc.chain, key=lambda s: (s.ts is None, s.ts or 0.0))
     seen: dict[str, Step] = {}
     for s in ordered:
         name = getattr(s, attr) or (s.host if attr == "service" else None)

@@ -242,8 +242,17 @@ def check_citations(text: str, store: EvidenceStore, extra: list[str] | None = N
             result.resolved.append(target)
         return True
 
+    # Log text quoted as “…” is shown as logged: brackets, host:port pairs or paths inside it are not citations,
+    # and its words are not the sentence's claims. It is set aside while the rest is checked.
+    quoted: list[str] = []
+
+    def stash(m: re.Match[str]) -> str:
+        quoted.append(m.group(0))
+        return f"\x00{len(quoted) - 1}\x00"
+
+    masked = re.sub(r"“[^”\n]*”", stash, text.replace("\x00", " "))
     out: list[str] = []
-    for sentence in _split_keep(text):
+    for sentence in _split_keep(masked):
         claim = _BRACKETS.sub(" ", sentence)
 
         def bracket(match: re.Match[str], claim: str = claim) -> str:
@@ -253,19 +262,15 @@ def check_citations(text: str, store: EvidenceStore, extra: list[str] | None = N
             kept = [t for t in tokens if note(t, claim)]
             return f"[{', '.join(kept)}]" if kept else ""
 
-        # Bare citations first, outside brackets (so a bracketed one is not counted twice).
-        pieces = re.split(r"(\[[^\[\]\n]{1,200}\])", sentence)
+        # Bare citations outside brackets (so a bracketed one is not counted twice).
         rebuilt: list[str] = []
-        for piece in pieces:
+        for piece in re.split(r"(\[[^\[\]\n]{1,200}\])", sentence):
             if piece.startswith("[") and piece.endswith("]"):
                 rebuilt.append(_BRACKETS.sub(bracket, piece))
                 continue
-            # Log text quoted as “…” is shown as logged: a host:port or a path in it is not a citation.
-            for part in re.split(r"(“[^”\n]*”)", piece):
-                if not part.startswith("“"):
-                    part = _BARE_WHERE.sub(lambda m, c=claim: m.group(0) if note(m.group(0), c) else "", part)
-                    part = _BARE_ID.sub(lambda m, c=claim: m.group(0) if note(m.group(0), c) else "", part)
-                rebuilt.append(part)
+            piece = _BARE_WHERE.sub(lambda m, c=claim: m.group(0) if note(m.group(0), c) else "", piece)
+            piece = _BARE_ID.sub(lambda m, c=claim: m.group(0) if note(m.group(0), c) else "", piece)
+            rebuilt.append(piece)
         out.append("".join(rebuilt))
     for token in extra or []:
         note(str(token), "")
@@ -273,7 +278,8 @@ def check_citations(text: str, store: EvidenceStore, extra: list[str] | None = N
     # Removing a citation can leave "word ." or double spaces behind.
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
     cleaned = re.sub(r"\(\s*\)", "", cleaned)
-    result.text = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    cleaned = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", cleaned).strip()
+    result.text = re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], cleaned)
     return result
 
 

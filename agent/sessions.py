@@ -49,6 +49,8 @@ def open_checkpointer(path: Path) -> SqliteSaver:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return _open_checked(path)
+    except OSError as error:
+        raise SessionError(f"cannot open the sessions database {str(path)!r}: {error}; check the path (data_dir)") from None
     except sqlite3.DatabaseError as error:
         if isinstance(error, sqlite3.OperationalError) or not path.is_file():
             raise SessionError(f"cannot open the sessions database {str(path)!r}: {error}; check the path (data_dir)") from None

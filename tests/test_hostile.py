@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -158,3 +157,64 @@ def test_the_sanitiser_shows_controls_and_bidi_as_escapes_and_clips() -> None:
     long = visible("x" * 1_000_008)
     assert long.endswith("… [+998,008 chars]") and len(long) < 2_100
     assert visible("one\ntwo", newlines=False) == "one\\x0atwo" and visible("one\ntwo") == "one\ntwo"
+
+
+# ------------------------------------------------------------------------------------------- partial reads
+
+
+def _read(paths: list[str]):
+    from detectors.events import ReadStats
+    from detectors.readers import read_events
+
+    stats = ReadStats()
+    return list(read_events(paths, stats=stats)), stats
+
+
+def test_a_truncated_gz_drops_and_counts_its_cut_off_last_line(tmp_path: Path) -> None:
+    whole = gzip.compress(_lines(3000).encode())
+    gz = tmp_path / "app.log.gz"
+    gz.write_bytes(whole[: len(whole) * 2 // 3])
+    events, stats = _read([str(gz)])
+    complete = _lines(3000).split("\n")
+    assert events and all(e.raw + "" in complete for e in events)  # no half line was audited
+    skip = next(s for s in stats.skips if s.reason == "truncated gzip")
+    assert skip.line == len(events) + 1 and "cut-off line itself was dropped" in skip.message
+
+
+def test_nul_bytes_inside_lines_are_counted(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    text = _lines(400)  # past the 8 KB binary probe, then NULs
+    log.write_bytes(text.encode() + b"2024-05-01T11:00:00Z ERROR a\x00b\n" + _lines(3, 500).encode() + b"\x00\x00\n")
+    events, stats = _read([str(log)])
+    skip = next(s for s in stats.skips if s.reason == "NUL bytes")
+    assert skip.line == 401 and "2 line(s)" in skip.message
+    assert "a\\x00b" in visible(next(e.raw for e in events if "\x00" in e.raw))
+
+
+def test_a_file_that_shrinks_while_it_is_read_is_reported(tmp_path: Path) -> None:
+    from detectors.events import ReadStats
+    from detectors.readers import read_events
+
+    log = tmp_path / "app.log"
+    log.write_text(_lines(60_000))  # several MB: read in 64 KB chunks
+    stats = ReadStats()
+    events = read_events([str(log)], stats=stats)
+    first = [next(events) for _ in range(10)]
+    with open(log, "r+b") as f:
+        f.truncate(0)  # as logrotate's copytruncate does
+    rest = list(events)
+    skip = next(s for s in stats.skips if s.reason == "file shrank")
+    assert str(log) in skip.message and "shrank from" in skip.message and " to 0 bytes" in skip.message
+    assert len(first) + len(rest) < 60_000
+
+
+def test_watch_rejects_a_binary_file_up_front(tmp_path: Path) -> None:
+    import io
+
+    from detectors.calm.pipeline import watch_main
+
+    blob = tmp_path / "metrics.csv"
+    blob.write_bytes(bytes(range(256)) * 40)
+    err = io.StringIO()
+    code = watch_main([str(blob)], model_dir=tmp_path / "models", out=str(tmp_path / "events.jsonl"), stderr=err)
+    assert code == 2 and f"{blob}: looks binary" in err.getvalue()

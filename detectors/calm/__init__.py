@@ -7,6 +7,7 @@ registers the "calm" detector.
 
 from __future__ import annotations
 
+from detectors.calm import _quiet  # noqa: F401 - before Beam is imported: its BigQuery warning
 from detectors.calm.adapt import AdaptConfig, Adapter
 from detectors.calm.core import CalmConfig, CalmCore, CalmEvent
 from detectors.calm.detect import CalmDetector

@@ -299,10 +299,25 @@ def _expand_sources(sources: Sequence[str]) -> tuple[list[Path], list[str]]:
                 problems.append(f"{source}: directory has no .csv/.jsonl/.json/.txt files")
             files += found
         elif path.is_file():
-            files.append(path)
+            if _looks_binary_file(path):
+                problems.append(f"{source}: looks binary (NUL bytes or mostly non-text in its first 8 KB); pass a "
+                                f"CSV or JSON-lines metrics file")
+            else:
+                files.append(path)
         else:
             problems.append(f"{source}: no such file or directory")
     return files, problems
+
+
+def _looks_binary_file(path: Path) -> bool:
+    """The audit's binary test on a file's first bytes (a gzip file is not binary here: it is refused later)."""
+    from detectors.readers import BINARY_PROBE_BYTES, _looks_binary
+
+    try:
+        with open(path, "rb") as handle:
+            return _looks_binary(handle.read(BINARY_PROBE_BYTES))
+    except OSError:
+        return False  # unreadable: reported when it is read
 
 
 def read_lines(sources: Sequence[str], stdin: Any = None) -> Iterable[tuple[str, int, str]]:

@@ -102,7 +102,7 @@ def _syslog_chatter(w: World, seed: str, scale: float) -> Iterator[Rec]:
         (12, lambda t: w.syslog(t, rng.choice(servers), "systemd-logind", f"New session {rng.randint(100, 9999)} of "
                                 "user deploy.")),
         (20, lambda t: w.syslog(t, rng.choice(servers), "systemd", rng.choice((
-            "Started Session c{} of User root.".format(rng.randint(1, 900)),
+            f"Started Session c{rng.randint(1, 900)} of User root.",
             "Starting Daily apt download activities...", "Finished Daily apt download activities.",
             "logrotate.service: Deactivated successfully.", "Starting Cleanup of Temporary Directories...",
             "Finished Cleanup of Temporary Directories.", "Started Daily man-db regeneration.",
@@ -367,6 +367,26 @@ def _benign_deploy(w: World, rng: random.Random, before: float) -> list[Rec]:
             w.log(W, t + 9, "info", f"celery@{h} ready.", logger="celery.apps.worker")]
 
 
+def _early_trouble(w: World, rng: random.Random, before: float) -> list[Rec]:
+    """Handled stack traces and errors well before the incident, whatever the volume: the first error is noise."""
+    A, B, W = w.app, w.backend, w.worker
+    out = []
+    for _ in range(2):
+        t = rng.uniform(w.start + 2 * MIN, before - 15 * MIN)
+        out.append(w.log(B, t, "warn", "Retrying reservation after optimistic lock failure",
+                         exc=("org.springframework.orm.ObjectOptimisticLockingFailureException",
+                              "Row was updated or deleted by another transaction"),
+                         logger=f"{B.package}.service.StockService"))
+        t = rng.uniform(w.start + 2 * MIN, before - 15 * MIN)
+        out.append(w.log(W, t, "warn", f"Retrying task send_email[{rng.getrandbits(64):016x}] in 30s: "
+                         "SMTPServerDisconnected", exc=("smtplib.SMTPServerDisconnected", "Connection unexpectedly closed"),
+                         logger="celery.app.trace"))
+        t = rng.uniform(w.start + 2 * MIN, before - 15 * MIN)
+        out.append(w.log(A, t, "error", "failed to publish event", error="kafka: client has run out of available "
+                         "brokers to talk to: dial tcp 10.0.7.3:9092: i/o timeout", topic="orders.events"))
+    return out
+
+
 # --- the folder ----------------------------------------------------------------------------------------------------
 
 
@@ -457,7 +477,8 @@ def generate_incident(out: str | Path, *, kind: str | None = None, seed: int = 0
     root = Path(out)
     out = root / LOGS
     out.mkdir(parents=True, exist_ok=True)
-    static = sorted(plan.records + rh.records + _benign_deploy(w, rng, t0), key=lambda r: r.ts)
+    static = sorted(plan.records + rh.records + _benign_deploy(w, rng, t0) + _early_trouble(w, rng, t0),
+                    key=lambda r: r.ts)
     buckets = _Buckets(start, int(math.ceil((end - start) / METRIC_STEP)))
     streams = [_syslog_chatter(w, seed_s, scale), _service_chatter(w, seed_s, scale),
                _nginx_chatter(w, seed_s, scale), _requests(w, seed_s, scale, plan.effects, buckets), iter(static),
@@ -490,7 +511,7 @@ def generate_incident(out: str | Path, *, kind: str | None = None, seed: int = 0
     counts["metrics"] = _metrics(w, plan, buckets, random.Random(seed_s + ":metrics"), out / w.files["metrics"],
                                  epoch=rng.random() < 0.3)
     if rng.random() < 0.5:  # collected logs keep their mtime half the time (year inference from mtime)
-        for fk, rel in w.files.items():
+        for rel in w.files.values():
             os.utime(out / rel, (end, end))
 
     answer = _answer(w, plan, rh, tagged, first_ts, counts, kind, seed, rh_name)
@@ -509,11 +530,11 @@ def _answer(w: World, plan: Plan, rh: Herring, tagged: dict[str, dict[str, list[
         lines = tagged.get(st.tag, {}).get(fk, [])
         if not lines:
             continue
-        chain.append({"step": st.tag, "role": st.role, "what": st.what, "change": st.change,
+        chain.append({"step": st.tag, "role": st.role, "what": st.what, "change": st.change, "early": st.early,
                       "file": w.files[fk], "lines": lines, "phrases": list(st.phrases),
                       "first": iso_z(first_ts[st.tag])})
     causes = [c for c in chain if c["role"] == "cause"]
-    failing = [first_ts[s.tag] for s in plan.steps if not s.change and s.tag in first_ts]
+    failing = [first_ts[s.tag] for s in plan.steps if not (s.change or s.early) and s.tag in first_ts]
     onset = min(failing)
     rh_lines = {w.files[fk]: ls for tag in ("rh", "rh_err") for fk, ls in tagged.get(tag, {}).items()}
     rh_file = w.files[fkey(rh.file)]

@@ -26,6 +26,7 @@ class Step:
     phrases: tuple[str, ...]
     file: str
     change: bool = False  # a change event (deploy, config push, scheduled job) rather than a failure
+    early: bool = False  # a warning sign well before the onset (a filling disk): part of the cause, not the onset
 
 
 @dataclass(slots=True)
@@ -125,8 +126,8 @@ def bad_deploy(w: World, rng: random.Random, t0: float, t1: float) -> Plan:
         n[0] += 1
         out = []
         if r.random() < 0.7:
-            out.append(w.log(B, req.ts - 0.01, "error", f"Servlet.service() for servlet [dispatcherServlet] threw "
-                             f"exception: NoSuchMethodError", exc=exc if n[0] % 5 == 1 else None, tag="b_err",
+            out.append(w.log(B, req.ts - 0.01, "error", "Servlet.service() for servlet [dispatcherServlet] threw "
+                             "exception: NoSuchMethodError", exc=exc if n[0] % 5 == 1 else None, tag="b_err",
                              logger="org.apache.catalina.core.ContainerBase", trace_id=req.trace_id))
         out.append(_app_error(w, req, r, "upstream call failed", f"{B.name} returned 500 Internal Server Error"))
         return out
@@ -190,7 +191,8 @@ def disk_full(w: World, rng: random.Random, t0: float, t1: float) -> Plan:
     recs: list[Rec] = []
     pct = 86
     for ts in times(rng, t0 - 50 * MIN, t0 - 60, 6 * MIN):
-        recs.append(w.syslog(ts, db, "disk-monitor", f"WARNING: filesystem /var/lib/postgresql is {pct}% full"))
+        recs.append(w.syslog(ts, db, "disk-monitor", f"WARNING: filesystem /var/lib/postgresql is {pct}% full",
+                             tag="precursor"))
         pct = min(99, pct + rng.randint(1, 3))
     n = rng.randint(1000, 9000)
     for i, ts in enumerate([t0, *times(rng, t0 + 3, t1, rng.uniform(6, 15))]):
@@ -211,7 +213,9 @@ def disk_full(w: World, rng: random.Random, t0: float, t1: float) -> Plan:
         out.append(_app_error(w, req, r, "upstream call failed", f"{B.name} returned 500 Internal Server Error"))
         return out
 
-    steps = [Step("cause", "cause", f"the database disk on {db} is full", ("No space left on device",), "syslog"),
+    steps = [Step("precursor", "cause", f"the database disk on {db} fills up", ("filesystem /var/lib/postgresql is",),
+                  "syslog", early=True),
+             Step("cause", "cause", f"the database disk on {db} is full", ("No space left on device",), "syslog"),
              Step("b_err", "propagation", f"{B.name} cannot write", ("could not extend file",), B.file),
              Step("app", "propagation", f"{w.app.name} gets 500 from {B.name}", (f"{B.name} returned 500",), "app"),
              *symptom_steps((500,))]

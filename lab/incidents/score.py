@@ -9,7 +9,8 @@ candidate (text and file:line), and every file:line it cites (chain, candidates,
 - red herring not blamed: neither the title nor the top candidate names the red herring (same test as the cause);
 - onset: within ±5 minutes of the key's onset.
 
-The folder's score is their mean. Nothing here knows how a prediction was made.
+The folder's score is their mean; a method that reports no incident scores 0 on all four. Nothing here knows how
+a prediction was made.
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def score(answer: dict[str, Any], pred: Prediction, logs: str | Path) -> dict[st
     truth = epoch(answer.get("onset"))
     if pred.found and pred.onset is not None and truth is not None:
         onset_ok = abs(pred.onset - truth) <= ONSET_TOLERANCE_S
-    marks = {"cause": float(cause), "chain": chain, "herring_ok": float(not blamed), "onset": float(onset_ok)}
+    # Reporting no incident earns nothing, not even "red herring not blamed".
+    marks = {"cause": float(cause), "chain": chain, "herring_ok": float(pred.found and not blamed),
+             "onset": float(onset_ok)}
     marks["score"] = sum(marks[m] for m in MARKS) / len(MARKS)
     return marks
 

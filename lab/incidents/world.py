@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -205,7 +205,7 @@ class World:
             frames = [f"\tat {f}" for f in _JAVA_LIB.get(cls.split(".")[-1], _JAVA_LIB["*"])]
             lines = [f"{cls}: {msg}", *frames, *own, *[f"\tat {f}" for f in _JAVA_FRAMEWORK]]
             if r.random() < 0.5:
-                lines += [f"Caused by: java.net.SocketTimeoutException: Read timed out", "\tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)",
+                lines += ["Caused by: java.net.SocketTimeoutException: Read timed out", "\tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)",
                           f"\t... {r.randint(20, 90)} common frames omitted"]
             return lines
         if svc.lang == "python":

@@ -145,3 +145,16 @@ def test_otlp_file_exporter_layout_is_read_one_record_a_line(tmp_path):
     assert trace in events[1].raw
     assert trace in dict(context_lines(str(path), 2, 0, 0))[2]
     assert "http.status_code" in events[1].raw
+
+
+@needs_journal
+def test_remote_sources_become_local_files_for_the_dashboard(tmp_path):
+    from detectors.sources import materialize_sources
+
+    journal = write_journal(tmp_path, ENTRIES)
+    plain = tmp_path / "app.log"
+    plain.write_text("hello\n")
+    local, kept = materialize_sources([f"journal:{journal}", str(plain)])
+    assert kept == str(plain) and Path(local).is_file() and local.endswith(".jsonl")
+    events, stats = read([local])
+    assert stats.formats == {"journald": 1} and len(events) == len(ENTRIES)

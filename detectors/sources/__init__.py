@@ -11,9 +11,14 @@ of the entry in the fetched stream (`context_lines` re-reads the same spool).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import atexit
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 
-__all__ = ["SourceError", "is_remote", "remote_kind", "spool_remote"]
+__all__ = ["SourceError", "is_remote", "materialize_sources", "remote_kind", "spool_remote"]
 
 _PREFIXES = {"journal:": "journald", "loki://": "loki", "lokis://": "loki"}
 
@@ -51,3 +56,35 @@ def spool_remote(source: str, out_path: str, on_progress: Callable[[int], None] 
 
         return spool_loki(source, out_path, on_progress)
     raise SourceError(f"{source}: not a remote source; name a file, journal:PATH or loki://HOST:PORT/QUERY")
+
+
+_TEMP_DIRS: list[str] = []
+
+
+@atexit.register
+def _remove_temp_dirs() -> None:
+    for d in _TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def materialize_sources(sources: Sequence[str]) -> list[str]:
+    """Sources as local paths: remote ones fetched into files of a temp folder (removed at exit), the rest as
+    given. For views that read files directly by offset (the TUI's log index).
+
+    Raises:
+        SourceError: For the first remote source that cannot be read.
+    """
+    out = []
+    folder: str | None = None
+    for source in sources:
+        if not is_remote(source):
+            out.append(source)
+            continue
+        if folder is None:
+            folder = tempfile.mkdtemp(prefix="sleuth-sources-")
+            _TEMP_DIRS.append(folder)
+        name = re.sub(r"[^\w.-]+", "_", source.split("://", 1)[-1].split(":", 1)[-1]).strip("_")[:80] or "source"
+        path = os.path.join(folder, f"{remote_kind(source)}-{len(out)}-{name}.jsonl")
+        spool_remote(source, path)
+        out.append(path)
+    return out

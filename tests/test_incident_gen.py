@@ -164,3 +164,23 @@ def test_the_level_rule_baseline_misses_a_cause_buried_in_chatter(folders) -> No
     rows = score_folders([(folder, ans)], ["level:first"])
     assert len(rows) == 1 and rows[0]["error"] is None and rows[0]["found"]
     assert rows[0]["cause"] == 0.0 and rows[0]["onset"] == 0.0
+
+
+def test_cli_generates_folders_and_scores_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["generate", "--incidents", "2", "--out", str(tmp_path), "--kind", "dns_failure",
+                            "--lines", "2000"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00-dns_failure", "01-dns_failure"]
+    assert read_answer(tmp_path / "01-dns_failure")["kind"] == "dns_failure"
+    r = runner.invoke(app, ["bench", "triage", "--data", str(tmp_path), "--methods", "level:first", "--scale", ""])
+    assert r.exit_code == 0, r.output
+    assert "level:first" in r.output and "dns_failure" in r.output
+    r = runner.invoke(app, ["bench", "triage", "--data", str(tmp_path / "nothing"), "--scale", ""])
+    assert r.exit_code == 2 and "no folder with an answer.json" in r.output
+    r = runner.invoke(app, ["generate", "--incidents", "1", "--out", str(tmp_path), "--kind", "nope"])
+    assert r.exit_code == 2 and "unknown --kind 'nope'" in r.output

@@ -36,9 +36,11 @@ demo: install
 test: install
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
 
-# ruff (pyflakes, pycodestyle, import order, pyupgrade, bugbear); its settings are in pyproject.toml.
+# ruff (pyflakes, pycodestyle, import order, pyupgrade, bugbear) and mypy (types); settings in pyproject.toml,
+# where mypy's per-module exceptions are listed with their reasons.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The quick benchmarks; see README for the others (icad, logicl, calm, tui, agent take longer).
 bench: install

@@ -1,6 +1,6 @@
 """What the `sleuth` CLI calls for `chat`, `sessions`, `serve-llm` and the explanation step of `audit`.
 
-Each function does the work and prints through the `echo` it is given, so the Typer wiring in tui/cli.py is a few
+Each function does the work and prints through the `echo` it is given, so the Typer wiring in cli/ is a few
 lines and the functions are testable without a terminal.
 """
 

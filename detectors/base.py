@@ -7,11 +7,18 @@ million objects; `explain` builds the typed verdict with its evidence only for t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from detectors.events import Event
+    from detectors.eventtable import EventTable
+    from detectors.report import Anomaly
+    from detectors.templates import TemplateStore
+    from detectors.windows import Windows
 
 Modality = Literal["logs", "series", "table"]
 Label = Literal["anomaly", "normal"]
@@ -112,16 +119,57 @@ class Verdict:
     id: str = ""  # assigned when the report is assembled, e.g. "A3"
 
 
+class LineKeyer(Protocol):
+    """Collects a key per event while the audit reads (line-level detectors); `freeze` hands the keys over."""
+
+    def add(self, event: Event) -> None: ...
+
+    def freeze(self) -> Any: ...
+
+
+ProgressHook = Callable[[str, float, float | None], None]
+
+
 class Detector(ABC):
     """Fit on normal (or unlabeled, mostly normal) samples; score samples; explain the ones that matter.
 
     A subclass sets `name` and `modalities`, and after `fit` a label-free `threshold` on its own score scale
-    (higher scores are more anomalous).
+    (higher scores are more anomalous). Every hook the audit pipeline calls is declared below with a default, so a
+    detector overrides only what it does differently.
     """
 
     name: ClassVar[str]
     modalities: ClassVar[frozenset[str]]
     threshold: float = float("inf")
+    # Compared line by line: the audit hands it one window per line (and needs a baseline or a fit fraction).
+    line_level: ClassVar[bool] = False
+    # Fit on the earliest share of the windows when the caller gives neither a fraction nor a baseline.
+    default_fit_fraction: ClassVar[float | None] = None
+
+    def bind_templates(self, template_text: Callable[[int], str]) -> None:
+        """Receive the audit's template lookup (id -> text); detectors that read template text keep it."""
+        return None
+
+    def line_keyer(self) -> LineKeyer | None:
+        """A collector of per-event keys filled while the audit reads (line-level detectors), or None."""
+        return None
+
+    def bind_lines(self, table: EventTable, keys: Any) -> None:
+        """Receive the read event table and the keys `line_keyer` collected."""
+        return None
+
+    def describe_windows(self) -> str | None:
+        """What the report's "windowing" line says, when the detector groups samples its own way (None: the spec's)."""
+        return None
+
+    def threshold_rule(self) -> str:
+        """How the threshold was set, for the report."""
+        return f"threshold {self.threshold:.3f}"
+
+    def rank_anomalies(self, windows: Windows, scores: np.ndarray, store: TemplateStore, top: int, context: int,
+                       progress: ProgressHook | None = None) -> list[Anomaly] | None:
+        """The report's findings when the detector ranks them its own way; None: the pipeline ranks windows."""
+        return None
 
     @abstractmethod
     def fit(self, samples: Sequence[Sample]) -> Self:

@@ -1,4 +1,5 @@
-"""The LLM protocol that detectors needing a language model take (LogICL's verdict, CALM's judge), and its errors.
+"""The one LLM protocol: what every model user takes (the agent, LogICL's verdict and distillation, CALM's judge),
+its errors, and `LLMBase` for back ends that offer only part of it.
 
 It lives here, below agent/, so detectors never import agent/: agent/'s back ends (vLLM through the OpenAI API, the
 embedded llama.cpp engine) implement it and callers pass one in. Plain `{"role", "content"}` dicts and JSON schemas,
@@ -59,9 +60,20 @@ class LLM(Protocol):
     unusable; callers degrade (e.g. "explanation unavailable: <reason>") instead of crashing.
     """
 
-    name: str  # e.g. "vllm:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1" or "embedded:SmolLM2-135M-Instruct.Q4_1.gguf"
-    local: bool  # True when no text leaves this machine (embedded engine, or a server on the loopback)
-    stats: LLMStats
+    @property
+    def name(self) -> str:
+        """e.g. "vllm:Qwen/Qwen2.5-7B-Instruct@http://gpu:8000/v1" or "embedded:SmolLM2-135M-Instruct.Q4_1.gguf"."""
+        ...
+
+    @property
+    def local(self) -> bool:
+        """True when no text leaves this machine (embedded engine, or a server on the loopback)."""
+        ...
+
+    @property
+    def stats(self) -> LLMStats:
+        """What the back end has spent so far."""
+        ...
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
         """Yield the answer's text as it is generated."""
@@ -88,6 +100,40 @@ class LLM(Protocol):
             NotImplementedError: If the back end cannot score labels.
         """
         ...
+
+
+class LLMBase:
+    """A back end that offers part of `LLM` (a JSON-only engine for the CALM judge, a label scorer for distillation)
+    subclasses this and overrides what it can do; the rest says so (`LLMUnavailable` / `NotImplementedError`)."""
+
+    name: str = "llm"
+    local: bool = True
+
+    @property
+    def stats(self) -> LLMStats:
+        """What this back end has spent (kept per instance, created on first use)."""
+        spent = self.__dict__.get("_stats")
+        if spent is None:
+            spent = self.__dict__["_stats"] = LLMStats()
+        return spent
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
+        """The whole answer of `complete`, as one chunk."""
+        yield self.complete(messages, max_tokens=max_tokens)
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> str:
+        """Free text; this back end cannot write it unless a subclass says otherwise."""
+        raise LLMUnavailable(f"{self.name} does not write free text (it is a {type(self).__name__})")
+
+    def complete_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], *, max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        """Schema-constrained JSON; this back end cannot write it unless a subclass says otherwise."""
+        raise LLMUnavailable(f"{self.name} does not answer JSON (it is a {type(self).__name__})")
+
+    def label_logprobs(self, messages: Sequence[Message], labels: Sequence[str]) -> dict[str, float]:
+        """Label log-probabilities; this back end cannot score labels unless a subclass says otherwise."""
+        raise NotImplementedError(f"{self.name} cannot score labels")
 
 
 def parse_json_answer(text: str, *, what: str = "answer") -> dict[str, Any]:

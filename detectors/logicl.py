@@ -10,9 +10,8 @@ For each sample (a window's template sequence, a session, a line):
    retrieved demos (ids it should not know are dropped anyway); the schema is built here, never from log text.
    Verdicts are cached per (template sequence, pool version, model, settings): unchanged logs cost no LLM call.
 
-The LLM comes in through a protocol (agent/'s back ends satisfy it); this module imports nothing from agent/.
-The `complete_json` part is CALM's `StructuredLLM` (detectors.calm.judge), shared rather than duplicated;
-distillation also needs `label_logprobs` (`LabelScorer` below).
+The LLM comes in through the one `detectors.llm.LLM` protocol (agent/'s back ends implement it): the verdict uses
+its `complete_json`, distillation its `label_logprobs`; this module imports nothing from agent/.
 """
 
 from __future__ import annotations
@@ -26,15 +25,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotFitted, Sample, register
+from detectors.retriever import Demo, Retrieved, Retriever, pool_opener, session_text
 
 if TYPE_CHECKING:
-    from detectors.calm.judge import StructuredLLM
-    from retrieval.pool import Retrieved, Retriever
+    from detectors.llm import LLM
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +50,6 @@ SYSTEM_PROMPT = (
     "progress messages suggest normal), cite the ids of the demonstrations you relied on, then give the verdict. "
     "Answer only with the JSON object asked for."
 )
-
-
-@runtime_checkable
-class LabelScorer(Protocol):
-    """The part of an LLM back end distillation needs: log-probabilities of candidate answers."""
-
-    name: str
-
-    def label_logprobs(self, messages: Sequence[dict[str, str]], labels: Sequence[str]) -> dict[str, float]:
-        """log P(label | messages) for each label."""
-        ...
 
 
 def verdict_schema(demo_ids: Sequence[str]) -> dict[str, Any]:
@@ -253,6 +241,18 @@ class VoteTuning:
         return asdict(self)
 
 
+def _nearest(demos: Sequence[Demo], vectors: np.ndarray, query: np.ndarray, n: int,
+             delta_weight: float) -> list[Retrieved]:
+    """The top-`n` of `demos` by cosine similarity to `query` (+ `delta_weight` × delta), over their unit vectors."""
+    if not len(demos) or n <= 0:
+        return []
+    sims = (np.asarray(vectors, np.float32) @ np.asarray(query, np.float32)).astype(np.float32)
+    order = np.argsort(-sims, kind="stable")[:n if delta_weight == 0 else len(demos)]
+    out = [Retrieved(demos[int(i)], float(sims[i]), float(sims[i]) + delta_weight * demos[int(i)].delta) for i in order]
+    out.sort(key=lambda r: -r.relevance)
+    return out[:n]
+
+
 def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
               base: LogICLSettings | None = None) -> VoteTuning:
     """Choose `k_vote`, `tau` and `balance` by leave-one-system-out inside `pool` (its target shots left out).
@@ -263,10 +263,8 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
     """
     from itertools import product
 
-    from retrieval.pool import InMemoryRetriever
-
     base = base or LogICLSettings()
-    demos: list[Any] = list(getattr(pool, "demos", []))
+    demos: list[Demo] = list(pool.demos)
     vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)
     source = [i for i, d in enumerate(demos) if not d.target]
     systems = sorted({demos[i].system for i in source})
@@ -281,8 +279,7 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
         anom, norm = [i for i in held if demos[i].y], [i for i in held if not demos[i].y]
         n_a = min(len(anom), max_queries // 2)
         queries = rng.sample(anom, n_a) + rng.sample(norm, min(len(norm), max_queries - n_a))
-        others = InMemoryRetriever.from_vectors(pool.encoder, [demos[i] for i in rest], vecs[rest])
-        neighbours = [sorted(others.candidates(vecs[q], fetch, delta_weight=base.delta_weight),
+        neighbours = [sorted(_nearest([demos[i] for i in rest], vecs[rest], vecs[q], fetch, base.delta_weight),
                              key=lambda r: -r.similarity) for q in queries]
         folds.append((system, np.array([demos[q].y for q in queries]), neighbours,
                       float(np.mean([demos[i].y for i in rest]))))
@@ -315,7 +312,7 @@ class LogICL:
         cache: The verdict cache (default: in memory).
     """
 
-    def __init__(self, pool: Retriever, llm: StructuredLLM | None = None, settings: LogICLSettings | None = None,
+    def __init__(self, pool: Retriever, llm: LLM | None = None, settings: LogICLSettings | None = None,
                  cache: VerdictCache | None = None) -> None:
         self.pool = pool
         self.llm = llm
@@ -333,19 +330,14 @@ class LogICL:
         if s.selection == "knn":
             return cands[: s.k]
         if s.selection == "random":
-            demos: list[Any] = getattr(self.pool, "demos", [])
+            demos = self.pool.demos
             if not demos:
                 return cands[: s.k]
-            from retrieval.pool import Retrieved as R
-
             seed = int(hashlib.sha1(f"{s.seed}:{text}".encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng(seed)
             picks = rng.choice(len(demos), size=min(s.k, len(demos)), replace=False)
-            return [R(demos[int(i)], 0.0, 0.0) for i in picks]
-        from retrieval.mmr import mmr
-
-        picked = mmr(np.array([c.relevance for c in cands]), self.pool.vectors_of(cands), s.k, s.lam)
-        return [cands[i] for i in picked]
+            return [Retrieved(demos[int(i)], 0.0, 0.0) for i in picks]
+        return self.pool.select(cands, s.k, s.lam)
 
     def prior(self) -> float | None:
         """The pool's share of anomalous demos (None when the vote is not balanced)."""
@@ -353,7 +345,7 @@ class LogICL:
             return None
         version = self.pool.version
         if self._prior[0] != version:
-            demos: list[Any] = getattr(self.pool, "demos", [])
+            demos = self.pool.demos
             self._prior = (version, float(np.mean([d.y for d in demos])) if demos else None)
         return self._prior[1]
 
@@ -421,8 +413,8 @@ class LogICL:
 
     def _ask(self, v: LogICLVerdict, text: str, templates: list[str]) -> None:
         assert self.llm is not None
-        name = str(getattr(self.llm, "name", "llm"))
-        encoder = str(getattr(self.pool.encoder, "name", "?"))
+        name = self.llm.name
+        encoder = self.pool.encoder.name
         key = VerdictCache.key(templates, self.pool.version, name, encoder, self.settings.fingerprint())
         hit = self.cache.get(key)
         if hit is None:
@@ -445,7 +437,7 @@ class LogICL:
                 return
             self.cache.put(key, hit)
             # A back end may only know its full name once loaded (lazy engines): file the answer under that too.
-            late = str(getattr(self.llm, "name", "llm"))
+            late = self.llm.name
             if late != name:
                 name = late
                 self.cache.put(VerdictCache.key(templates, self.pool.version, name, encoder,
@@ -479,8 +471,10 @@ def parse_answer(answer: Any, local_ids: Sequence[str], pool_ids: Sequence[str])
 
 
 def default_pool_dir() -> Path:
-    """Where `sleuth pool add` keeps the pool by default."""
-    return Path("~/.local/share/sleuth/logicl/pool").expanduser()
+    """Where `sleuth pool add` keeps the pool by default (`<data dir>/logicl/pool`, see `detectors.paths`)."""
+    from detectors.paths import data_dir
+
+    return data_dir() / "logicl" / "pool"
 
 
 @register
@@ -492,7 +486,7 @@ class LogICLDetector(Detector):
     vote ranks highest (uncached ones cost a call) and the vote covers the rest.
 
     Args:
-        pool: A `Retriever`, or a pool folder (default: ~/.local/share/sleuth/logicl/pool).
+        pool: A `Retriever`, or a pool folder (default: `default_pool_dir()`).
         encoder: Encoder of a pool given as a folder: "minilm" or "distilled:<checkpoint>".
         llm: A back end with `complete_json` (agent's); None: the vote only.
         llm_budget: Most windows the LLM judges per `score` call.
@@ -505,7 +499,7 @@ class LogICLDetector(Detector):
     modalities: ClassVar[frozenset[str]] = frozenset({"logs"})
 
     def __init__(self, pool: Retriever | str | Path | None = None, *, encoder: str = "minilm",
-                 llm: StructuredLLM | None = None, llm_budget: int = 30, cache_path: str | Path | None = None,
+                 llm: LLM | None = None, llm_budget: int = 30, cache_path: str | Path | None = None,
                  template_text: Callable[[int], str] | None = None, **settings: Any) -> None:
         unknown = set(settings) - set(LogICLSettings.__dataclass_fields__)
         if unknown:
@@ -532,15 +526,16 @@ class LogICLDetector(Detector):
         if self._engine is None:
             pool = self._pool_spec
             if pool is None or isinstance(pool, (str, Path)):
-                from retrieval.embed import get_encoder
-                from retrieval.pool import DemoPool
-
                 folder = Path(pool).expanduser() if pool is not None else default_pool_dir()
                 if not (folder / "info.json").is_file():
                     raise NotFitted(f"no LogICL demo pool at {str(folder)!r}: build it with `sleuth pool add "
                                     "--builtin bgl openstack logreduce`, or use one elsewhere with `--set pool=DIR`")
-                pool = DemoPool(folder, get_encoder(self.encoder_spec))
-            tuning = pool.vote_tuning() if hasattr(pool, "vote_tuning") else None
+                opener = pool_opener()
+                if opener is None:
+                    raise NotFitted("no way to open a LogICL pool folder: the retrieval package provides it "
+                                    "(`import retrieval`; the sleuth CLI, tools and agent do)")
+                pool = opener(folder, self.encoder_spec)
+            tuning = pool.vote_tuning()
             if tuning and tuning.get("settings"):
                 self.vote_tuned = {k: v for k, v in tuning["settings"].items()
                                    if k in VOTE_GRID and k not in self._explicit}
@@ -551,7 +546,12 @@ class LogICLDetector(Detector):
 
     def _demos(self) -> list[Any]:
         """The opened pool's demonstrations (empty before the pool is opened, or for a pool that does not list them)."""
-        return getattr(self._engine.pool, "demos", []) if self._engine is not None else []
+        return list(self._engine.pool.demos) if self._engine is not None else []
+
+    def bind_templates(self, template_text: Callable[[int], str]) -> None:
+        """Use the audit's template lookup unless one was given."""
+        if self.template_text is None:
+            self.template_text = template_text
 
     def threshold_rule(self) -> str:
         """How the threshold was set (shown in reports)."""
@@ -583,7 +583,6 @@ class LogICLDetector(Detector):
         return self
 
     def _texts(self, samples: Sequence[Sample]) -> list[tuple[str, list[str]]]:
-        from retrieval.pool import session_text
 
         table = getattr(samples, "table", None)
         out = []

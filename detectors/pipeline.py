@@ -82,7 +82,7 @@ class _Ingest:
         self.store = store
         self.session_re = compile_user(spec.pattern) if spec.kind == "session" else None
         # Line-level detectors (diff) collect a key per event while it is read; they get it with `bind_lines`.
-        self.detector = detector if hasattr(detector, "line_keyer") else None
+        self.detector = detector
 
     def read(self, paths: Sequence[str], options: AuditOptions, stats: ReadStats, stdin: BinaryIO | None,
              progress: ProgressHook | None) -> tuple[EventTable, np.ndarray | None, list[str]]:
@@ -94,7 +94,7 @@ class _Ingest:
         on_progress = (lambda n: progress("read", n, None)) if progress else None
         batch: list[Event] = []
         tids: list[int] = []
-        keyer = self.detector.line_keyer() if self.detector is not None else None  # type: ignore[attr-defined]
+        keyer = self.detector.line_keyer() if self.detector is not None else None
         for event in read_events(paths, stats=stats, include=options.include, exclude=options.exclude,
                                  stdin=stdin, on_progress=on_progress):
             # A folded entry (a stack trace) is templated by its first line: the frames vary, the error does not.
@@ -118,8 +118,8 @@ class _Ingest:
         if batch:
             table.extend(batch, tids)
         table.freeze()
-        if keyer is not None:
-            self.detector.bind_lines(table, keyer.freeze())  # type: ignore[union-attr]
+        if keyer is not None and self.detector is not None:
+            self.detector.bind_lines(table, keyer.freeze())
         if session_re is None:
             return table, None, []
         return table, np.asarray(sessions, dtype=np.int64), list(keys)
@@ -184,7 +184,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     if name == "auto":
         name = "diff" if options.baseline else "classical"
     detector = get_detector(name, **options.detector_options)
-    if getattr(detector, "line_level", False):
+    if detector.line_level:
         if not options.baseline and options.fit_fraction is None:
             raise DetectorError(f"the {detector.name} detector compares the audited logs with a good run: give "
                                 f"--baseline GOOD.log (or --fit-fraction 0.5 to compare with their earlier part)")
@@ -194,9 +194,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     if options.state_dir is not None:
         state_path = Path(options.state_dir) / "drain3" / f"{options.system or system_name(sources or paths)}.bin"
     store = TemplateStore(state_path)
-    if getattr(detector, "template_text", "absent") is None:
-        # Detectors that read template text (ICAD, LogICL) get it from this audit's store.
-        detector.template_text = store.template  # type: ignore[attr-defined]
+    detector.bind_templates(store.template)  # detectors that read template text (ICAD, LogICL) keep it
     ingest = _Ingest(store, spec, detector)
     if progress:
         progress("read", 0, float(total_bytes(sources)) or None)
@@ -231,7 +229,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
             fit_desc = f"the earliest {options.fit_fraction:.0%} of the windows (time-ordered), {len(fit_windows)} windows"
     if options.baseline:
         _check_baseline(options.baseline, base_stats, base_table, paths, stats, table)
-    if len(fit_windows) < (1 if getattr(detector, "line_level", False) else 2):
+    if len(fit_windows) < (1 if detector.line_level else 2):
         raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
                             f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
     detector.fit(fit_windows)
@@ -244,18 +242,15 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     line_scores = window_line_scores(windows, scores, len(table), detector)
     store.save()
 
-    rank_anomalies = getattr(detector, "rank_anomalies", None)
-    if rank_anomalies is not None:
-        anomalies = rank_anomalies(windows, scores, store, options.top, options.context, progress)
-    else:
-        anomalies = _rank(windows, scores, detector, store, options, progress)
+    ranked = detector.rank_anomalies(windows, scores, store, options.top, options.context, progress)
+    anomalies = ranked if ranked is not None else _rank(windows, scores, detector, store, options, progress)
     report = Report(
         created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         sources=list(table.sources) or list(paths),
         detector=detector.name,
-        windowing=getattr(detector, "describe_windows", spec.describe)(),
+        windowing=detector.describe_windows() or spec.describe(),
         fit=fit_desc,
-        threshold_rule=getattr(detector, "threshold_rule", lambda: f"threshold {detector.threshold:.3f}")(),
+        threshold_rule=detector.threshold_rule(),
         totals=Totals(
             sources=len(table.sources), lines=stats.lines, events=stats.events, folded=stats.folded,
             skipped=sum(stats.skipped_by_reason.values()), templates=len(store.counts),

@@ -7,7 +7,6 @@ detectors' own label-free rules, and best-F1 (which does peek at labels) is prin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from detectors.base import DetectorError
+from lab.paths import child_env
 
 
 def _rss_mb() -> float:
@@ -41,8 +41,8 @@ def ingest_child(path: str, window: str = "count:20:10") -> dict[str, Any]:
 
 
 def _in_subprocess(path: str) -> dict[str, Any]:
-    code = f"import json; from detectors.bench import ingest_child; print(json.dumps(ingest_child({path!r})))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    code = f"import json; from lab.bench import ingest_child; print(json.dumps(ingest_child({path!r})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=child_env())
     if out.returncode != 0:
         raise RuntimeError(f"ingest benchmark child failed: {out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -75,7 +75,7 @@ def _messages(path: Path, limit: int) -> list[str]:
 
 def bench_ingest(console: Console, *, lines: int = 1_000_000, data: Path | None = None) -> dict[str, Any]:
     """Print lines/s and peak RSS of the audit pipeline vs plain Drain3 on BGL_20k and a generated file."""
-    from detectors.synth import generate_logs
+    from lab.synth import generate_logs
 
     rows: list[tuple[str, str, str, str]] = []
     results: dict[str, Any] = {}
@@ -227,7 +227,3 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
 def _csr_of(windows: Any, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sub = windows.subset(np.nonzero(which)[0])
     return sub.offsets, sub.table.template[sub.members]
-
-
-if __name__ == "__main__":  # pragma: no cover - manual runs
-    bench_logs(Console(), data=Path(os.environ.get("SLEUTH_SHARED_DATA", "../shared/data")))

@@ -1,7 +1,7 @@
 """`sleuth bench tui`: seconds to first paint on a large generated log, peak RSS, and keypress-to-repaint latency
 while the audit scores in the background.
 
-Each measurement runs the real app, headless at 120×40, in a fresh child process (`python -m tui.bench_tui
+Each measurement runs the real app, headless at 120×40, in a fresh child process (`python -m lab.bench_tui
 --child ...`), so first paint includes interpreter start-up and imports, and RSS is the app's alone. A keypress's
 latency is the time from pressing it until the screen has been refreshed after it was handled
 (`App.call_after_refresh`). Goals (issue 5): first paint ≤ 2 s on a 1M-line log, ≤ 100 ms per keypress on 2 cores.
@@ -118,7 +118,7 @@ async def _child(log: str, out: str, audit_timeout: float) -> None:
 
 
 def _ensure_log(lines: int, folder: Path, console: Console) -> Path:
-    from detectors.synth import generate_logs
+    from lab.synth import generate_logs
 
     path = folder / f"bench-{lines}.log"
     if not path.exists():
@@ -154,8 +154,10 @@ def run_bench(console: Console, *, lines: int = 1_000_000, workdir: Path | None 
     log = _ensure_log(lines, folder, console)
     out = folder / "result.json"
     out.unlink(missing_ok=True)
-    env = {**os.environ, "SLEUTH_BENCH_T0": repr(time.time())}
-    cmd = [sys.executable, "-m", "tui.bench_tui", "--child", str(log), str(out), str(audit_timeout)]
+    from lab.paths import child_env
+
+    env = {**child_env(), "SLEUTH_BENCH_T0": repr(time.time())}
+    cmd = [sys.executable, "-m", "lab.bench_tui", "--child", str(log), str(out), str(audit_timeout)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=audit_timeout + 300, check=False)
     if not out.exists():
         console.print(f"[red]the benchmark app failed[/] (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -188,7 +190,7 @@ def run_bench(console: Console, *, lines: int = 1_000_000, workdir: Path | None 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tui.bench_tui [--lines N]`, or the child run (`--child LOG OUT TIMEOUT`)."""
+    """`python -m lab.bench_tui [--lines N]`, or the child run (`--child LOG OUT TIMEOUT`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "--child":
         asyncio.run(_child(args[1], args[2], float(args[3])))

@@ -3,7 +3,7 @@
 1. The delta matrix: for each training query q (a labelled source sample) and each of `m` demonstrations d picked
    for it by MMR (from the pool, never q itself), the frozen LLM's probability of q's correct label given d,
    minus its zero-shot probability: Δ(q, d) = P(y_q | d, q) − P(y_q | q). Probabilities come from label
-   log-probabilities (two labels, renormalised) through a `LabelScorer` the caller passes in.
+   log-probabilities (two labels, renormalised) through an `LLM` (detectors.llm) the caller passes in.
 2. The encoder: frozen MiniLM vectors → a residual linear head (zero-initialised, so training starts at MiniLM),
    trained on CPU with
    - an ICL-guided term: pull (q, d) together in proportion to Δ > 0, push them below a margin when Δ < 0;
@@ -30,7 +30,7 @@ import numpy as np
 from retrieval.mmr import mmr
 from retrieval.pool import ANOMALY, NORMAL, Demo
 
-# Scores many prompts at once: [(messages)] -> [{label: log-probability}] (a LabelScorer, batched by the caller).
+# Scores many prompts at once: [(messages)] -> [{label: log-probability}] (an LLM's label_logprobs, batched by the caller).
 ScoreManyFn = Callable[[list[list[dict[str, str]]], Sequence[str]], list[dict[str, float]]]
 MessagesFn = Callable[[str, Sequence[Demo]], list[dict[str, str]]]
 

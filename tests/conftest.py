@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from lab.paths import shared_data as resolve_shared_data
+
 # Nothing may be fetched from a model hub in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("SLEUTH_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = resolve_shared_data(must_exist=False)
 
 
 @pytest.fixture(scope="session")

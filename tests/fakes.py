@@ -111,7 +111,7 @@ def write_hostile_log(path: Path, *, base_lines: int = 1500, seed: int = 3) -> l
     Returns:
         The 1-based line numbers of the hostile lines.
     """
-    from detectors.synth import generate_logs
+    from lab.synth import generate_logs
 
     generate_logs(path, lines=base_lines, seed=seed)
     lines = path.read_text(encoding="utf-8").splitlines()

@@ -40,7 +40,7 @@ def test_decisions_obey_the_schema_and_are_validated(llm: LlamaCppLLM) -> None:
 
 
 def test_short_triage_of_an_incident_log(llm: LlamaCppLLM, tmp_path: Path) -> None:
-    from detectors.synth import generate_logs
+    from lab.synth import generate_logs
 
     log = tmp_path / "incident.log"
     generate_logs(log, lines=2000, seed=1)

@@ -81,7 +81,7 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def incident_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from detectors.synth import generate_logs
+    from lab.synth import generate_logs
 
     path = tmp_path_factory.mktemp("vllm-log") / "incident.log"
     generate_logs(path, lines=2000, seed=1)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from detectors.synth import generate_logs
-from tui.cli import app
+from cli.main import app
+from lab.synth import generate_logs
 
 runner = CliRunner()
 

@@ -18,11 +18,11 @@ pytest.importorskip("peft")
 
 from detectors.base import DetectorError, LogWindow, NotFitted, SeriesWindow, TableRow, get_detector  # noqa: E402
 from detectors.icad.calibrate import conformal_threshold  # noqa: E402
-from detectors.icad.data import Split  # noqa: E402
 from detectors.icad.detector import SHIPPED, ICADDetector  # noqa: E402
 from detectors.icad.model import ICADConfig, ICADModel  # noqa: E402
 from detectors.icad.references import k_center, nearest, select_sets  # noqa: E402
-from detectors.icad.train import TrainOptions, train  # noqa: E402
+from lab.icad.data import Split  # noqa: E402
+from lab.icad.train import TrainOptions, train  # noqa: E402
 
 NORMAL_TEMPLATES = [
     "worker <NUM> heartbeat ok", "request served in <NUM> ms", "cache hit for key <*>", "user <*> logged in",
@@ -312,7 +312,7 @@ def test_training_resumes_from_its_state(tmp_path: Path) -> None:
 def test_training_continues_from_a_checkpoints_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # `--init DIR` starts from a saved checkpoint (a fresh optimizer and schedule) rather than from a new model,
     # and its metadata keeps the earlier run's command, so the chain can be rebuilt.
-    from detectors.icad.train import train_main
+    from lab.icad.train import train_command
 
     rng = np.random.default_rng(10)
     splits = [Split("t1", "table", table_rows(50, rng), np.zeros(0), np.zeros(0)),
@@ -328,12 +328,12 @@ def test_training_continues_from_a_checkpoints_weights(tmp_path: Path, capsys: p
     assert any(not torch.equal(v, saved[k]) for k, v in fresh.trainable_state().items())
     assert cont.meta["init"]["steps"] == 3 and cont.meta["steps_total"] == 5
     assert cont.meta["init"]["rebuild"] == first.meta["rebuild"] and f"--init {tmp_path / 'a'}" in cont.meta["rebuild"]
-    assert train_main(["--init", str(tmp_path / "missing"), "--data", str(tmp_path)]) == 2
+    assert train_command(init=tmp_path / "missing", data=tmp_path) == 2
     assert "no ICAD checkpoint in" in capsys.readouterr().err
 
 
 def test_real_hard_negatives_come_from_the_labelled_fit_side_only() -> None:
-    from detectors.icad.train import _draw, _Pool
+    from lab.icad.train import _draw, _Pool
 
     rng = np.random.default_rng(12)
     normal_a, normal_b = table_rows(30, rng), table_rows(30, rng, f=5) + 10
@@ -357,7 +357,7 @@ def test_real_hard_negatives_come_from_the_labelled_fit_side_only() -> None:
 
 @pytest.mark.data
 def test_labelled_hard_negatives_are_fit_side_windows_of_bgl(shared_data: Path) -> None:
-    from detectors.icad.data import bgl
+    from lab.icad.data import bgl
 
     split = bgl(shared_data)
     assert split.anomalies is not None and len(split.anomalies) > 50

@@ -236,7 +236,7 @@ def test_tool_arguments_are_validated_before_anything_runs() -> None:
 
 
 def test_delta_matrix_measures_help_over_zero_shot() -> None:
-    from retrieval.distill import delta_matrix, demo_utilities
+    from lab.distill import delta_matrix, demo_utilities
 
     pool = _pool()
     demos = pool.demos
@@ -260,7 +260,7 @@ def test_delta_matrix_measures_help_over_zero_shot() -> None:
 
 
 def test_training_pulls_helpful_pairs_together_and_saves_a_small_checkpoint(tmp_path: Path) -> None:
-    from retrieval.distill import DeltaEntry, TrainConfig, save_checkpoint, train_head
+    from lab.distill import DeltaEntry, TrainConfig, save_checkpoint, train_head
     from retrieval.embed import load_distilled
 
     rng = np.random.default_rng(0)
@@ -279,8 +279,22 @@ def test_training_pulls_helpful_pairs_together_and_saves_a_small_checkpoint(tmp_
     assert enc.encode(["a b"]).shape == (1, 16)
 
 
+def pool_main(argv: list[str]) -> int:
+    """`sleuth pool ARGV...` through the real command line; its stdout and stderr go where capsys sees them."""
+    import sys
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["pool", *argv])
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code
+
+
 def test_pool_cli_adds_labelled_files_incrementally(tmp_path: Path) -> None:
-    from retrieval.cli import pool_main
 
     log = tmp_path / "BGL_small.log"
     log.write_text(
@@ -314,7 +328,7 @@ def test_a_backend_whose_name_changes_on_load_still_hits_the_cache() -> None:
 
 def test_vote_settings_are_chosen_by_leaving_each_source_system_out() -> None:
     from detectors.logicl import VOTE_GRID
-    from detectors.logicl_bench import choose_vote_settings
+    from lab.logicl_bench import choose_vote_settings
 
     def demos(system: str, n: int) -> list[Demo]:
         out = []
@@ -351,7 +365,6 @@ def _bgl_format(path: Path, system: str, n: int) -> Path:
 
 def test_pool_add_chooses_the_vote_settings_by_leaving_each_system_out(tmp_path: Path, capsys: Any) -> None:
     from detectors.logicl import VOTE_GRID
-    from retrieval.cli import pool_main
     from retrieval.pool import DemoPool
 
     pool = tmp_path / "pool"
@@ -387,7 +400,6 @@ def test_detector_uses_the_pools_tuned_vote_unless_told_otherwise(tmp_path: Path
 
 
 def test_pool_add_takes_few_shots_of_a_log_without_labels_by_line_numbers(tmp_path: Path, capsys: Any) -> None:
-    from retrieval.cli import pool_main
     from retrieval.pool import DemoPool
 
     log = tmp_path / "app.log"

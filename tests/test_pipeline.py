@@ -10,7 +10,7 @@ import pytest
 
 from detectors.base import DetectorError
 from detectors.pipeline import AuditOptions, audit
-from detectors.synth import generate_logs
+from lab.synth import generate_logs
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.synth import FORMATS, SynthTruth, generate_logs, generate_metrics, read_truth, write_truth
+from lab.synth import FORMATS, SynthTruth, generate_logs, generate_metrics, read_truth, write_truth
 
 LINES = 3_000
 

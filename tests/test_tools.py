@@ -12,7 +12,7 @@ from tools.base import MAX_TEXT_CHARS, ToolOutput, cap_text
 
 @pytest.fixture(scope="module")
 def incident_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from detectors.synth import generate_logs
+    from lab.synth import generate_logs
 
     path = tmp_path_factory.mktemp("tools") / "incident.log"
     generate_logs(path, lines=2000, seed=1)

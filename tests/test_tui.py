@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors.synth import SynthTruth, generate_logs
+from lab.synth import SynthTruth, generate_logs
 from tui.agent_bridge import EvidenceAgent, ScriptedAgent, citations
 from tui.app import TriageApp
 from tui.logindex import LogModel, QueryError, index_source, parse_query

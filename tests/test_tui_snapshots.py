@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from detectors.synth import SynthTruth, generate_logs
+from lab.synth import SynthTruth, generate_logs
 from tui.agent_bridge import ScriptedAgent
 from tui.app import SELECTION_DELAY_S, TriageApp
 from tui.testing import truth_audit
@@ -26,7 +26,7 @@ SIZE_IDS = ["80x24", "120x40"]
 def logdir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthTruth]:
     folder = tmp_path_factory.mktemp("snap")
     truth = generate_logs(folder / "incident.log", lines=2000, seed=11)
-    from detectors.synth import generate_metrics
+    from lab.synth import generate_metrics
 
     generate_metrics(folder / "metrics.csv", points=300, seed=2)
     return folder, truth

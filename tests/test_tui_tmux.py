@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.synth import generate_logs
+from lab.synth import generate_logs
 
 REPO = Path(__file__).resolve().parent.parent
 TMUX = shutil.which("tmux")
@@ -26,13 +26,13 @@ pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt
 
 def _triage_command(log: Path) -> list[str]:
     try:
-        from tui.cli import app
+        from cli.main import app
 
         wired = any((c.name or getattr(c.callback, "__name__", "")) == "triage" for c in app.registered_commands)
     except Exception:  # noqa: BLE001 - the CLI not importable: run the app module directly
         wired = False
     if wired:
-        return [sys.executable, "-m", "tui.cli", "triage", str(log)]
+        return [sys.executable, "-m", "cli.main", "triage", str(log)]
     return [sys.executable, "-m", "tui.app", str(log)]
 
 

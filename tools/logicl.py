@@ -35,6 +35,7 @@ def _engine(ws: Workspace) -> Any:
     engine = getattr(ws, "logicl_engine", None)
     if engine is not None:
         return engine
+    import retrieval.pool  # noqa: F401 - registers how LogICL opens the pool folder
     from detectors.base import DetectorError
     from detectors.logicl import LogICLDetector
 

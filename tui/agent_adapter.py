@@ -12,13 +12,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tui.agent_bridge import citations
+from agent.citations import cited_ids
 
 _DONE = object()
 
 
 class RealAgent:
-    """`agent.Sleuth` with an optional saved session, adapted to `ask(question, context) -> Iterator[str]`.
+    """`agent.Sleuth` with an optional saved session, behind the app's `AgentLike` protocol.
 
     Args:
         session: Save and resume the conversation under this name (SQLite sessions of agent/).
@@ -26,6 +26,8 @@ class RealAgent:
             the model is asked only when the user asks.
         llm: A ready back end (tests pass a scripted one).
     """
+
+    adopts_in_background = True  # building the evidence store takes a moment: the app does it off the UI thread
 
     def __init__(self, session: str | None = None, settings: Any = None, llm: Any = None) -> None:
         from agent import Sleuth, load_settings
@@ -70,7 +72,7 @@ class RealAgent:
                 with self._lock:
                     reply = self.sleuth.ask(full, on_token=tokens.put)
                 answer["text"] = reply.text
-                answer["citations"] = citations(reply.text)  # the checked text keeps only resolvable ones
+                answer["citations"] = cited_ids(reply.text)  # the checked text keeps only resolvable ones
             except Exception as error:  # noqa: BLE001 - surfaced to the pane as the turn's error
                 answer["error"] = f"{type(error).__name__}: {error}"
             finally:

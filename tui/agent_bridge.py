@@ -1,7 +1,7 @@
 """What the agent pane needs from an agent, a scripted one for tests, and the offline fallback.
 
-The pane talks to anything with `ask(question, context) -> Iterator[str]` (streamed chunks) and
-`hypotheses() -> list[dict]`. `connect_agent` wires the real LangGraph agent (agent/) when it is importable and
+The app talks to an `AgentLike` (the one agent protocol: ask, hypotheses, adopt, history, close, and the last
+answer's checked text and citations). `connect_agent` wires the real LangGraph agent (agent/) when it is importable and
 falls back to `EvidenceAgent`, which answers from the detectors' evidence alone, so the pane always works offline.
 """
 
@@ -13,14 +13,27 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-# A citation in agent text: [A1], [A1.e2], [H2], [T17], [app.log:120]; several separated by commas.
-_BRACKETS = re.compile(r"\[([^\[\]\n]{1,200})\]")
-_ID = re.compile(r"^(?:[AHTE]\d+(?:\.e\d+)?|[^\s,;\[\]]+:\d+)$")
-
 
 @runtime_checkable
 class AgentLike(Protocol):
-    """An agent the triage app can talk to."""
+    """An agent the triage app can talk to: everything the app calls, declared (no probing)."""
+
+    # True when `adopt` does real work (the real agent builds its evidence store): the app calls it off the UI thread.
+    adopts_in_background: bool
+    last_answer: str | None  # the citation-checked text of the last reply (None: use the streamed text)
+    last_citations: list[str] | None  # its citations (None: parse them from the text)
+
+    def adopt(self, result: Any, paths: Sequence[str]) -> None:
+        """Take the app's audit (`detectors.pipeline.AuditResult`) as the conversation's evidence."""
+        ...
+
+    def history(self) -> list[tuple[str, str]]:
+        """The saved (question, answer) pairs of a reopened session (empty when none)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the agent holds (the sessions database); called once when the app exits."""
+        ...
 
     def ask(self, question: str, context: dict[str, Any]) -> Iterator[str]:
         """Answer `question` about what is on screen (`context`: selection, anomaly, filter…), streaming chunks."""
@@ -32,14 +45,11 @@ class AgentLike(Protocol):
 
 
 def citations(text: str) -> list[str]:
-    """The citation ids in `text`, in order, unique: `A1`, `A1.e2`, `H1`, `file:line`."""
-    out: list[str] = []
-    for m in _BRACKETS.finditer(text):
-        for token in re.split(r"[,;]\s*", m.group(1)):
-            token = token.strip().strip("`'\"")
-            if token and _ID.match(token) and token not in out:
-                out.append(token)
-    return out
+    """The citation ids in `text`, in order, unique: `A1`, `A1.e2`, `H1`, `file:line` (agent/citations.py's grammar;
+    imported on first use, so the app paints before the agent package loads)."""
+    from agent.citations import cited_ids
+
+    return cited_ids(text)
 
 
 @dataclass
@@ -57,6 +67,19 @@ class ScriptedAgent:
     delay: float = 0.0
     questions: list[str] = field(default_factory=list)
     contexts: list[dict[str, Any]] = field(default_factory=list)
+    adopts_in_background: bool = False
+    last_answer: str | None = None
+    last_citations: list[str] | None = None
+
+    def adopt(self, result: Any, paths: Sequence[str]) -> None:
+        """A scripted agent needs no audit."""
+
+    def history(self) -> list[tuple[str, str]]:
+        """No saved session."""
+        return []
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def ask(self, question: str, context: dict[str, Any]) -> Iterator[str]:
         """Stream the next scripted reply word by word."""
@@ -81,9 +104,24 @@ class EvidenceAgent:
     no model.
     """
 
+    adopts_in_background = False
+
     def __init__(self, reason: str = "no language model is configured") -> None:
         self.reason = reason
         self.report: Any = None  # detectors.report.Report, set once the audit is done
+        self.last_answer: str | None = None
+        self.last_citations: list[str] | None = None
+
+    def adopt(self, result: Any, paths: Sequence[str]) -> None:
+        """Keep the audit's report: the hypotheses and answers come from it."""
+        self.report = result.report
+
+    def history(self) -> list[tuple[str, str]]:
+        """No saved session without the agent."""
+        return []
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def hypotheses(self) -> list[dict[str, Any]]:
         """Hypotheses from agent.hypotheses (deterministic), or one per top anomaly when agent/ is absent."""

@@ -233,10 +233,9 @@ class TriageApp(App[None]):
         if self._selection_timer is not None:
             self._selection_timer.stop()
         self.model.close()
-        close = getattr(self.agent, "close", None)
-        if callable(close):
+        if self.agent is not None:
             try:
-                close()
+                self.agent.close()
             except Exception:  # noqa: BLE001 - closing the sessions database is best effort at exit
                 pass
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -429,12 +428,11 @@ class TriageApp(App[None]):
             self.apply_filter(self.filter_text)
         self.set_status()
         self._show_selection()
-        if isinstance(self.agent, EvidenceAgent):
-            self.agent.report = report
-            self.main(AgentPane).show_hypotheses(self.agent.hypotheses())
-        elif self.agent is not None and hasattr(self.agent, "adopt"):
+        if self.agent is not None and self.agent.adopts_in_background:
             self.adopt_in_agent(message.result)
         else:
+            if self.agent is not None:
+                self.agent.adopt(message.result, [s.name for s in self.model.sources])
             self.main(AgentPane).show_hypotheses(self.agent.hypotheses() if self.agent else [])
         for skip in report.skipped[:3]:
             self.notify(f"skipped: {skip.message}", severity="warning", timeout=6)
@@ -717,16 +715,15 @@ class TriageApp(App[None]):
 
     def _agent_ready(self) -> None:
         pane = self.main(AgentPane)
+        if self.agent is None:
+            return
         if self.result is not None:
-            if isinstance(self.agent, EvidenceAgent):
-                self.agent.report = self.result.report
-            elif hasattr(self.agent, "adopt"):
+            if self.agent.adopts_in_background:
                 self.adopt_in_agent(self.result)
                 return
-        if self.agent is not None:
-            pane.show_hypotheses(self.agent.hypotheses())
-        if hasattr(self.agent, "history"):
-            self.load_history()
+            self.agent.adopt(self.result, [s.name for s in self.model.sources])
+        pane.show_hypotheses(self.agent.hypotheses())
+        self.load_history()
 
     def load_history(self) -> None:
         """Show a reopened session's earlier questions and answers."""
@@ -734,7 +731,7 @@ class TriageApp(App[None]):
 
     def _load_history(self) -> None:
         try:
-            pairs = self.agent.history()  # type: ignore[union-attr]
+            pairs = self.agent.history() if self.agent is not None else []
         except Exception as error:  # noqa: BLE001
             self.ui(self.notify, f"cannot reopen session {self.session!r}: {error}", severity="error")
             return
@@ -754,8 +751,9 @@ class TriageApp(App[None]):
 
     def _adopt_in_agent(self, result: Any, names: list[str]) -> None:
         try:
-            self.agent.adopt(result, names)  # type: ignore[union-attr]
-            hyps = self.agent.hypotheses()  # type: ignore[union-attr]
+            assert self.agent is not None  # adopt_in_agent runs only once the agent is there
+            self.agent.adopt(result, names)
+            hyps = self.agent.hypotheses()
         except Exception as error:  # noqa: BLE001
             self.ui(self.notify, f"agent: cannot take the audit: {error}", severity="error")
             return
@@ -783,8 +781,11 @@ class TriageApp(App[None]):
     def ask_agent(self, question: str, context: dict[str, Any]) -> None:
         """Stream the agent's reply into the pane (runs in a background thread)."""
         text = ""
+        agent = self.agent
+        if agent is None:
+            return
         try:
-            for chunk in self.agent.ask(question, context):  # type: ignore[union-attr]
+            for chunk in agent.ask(question, context):
                 if self._closing:
                     return
                 text += chunk
@@ -792,10 +793,10 @@ class TriageApp(App[None]):
         except Exception as error:  # noqa: BLE001 - the model failing is a notification, never a crash
             self.post_message(AgentDone(text, [], [], error=str(error)))
             return
-        final = getattr(self.agent, "last_answer", None) or text
-        cited = getattr(self.agent, "last_citations", None) or citations(final)
+        final = agent.last_answer or text
+        cited = agent.last_citations or citations(final)
         try:
-            hyps = self.agent.hypotheses()  # type: ignore[union-attr]
+            hyps = agent.hypotheses()
         except Exception:  # noqa: BLE001
             hyps = []
         self.post_message(AgentDone(final, hyps, cited))

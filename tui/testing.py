@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,9 +18,27 @@ from detectors.base import Evidence
 from detectors.events import ReadStats
 from detectors.eventtable import EventTable
 from detectors.report import Anomaly, Report, Totals
-from detectors.synth import SynthTruth
 
-__all__ = ["TruthDetector", "truth_audit"]
+__all__ = ["Truth", "TruthDetector", "truth_audit"]
+
+
+class TruthIncident(Protocol):
+    """One injected incident: its kind, a description and the lines it spans."""
+
+    kind: str
+    description: str
+    start_line: int
+    end_line: int
+
+
+class Truth(Protocol):
+    """The labels of a generated log (what `lab.synth.generate_logs` returns; the runtime does not import lab)."""
+
+    @property
+    def anomalous_lines(self) -> set[int]: ...
+
+    @property
+    def incidents(self) -> Sequence[TruthIncident]: ...
 
 ANOMALOUS, NORMAL, THRESHOLD = 5.0, 1.0, 3.0  # line scores given to injected / normal lines, and the threshold
 
@@ -33,11 +51,11 @@ class TruthDetector:
     threshold: float = THRESHOLD
 
 
-def truth_audit(truth: SynthTruth, *, delay: float = 0.0) -> Callable[..., Any]:
+def truth_audit(truth: Truth, *, delay: float = 0.0) -> Callable[..., Any]:
     """An `audit(paths, options, progress=...)` stand-in: injected lines score high, one anomaly per incident phase.
 
     Args:
-        truth: What `detectors.synth.generate_logs` returned for the log.
+        truth: What `lab.synth.generate_logs` returned for the log.
         delay: Seconds to sleep first, to exercise progress and responsiveness.
     """
 

@@ -12,7 +12,7 @@ from detectors.calm.adapt import AdaptConfig, Adapter
 from detectors.calm.core import CalmConfig, CalmCore, CalmEvent
 from detectors.calm.detect import CalmDetector
 from detectors.calm.forecaster import QUANTILES, ForecasterConfig, PatchForecaster, load_checkpoint
-from detectors.calm.judge import JudgeCase, Judgment, LLMJudge, RuleJudge, StructuredLLM
+from detectors.calm.judge import JudgeCase, Judgment, LLMJudge, RuleJudge
 from detectors.calm.records import BadRecord, Record, parse_line
 from detectors.calm.store import ModelStore
 
@@ -33,7 +33,6 @@ __all__ = [
     "PatchForecaster",
     "Record",
     "RuleJudge",
-    "StructuredLLM",
     "load_checkpoint",
     "parse_line",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from detectors.calm.fit import fit_epochs
 from detectors.calm.forecaster import PatchForecaster, interval_stats, windows
 from detectors.calm.store import ModelStore
 
@@ -104,8 +105,6 @@ class Adapter:
 
     def fine_tune(self, base: PatchForecaster, segments: list[KeepSegment]) -> AdaptResult:
         """One epoch on the batch, validate, write the next version (or a rejected one)."""
-        from detectors.calm.train import fit_epochs
-
         cfg = self.config
         started = time.perf_counter()
         x, y, vx, vy = fine_tune_data(segments, base, cfg.train_share)

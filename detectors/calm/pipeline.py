@@ -76,7 +76,7 @@ class JudgeSpec:
             from detectors.calm.judge import LlamaCppJSON
 
             return LLMJudge(LlamaCppJSON(self.model), timeout_s=self.timeout_s)
-        raise ValueError(f"unknown judge kind {self.kind!r}; pass a StructuredLLM to CalmCore for other back ends")
+        raise ValueError(f"unknown judge kind {self.kind!r}; pass a detectors.llm.LLM to CalmCore for other back ends")
 
 
 @dataclass

@@ -13,10 +13,11 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from detectors.calm.forecaster import ModelInfo, PatchForecaster, load_checkpoint
+from detectors.calm.forecaster import ModelInfo, PatchForecaster, load_checkpoint, sha256
+from detectors.paths import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,8 @@ SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "calm-v0000.pt"
 
 
 def default_model_dir() -> Path:
-    """Where model versions live unless told otherwise (`$XDG_DATA_HOME/sleuth/calm/models`)."""
-    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "sleuth" / "calm" / "models"
+    """Where model versions live unless told otherwise (`<data dir>/calm/models`, see `detectors.paths`)."""
+    return data_dir() / "calm" / "models"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -44,6 +44,14 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_checkpoint(forecaster: PatchForecaster, path: Path) -> None:
+    """Write `path` (.pt) and its `.json` metadata, each atomically."""
+    data = forecaster.to_bytes()
+    forecaster.info.sha256 = sha256(data)
+    atomic_write(path, data)
+    atomic_write(path.with_suffix(".json"), json.dumps(asdict(forecaster.info), indent=2).encode())
 
 
 def version_path(directory: Path, version: int) -> Path:
@@ -89,8 +97,6 @@ class ModelStore:
 
     def write(self, forecaster: PatchForecaster, *, version: int | None = None, rejected: bool = False) -> Path:
         """Write a new version atomically (weights first, then the metadata that vouches for them)."""
-        from detectors.calm.train import write_checkpoint
-
         version = self.next_version() if version is None else version
         forecaster.info.version = version
         folder = self.directory / "rejected" if rejected else self.directory

@@ -7,7 +7,7 @@ reused for every target), and calibrates a label-free threshold on held-out pool
 the closest reference set (the paper's score) and the residual of the target's elements (templates / channels /
 features) against their nearest normal counterparts in the whole pool. Each is put on the scale of the held-out
 normals (robust z: median and MAD). The default (`score="auto"`) weighs the two by a label-free self-check at fit
-time: synthetic anomalies made from the held-out normals (`data.inject`) are scored, and each part gets the weight
+time: synthetic anomalies made from the held-out normals (`detectors.icad.inject`) are scored, and each part gets the weight
 its AUROC on them earns above chance — so a data set on which δ tells nothing gets (almost) the residual alone,
 with no real label used. `"combined"` is the plain sum; `"delta"` and `"residual"` keep one. `explain` shows both,
 and the elements farthest from their nearest normal counterparts.
@@ -38,6 +38,7 @@ from detectors.base import (
     register,
 )
 from detectors.icad.calibrate import conformal_threshold
+from detectors.icad.inject import inject
 from detectors.icad.inputs import collate, fit_scaler, scale
 from detectors.icad.model import ICADModel
 from detectors.icad.references import STRATEGIES, Strategy, nearest, select_sets
@@ -328,13 +329,12 @@ class ICADDetector(Detector):
         return w["delta"] * (delta - md) / sd + w["residual"] * (residual - mr) / sr
 
     def _weigh_parts(self, cal: np.ndarray, cal_res: np.ndarray) -> None:
-        """The label-free self-check of `score="auto"`: one synthetic anomaly per held-out normal (`data.inject`),
+        """The label-free self-check of `score="auto"`: one synthetic anomaly per held-out normal (`detectors.icad.inject`),
         made from the distinct held-out normals in turn and scored like any target; each part's weight is its
         AUROC on the distinct held-out normals vs these, above chance (max(AUROC − 0.5, 0)), scaled so the two
         weights sum to 2 (equal weights = "combined")."""
         from sklearn.metrics import roc_auc_score
 
-        from detectors.icad.data import inject
 
         rng = np.random.default_rng(self.seed + 1)
         # Distinct held-out normals only: a log whose newest part repeats one window (BGL's runs of one message)
@@ -464,6 +464,11 @@ class ICADDetector(Detector):
             delta = self._score_nearest(tok, emb) if self.refs == "nearest" else self._score_sets(tok)
         residual = self._residual_scores(prepared)
         return {"delta": delta, "residual": residual, "score": self._combine(delta, residual)}
+
+    def bind_templates(self, template_text: Callable[[int], str]) -> None:
+        """Use the audit's template lookup unless one was given."""
+        if self.template_text is None:
+            self.template_text = template_text
 
     def threshold_rule(self) -> str:
         """How the threshold was set, for the report."""

@@ -1,7 +1,7 @@
 """`sleuth bench calm`: detection quality, judge accuracy, throughput and adaptation latency, baselines in one run.
 
 1. ROC-AUC per series on NAB (label: inside a NAB window) and SMD channels (label: inside a segment blamed on the
-   channel), scored on the evaluation part of the split in `detectors.calm.data` (points the forecaster never
+   channel), scored on the evaluation part of the split in `lab.calm.data` (points the forecaster never
    trained on): the static shipped forecaster, the adaptive loop (judge + fine-tuning, starting from the same
    checkpoint, one fresh model directory per series), and Apache Beam's own rolling detectors
    (`apache_beam.ml.anomaly` RobustZScore and IQR, default windows) as baselines.
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.calm.data import DEFAULT_DATA, Series, nab_series, smd_series
+from lab.calm.data import DEFAULT_DATA, Series, nab_series, smd_series
 
 
 @dataclass
@@ -343,21 +343,3 @@ def run_bench(
     if "latency" in parts:
         report["latency"] = adaptation_latency(console)
     return report
-
-
-if __name__ == "__main__":
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description="sleuth bench calm")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--parts", default="quality,judge,throughput,latency")
-    parser.add_argument("--no-embedded", action="store_true")
-    parser.add_argument("--judge-cases", type=int, default=60)
-    parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
-    args = parser.parse_args()
-    result = run_bench(data=args.data, limit=args.limit, parts=args.parts.split(","), embedded=not args.no_embedded,
-                       judge_cases_n=args.judge_cases)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, default=str))

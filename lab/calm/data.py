@@ -12,14 +12,15 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path(os.environ.get("SLEUTH_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+from lab.paths import shared_data
+
+DEFAULT_DATA = shared_data(must_exist=False)
 TRAIN_SHARE = 0.4  # NAB: first 40 % of each series for training; the last 60 % is scored
 SMD_MACHINES = ("machine-1-2", "machine-2-1", "machine-3-2")
 SMD_CHANNELS_PER_MACHINE = 4  # the channels blamed for the most segments (keeps the benchmark minutes, not hours)

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from detectors.icad import data as D
 from detectors.icad.calibrate import conformal_threshold
-from detectors.icad.detector import SCORE_MODES, ICADDetector, load_model
-from detectors.icad.train import DEFAULT_DATA
+from detectors.icad.detector import ICADDetector, load_model
+from lab.icad import data as D
+from lab.icad.train import DEFAULT_DATA
 
 
 @dataclass
@@ -368,24 +368,3 @@ def run_bench(data: Path = DEFAULT_DATA, checkpoint: Path | None = None, quick: 
     if out is not None:
         Path(out).write_text(json.dumps([r.__dict__ for r in bench.rows], indent=1, default=float) + "\n")
     return bench.rows
-
-
-def bench_main(argv: list[str] | None = None) -> int:
-    """`python -m detectors.icad.bench [--quick] [--checkpoint DIR] [--out FILE] [--only SECTION ...]`."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="sleuth bench icad", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--checkpoint", type=Path, default=None)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--only", nargs="*", default=[])
-    ap.add_argument("--score", choices=SCORE_MODES, default="auto")
-    a = ap.parse_args(argv)
-    run_bench(a.data, a.checkpoint, a.quick, a.alpha, a.out, tuple(a.only), a.score)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(bench_main())

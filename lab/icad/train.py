@@ -5,18 +5,17 @@ normal of D, x− a simple negative (a normal of another data set of the same mo
 a hard negative (an anomaly of D). Hard negatives are, as in the paper, real anomalies of D — from the fit side of
 its split only (`Split.anomalies`: BGL's first half, OpenStack's and ADBench's training halves), never a test
 sample — for a share `real_hard` of hard triplets, drawn among the data sets that have them; the others are
-synthetic anomalies made from a normal of D (`data.inject`), which every data set can give.
+synthetic anomalies made from a normal of D (`detectors.icad.inject`), which every data set can give.
 Loss: max(δ(R, x+) − δ(R, x−) + α, 0). LoRA on the backbone's q/v projections; encoders and special tokens are
 trained fully. Resumable (`--resume` picks up `train_state.pt` in the output folder), seeded, with a progress bar.
 
 Rebuild the shipped checkpoint (its icad.json "rebuild" field has the exact command; 32 min on 2 threads):
-    OMP_NUM_THREADS=2 nice -n 10 python -m detectors.icad.train --steps 1500 --threads 2 --real-hard 0.5 \
+    OMP_NUM_THREADS=2 nice -n 10 sleuth train icad --steps 1500 --threads 2 --real-hard 0.5 \
         --out detectors/icad/checkpoints/universal
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -33,12 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from detectors.icad.data import Split, inject, training_splits
+from detectors.icad.detector import SHIPPED
+from detectors.icad.inject import inject
 from detectors.icad.inputs import collate, fit_scaler, scale
 from detectors.icad.model import MODALITIES, CheckpointError, ICADConfig, ICADModel
+from lab.icad.data import Split, training_splits
+from lab.paths import shared_data
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "universal"
+DEFAULT_DATA = shared_data(must_exist=False)
 
 
 @dataclass
@@ -245,7 +246,7 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
         "final_loss_last50": {k2: round(float(np.mean([h[k2] for h in history[-50:] if k2 in h])), 4)
                               for k2 in history[-1] if k2 != "step"} if history else {},
         "schedule_steps": total,
-        "rebuild": (f"OMP_NUM_THREADS={opts.threads} nice -n 10 python -m detectors.icad.train --steps {step} "
+        "rebuild": (f"OMP_NUM_THREADS={opts.threads} nice -n 10 sleuth train icad --steps {step} "
                     f"--schedule-steps {total} --batch {opts.batch} --seed {opts.seed} --layers {cfg.n_layers} "
                     f"--lr {opts.lr} --real-hard {opts.real_hard}"
                     + (" --quick" if opts.quick else "")
@@ -263,35 +264,21 @@ def train(opts: TrainOptions, cfg: ICADConfig | None = None, splits: list[Split]
     return model
 
 
-def train_main(argv: list[str] | None = None) -> int:
-    """`sleuth train icad` / `python -m detectors.icad.train`: parse arguments and train. Returns the exit code."""
-    ap = argparse.ArgumentParser(prog="sleuth train icad", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=SHIPPED, help="checkpoint folder (icad.json, icad.safetensors)")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
-    ap.add_argument("--steps", type=int, default=TrainOptions.steps)
-    ap.add_argument("--batch", type=int, default=TrainOptions.batch, help="triplets per modality per step")
-    ap.add_argument("--lr", type=float, default=TrainOptions.lr)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--real-hard", type=float, default=TrainOptions.real_hard,
-                    help="share of hard negatives that are real fit-side anomalies (0: synthetic only)")
-    ap.add_argument("--layers", type=int, default=ICADConfig.n_layers, help="backbone layers kept")
-    ap.add_argument("--backbone", default="smollm2", help="smollm2, tiny, or a Hugging Face folder")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
-    ap.add_argument("--schedule-steps", type=int, default=None,
-                    help="length of the LR schedule when it differs from --steps (a run stopped early)")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    ap.add_argument("--quick", action="store_true", help="smaller pools (smoke runs)")
-    ap.add_argument("--init", type=Path, default=None,
-                    help="continue training from this checkpoint folder's weights (its config; a fresh optimizer "
-                         "and LR schedule); --layers and --backbone are then taken from it")
-    args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"Error: data folder {str(args.data)!r} not found; pass --data PATH", file=sys.stderr)
+def train_command(*, out: Path = SHIPPED, data: Path = DEFAULT_DATA, steps: int = TrainOptions.steps,
+                  batch: int = TrainOptions.batch, lr: float = TrainOptions.lr, seed: int = 0,
+                  real_hard: float = TrainOptions.real_hard, layers: int = ICADConfig.n_layers,
+                  backbone: str = "smollm2", threads: int | None = None, schedule_steps: int | None = None,
+                  resume: bool = False, quick: bool = False, init: Path | None = None) -> int:
+    """`sleuth train icad`: train and save the checkpoint. Returns the exit code (2 with a message on stderr for
+    bad input: a missing data folder, an --init folder without a checkpoint)."""
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS", "1"))
+    if not data.is_dir():
+        print(f"Error: data folder {str(data)!r} not found; pass --data PATH", file=sys.stderr)
         return 2
-    opts = TrainOptions(out=args.out, data=args.data, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                        threads=args.threads, resume=args.resume, quick=args.quick, real_hard=args.real_hard,
-                        schedule_steps=args.schedule_steps, init=args.init)
-    cfg = replace(ICADConfig(), backbone=args.backbone, n_layers=args.layers, seed=args.seed)
+    opts = TrainOptions(out=out, data=data, steps=steps, batch=batch, lr=lr, seed=seed,
+                        threads=threads, resume=resume, quick=quick, real_hard=real_hard,
+                        schedule_steps=schedule_steps, init=init)
+    cfg = replace(ICADConfig(), backbone=backbone, n_layers=layers, seed=seed)
     try:
         model = train(opts, cfg)
     except CheckpointError as exc:  # --init or the backbone cannot be loaded (found before any data is read)
@@ -300,6 +287,3 @@ def train_main(argv: list[str] | None = None) -> int:
     print(f"saved {opts.out} ({model.meta['steps']} steps, {model.meta['wall_time_s']} s)")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(train_main())

@@ -1,0 +1,1 @@
+"""CALM lab: NAB/SMD loaders, training of the shipped forecaster, the benchmark."""

@@ -1,0 +1,1 @@
+"""ICAD-LLM lab: data-set loaders and splits, training, the benchmark."""

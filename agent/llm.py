@@ -13,6 +13,7 @@ Back ends: `agent.llm_openai.OpenAILLM` (vLLM or any OpenAI-compatible server, t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,12 @@ __all__ = ["LLM", "ChatModelLLM", "LLMError", "LLMOutputError", "LLMStats", "LLM
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-def redact_messages(messages: Sequence[Message]) -> list[Message]:
-    """The messages with secrets masked in every content (for non-local endpoints)."""
-    return [{**m, "content": redact(m["content"]).text} for m in messages]
+logger = logging.getLogger(__name__)
+
+
+def redact_messages(messages: Sequence[Message], *, pii: bool = False) -> list[Message]:
+    """The messages with secrets (and PII when `pii`) masked in every content (for non-local endpoints)."""
+    return [{**m, "content": redact(m["content"], pii=pii).text} for m in messages]
 
 
 class ChatModelLLM:
@@ -42,6 +46,8 @@ class ChatModelLLM:
             (e.g. OpenAI `response_format`); the default adds none and relies on the prompt.
         max_tokens: Default bound on generated tokens per call.
         redact_secrets: Mask secrets before text leaves the machine (on by default; ignored when `local`).
+        redact_local: Mask them for a local server too.
+        redact_pii: Also mask e-mail addresses and phone numbers.
         error_map: Turns engine exceptions into `LLMError`s with a next step; return None to re-raise.
     """
 
@@ -55,18 +61,32 @@ class ChatModelLLM:
         max_tokens: int = 512,
         redact_secrets: bool = True,
         error_map: Callable[[Exception], LLMError | None] | None = None,
+        redact_local: bool = False,
+        redact_pii: bool = False,
     ) -> None:
         self.model = model
         self.name = name
         self.local = local
         self.stats = LLMStats()
         self.max_tokens = max_tokens
-        self.redact_secrets = redact_secrets and not local
+        self.redact_secrets = redact_secrets and (not local or redact_local)
+        self.redact_pii = redact_pii
+        self._noticed = False  # the one-line notice that a local server gets unmasked text was given
         self._json_kwargs = json_kwargs or (lambda schema: {})
         self._error_map = error_map or (lambda error: None)
 
     def _prepare(self, messages: Sequence[Message]) -> list[tuple[str, str]]:
-        outgoing = redact_messages(messages) if self.redact_secrets else list(messages)
+        if self.redact_secrets:
+            outgoing = redact_messages(messages, pii=self.redact_pii)
+        else:
+            outgoing = list(messages)
+            if self.local and not self._noticed:
+                found = sum(redact(m["content"]).total for m in outgoing)
+                if found:
+                    self._noticed = True
+                    logger.warning("note: %s is on this machine, so log text goes to it unmasked (%d secret-looking "
+                                   "string(s) in this request); set redact_local = true to mask them too",
+                                   self.name, found)
         return [(m["role"], m["content"]) for m in outgoing]
 
     def _wrap(self, error: Exception) -> Exception:

@@ -203,5 +203,7 @@ def openai_llm(settings: Settings, *, check: bool = True) -> ChatModelLLM:
         json_kwargs=json_kwargs,
         max_tokens=settings.max_tokens,
         redact_secrets=settings.redact,
+        redact_local=settings.redact_local,
+        redact_pii=settings.redact_pii,
         error_map=_error_map(url, model),
     )

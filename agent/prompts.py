@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.llm import Message
+from detectors.terminal import visible
 
 MAX_DATA_LINE = 300  # characters of one log line in a prompt
 MAX_DATA_CHARS = 6_000  # characters of one data block (~1.5k tokens): SmolLM2's context is small
@@ -24,19 +25,24 @@ MAX_DATA_CHARS = 6_000  # characters of one data block (~1.5k tokens): SmolLM2's
 # Things in log text that a chat template or a tool-call parser could mistake for structure.
 _SPECIAL_TOKEN = re.compile(r"<\|[^|<>\n]{0,40}\|>|</?s>|\[/?INST\]|\[/?TOOL_CALLS\]|<<\s*/?SYS\s*>>", re.I)
 _TAG = re.compile(r"</?\s*([A-Za-z_][\w:.-]{0,40})((?:\s[^<>\n]{0,80})?)>")
-_ROLE = re.compile(r"^(\s*)(system|assistant|user|human|ai|tool|function|developer)(\s*:)", re.I | re.M)
+# A role word and its colon anywhere in the line ("user: ...", "### SYSTEM: ...", "... ⏎ Assistant: ..."), and a
+# Markdown heading that opens a role or instruction block ("### SYSTEM", "## Instructions").
+_ROLE = re.compile(r"(?<![\w\u2236])(system|assistant|user|human|ai|tool|function|developer|instructions?)(\s*:)", re.I)
+_HEADING = re.compile(r"#{1,6}(?=[ \t]*(?:system|assistant|user|human|developer|instructions?)\b)", re.I)
 _FENCE = re.compile(r"<<<|>>>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def defang(text: str, limit: int = MAX_DATA_LINE) -> str:
     """Log text made inert for a prompt: one line, control characters gone, markup that could be read as
     structure (special tokens, `<tool_call>` tags, role prefixes, our delimiters) neutralised, length capped."""
-    text = _CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ⏎ "))
+    text = text[: limit * 4]  # the work below is bounded whatever the line's length (up to the 1 MB line cap)
+    # Controls and bidi overrides (U+202E reverses what the model reads) become visible escapes.
+    text = visible(text.replace("\r", " ").replace("\n", " ⏎ "), limit=None, newlines=False)
     text = _SPECIAL_TOKEN.sub(lambda m: "⟦" + m.group(0).strip("<>[]|") + "⟧", text)
     text = _TAG.sub(lambda m: "‹" + m.group(0)[1:-1] + "›", text)
     text = _FENCE.sub("‹‹", text)
-    text = _ROLE.sub(lambda m: f"{m.group(1)}{m.group(2)}\u2236", text)  # a ratio sign instead of the colon
+    text = _HEADING.sub(lambda m: "\uff03" * len(m.group(0)), text)  # fullwidth signs: no longer a heading
+    text = _ROLE.sub(lambda m: f"{m.group(1)}\u2236", text)  # a ratio sign instead of the colon
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -34,6 +34,8 @@ class Settings:
     threads: int = 2  # CPU threads for the embedded engine
     explain: bool = True  # `sleuth audit` asks the model to explain its top anomalies
     redact: bool = True  # mask secrets before text goes to a non-local endpoint (never off unless asked)
+    redact_local: bool = False  # mask them for a server on this machine (localhost) too
+    redact_pii: bool = False  # also mask e-mail addresses and phone numbers (agent/redact.py's PII class)
     decisions: str = "json"  # how the model picks tools: "json" (schema-constrained decision) or "native" tool calls
     max_steps: int = 4  # extra tool calls a planning model may make per question
     llm: str = "auto"  # auto (a server when llm_url is set, else embedded) | embedded | served | none (no model at all)

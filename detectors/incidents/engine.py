@@ -581,6 +581,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         taken.add(i)
     if anchor_i not in kept:
         kept.append(anchor_i)
+    kept = _together(ctx, bad, kept, anchor_i)
     steps_ch = sorted((bad[i] for i in kept if bad[i].metric is None and bad[i].event >= 0), key=lambda c: c.ts)
     metric_ch = [bad[i] for i in kept if bad[i].metric is not None]
     if not steps_ch:
@@ -676,11 +677,13 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 continue
             same_host = bool(ce.host) and ce.host == _name(ctx.table.hosts, int(keys.host[k]))
             same_svc = bool(ce.service) and ce.service == _name(ctx.table.services, int(keys.service[k]))
-            same_file = ce.file == ctx.table.sources[int(keys.source[k])]
-            if (same_host or same_svc or same_file) and "routine" not in ce.kind and not ce.background:
+            same_file = ce.file == ctx.table.sources[int(keys.source[k])] and not ce.host
+            svc = _name(ctx.table.services, int(keys.service[k]))
+            names_it = bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()
+            if (same_host or same_svc or same_file or names_it) and "routine" not in ce.kind and not ce.background:
                 best = top_log[0] if top_log is not None else cscore
                 score = max(score, best + 0.05 + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
-                what = "host" if same_host else ("service" if same_svc else "file")
+                what = "host" if same_host else ("service" if same_svc or names_it else "file")
                 f, ln = _where(ctx, c.event)
                 reasons.append(f"{_dur(c.ts - ce.ts)} before the failure on the same {what} ({f}:{ln})")
                 break
@@ -769,6 +772,72 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     return inc, taken
 
 
+GAP_S = 150.0  # changes whose onsets chain together within this gap "start together"
+
+
+def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list[int]:
+    """The members that start together with the symptom: chained back from it by onset gaps of at most GAP_S
+    (two bins at least); an earlier group stays only when it is linked to that core (the same host or service,
+    or named by one of its lines)."""
+    gap = max(GAP_S, 2 * ctx.width) if ctx.timed else 2 * ctx.width
+    anchor = bad[anchor_i]
+    order = sorted(kept, key=lambda i: bad[i].ts)
+    core = [i for i in order if bad[i].ts >= anchor.ts]
+    earlier = [i for i in order if bad[i].ts < anchor.ts]
+    edge = anchor.ts
+    rest: list[int] = []
+    for i in reversed(earlier):
+        if edge - bad[i].ts <= gap:
+            core.append(i)
+            edge = bad[i].ts
+        else:
+            rest.append(i)
+    if not rest:
+        return core
+    core_ch = [bad[i] for i in core]
+    _read_texts(ctx, [c.event for c in core_ch])
+    out = list(core)
+    for i in rest:
+        c = bad[i]
+        if c.metric is not None or any(_same_place(ctx, c, o) for o in core_ch if o.c.key >= 0) \
+                or _named_by(ctx, c, core_ch):
+            out.append(i)
+    return out
+
+
+_TOKEN = re.compile(r"[A-Za-z]{3,}")
+_GENERIC_TOKENS = frozenset(("prod", "production", "staging", "stage", "host", "node", "server", "srv", "svc",
+                             "service", "app", "api", "internal", "local", "localdomain", "com", "net", "org",
+                             "example", "web", "worker", "main", "primary", "default", "kernel", "systemd", "log",
+                             "daemon", "ip", "vm", "box", "cluster", "east", "west", "north", "south", "central"))
+
+
+def _named_by(ctx: _Ctx, c: _Ch, others: Sequence[_Ch]) -> bool:
+    """Whether one of `others`' lines names c's host or service (or a distinctive word of it: "redis" of
+    redis1.ams3)."""
+    k = c.c.key
+    if k < 0:
+        return False
+    names = [n for n in (_name(ctx.table.hosts, int(ctx.keys.host[k])), _name(ctx.table.services,
+                                                                            int(ctx.keys.service[k]))) if n]
+    tokens = {t.lower() for n in names for t in _TOKEN.findall(n)} - _GENERIC_TOKENS
+    full = {n.lower() for n in names if len(n) >= 3}
+    if not tokens and not full:
+        return False
+    for o in others:
+        if o is c or o.event < 0:
+            continue
+        text = ctx.texts.get(o.event, "").lower()
+        if not text:
+            continue
+        if any(n in text for n in full):
+            return True
+        words = set(_TOKEN.findall(text))
+        if tokens & {w.lower() for w in words}:
+            return True
+    return False
+
+
 def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:
     """User-facing impact itself: 4xx/5xx answers, slow answers, fewer successful requests."""
     if c.c.kind in ("latency up", "rate down"):
@@ -784,8 +853,11 @@ def _same_place(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
     if ka < 0 or kb < 0:
         return False
     keys = ctx.keys
-    return bool((keys.host[ka] and keys.host[ka] == keys.host[kb])
-                or (keys.service[ka] and keys.service[ka] == keys.service[kb]) or keys.source[ka] == keys.source[kb])
+    if keys.host[ka] and keys.host[kb]:
+        return bool(keys.host[ka] == keys.host[kb])  # syslog files hold many hosts: the host decides
+    if keys.service[ka] and keys.service[kb]:
+        return bool(keys.service[ka] == keys.service[kb])
+    return bool(keys.source[ka] == keys.source[kb])
 
 
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
@@ -876,7 +948,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
     """Change events (deploy, restart, config, ...) in the hour before the onset (and one bin after), nearest
     first; routine ones (a job that runs all day) are listed once and last."""
     keys = ctx.keys
-    out: list[tuple[float, ChangeEvent]] = []
+    out: list[tuple[float, ChangeEvent, int]] = []
     if not ctx.timed:
         return []
     for k, kind in enumerate(keys.change):
@@ -889,6 +961,10 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         i = int(np.searchsorted(tt, max(onset + ctx.width, upto or onset), side="right")) - 1
         if i < 0 or tt[i] < onset - window_s:
             continue
+        # A change rolled out host by host: its first occurrence in the quarter hour before the onset.
+        j = int(np.searchsorted(tt, onset - 15 * 60, side="left"))
+        if j <= i:
+            i = j
         e = int(ev[i])
         before = onset - float(tt[i])
         # Routine: it happens all through the log (a scheduled job, periodic reloads).
@@ -914,9 +990,13 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         if routine:
             ce.kind = f"{kind} (routine: {occurrences} times in the log)"
         ce.background = bool(keys.background[k])
-        out.append((before + (10 * window_s if routine else 0.0), ce))
+        out.append((before + (10 * window_s if routine else 0.0), ce, e))
     out.sort(key=lambda x: x[0])
-    return [ce for _, ce in out[:_CHANGE_MAX]]
+    out = out[:_CHANGE_MAX]
+    _read_texts(ctx, [e for _, _, e in out])
+    for _, ce, e in out:
+        ce.text = ctx.texts.get(e, "")
+    return [ce for _, ce, _ in out]
 
 
 _DIGITS = re.compile(r"\d+")

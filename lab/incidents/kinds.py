@@ -508,6 +508,35 @@ def rate_limit(w: World, rng: random.Random, t0: float, t1: float) -> Plan:
                 symptom="503 on every API route", extra_streams=[flood()])
 
 
+def cache_oom(w: World, rng: random.Random, t0: float, t1: float) -> Plan:
+    A, W, ch = w.app, w.worker, w.host("cache")
+    recs: list[Rec] = []
+    for ts in [t0, *times(rng, t0 + 5, t1, rng.uniform(20, 60))]:
+        recs.append(w.syslog(ts, ch, "redis-server", "Can't save in background: fork: Cannot allocate memory",
+                             tag="cause"))
+    misconf = ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
+               "Commands that may modify the data set are disabled, because this instance is configured to report "
+               "errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option).")
+
+    def on_fail(req: Request, r: random.Random) -> list[Rec]:
+        return [_app_error(w, req, r, "enqueue failed", misconf)]
+
+    for ts in times(rng, t0 + 20, t1, rng.uniform(30, 90)):
+        recs.append(w.log(W, ts, "error", f"consumer: Cannot connect to redis://{ch}:6379/0: {misconf[:60]}...",
+                          tag="w_err", logger="celery.worker.consumer.consumer"))
+    steps = [Step("cause", "cause", f"redis on {ch} cannot fork to save (out of memory)", ("fork: Cannot allocate memory",),
+                  "syslog"),
+             Step("app", "propagation", f"{A.name} cannot enqueue: redis refuses writes", ("MISCONF Redis",), "app"),
+             Step("w_err", "propagation", f"{W.name} loses its broker", ("consumer: Cannot connect to redis",), W.file),
+             *symptom_steps((503,))]
+    eff = Effect(w.worker_routes, t0 + 8, t1, rng.uniform(0.7, 0.95), (503,), on_fail, ramp=30)
+    span = max(t0 - w.start, 1.0)
+    return Plan("cache_oom", f"redis on {ch} runs out of memory to fork its snapshot and stops accepting writes "
+                f"(MISCONF); {A.name} cannot enqueue work; 503s", steps, recs, [eff],
+                {"redis_used_memory_mb": lambda ts, base: 3000 + 1050 * min(1.0, (ts - w.start) / span) + base * 0.01},
+                symptom=f"503 on {', '.join(w.worker_routes)}")
+
+
 KINDS: dict[str, Callable[[World, random.Random, float, float], Plan]] = {
     "bad_deploy": bad_deploy,
     "db_pool_exhaustion": db_pool_exhaustion,
@@ -520,6 +549,7 @@ KINDS: dict[str, Callable[[World, random.Random, float, float], Plan]] = {
     "cron_lock_contention": cron_lock_contention,
     "network_partition": network_partition,
     "rate_limit": rate_limit,
+    "cache_oom": cache_oom,
 }
 
 

@@ -131,6 +131,7 @@ class World:
     worker_routes: tuple[str, ...]  # routes that enqueue work for the worker
     ips: dict[str, str] = field(default_factory=dict)  # host -> internal IP
     pids: dict[tuple[str, str], int] = field(default_factory=dict)
+    skew: dict[str, float] = field(default_factory=dict)  # file key -> seconds its host's clock is off (shown times)
 
     def host(self, role: str, i: int = 0) -> str:
         hs = self.hosts[role]
@@ -184,6 +185,7 @@ class World:
                 if trace:
                     obj["stack_trace" if svc.lang == "java" else "exc_info"] = "\n".join(trace)
             return Rec(ts, svc.file, (json.dumps(obj, separators=(",", ":")),), tag)
+        ts = ts + self.skew.get(svc.file, 0.0)  # the record keeps its true time (file order); the text shows the skew
         extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None and k in ("trace_id", "task_id"))
         text = msg + (f" [{extra}]" if extra else "")
         if svc.fmt == "java":

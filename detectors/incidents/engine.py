@@ -681,6 +681,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             continue
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
         reasons = [f"{ce.kind} {_dur(ce.before_s)} {'before' if ce.before_s >= 0 else 'after'} the onset"]
+        linked = None
         # The chain step on the same host / service / file that this change precedes (within 15 min).
         for cscore, c, _ in cands:
             k = c.c.key
@@ -699,6 +700,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 what = "host" if same_host else ("service" if same_svc or names_it else "file")
                 f, ln = _where(ctx, c.event)
                 reasons.append(f"{_dur(c.ts - ce.ts)} before the failure on the same {what} ({f}:{ln})")
+                linked = f"{f}:{ln}"
                 break
         if "routine" in ce.kind:
             score -= 0.2
@@ -706,7 +708,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             score -= 0.4
             reasons.append("routine host chatter (weighed down)")
         candidates.append(Candidate(0, "change", ce.text, ce.where, ce.file, ce.line, ce.ts, ce.time, ce.host,
-                                    ce.service, round(score, 3), reasons))
+                                    ce.service, round(score, 3), reasons, linked=linked))
     for score, c, reasons in cands:
         f, ln = _where(ctx, c.event)
         k = c.c.key
@@ -1261,7 +1263,11 @@ def _fill_texts(ctx: _Ctx, out: Triage) -> None:
 
 def _title(inc: Incident) -> str:
     """The failing message, where, and what it broke."""
-    cause = next((c for c in inc.candidates if c.kind == "log"), None)
+    top = inc.candidates[0] if inc.candidates else None
+    # The failing message: the one the top change precedes, else the top failing key.
+    cause = next((c for c in inc.candidates if c.kind == "log" and top is not None and top.linked
+                  and c.where == top.linked), None) \
+        or next((c for c in inc.candidates if c.kind == "log"), None)
     step = next((s for s in inc.chain if s.role == "cause"), None) or (inc.chain[0] if inc.chain else None)
     msg = (cause.text if cause and cause.text else (step.text if step else "")) or (step.template if step else "")
     msg = msg.strip().splitlines()[0] if msg.strip() else "a change"

@@ -60,6 +60,7 @@ class Candidate:
     score: float
     reasons: list[str] = field(default_factory=list)
     key: str | None = None  # the chain step's key, for kind "log"
+    linked: str | None = None  # kind "change": file:line of the failure it precedes on the same host/service
 
 
 @dataclass(slots=True)

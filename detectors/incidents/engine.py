@@ -693,13 +693,16 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 and ce.service.lower() not in _GENERIC_SERVICES
             same_file = ce.file == ctx.table.sources[int(keys.source[k])] and not ce.host
             svc = _name(ctx.table.services, int(keys.service[k]))
-            names_it = bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()
+            names_it = (bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()) \
+                or _shares_name(ce.text or "", ctx.texts.get(c.event, ""), ctx.table.sources[int(keys.source[k])])
             if (same_host or same_svc or same_file or names_it) and "routine" not in ce.kind and not ce.background:
                 best = top_log[0] if top_log is not None else cscore
-                score = max(score, best + 0.05 + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
-                what = "host" if same_host else ("service" if same_svc or names_it else "file")
+                kind_bonus = 0.1 if not ce.kind.startswith(("scheduled-job", "restart", "scaling")) else 0.0
+                score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
+                what = ("on the same host" if same_host else "on the same service" if same_svc
+                        else "naming the same service" if names_it else "in the same file")
                 f, ln = _where(ctx, c.event)
-                reasons.append(f"{_dur(c.ts - ce.ts)} before the failure on the same {what} ({f}:{ln})")
+                reasons.append(f"{_dur(c.ts - ce.ts)} before the failure {what} ({f}:{ln})")
                 linked = f"{f}:{ln}"
                 break
         if "routine" in ce.kind:
@@ -853,6 +856,20 @@ def _named_by(ctx: _Ctx, c: _Ch, others: Sequence[_Ch]) -> bool:
         if tokens & {w.lower() for w in words}:
             return True
     return False
+
+
+_IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b", re.I)  # pricing-service, db-1.internal
+
+
+def _shares_name(change_text: str, step_text: str, step_file: str) -> bool:
+    """Whether a change's text names something (a hyphenated or dotted name) that a failing step's line or file
+    also names: "deploying pricing-service 5.9.9" and "pricing-service returned 500" / pricing-service.log."""
+    idents = {m.group(0).lower() for m in _IDENT.finditer(change_text)}
+    idents = {i for i in idents if len(i) >= 5 and any(c.isalpha() for c in i.split(".")[-1])}
+    if not idents:
+        return False
+    hay = f"{step_text} {Path(step_file).name}".lower()
+    return any(i in hay for i in idents)
 
 
 def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from agent.llm import ChatModelLLM, LLMError, LLMOutputError, LLMUnavailable, Message
+from agent.llm import ChatModelLLM, LLMError, LLMOutputError, LLMUnavailable, Message, parse_json_answer
 from agent.redact import is_local_url
 from agent.settings import Settings
 
@@ -78,7 +78,29 @@ class OpenAIChatLLM(ChatModelLLM):
     langchain-openai refuses to build a message whose tool-call arguments are JSON but not an object (small models
     send `'1705'` or `'[1]'`); reading the raw response lets such calls reach validation and be rejected with a
     message, as every malformed call should.
+
+    Structured outputs: the OpenAI form (`response_format: {type: json_schema, json_schema: {schema}}`, which vLLM
+    serves) first; a server that refuses it (llama.cpp's own server takes only `{type: json_object, schema}`) gets
+    that form from then on.
     """
+
+    json_mode = "json_schema"  # or "json_object" once the server refused the first
+
+    def complete_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], *, max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        """JSON obeying `schema`, constrained by the server in whichever form it accepts."""
+        if self.json_mode == "json_schema":
+            try:
+                return super().complete_json(messages, schema, max_tokens=max_tokens)
+            except LLMUnavailable as error:
+                text = str(error)
+                if "response_format" not in text or not ("json_object" in text or "json_schema" in text):
+                    raise
+                self.json_mode = "json_object"
+        kwargs = {"max_tokens": max_tokens or self.max_tokens,
+                  "response_format": {"type": "json_object", "schema": schema}}
+        return parse_json_answer(self._invoke(messages, kwargs))
 
     def label_logprobs(self, messages: Sequence[Message], labels: Sequence[str]) -> dict[str, float]:
         """log P(label | messages) per label, from the first answer token's top-20 log-probabilities (the
@@ -120,8 +142,12 @@ class OpenAIChatLLM(ChatModelLLM):
             raise self._wrap(error) from error
         finally:
             self._account(started, usage, "")
+        choice = reply.choices[0]
+        if not choice.message.tool_calls and tool_choice == "required":
+            raise LLMOutputError(_no_forced_call(self.name, choice.finish_reason, choice.message.content or "",
+                                                 self.max_tokens))
         out: list[tuple[str, Any]] = []
-        for call in reply.choices[0].message.tool_calls or []:
+        for call in choice.message.tool_calls or []:
             raw = call.function.arguments
             try:
                 args: Any = json.loads(raw) if raw else {}
@@ -129,6 +155,17 @@ class OpenAIChatLLM(ChatModelLLM):
                 args = raw
             out.append((call.function.name, args))
         return out
+
+
+def _no_forced_call(name: str, finish_reason: str | None, content: str, max_tokens: int) -> str:
+    """Why a server answered a forced tool call (`tool_choice="required"`) with no call, in words."""
+    said = f"; it wrote {content[:120]!r}" if content.strip() else ""
+    if finish_reason == "length":
+        return (f"{name} returned no tool call for tool_choice=required: the call was cut off at the token bound "
+                f"(max_tokens={max_tokens}, finish_reason=length) before it was complete{said}; raise max_tokens, "
+                "or mark the tools strict so the server constrains their arguments")
+    return (f"{name} returned no tool call for tool_choice=required (finish_reason={finish_reason}){said}; does the "
+            "server support forced tool calls? (vLLM: --enable-auto-tool-choice --tool-call-parser NAME)")
 
 
 def first_token_label_logprobs(top: Sequence[tuple[str, float]], labels: Sequence[str]) -> dict[str, float]:

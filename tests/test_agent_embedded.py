@@ -49,14 +49,11 @@ def test_short_triage_of_an_incident_log(llm: LlamaCppLLM, tmp_path: Path) -> No
     report = Sleuth(Settings(data_dir=tmp_path, max_tokens=MAX_TOKENS, explain_top=2), llm=llm).audit([str(log)])
     ex = report.explanation
     assert ex is not None and report.anomalies
-    # Either the model explained (its listed citations are constrained to real ids) or the report says why not.
-    assert ex["status"] in ("ok", "unavailable"), ex
-    if ex["status"] == "ok":
-        assert ex["citations"]["resolved"] == ex["citations"]["total"] - len(ex["citations"]["dropped"])
-        assert all(c in {e for h in ex["hypotheses"] for e in h["evidence"]} for h in ex["hypotheses"]
-                   for c in h.get("cited", []))
-    else:
-        assert ex["text"].startswith("explanation unavailable:")
+    # Either the model's rephrasing passed the checks, or the deterministic explanation stands and says why.
+    assert ex["status"] in ("ok", "deterministic"), ex
+    assert ex["text"] and "<<<" not in ex["text"] and ex["citations"]["dropped"] == []
+    if ex["status"] == "deterministic":
+        assert ex["reason"] and ex["text"] == ex["deterministic"]
     assert llm.stats.completion_tokens - before <= MAX_TOKENS * (llm.stats.calls - calls_before)
 
 
@@ -71,3 +68,20 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LLMUnavailable, match="does not exist; pass --model"):
         LlamaCppLLM(tmp_path / "nope.gguf").complete([{"role": "user", "content": "hi"}])
     assert default_gguf().suffix == ".gguf"
+
+
+def test_a_chat_answer_on_the_embedded_model_is_checked(llm: LlamaCppLLM, tmp_path: Path) -> None:
+    from agent.vet import has_markup
+    from lab.synth import generate_logs
+
+    log = tmp_path / "incident.log"
+    generate_logs(log, lines=2000, seed=1)
+    sleuth = Sleuth(Settings(data_dir=tmp_path, max_tokens=MAX_TOKENS, explain=False, timeout_s=240), llm=llm)
+    sleuth.audit([str(log)])
+    answer = sleuth.ask("what is the root cause?")
+    # Whatever the small model wrote, what is shown resolves, carries no markup, and cites the logs.
+    assert answer.source in ("model", "deterministic") and answer.text
+    assert answer.citations["dropped"] == [] and answer.citations["total"] >= 1
+    assert not has_markup(answer.text)
+    if answer.source == "deterministic":
+        assert answer.reason

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from cli import audit, bench, chat, generate, pool, train, triage, watch
+from cli import audit, bench, chat, generate, investigate, mcp, pool, train, triage, watch
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="sleuth: find, rank and explain anomalies in logs and metrics.")
@@ -15,6 +15,8 @@ generate.register(app)
 triage.register(app)
 watch.register(app)
 chat.register(app)
+investigate.register(app)
+mcp.register(app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(train.app, name="train")
 app.add_typer(pool.app, name="pool")

@@ -6,8 +6,9 @@
 cause. Log text is untrusted: it is escaped as GitHub's runner requires (`%`, CR and LF in messages; also `:`
 and `,` in properties), so no log line can start a workflow command of its own, and control characters go.
 
-`render_jsonl` writes one JSON object a line: the incidents (`"kind": "incident"`), then the anomalies
-(`"kind": "anomaly"`), then a closing `"kind": "summary"` line with the totals.
+`render_jsonl` writes one JSON object a line: the incidents (`"kind": "incident"`), the anomalies
+(`"kind": "anomaly"`), one verdict per listed window (`"kind": "window"`, from `detectors.render.iter_jsonl`),
+then a closing `"kind": "summary"` line with the totals.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def render_github(report: Any) -> str:
 
 
 def render_jsonl(report: Any) -> str:
-    """The report as JSON lines: incidents, anomalies, then a summary line."""
+    """The report as JSON lines: incidents, anomalies, windows, then a summary line."""
     lines = [json.dumps({"kind": "incident", **inc}, ensure_ascii=False, default=str) for inc in _incidents(report)]
     for a in report.anomalies:
         lines.append(json.dumps({"kind": "anomaly", "id": a.id, "rank": a.rank, "severity": a.severity,
@@ -104,8 +105,13 @@ def render_jsonl(report: Any) -> str:
                                  "template_id": a.template_id, "template": a.template, "text": a.text,
                                  "score": a.score, "threshold": a.threshold, "detector": a.detector},
                                 ensure_ascii=False))
+    # one verdict per listed window (every flagged one; all with --all-windows), as detectors.render writes them
+    from detectors.render import iter_jsonl
+
+    lines += [ln for ln in iter_jsonl(report) if not ln.startswith('{"kind": "summary"')]
     t = report.totals
     lines.append(json.dumps({"kind": "summary", "sources": report.sources, "events": t.events, "windows": t.windows,
                              "anomalous_windows": t.anomalous_windows, "anomalies": len(report.anomalies),
-                             "skipped": t.skipped, "version": report.version}, ensure_ascii=False))
+                             "windows_listed": getattr(report, "windows_listed", "flagged"), "skipped": t.skipped,
+                             "version": report.version}, ensure_ascii=False))
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ The server's TSDB is backfilled with `promtool tsdb create-blocks-from openmetri
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import socket
@@ -46,6 +47,9 @@ def prom(tmp_path_factory):
     rows = ["# HELP req_latency_ms request latency\n# TYPE req_latency_ms gauge\n"]
     for s, inst in enumerate(("web1", "web2")):
         rows += [f'req_latency_ms{{job="api",instance="{inst}"}} {_value(s, i)} {BASE + i * STEP}\n' for i in range(N)]
+    rows.append("# TYPE cpu_small gauge\n")  # a short series with one spike, for the (slow) CALM watch
+    rows += [f'cpu_small{{job="api"}} {100 + (25 if i == 120 else 0) + (i % 3) * 0.5} {BASE + i * 60}\n'
+             for i in range(150)]
     rows.append("# EOF\n")
     om.write_text("".join(rows))
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(om), str(tmp / "data")],
@@ -123,3 +127,21 @@ def test_bad_prometheus_sources_are_one_clear_line(prom, tmp_path):
         parse_prom(f"prom://{prom}/up?colour=red")
     with pytest.raises(SourceError, match="not a duration"):
         parse_prom(f"prom://{prom}/up?since=yesterday")
+
+
+def test_watch_reads_a_prometheus_query(prom, tmp_path):
+    pytest.importorskip("apache_beam", reason="apache-beam not installed; CI installs it")
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    out = tmp_path / "events.jsonl"
+    src = f"prom://{prom}/cpu_small?start={BASE}&end={BASE + 149 * 60}&step=60s"
+    r = CliRunner().invoke(app, ["watch", src, "--out", str(out), "--no-adapt", "--model-dir", str(tmp_path / "models")])
+    assert r.exit_code in (0, 1), r.output
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    anomalies = [e for e in events if e["kind"] == "anomaly"]
+    assert {e["series"] for e in events if e.get("series")} == {"cpu_small{job=api}"}
+    assert any(e["timestamp"] == BASE + 120 * 60 for e in anomalies)  # the spike
+    bad = CliRunner().invoke(app, ["watch", f"prom://127.0.0.1:{_free_port()}/up?since=5m"])
+    assert bad.exit_code == 2 and "cannot reach Prometheus" in " ".join(bad.output.split())

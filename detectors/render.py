@@ -368,15 +368,15 @@ def render_json(report: Report) -> str:
 
 
 def iter_jsonl(report: Report) -> Iterator[str]:
-    """One JSON object per line: a verdict per listed window (`"type": "window"`), then a `"type": "summary"` line
+    """One JSON object per line: a verdict per listed window (`"kind": "window"`), then a `"kind": "summary"` line
     with the detector, threshold rule and totals. Control characters are escaped by JSON, so the lines are safe
     to print on a terminal."""
     import json
     from dataclasses import asdict
 
     for w in report.windows:
-        yield json.dumps({"type": "window", "detector": report.detector, **asdict(w)}, ensure_ascii=False)
-    yield json.dumps({"type": "summary", "detector": report.detector, "sources": report.sources,
+        yield json.dumps({"kind": "window", "detector": report.detector, **asdict(w)}, ensure_ascii=False)
+    yield json.dumps({"kind": "summary", "detector": report.detector, "sources": report.sources,
                       "windowing": report.windowing, "threshold_rule": report.threshold_rule,
                       "windows_listed": report.windows_listed, "totals": asdict(report.totals)},
                      ensure_ascii=False)

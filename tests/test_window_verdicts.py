@@ -50,7 +50,7 @@ def test_jsonl_is_one_verdict_per_line_then_a_summary(tmp_path: Path) -> None:
     log = _sessions_log(tmp_path / "api.log")
     report = audit([log], AuditOptions(window=r"session:req-\d+", state_dir=None)).report
     rows = [json.loads(line) for line in render_jsonl(report).splitlines()]
-    assert [r["type"] for r in rows] == ["window"] * len(report.windows) + ["summary"]
+    assert [r["kind"] for r in rows] == ["window"] * len(report.windows) + ["summary"]
     assert rows[-1]["totals"]["anomalous_windows"] == len(report.windows)
     assert all(r["flagged"] for r in rows[:-1])
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli.common import FailOn, Format, RichHook, err, fail, parse_options, progress_bar, settings
+from cli.common import FailOn, Format, Llm, RichHook, err, fail, parse_options, progress_bar, settings
 
 
 def audit(
@@ -18,7 +18,7 @@ def audit(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to this file.")] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 if an anomaly is at least this severe.")] = FailOn.low,
     window: Annotated[str, typer.Option("--window", "-w", help="count:SIZE[:STEP], time:SPAN[:STEP] or session:REGEX.")] = "count:20:10",
-    detector: Annotated[str, typer.Option("--detector", "-d", help="Detector name.")] = "classical",
+    detector: Annotated[str, typer.Option("--detector", "-d", help="Detector: auto (diff against --baseline, else classical), classical, diff, icad, logicl.")] = "auto",
     include: Annotated[list[str] | None, typer.Option("--include", help="Glob of files to read in directories (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob of files to skip in directories (repeatable).")] = None,
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Logs of normal operation to fit on (repeatable).")] = None,
@@ -29,10 +29,12 @@ def audit(
     no_state: Annotated[bool, typer.Option("--no-state", help="Do not load or save template state.")] = False,
     llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM), e.g. http://gpu:8000/v1; default: the embedded model.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model name served by vLLM, or a GGUF path for the embedded engine.")] = None,
+    llm: Annotated[Llm | None, typer.Option("--llm", help="Model back end: auto (a server when --llm-url is set, else embedded), embedded, served, or none (deterministic answers only, no model).")] = None,
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the model's explanation; report the detectors' verdicts only.")] = False,
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Send log text to a remote --llm-url without masking secrets.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Detector option KEY=VALUE, e.g. --set score=delta for icad (repeatable).")] = None,
     metrics: Annotated[list[str] | None, typer.Option("--metrics", help="Metric file (CSV timestamp,series... or JSON lines) or prom://HOST:9090/QUERY?since=2h whose changes the incident engine weighs as causes or symptoms; read once, as metrics, even if also given as a log (repeatable).")] = None,
+    all_windows: Annotated[bool, typer.Option("--all-windows", help="List every window's score in json/jsonl reports, not only the flagged ones (for your own thresholds).")] = False,
     no_incidents: Annotated[bool, typer.Option("--no-incidents", help="Skip the incident engine (the report then lists the ranked anomalies only).")] = False,
 ) -> None:
     """Audit logs: rank anomalies with their evidence (file:line, template, score, threshold, why, context) and
@@ -46,7 +48,7 @@ def audit(
         import retrieval.pool  # noqa: F401 - registers how LogICL opens its pool folder
 
     conf = settings({"llm_url": llm_url, "model": model, "explain": False if no_explain else None,
-                     "redact": False if no_redact else None})
+                     "redact": False if no_redact else None, "llm": llm.value if llm else None})
     if metrics:
         from detectors.sources import SourceError
         from detectors.sources.prom import materialize_metrics
@@ -59,7 +61,7 @@ def audit(
                            baseline=tuple(baseline or ()), top=top, context=context,
                            state_dir=None if no_state else conf.data_dir, system=system,
                            detector_options=parse_options(set_ or ()), fit_fraction=fit_fraction,
-                           incidents=not no_incidents, metrics=tuple(metrics or ()))
+                           incidents=not no_incidents, metrics=tuple(metrics or ()), all_windows=all_windows)
     if "-" in paths and sys.stdin.isatty():
         err.print("reading log lines from standard input (end with Ctrl-D)…")
     try:

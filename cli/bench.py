@@ -121,10 +121,20 @@ def bench_calm(
 
 @app.command("agent")
 def bench_agent(
-    lines: Annotated[int, typer.Option("--lines", help="Lines of the generated incident log.")] = 20_000,
+    incidents: Annotated[int, typer.Option("--incidents", min=1, help="Incidents to generate (kinds in turn).")] = 3,
+    folder: Annotated[Path | None, typer.Option("--folder", help="Incident folders already generated (each with answer.json); default: generate them.")] = None,
+    lines: Annotated[int, typer.Option("--lines", min=1000, help="About how many lines each generated incident holds.")] = 8000,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    no_embedded: Annotated[bool, typer.Option("--no-embedded", help="Skip the embedded model's rows (only --llm none, and --llm-url if given).")] = False,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="Also run a served model (any OpenAI-compatible server).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="The served model's name (default: the server's only model).")] = None,
 ) -> None:
-    """Seconds from a generated log to an explained report on the embedded model; tokens/s; citations resolved/total."""
-    lab("bench_agent").bench_agent(lines, settings=settings({"llm_url": None}))
+    """On-call questions on generated incidents (what happened, root cause, onset, HOST around TIME, is the red
+    herring related, lines around the cause, which host first, what changed, a host not in the logs, an injected
+    instruction): correct / partial / wrong per question kind, citations valid / total, markup leaks, invalid tool
+    calls run, latency; with --llm none, the embedded model, and a served model when --llm-url is given."""
+    lab("bench_agent").bench_agent(incidents, settings=settings({"llm_url": None}), folder=folder, seed=seed,
+                                   lines=lines, embedded=not no_embedded, llm_url=llm_url, model=model)
 
 
 @app.command("tui")
@@ -133,6 +143,14 @@ def bench_tui(
 ) -> None:
     """Seconds to first paint, peak RSS and keypress-to-repaint latency while the audit scores in the background."""
     lab("bench_tui").run_bench(Console(), lines=lines)
+
+
+@app.command("hostile")
+def bench_hostile(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes, no audit of the 10 MB files.")] = False,
+) -> None:
+    """Hostile input: regex scaling on adversarial runs, one line up to 1 MB templated, 10 MB-line files audited."""
+    print(lab("bench_hostile").run(quick=quick))
 
 
 app.command("triage")(incidents.bench_triage)  # sleuth bench triage (cli/incidents.py)

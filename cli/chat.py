@@ -6,21 +6,26 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, settings
+from cli.common import Llm, fail, settings
 
 
 def chat(
     paths: Annotated[list[str] | None, typer.Argument(help="Logs to audit first (a resumed session keeps its own).")] = None,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Save and resume the conversation under this name.")] = None,
-    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM); default: the embedded model.")] = None,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM, llama.cpp's server, ...); default: the embedded model.")] = None,
+    llm: Annotated[Llm | None, typer.Option("--llm", help="Model back end: auto (a server when --llm-url is set, else embedded), embedded, served, or none (deterministic answers only, no model).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Served model name, or a GGUF path for the embedded engine.")] = None,
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Do not mask secrets before they go to a remote server.")] = False,
 ) -> None:
-    """Ask about your logs; answers stream and cite evidence. Log text never decides which tools run."""
+    """Ask about your logs: what happened, the root cause, when it started, what happened on HOST around TIME, is X
+    related, the lines around X, which host first, what changed, is it still happening, how many. Answers come from
+    the incident engine and cite file:line; a model only rephrases them, checked. Log text never decides which tools
+    run."""
     from agent import SessionError
     from agent.cli_support import chat_loop
 
-    conf = settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None})
+    conf = settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None,
+                     "llm": llm.value if llm else None})
     try:
         code = chat_loop(conf, session, paths=paths or [])
     except SessionError as error:

@@ -44,6 +44,15 @@ class Runner(str, Enum):
     dataflow = "dataflow"
 
 
+class Llm(str, Enum):
+    """The agent's model back end (`Settings.llm`)."""
+
+    auto = "auto"  # a server when --llm-url is set, else the embedded model
+    embedded = "embedded"
+    served = "served"
+    none = "none"  # no model: deterministic answers and explanations only
+
+
 class FailOn(str, Enum):
     low = "low"
     medium = "medium"

@@ -292,7 +292,7 @@ def _incident_script(r: random.Random, lines: int, pids: dict[tuple[str, str], i
             msg = f"disk usage {mount} {pct}% above threshold 85% ({free:.1f} GiB free)"
         else:
             level, msg = "ERROR", f"filesystem {mount} is full (0 bytes free, 0 inodes reserved)"
-        effect = ("disk_override", True) if i == 0 else None
+        effect: tuple[Any, ...] | None = ("disk_override", True) if i == 0 else None
         out.append((f, _Record(DISK_HOST, "node-agent", level, [msg], "disk_filling", effect)))
 
     n_nospace = min(40, max(6, lines // 2500))
@@ -371,7 +371,7 @@ def _incident_script(r: random.Random, lines: int, pids: dict[tuple[str, str], i
     for i, (service, level, msg, effect) in enumerate(restart):
         out.append((0.88 + 0.004 * i, _Record(CRASH_HOST, service, level, [msg], "restart", effect)))
 
-    recovery = [
+    recovery: list[tuple[Any, ...]] = [
         (DISK_HOST, "node-agent", "INFO", f"removed 46 archived WAL segments from {mount}/archive (15.6 GiB freed)"),
         (DISK_HOST, "node-agent", "INFO", f"disk usage {mount} 61% back below threshold 85% (15.6 GiB free)",
          ("disk_override", False)),
@@ -381,8 +381,7 @@ def _incident_script(r: random.Random, lines: int, pids: dict[tuple[str, str], i
     ]  # fmt: skip
     for i, row in enumerate(recovery):
         host, service, level, msg = row[:4]
-        effect = row[4] if len(row) > 4 else None
-        out.append((0.93 + 0.015 * i, _Record(host, service, level, [msg], "recovery", effect)))
+        out.append((0.93 + 0.015 * i, _Record(host, service, level, [msg], "recovery", row[4] if len(row) > 4 else None)))
 
     out.sort(key=lambda fr: fr[0])  # stable: equal fractions keep script order
     return out

@@ -230,8 +230,9 @@ class LlamaCppJSON(LLMBase):
     def complete_json(self, messages: Sequence[dict[str, str]], schema: dict[str, Any], *,
                       max_tokens: int | None = None) -> dict[str, Any]:
         """Schema-constrained chat completion, parsed."""
-        reply = self._llm.create_chat_completion(
-            messages=list(messages), response_format={"type": "json_object", "schema": schema},
-            max_tokens=max_tokens or 120, temperature=0.0,
+        reply: Any = self._llm.create_chat_completion(
+            messages=list(messages),  # type: ignore[arg-type]  # plain role/content dicts, as llama-cpp accepts
+            response_format={"type": "json_object", "schema": schema}, max_tokens=max_tokens or 120, temperature=0.0,
         )
-        return json.loads(reply["choices"][0]["message"]["content"])  # type: ignore[index]
+        answer: dict[str, Any] = json.loads(reply["choices"][0]["message"]["content"])
+        return answer

@@ -78,7 +78,7 @@ def _segments(path: Path) -> list[tuple[int, int, set[int]]]:
 
 def smd_train_channels(data: Path = DEFAULT_DATA) -> list[np.ndarray]:
     """Every non-constant channel of every machine's train file (for training only; unlabelled)."""
-    out = []
+    out: list[np.ndarray] = []
     for machine in SMD_MACHINES:
         train = _load_matrix(data / "smd" / machine / "train.csv.gz")
         out.extend(train[:, c] for c in range(train.shape[1]) if np.ptp(train[:, c]) > 1e-6)

@@ -488,7 +488,7 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
         return _nothing(ctx)
     adj, low = _lead(inc.confidence, inc.confidence_reason)
     cause = _cause(inc)
-    head = f"{inc.id}, from {clock(inc.onset)}" + (f" on {inc.hosts[0]}" if inc.hosts else "")
+    head = f"{inc.id}, from {clock(inc.onset)}"
     if cause is not None:
         facts = [f"{head}: the {adj}root cause is {_describe(cause, ctx)}{low}."]
     else:

@@ -73,9 +73,16 @@ def tool_catalogue(tools: Sequence[Tool]) -> str:
 
 
 def openai_tool_specs(tools: Sequence[Tool]) -> list[dict[str, Any]]:
-    """The tools in OpenAI function-calling form, for native tool calls."""
+    """The tools in OpenAI function-calling form, for native tool calls.
+
+    Each is marked `strict`: the server then constrains the arguments to the tool's schema, not only the call's
+    envelope. vLLM 0.32 (strict tool calling on by default) builds a forced call (`tool_choice="required"`) from the
+    model's own tool-call format and pins argument schemas only for strict tools; without it SmolLM2 wrote
+    `"arguments": [{"context": "1705.11.2017.11…"` until the token bound and no call came back.
+    """
     return [
-        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema()}}
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema(),
+                                          "strict": True}}
         for t in tools
     ]
 
@@ -115,7 +122,7 @@ def build_graph(
     checkpointer: Any = None,
     planner: bool = False,
     rephrase: bool = True,
-    rephrase_s: float | None = 15.0,
+    rephrase_s: float | None = 12.0,
     explain_s: float | None = 30.0,
 ) -> Any:
     """Compile the agent. The model (and the workspace) are passed in so tests can script them.
@@ -440,7 +447,8 @@ def _final_explanation(state: AgentState, store: EvidenceStore, draft: dict[str,
             out.update(status="unavailable", text=f"explanation unavailable: {reason or 'no evidence to explain'}",
                        reason=reason)
             return out
-        out.update(status="deterministic", text=base.text, reason=reason, summary=base.text)
+        out.update(status="deterministic", text=base.text, reason=reason, summary=base.text, llm=model,
+                   model=f"the incident engine, no model text ({reason})" if reason else "the incident engine")
         return out
 
     if status == "nothing":

@@ -265,3 +265,26 @@ def test_engine_speed_is_reported(result: Triage) -> None:
     assert result.seconds > 0 and result.events > 1000
     assert result.resolution_s in (30.0, 60.0, 120.0)
     assert isinstance(np.float64(result.seconds), np.floating) and time.time() > 0
+
+
+def test_audit_report_leads_with_incidents_and_hypotheses_come_from_them(incident_folder: Path) -> None:
+    from agent.hypotheses import form_hypotheses
+    from detectors.pipeline import AuditOptions, audit
+    from detectors.render import render_html, render_markdown
+    from detectors.report import Report
+
+    metrics = str(incident_folder / "metrics.csv")
+    res = audit([str(incident_folder)], AuditOptions(state_dir=None, metrics=(metrics,)))
+    assert all("metrics.csv" not in s for s in res.report.sources)  # read once, as metrics
+    assert res.triage is not None and res.report.incidents and res.report.incidents["incidents"]
+    md = render_markdown(res.report)
+    assert md.index("## Incidents") < md.index("## Anomalies")
+    assert "Also seen, judged unrelated" in md and "Failed password" in md
+    assert "<h2>Incidents</h2>" in render_html(res.report)
+    back = Report.from_json(res.report.to_json())
+    hyps = form_hypotheses(back)
+    assert hyps[0]["kind"] == "incident" and hyps[0]["title"] == res.triage.incidents[0].title
+    assert hyps[0]["chain"] and all(":" in w for w in hyps[0]["chain"])
+    assert not any("Failed password" in h["title"] for h in hyps)
+    skip = audit([str(incident_folder)], AuditOptions(state_dir=None, incidents=False))
+    assert skip.report.incidents is None and "## Incidents" not in render_markdown(skip.report)

@@ -61,14 +61,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("url_password", re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"]+):([^\s@/'\"]+)(?=@)")),
     # password=..., "api_key": "...", secret: ..., token=... (value up to a delimiter). The key starts where a token
     # starts (the look-behind) and its prefix is lazy: a long run of word characters costs one pass, not a
-    # pass per start. A value that is already a [REDACTED:...] marker, or a ${VARIABLE}, is matched whole (and left alone).
+    # pass per start (case is ignored in the key words only: a global (?i) made the scan quadratic). A value that is already a [REDACTED:...] marker, or a ${VARIABLE}, is matched whole (and left alone).
     (
         "secret_pair",
         re.compile(
-            rf"""(?ix)
+            rf"""(?x)
             (?<![\w.-])
-            (?P<key>["']?[\w.-]*?(?:{_SECRET_KEYS})["']?)
-            (?P<sep>\s*[:=]\s*|\s+(?:is|was)\s+)
+            (?P<key>["']?[\w.-]*?(?i:{_SECRET_KEYS})["']?)
+            (?P<sep>\s*[:=]\s*|\s+(?i:is|was)\s+)
             (?P<value>\[REDACTED:[a-z_]*\]|\$\{{[^}}\s]*\}}|"[^"\n]*"|'[^'\n]*'|[^\s,;&'"}}\])]+)
             """
         ),

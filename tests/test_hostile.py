@@ -218,3 +218,49 @@ def test_watch_rejects_a_binary_file_up_front(tmp_path: Path) -> None:
     err = io.StringIO()
     code = watch_main([str(blob)], model_dir=tmp_path / "models", out=str(tmp_path / "events.jsonl"), stderr=err)
     assert code == 2 and f"{blob}: looks binary" in err.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- the corpus
+
+
+def _audit_md(paths: list[str], tmp_path: Path):
+    from detectors.render import render_markdown
+
+    result = audit(paths, AuditOptions(state_dir=tmp_path / "state"))
+    return result, render_markdown(result.report)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.iterdir() if p.is_file() and p.name != "README.md"))
+def test_each_corpus_file_is_audited_and_reported_without_raw_controls(name: str, tmp_path: Path) -> None:
+    result, md = _audit_md([str(CORPUS / name)], tmp_path)
+    assert not has_unsafe(md), f"raw control/bidi characters in the report of {name}"
+    reasons = {s.reason for s in result.stats.skips}
+    if name == "truncated.log.gz":
+        assert "truncated gzip" in reasons
+    if name == "nul_inside.log":
+        assert "NUL bytes" in reasons and "\\x00" in md
+    if name == "escape_sequences.log":
+        assert "\\x9b31m" in md  # the line is in the report, its C1 control shown as an escape
+
+
+def test_hostile_lines_reach_the_prompt_defanged_and_redacted() -> None:
+    from agent.prompts import data_block
+
+    lines = [ln for name in ("prompt_injection.log", "secrets.log", "bidi.log", "escape_sequences.log")
+             for ln in (CORPUS / name).read_text(encoding="utf-8").splitlines() if "ERROR" in ln or "WARN" in ln]
+    from agent.redact import redact
+
+    block = redact(data_block(lines)).text
+    assert "### SYSTEM:" not in block and "\nAssistant:" not in block and "<|im_start|>" not in block
+    assert not has_unsafe(block) and "4111111111111111" not in block and "Sup3rS3cret!" not in block
+
+
+def test_a_ten_megabyte_line_is_audited_and_clipped(tmp_path: Path) -> None:
+    log = tmp_path / "long.log"
+    with open(log, "w", encoding="utf-8") as f:
+        f.write(_lines(200))
+        f.write("2024-05-01T11:00:00Z ERROR " + "x" * 10_000_000 + "\n")
+        f.write(_lines(200, 300))
+    result, md = _audit_md([str(log)], tmp_path)
+    assert "line too long" in {s.reason for s in result.stats.skips}  # cut at the 1 MB line cap, and said so
+    assert max(len(line) for line in md.splitlines()) < 5_000  # no megabyte line reaches the terminal

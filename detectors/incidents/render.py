@@ -10,12 +10,15 @@ import html
 import re
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+from detectors.terminal import visible
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
 def _clean(text: Any, limit: int = 300) -> str:
-    s = _CONTROL.sub(" ", str(text if text is not None else "")).replace("\n", " ").strip()
+    # Controls (C0 and C1) and bidi characters as visible escapes: detectors.terminal, the one sanitiser.
+    s = visible(str(text if text is not None else "").replace("\n", " ")[: limit * 2], limit=None,
+                newlines=False).strip()
     return s if len(s) <= limit else s[:limit - 1] + "\u2026"
 
 

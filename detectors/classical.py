@@ -113,6 +113,11 @@ class ClassicalDetector(Detector):
         self._error_word: dict[int, bool] = {}
         self._table_severity: tuple[int, np.ndarray, np.ndarray] | None = None
 
+    def bind_templates(self, template_text: Callable[[int], str]) -> None:
+        """Keep the audit's template lookup: error words in the templates of level-less lines count as severity."""
+        if self.template_text is None:
+            self.template_text = template_text
+
     # -- severity ------------------------------------------------------------------------------------------------
 
     def _severity(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -26,6 +26,11 @@ from detectors.saferegex import compile_user
 from detectors.templates import TemplateStore
 from detectors.windows import WindowError, Windows, WindowSpec, make_windows
 
+# Detectors that judge a window by its nearest references fit on the earlier part of the audited logs by default
+# (time-ordered), when neither --baseline nor --fit-fraction is given: fitted on everything, every window is its own
+# nearest reference and nothing is found.
+TIME_ORDERED_DEFAULT: dict[str, float] = {"icad": 0.5}
+
 # progress(stage, advance, total): stage is "read" (bytes), "score" (windows) or "explain" (anomalies).
 ProgressHook = Callable[[str, float, float | None], None]
 
@@ -222,11 +227,20 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     windows = make_windows(table, spec, sessions, keys)
     if fit_windows is None:
         fit_windows = windows
-        if options.fit_fraction is not None:
+        fraction = options.fit_fraction
+        if fraction is None:
+            fraction = detector.default_fit_fraction
+            if fraction is None:
+                fraction = TIME_ORDERED_DEFAULT.get(detector.name)
+        if fraction is not None:
             firsts = windows.window_of_events()
-            cut = np.quantile(firsts[firsts >= 0], options.fit_fraction) if len(firsts) else 0
+            cut = np.quantile(firsts[firsts >= 0], fraction) if len(firsts) else 0
             fit_windows = windows.subset(np.nonzero((firsts >= 0) & (firsts <= cut))[0])
-            fit_desc = f"the earliest {options.fit_fraction:.0%} of the windows (time-ordered), {len(fit_windows)} windows"
+            fit_desc = f"the earliest {fraction:.0%} of the windows (time-ordered), {len(fit_windows)} windows"
+            if options.fit_fraction is None:
+                fit_desc += (f"; the {detector.name} default, since a window among its own references scores as "
+                             f"normal: the later windows are judged against the earlier ones (--fit-fraction sets "
+                             f"the share, --baseline gives normal logs instead)")
     if options.baseline:
         _check_baseline(options.baseline, base_stats, base_table, paths, stats, table)
     if len(fit_windows) < (1 if detector.line_level else 2):

@@ -116,7 +116,7 @@ def bench_ingest(console: Console, *, lines: int = 1_000_000, data: Path | None 
 
 def _sorted_copy(src: Path, dst: Path) -> None:
     """BGL_20k is not in time order: write a copy sorted by its epoch field (stable)."""
-    lines = src.read_bytes().splitlines()
+    lines: list[bytes] = src.read_bytes().splitlines()
 
     def key(line: bytes) -> int:
         parts = line.split(b" ", 2)
@@ -162,7 +162,8 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
             icad_s = time.perf_counter() - started - seconds
         except (ImportError, DetectorError) as exc:  # torch / peft / the checkpoint missing: say so, keep the rest
             icad_error = str(exc)
-    table, windows, det = result.events, result.windows, result.detector
+    table, windows = result.events, result.windows
+    det: Any = result.detector  # the classical detector: its window features feed the Isolation Forest baseline
     y_line = (table.label == 1).astype(int)
     n = len(table)
     cut = int(np.floor(n * fit_fraction))
@@ -221,7 +222,12 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
     console.print(f"templates in the test part never seen in the fit part: {unseen} of "
                   f"{len(set(table.template[test].tolist()))}; audit took {seconds:.1f} s; "
                   f"threshold rule: {det.threshold_rule()}")
-    return rows
+    # Failed run vs good run (logreduce CI cases) and logs without incidents (Loghub), same command.
+    from lab.bench_diff import bench_failed_vs_good, bench_quiet
+
+    rows_extra: dict[str, Any] = {"failed_vs_good": bench_failed_vs_good(console, data=data),
+                                  "quiet": bench_quiet(console, data=data)}
+    return {**rows, **rows_extra}
 
 
 def _csr_of(windows: Any, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

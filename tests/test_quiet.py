@@ -31,7 +31,7 @@ def _normal_log(rng: np.random.Generator, lines: int) -> list[str]:
 def test_a_log_without_incident_is_quiet(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_text("\n".join(_normal_log(np.random.default_rng(3), 2000)) + "\n", encoding="utf-8")
-    report = audit([str(path)], AuditOptions(state_dir=None, incidents=False)).report
+    report = audit([str(path)], AuditOptions(state_dir=None)).report
     assert report.detector == "classical"
     assert report.totals.anomalous_windows / report.totals.windows <= 0.02
     assert "quiet" in report.threshold_rule
@@ -42,6 +42,6 @@ def test_a_rare_error_is_flagged_and_leads_the_report(tmp_path: Path) -> None:
     lines[1500] = lines[1500].split(" ", 1)[0] + " ERROR db: connection pool exhausted, 64 of 64 in use"
     path = tmp_path / "app.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report = audit([str(path)], AuditOptions(state_dir=None, incidents=False)).report
+    report = audit([str(path)], AuditOptions(state_dir=None)).report
     assert report.anomalies and report.anomalies[0].line == 1501
     assert report.totals.anomalous_windows / report.totals.windows <= 0.02

@@ -82,3 +82,28 @@ def test_diff_blocks_are_the_flagged_windows(tmp_path: Path) -> None:
     assert report.windows[0].anomaly == "A1" and "closest in the good run" in (report.windows[0].evidence or "")
     everything = audit([str(fail)], AuditOptions(baseline=(str(good),), all_windows=True, state_dir=None)).report
     assert len(everything.windows) == 1 + 10  # the block, then each other line with its distance
+
+
+def test_nearest_reference_detectors_fit_on_the_earlier_part_by_default(tmp_path: Path) -> None:
+    """icad (and any detector with default_fit_fraction) fits on the earliest windows without flags, and says so."""
+    from detectors.base import register
+    from detectors.classical import ClassicalDetector
+    from detectors.pipeline import TIME_ORDERED_DEFAULT
+
+    assert TIME_ORDERED_DEFAULT.get("icad") == 0.5
+
+    @register
+    class EarlierPart(ClassicalDetector):
+        name = "test-earlier-part"
+        default_fit_fraction = 0.5
+
+        def fit(self, samples):  # type: ignore[no-untyped-def]
+            self.fitted_windows = len(samples)
+            return super().fit(samples)
+
+    log = _sessions_log(tmp_path / "api.log")
+    result = audit([log], AuditOptions(detector="test-earlier-part", state_dir=None))
+    assert result.detector.fitted_windows < result.report.totals.windows * 0.6
+    assert "earliest 50%" in result.report.fit and "default" in result.report.fit
+    explicit = audit([log], AuditOptions(detector="test-earlier-part", fit_fraction=0.8, state_dir=None))
+    assert "default" not in explicit.report.fit

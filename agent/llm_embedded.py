@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -107,8 +108,9 @@ class LlamaCppLLM:
         self.load_seconds = time.perf_counter() - started
         return self._llm
 
-    def _generate(self, messages: Sequence[Message], max_tokens: int | None, **kwargs: Any) -> Iterator[str]:
-        """Stream text, stopping at the token bound (engine) or the deadline (here)."""
+    def _generate(self, messages: Sequence[Message], max_tokens: int | None, *, stop: threading.Event | None = None,
+                  **kwargs: Any) -> Iterator[str]:
+        """Stream text, stopping at the token bound (engine), the deadline (here) or when `stop` is set."""
         with self._lock:
             llm = self._load()
             started = time.perf_counter()
@@ -138,6 +140,9 @@ class LlamaCppLLM:
                 first: float | None = None
                 guard = RepetitionGuard() if self.stop_repeats and "response_format" not in kwargs else None
                 for chunk in stream:
+                    if stop is not None and stop.is_set():  # the caller gave up waiting: stop computing
+                        stream.close()
+                        return
                     delta = chunk["choices"][0].get("delta", {}).get("content") or ""
                     if delta:
                         if first is None:
@@ -185,8 +190,40 @@ class LlamaCppLLM:
         return len(probe) / max(time.perf_counter() - started, 1e-3)
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
-        """Yield the answer as it is generated."""
-        yield from self._generate(messages, max_tokens)
+        """Yield the answer as it is generated, within `timeout_s` of the call whatever happens.
+
+        Reading a prompt cannot be interrupted inside llama.cpp, so generation runs in a worker thread: past the
+        bound the caller gets `LLMUnavailable` on time, and the worker stops at its next token.
+        """
+        chunks: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                for delta in self._generate(messages, max_tokens, stop=stop):
+                    chunks.put(("text", delta))
+                chunks.put(("end", None))
+            except BaseException as error:  # noqa: BLE001  (handed to the caller, who raises it)
+                chunks.put(("error", error))
+
+        threading.Thread(target=work, name="sleuth-llama", daemon=True).start()
+        deadline = time.perf_counter() + self.timeout_s + 1.0
+        try:
+            while True:
+                try:
+                    kind, value = chunks.get(timeout=max(0.01, deadline - time.perf_counter()))
+                except queue.Empty:
+                    raise LLMUnavailable(
+                        f"the embedded model gave no complete answer within its {self.timeout_s:.0f} s bound (this "
+                        "machine is busy, or the prompt is long); raise timeout_s or lower max_tokens") from None
+                if kind == "text":
+                    yield value
+                elif kind == "end":
+                    return
+                else:
+                    raise value
+        finally:
+            stop.set()
 
     def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> str:
         """The whole answer."""

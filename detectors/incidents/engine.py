@@ -941,6 +941,8 @@ def _chain_members(steps: list[_Ch], cause_key: str | None, keys: keys_mod.Keys)
     if len(steps) <= MAX_STEPS:
         return _by_onset(steps, cause_key, keys)
     must = [c for c in steps if c.c.key >= 0 and keys.name(c.c.key) == cause_key]
+    if steps and steps[0] not in must:
+        must.append(min(steps, key=lambda c: c.ts))  # the onset is the chain's first step
     symptoms = sorted((c for c in steps if c.symptom >= 0.6), key=lambda c: -_anchor_weight(c))[:2]
     chosen = {id(c) for c in must + symptoms}
     seen_place: set[tuple[int, int]] = set()
@@ -1033,7 +1035,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
     return [ce for _, ce, _ in out]
 
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"\w*\d\w*")  # tokens holding a digit: ids, run ids, counts
 
 
 def _novel_occurrence(ctx: _Ctx, evs: np.ndarray, since: float) -> int | None:

@@ -33,8 +33,10 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"downgrad(?:e|ed)|rollback|rolled back|new (?:version|build|revision|image)|version \S+ (?:installed|started)|"
         r"image \S+ pulled|canary)\b", re.I)),
     ("certificate", re.compile(
-        r"\b(?:certificates?|certs?|x509|key rotat\w*|rotat(?:ed|ing|e) (?:the )?(?:keys?|secrets?|"
-        r"credentials?|tokens?|passwords?)|(?:tls|ssl) (?:cert\w*|key|context) \w+|keystore|truststore|ca bundle)\b", re.I)),
+        r"\b(?:certificates?|certs?|x509|tls|ssl|keys?|secrets?|credentials?|tokens?|keystore|truststore|ca bundle)\b"
+        r".{0,40}?\b(?:rotated|renewed|replaced|installed|reloaded|updated|issued|deployed|changed)\b|"
+        r"\b(?:rotat(?:ed|ing)|renew(?:ed|ing)|replac(?:ed|ing)|install(?:ed|ing)|issu(?:ed|ing))\b.{0,40}?"
+        r"\b(?:certificates?|certs?|keys?|secrets?|credentials?)\b|\bkey rotation\b", re.I)),
     ("config", re.compile(
         r"\b(?:config(?:uration)? (?:reload(?:ed)?|change[sd]?|updated?|applied|push(?:ed)?)|reload(?:ed|ing)? "
         r"(?:config|configuration)|feature ?flag|flag \S+ (?:set|enabled|disabled|changed)|setting \S+ (?:to|changed)|"
@@ -50,9 +52,9 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("restart", re.compile(r"\b(?:restart(?:ed|ing)?|reboot(?:ed|ing)?|boot(?:ed|ing)?|start(?:ed|ing) (?:up|\S+ "
                            r"(?:version|v\d))|shut(?:ting)? ?down|stopp(?:ed|ing)|sigterm|sigkill|exited|respawn\w*|"
                            r"(?:re)?load(?:ed|ing) (?:unit|service)|systemd\[1\])\b", re.I)),
-    ("scheduled-job", re.compile(r"\b(?:cron(?:d|tab)?|anacron|systemd-timer|\.timer|scheduled|scheduler|"
-                                 r"batch job|nightly|hourly|daily|logrotate|backup|vacuum|compaction|snapshot|"
-                                 r"job \S+ (?:started|finished|running))\b", re.I)),
+    ("scheduled-job", re.compile(r"\b(?:cron(?:d|tab)?|anacron|systemd-timer|\.timer|scheduled (?:job|task|run)|"
+                                 r"batch job|nightly|hourly|daily|logrotate|backup|vacuum|compaction|snapshot)\b",
+                                 re.I)),
 )
 
 # Daemons whose chatter is routine on a host (desktop, login, hardware, printing, time, mail): a red herring's usual

@@ -77,6 +77,12 @@ def demo(
     flagged = int((result.line_scores >= result.detector.threshold).sum())
     err.print(f"\n{len(found)} of the {len(result.report.anomalies)} anomalies shown are injected incident lines; "
               f"{flagged} lines lie in anomalous windows.")
+    if result.triage is not None and result.triage.incidents:  # what the incident engine made of it, checked
+        inc = result.triage.incidents[0]
+        cited = {s.line for s in inc.chain} | {c.line for c in inc.candidates if c.line}
+        err.print(f"incident engine: {inc.title} (onset {inc.onset_time}); {len(cited & truth.anomalous_lines)} of "
+                  f"the {len(cited)} lines its chain and candidates cite are injected incident lines (the incident "
+                  f"starts at line {min(truth.anomalous_lines)})", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -649,10 +649,12 @@ def _parse_plain(line: str) -> Parsed | None:
 
 # Most specific first: detection keeps the first format among those that parse the most sample lines.
 FORMATS: tuple[LogFormat, ...] = (
-    LogFormat("journald", "journalctl -o json (systemd journal export)", _structured.make_journald,
+    LogFormat("journald", "journalctl -o json (systemd journal export)",
+              lambda ref_ts: _structured.make_journald(ref_ts, parse_timestamp),
               '{"__REALTIME_TIMESTAMP": "1714557600000000", "PRIORITY": "3", "_HOSTNAME": "web1", '
               '"_SYSTEMD_UNIT": "nginx.service", "SYSLOG_IDENTIFIER": "nginx", "MESSAGE": "upstream timed out"}'),
-    LogFormat("otlp", "OpenTelemetry log records (OTLP JSON, one record a line)", _structured.make_otlp,
+    LogFormat("otlp", "OpenTelemetry log records (OTLP JSON, one record a line)",
+              lambda ref_ts: _structured.make_otlp(ref_ts, parse_timestamp, normalize_level),
               '{"timeUnixNano": "1714557600000000000", "severityNumber": 17, "severityText": "ERROR", '
               '"body": {"stringValue": "payment failed"}, "traceId": "5b8efff798038103d269b633813fc60c", '
               '"resource": {"service.name": "checkout", "host.name": "node-3"}}'),

@@ -18,13 +18,11 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 
+from detectors.sources.errors import SourceError
+
 __all__ = ["SourceError", "is_remote", "materialize_sources", "remote_kind", "spool_remote"]
 
 _PREFIXES = {"journal:": "journald", "loki://": "loki", "lokis://": "loki"}
-
-
-class SourceError(Exception):
-    """A source could not be read; `str(e)` is one line naming the source and what to change."""
 
 
 def remote_kind(source: str) -> str | None:

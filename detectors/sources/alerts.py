@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from detectors.sources import SourceError
+from detectors.sources.errors import SourceError
 
 __all__ = ["Alert", "Investigation", "load_alert", "parse_alert", "scope_source"]
 

@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-from detectors.sources import SourceError
+from detectors.sources.errors import SourceError
 
 __all__ = ["journalctl_command", "spool_journal"]
 

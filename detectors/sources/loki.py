@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from detectors.sources import SourceError
+from detectors.sources.errors import SourceError
 
 __all__ = ["LokiQuery", "parse_loki", "query_entries", "spool_loki"]
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.sources import SourceError
+from detectors.sources.errors import SourceError
 from detectors.sources.loki import MAX_RESPONSE_BYTES, duration_s, instant_s, split_options
 
 __all__ = ["PromQuery", "fetch_to_csv", "is_prom", "materialize_metrics", "parse_prom", "points", "series_name"]

@@ -10,13 +10,14 @@ observedTimeUnixNano, severityText, severityNumber (1-24), attributes, traceId a
 adds the resource's attributes as `resource`. The whole record stays in the event's `raw`, so a trace id is
 evidence next to the line it belongs to.
 
-The helpers of `detectors.formats` are imported inside the factories: this module is loaded while
-`detectors.formats` itself is.
+`detectors.formats` hands its timestamp and level helpers to the factories (this module imports nothing from
+`detectors`: it is loaded while `detectors.formats` itself is).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["any_value", "attributes_dict", "make_journald", "make_otlp", "otlp_severity"]
@@ -44,8 +45,8 @@ def _journal_service(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def make_journald(ref_ts: float | None):  # noqa: ANN201 - a LineParser
-    from detectors.formats import parse_timestamp
+def make_journald(ref_ts: float | None, parse_timestamp: Callable[[Any, float | None], float | None]):  # noqa: ANN201
+    """A LineParser of `journalctl -o json` lines."""
 
     def parse(line: str):  # noqa: ANN202
         s = line.strip()
@@ -107,10 +108,8 @@ def attributes_dict(attrs: Any) -> dict[str, Any]:
     return out
 
 
-def otlp_severity(number: Any, text: Any) -> str | None:
+def otlp_severity(number: Any, text: Any, normalize_level: Callable[[Any], str | None]) -> str | None:
     """A level from severityNumber (1-4 TRACE ... 21-24 FATAL) or, failing that, severityText."""
-    from detectors.formats import normalize_level
-
     try:
         n = int(number)
     except (TypeError, ValueError):
@@ -120,8 +119,9 @@ def otlp_severity(number: Any, text: Any) -> str | None:
     return normalize_level(text) if isinstance(text, str) else None
 
 
-def make_otlp(ref_ts: float | None):  # noqa: ANN201 - a LineParser
-    from detectors.formats import parse_timestamp
+def make_otlp(ref_ts: float | None, parse_timestamp: Callable[[Any, float | None], float | None],
+              normalize_level: Callable[[Any], str | None]):  # noqa: ANN201
+    """A LineParser of OTLP JSON log records, one a line."""
 
     def parse(line: str):  # noqa: ANN202
         s = line.strip()
@@ -145,7 +145,7 @@ def make_otlp(ref_ts: float | None):  # noqa: ANN201 - a LineParser
         attrs = attributes_dict(obj.get("attributes") or {})
         host = resource.get("host.name") or attrs.get("host.name")
         service = resource.get("service.name") or attrs.get("service.name")
-        return (ts, otlp_severity(obj.get("severityNumber"), obj.get("severityText")),
+        return (ts, otlp_severity(obj.get("severityNumber"), obj.get("severityText"), normalize_level),
                 host if isinstance(host, str) else None, service if isinstance(service, str) else None,
                 text.rstrip("\r\n"), None)
 

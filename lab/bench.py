@@ -186,8 +186,9 @@ def bench_logs(console: Console, *, data: Path, fit_fraction: float = 0.5) -> di
     else:
         console.print(f"[yellow]icad row skipped: {icad_error}[/]")
     # Baseline 1: loglizer-style Isolation Forest on window count vectors, sklearn's default (label-free) threshold.
-    X_fit = det._features(*_csr_of(windows, ~test_w))
-    X_all = det._features(offsets, table.template[members])
+    # Template counts only (the detector's last column, severe lines, is not part of this baseline).
+    X_fit = det._features(*_csr_of(windows, ~test_w))[:, :-1]
+    X_all = det._features(offsets, table.template[members])[:, :-1]
     forest = IsolationForest(n_estimators=100, random_state=0).fit(X_fit)
     iso = -forest.score_samples(X_all)
     iso_pred = forest.predict(X_all) == -1

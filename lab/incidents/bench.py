@@ -149,6 +149,7 @@ def score_folders(folders: Sequence[tuple[Path, dict[str, Any]]], methods: Seque
             rows.append({"folder": folder.name, "kind": answer.get("kind", "?"), "method": m, **marks,
                          "seconds": round(p.seconds, 3), "lines": lines, "error": p.error, "found": p.found,
                          "title": p.title[:200], "top": (p.top.text[:200] if p.top else None),
+                         "onset_said": p.onset, "onset_true": answer.get("onset"),
                          "top_where": (f"{p.top.file}:{p.top.line}" if p.top and p.top.file else None)})
         if progress:
             eng = next((r for r in rows[-len(preds):] if r["method"] == "engine"), None)
@@ -240,7 +241,7 @@ def scale_rows(out: Path, seed: int, sizes: Sequence[int], mode: str = "engine",
         proc.returncode = os.waitstatus_to_exitcode(status)
         row: dict[str, Any] = {"lines": answer["total_lines"], "sources": len(answer["files"]),
                                "generate_s": round(gen_s, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-                               "mode": mode}
+                               "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "mode": mode}
         try:
             row.update(json.loads(stdout.strip().splitlines()[-1]))
         except (ValueError, IndexError):
@@ -250,13 +251,15 @@ def scale_rows(out: Path, seed: int, sizes: Sequence[int], mode: str = "engine",
 
 
 def scale_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = f"{'lines':>10} {'sources':>7} {'triage s':>9} {'lines/s':>9} {'peak RSS MB':>12} {'score':>6}"
-    out = ["Scale (the audit path: audit classical + triage with metrics, in a child process)", head, "-" * len(head)]
+    head = f"{'lines':>10} {'sources':>7} {'triage s':>9} {'CPU s':>8} {'lines/s':>9} {'peak RSS MB':>12} {'score':>6}"
+    out = ["Scale (the audit path: audit classical + triage with metrics, in a child process; wall and CPU time of "
+           "the child, which includes its imports)", head, "-" * len(head)]
     for r in rows:
         if "error" in r:
             out.append(f"{r['lines']:>10,} {r['sources']:>7} failed: {r['error']}")
             continue
-        out.append(f"{r['lines']:>10,} {r['sources']:>7} {r['seconds']:>9.2f} {r['lines'] / max(r['seconds'], 1e-9):>9.0f} "
+        out.append(f"{r['lines']:>10,} {r['sources']:>7} {r['seconds']:>9.2f} {r.get('cpu_s', 0.0):>8.1f} "
+                   f"{r['lines'] / max(r['seconds'], 1e-9):>9.0f} "
                    f"{r['peak_rss_mb']:>12.1f} {r['score']:>6.2f}")
     return "\n".join(out)
 

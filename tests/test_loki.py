@@ -144,6 +144,20 @@ def test_loki_source_is_read_with_labels_as_host_service_level(standin):
     assert "GET /orders/49 200" in dict(context_lines(src, 50, 0, 0))[50]
 
 
+def test_json_lines_in_loki_keep_their_fields(standin):
+    store, hostport = standin
+    store.entries = [((T0 + i) * 10**9, {"app": "api", "host": "web1"},
+                      json.dumps({"msg": "request done", "status": 503 if i == 3 else 200, "route": "/orders/1",
+                                  "level": "error" if i == 3 else "info", "time": "1999-01-01T00:00:00Z"}))
+                     for i in range(5)]
+    stats = ReadStats()
+    events = list(read_events([_src(hostport)], stats=stats))
+    assert [e.text for e in events] == ["request done"] * 5
+    assert events[3].level == "ERROR" and events[3].fields is not None and events[3].fields.status == 503
+    assert events[0].ts == pytest.approx(T0)  # Loki's timestamp, not the line's own "time"
+    assert events[0].host == "web1" and events[0].service == "api"
+
+
 @pytest.mark.parametrize("status, body, match", [
     (400, "parse error at line 1, col 5: syntax error", r"answered 400 \(parse error.*fix the LogQL query"),
     (500, "internal error", r"answered 500 .*try again"),
@@ -302,3 +316,16 @@ def test_real_loki_through_the_audit(real_loki):
     result = audit([src], AuditOptions())
     assert result.report.totals.events >= 320
     assert any("connection refused" in (a.text or "") for a in result.report.anomalies)
+
+
+def test_audit_of_an_unreachable_loki_exits_2_with_one_clear_message():
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    port = _free_port()
+    r = CliRunner().invoke(app, ["audit", f'loki://127.0.0.1:{port}/{{app="x"}}?since=1h', "--no-explain", "--no-state"])
+    assert r.exit_code == 2
+    text = " ".join(r.output.split())
+    assert f"cannot reach Loki at http://127.0.0.1:{port}" in text and "check the host and port" in text
+    assert "Traceback" not in r.output

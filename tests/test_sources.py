@@ -145,6 +145,9 @@ def test_otlp_file_exporter_layout_is_read_one_record_a_line(tmp_path):
     assert trace in events[1].raw
     assert trace in dict(context_lines(str(path), 2, 0, 0))[2]
     assert "http.status_code" in events[1].raw
+    # the record's attributes are the event's fields: the incident engine keys on the status class
+    assert events[1].fields is not None and events[1].fields.status == 503
+    assert (events[1].fields.attrs or {}).get("trace_id") == trace
 
 
 @needs_journal

@@ -33,6 +33,10 @@ _HOST_LABELS = ("host", "hostname", "instance", "node", "nodename", "pod", "host
 _SERVICE_LABELS = ("service_name", "service", "app", "application", "job", "container", "component", "unit")
 _LEVEL_LABELS = ("level", "detected_level", "severity", "lvl", "loglevel")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Keys of a JSON log line that would shadow what sleuth writes for the entry (or that the jsonl format would
+# read as the time, host or service instead of the labels).
+_OWN_KEYS = frozenset(("ts", "time", "timestamp", "@timestamp", "message", "msg", "log", "text", "host", "hostname",
+                       "service", "app", "logger", "component", "name", "level", "severity", "lvl", "labels"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +242,8 @@ def entry_record(ts: int, labels: dict[str, str], line: str) -> dict[str, Any]:
             inner = json.loads(line)
         except ValueError:
             inner = None
-        if isinstance(inner, dict):  # a JSON log line: its own message and level win over the labels
+        if isinstance(inner, dict):  # a JSON log line: its fields are kept; its own message and level win
+            rec = {k: v for k, v in inner.items() if k not in _OWN_KEYS} | rec
             msg = next((inner[k] for k in ("message", "msg", "log", "text") if isinstance(inner.get(k), str)), None)
             if msg is not None:
                 rec["message"] = msg

@@ -145,8 +145,14 @@ def make_otlp(ref_ts: float | None, parse_timestamp: Callable[[Any, float | None
         attrs = attributes_dict(obj.get("attributes") or {})
         host = resource.get("host.name") or attrs.get("host.name")
         service = resource.get("service.name") or attrs.get("service.name")
+        # A 7th element, the record's attributes and trace ids: the readers make them the event's fields (status,
+        # route, latency, ...; trace_id / span_id kept as attributes, so an anomaly's evidence names its trace).
+        fields = {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool))}
+        for key, name in (("traceId", "trace_id"), ("spanId", "span_id")):
+            if isinstance(obj.get(key), str) and obj[key]:
+                fields[name] = obj[key]
         return (ts, otlp_severity(obj.get("severityNumber"), obj.get("severityText"), normalize_level),
                 host if isinstance(host, str) else None, service if isinstance(service, str) else None,
-                text.rstrip("\r\n"), None)
+                text.rstrip("\r\n"), None, fields)
 
     return parse

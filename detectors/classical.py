@@ -125,7 +125,8 @@ class ClassicalDetector(Detector):
         exception, or an error word in a level-less line's template), hard for the first three only."""
         table = getattr(samples, "table", None)
         if table is None or not getattr(table, "frozen", False):
-            return None
+            # Loose windows (a tool scoring one window) index the table this detector saw last.
+            return (self._table_severity[1], self._table_severity[2]) if self._table_severity is not None else None
         if self._table_severity is not None and self._table_severity[0] == id(table):
             return self._table_severity[1], self._table_severity[2]
         level = table.level.astype(np.int16)
@@ -272,8 +273,10 @@ class ClassicalDetector(Detector):
         if len(offsets) <= 1:
             return np.zeros(0)
         sev = self._severity(samples)
-        rar, iso, err, gate = self._components(offsets, members, event_ids if len(event_ids) == len(members) else None,
-                                               sev)
+        events = event_ids if len(event_ids) == len(members) else None
+        if sev is not None and events is not None and len(events) and int(events.max()) >= len(sev[0]):
+            sev = None  # windows of another table than the one the severities belong to
+        rar, iso, err, gate = self._components(offsets, members, events, sev)
         raw = self._combine(rar, iso, err)
         # A window without a rare error must beat the quiet percentile of the fit windows to reach the threshold.
         lift = max(0.0, self.quiet_score - self.threshold + 1e-9)

@@ -1010,7 +1010,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         routine = occurrences >= 6 and rate_h >= 1.0
         if routine:
             # A routine template can still carry a new command ("CMD (rebuild_stats.sh)" among the hourly jobs).
-            novel = _novel_occurrence(ctx, ev[max(0, i - 500):i + 1], onset - window_s)
+            novel = _novel_occurrence(ctx, ev[max(0, i - 200):i + 1], onset - window_s)
             if novel is not None:
                 e, routine = novel, False
                 i = int(np.nonzero(ev == e)[0][0])

@@ -17,10 +17,12 @@ def mcp(
 ) -> None:
     """Serve sleuth's read-only tools over MCP: audit_source, incident_summary, list_anomalies, search_events,
     get_context, describe_template, score_window, watch_status. Log text is redacted and framed as untrusted."""
-    try:
-        from agent.mcp_server import serve
-    except ImportError as error:
-        raise fail(f"the MCP server needs the 'mcp' package ({error}); pip install 'mcp>=1.12,<2'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:
+        raise fail("the MCP server needs the 'mcp' package, which is not installed; pip install 'mcp>=1.12,<2'")
+    from agent.mcp_server import serve
+
     try:
         serve(sources or [], http=http, host=host, port=port)
     except ValueError as error:

@@ -47,6 +47,8 @@ def watch(
 
         try:
             start_exporter(metrics_port, model_dir=models)
+        except ImportError:
+            raise fail("--metrics-port needs the 'prometheus-client' package; pip install prometheus-client") from None
         except OSError as error:
             raise fail(f"--metrics-port {metrics_port}: cannot listen ({error.strerror or error}); pick another "
                        f"port") from None

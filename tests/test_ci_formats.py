@@ -118,3 +118,30 @@ def test_watch_metrics_exporter_serves_prometheus_text(tmp_path):
     assert 'sleuth_watch_events_total{kind="anomaly"} 4.0' in text2
     with pytest.raises(ValueError, match="loopback only"):
         start_exporter(_free_port(), host="0.0.0.0")
+
+
+def test_watch_metrics_port_end_to_end(tmp_path):
+    pytest.importorskip("apache_beam", reason="apache-beam not installed; CI installs it")
+    pytest.importorskip("prometheus_client", reason="prometheus-client not installed; CI installs it")
+    import math
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    t0, step = 1_790_000_000, 60
+    rows = [f"{t0 + step * i},{100 + 3 * math.sin(i / 30) + (25 if i == 120 else 0):.3f}" for i in range(150)]
+    csv = tmp_path / "cpu.csv"
+    csv.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    port = _free_port()
+    r = CliRunner().invoke(app, ["watch", str(csv), "--metrics-port", str(port), "--no-adapt", "--out",
+                                 str(tmp_path / "events.jsonl"), "--model-dir", str(tmp_path / "models")])
+    assert r.exit_code in (0, 1), r.output
+    # the exporter's thread outlives the command inside this test process: scrape what the run counted
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    anomalies = sum(1 for e in events if e["kind"] == "anomaly")
+    assert anomalies >= 1
+    assert samples[("sleuth_watch_events_total", (("kind", "anomaly"),))] >= anomalies
+    assert ("sleuth_watch_model_version", ()) in samples and ("sleuth_watch_lag_seconds", ()) in samples

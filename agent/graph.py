@@ -21,6 +21,7 @@ START ─┬─ triage ─► audit ─► hypothesize ─► explain ───�
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -373,7 +374,8 @@ def build_graph(
             text = MARKUP.sub(" ", text)
         grounded = state.get("grounded") or {}
         writer = get_stream_writer()
-        writer({"token": text})
+        for piece in re.findall(r"\S+\s*|\s+", text):  # the checked text, streamed word by word
+            writer({"token": piece})
         meta = {"citations": checked.counts(), "status": "ok", "source": draft.get("status", "deterministic"),
                 "kind": grounded.get("kind"), "reason": draft.get("reason") or None,
                 "steps": [*(state.get("system_steps") or []),

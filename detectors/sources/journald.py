@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -74,10 +75,16 @@ def spool_journal(source: str, out_path: str, on_progress: Callable[[int], None]
         for line in proc.stdout:
             out.write(line)
             n += 1
-            if on_progress is not None and n % 10_000 == 0:
-                on_progress(n)
+            if n % 10_000 == 0:
+                if on_progress is not None:
+                    on_progress(n)
+                elif sys.stderr.isatty():
+                    sys.stderr.write(f"\r{source}: {n:,} entries read")
+                    sys.stderr.flush()
         err = proc.stderr.read().decode("utf-8", "replace").strip()
         rc = proc.wait()
+    if on_progress is None and n >= 10_000 and sys.stderr.isatty():
+        sys.stderr.write("\n")
     if rc != 0 and n == 0:
         first = err.splitlines()[0] if err else f"exit status {rc}"
         raise SourceError(f"{source}: journalctl failed ({first}); check that the path is a journal and readable")

@@ -20,17 +20,16 @@ import hashlib
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotFitted, Sample, register
-from detectors.retriever import Demo, Retrieved, Retriever, pool_opener, session_text
+from detectors.retriever import Retrieved, Retriever, pool_opener, session_text
 
 if TYPE_CHECKING:
     from detectors.llm import LLM
@@ -99,7 +98,7 @@ def build_messages(sample: str, demos: Sequence[Retrieved], *, answer: str = "js
 
 
 def vote(retrieved: Sequence[Retrieved], *, tau: float = 0.05, target_weight: float = 2.0,
-         prior: float | None = None) -> float:
+         prior: float | None = None, min_sim: float = 0.0) -> float:
     """P(anomaly) from a similarity-weighted vote: weights exp((sim − max sim) / τ), target demos × `target_weight`.
 
     With `prior` (the pool's share of anomalous demos) each class's weight is divided by its share, so a pool with
@@ -107,6 +106,12 @@ def vote(retrieved: Sequence[Retrieved], *, tau: float = 0.05, target_weight: fl
     """
     if not retrieved:
         return 0.5
+    if min_sim > 0:
+        # Only demos this close vote: a sample like nothing in the pool is not judged from far-off neighbours
+        # (an audit of an unfamiliar, healthy system stays quiet).
+        retrieved = [r for r in retrieved if r.similarity >= min_sim or r.demo.target]
+        if not retrieved:
+            return 0.0
     sims = np.array([r.similarity for r in retrieved], np.float64)
     w = np.exp((sims - sims.max()) / max(tau, 1e-6))
     w *= np.array([target_weight if r.demo.target else 1.0 for r in retrieved])
@@ -209,6 +214,7 @@ class LogICLSettings:
     k_vote: int = 3  # most similar candidates in the vote (from a sweep on the bench's test sets: optimistic)
     tau: float = 0.05  # vote temperature (cosine units)
     target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
+    min_sim: float = 0.0  # only demos at least this similar vote; none that close: normal
     balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)
     aggregate: str = "sample"  # multi-line samples: "sample" = voted as a whole; "max" = by their most anomalous line
     # ("max" over-flags without target shots: one odd-looking line out of 20 is enough)
@@ -221,85 +227,10 @@ class LogICLSettings:
         return f"k={self.k},n={self.n},lam={self.lam},dw={self.delta_weight},sel={self.selection},seed={self.seed}"
 
 
-VOTE_GRID: dict[str, tuple[Any, ...]] = {"k_vote": (1, 3, 5, 10), "tau": (0.02, 0.05, 0.1), "balance": (True, False)}
+# The vote's tuning (leave-one-system-out on the pool) lives in detectors.logicl_tune; re-exported here.
+from detectors.logicl_tune import VOTE_GRID, VoteTuning, tune_vote  # noqa: E402
 
-
-@dataclass
-class VoteTuning:
-    """Vote settings chosen with no label of the system being audited: each labelled system of the pool in turn
-    plays the new system, judged by a vote over the others; the grid point with the best mean F1 wins."""
-
-    settings: dict[str, Any]  # empty when fewer than two systems have both labels (the defaults stay)
-    mean_f1: float  # the chosen settings' mean F1 over the held-out systems
-    default_f1: float  # the shipped defaults' mean F1, same folds
-    systems: list[str]  # the systems that were held out
-    queries: int  # held-out samples judged, all folds
-    grid: list[tuple[dict[str, Any], float]]
-
-    def to_json(self) -> dict[str, Any]:
-        """What `DemoPool.save_vote_tuning` keeps (it stamps the pool's version itself)."""
-        return asdict(self)
-
-
-def _nearest(demos: Sequence[Demo], vectors: np.ndarray, query: np.ndarray, n: int,
-             delta_weight: float) -> list[Retrieved]:
-    """The top-`n` of `demos` by cosine similarity to `query` (+ `delta_weight` × delta), over their unit vectors."""
-    if not len(demos) or n <= 0:
-        return []
-    sims = (np.asarray(vectors, np.float32) @ np.asarray(query, np.float32)).astype(np.float32)
-    order = np.argsort(-sims, kind="stable")[:n if delta_weight == 0 else len(demos)]
-    out = [Retrieved(demos[int(i)], float(sims[i]), float(sims[i]) + delta_weight * demos[int(i)].delta) for i in order]
-    out.sort(key=lambda r: -r.relevance)
-    return out[:n]
-
-
-def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
-              base: LogICLSettings | None = None) -> VoteTuning:
-    """Choose `k_vote`, `tau` and `balance` by leave-one-system-out inside `pool` (its target shots left out).
-
-    Each held-out system contributes up to `max_queries` of its demos (half anomalous at most), judged by the vote
-    over the other systems' demos, exactly as `LogICL.retrieve` votes. Ties keep the shipped defaults. Works on
-    the pool's stored vectors: nothing is re-encoded.
-    """
-    from itertools import product
-
-    base = base or LogICLSettings()
-    demos: list[Demo] = list(pool.demos)
-    vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)
-    source = [i for i, d in enumerate(demos) if not d.target]
-    systems = sorted({demos[i].system for i in source})
-    rng = random.Random(seed)
-    fetch = max(base.n, base.k, *VOTE_GRID["k_vote"])
-    folds = []  # (labels of the queries, each query's neighbours by similarity, the rest's anomaly share)
-    for system in systems:
-        held = [i for i in source if demos[i].system == system]
-        rest = [i for i in source if demos[i].system != system]
-        if len({demos[i].y for i in held}) < 2 or len({demos[i].y for i in rest}) < 2:
-            continue
-        anom, norm = [i for i in held if demos[i].y], [i for i in held if not demos[i].y]
-        n_a = min(len(anom), max_queries // 2)
-        queries = rng.sample(anom, n_a) + rng.sample(norm, min(len(norm), max_queries - n_a))
-        neighbours = [sorted(_nearest([demos[i] for i in rest], vecs[rest], vecs[q], fetch, base.delta_weight),
-                             key=lambda r: -r.similarity) for q in queries]
-        folds.append((system, np.array([demos[q].y for q in queries]), neighbours,
-                      float(np.mean([demos[i].y for i in rest]))))
-    if not folds:
-        return VoteTuning({}, 0.0, 0.0, [], 0, [])
-    grid: list[tuple[dict[str, Any], float]] = []
-    for values in product(*VOTE_GRID.values()):
-        opts = dict(zip(VOTE_GRID, values))
-        f1s = []
-        for _, y, neighbours, share in folds:
-            prior = share if opts["balance"] else None
-            pred = np.array([int(vote(nb[: opts["k_vote"]], tau=opts["tau"], target_weight=base.target_weight,
-                                      prior=prior) >= 0.5) for nb in neighbours])
-            tp, fp, fn = int((pred & y).sum()), int((pred & (1 - y)).sum()), int(((1 - pred) & y).sum())
-            f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-        grid.append((opts, float(np.mean(f1s)) if f1s else 0.0))
-    default = {k: getattr(base, k) for k in VOTE_GRID}
-    default_f1 = next((f for g, f in grid if g == default), 0.0)
-    best = max(grid, key=lambda g: (round(g[1], 6), g[0] == default))
-    return VoteTuning(best[0], best[1], default_f1, [f[0] for f in folds], sum(len(f[1]) for f in folds), grid)
+__all__ = ["VOTE_GRID", "LogICL", "LogICLDetector", "LogICLSettings", "VoteTuning", "tune_vote"]
 
 
 class LogICL:
@@ -358,7 +289,7 @@ class LogICL:
         by_line: dict[str, tuple[list[Retrieved], float, str | None]] = {}
         for t, qv in zip(distinct, vecs):
             nb = self.pool.candidates(qv, s.k_vote)
-            by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior), t)
+            by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim), t)
         out: list[tuple[list[Retrieved], float, str | None]] = []
         for ls in lines:
             out.append(max((by_line[t] for t in ls), key=lambda x: x[1], default=([], 0.5, None)))
@@ -385,7 +316,7 @@ class LogICL:
                 by_sim, p, focus = per_line[i]
             else:
                 by_sim = sorted(cands, key=lambda r: -r.similarity)[: s.k_vote]
-                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior)
+                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim)
             out.append((self._select(qv, cands, text), by_sim, p, focus))
         return out
 
@@ -526,10 +457,12 @@ class LogICLDetector(Detector):
         if self._engine is None:
             pool = self._pool_spec
             if pool is None or isinstance(pool, (str, Path)):
+                # The default location falls back to the pool shipped with sleuth (the opener knows it); a folder
+                # named with --set pool=DIR must hold a pool.
                 folder = Path(pool).expanduser() if pool is not None else default_pool_dir()
-                if not (folder / "info.json").is_file():
-                    raise NotFitted(f"no LogICL demo pool at {str(folder)!r}: build it with `sleuth pool add "
-                                    "--builtin bgl openstack logreduce`, or use one elsewhere with `--set pool=DIR`")
+                if pool is not None and not (folder / "info.json").is_file():
+                    raise NotFitted(f"no LogICL demo pool at {str(folder)!r}: build one there with `sleuth pool add "
+                                    "PATH ... --pool DIR`, or leave out --set pool to use yours or the shipped one")
                 opener = pool_opener()
                 if opener is None:
                     raise NotFitted("no way to open a LogICL pool folder: the retrieval package provides it "
@@ -540,7 +473,7 @@ class LogICLDetector(Detector):
                 self.vote_tuned = {k: v for k, v in tuning["settings"].items()
                                    if k in VOTE_GRID and k not in self._explicit}
                 self.settings = replace(self.settings, **self.vote_tuned)
-                self.vote_f1 = float(tuning.get("mean_f1", float("nan")))
+                self.vote_f1 = float(tuning.get("held_out_f1") or tuning.get("mean_f1", float("nan")))
             self._engine = LogICL(pool, self.llm, self.settings, self.cache)
         return self._engine
 
@@ -560,7 +493,10 @@ class LogICLDetector(Detector):
         if self.vote_tuned:
             tuned = (" (vote settings chosen on the pool by leave-one-system-out: "
                      + ", ".join(f"{k}={v}" for k, v in self.vote_tuned.items())
-                     + f"; F1 {self.vote_f1:.2f} on the pool's held-out systems)")
+                     + f"; window F1 {self.vote_f1:.2f} on the pool's held-out systems)")
+        note = getattr(self._engine.pool, "in_use_note", None) if self._engine is not None else None
+        if note:
+            tuned += f"; pool: {note}"
         demos = self._demos()
         if demos and not any(d.target for d in demos):
             tuned += (". The pool has no labelled lines of this system (`sleuth pool add FILE --target`): these are "

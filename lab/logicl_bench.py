@@ -408,10 +408,37 @@ def choose_vote_settings(source: Sequence[Demo], encoder: Encoder, max_queries: 
                          seed: int = 0) -> tuple[dict[str, Any], list[tuple[dict[str, Any], float]]]:
     """The vote settings the product would choose for a pool of these source demos (`tune_vote`: leave-one-system-
     out inside the source, no target label). Returns the chosen settings and every grid point's mean F1."""
+    tuning = source_tuning(source, encoder, max_queries, seed)
+    return tuning.settings, tuning.grid
+
+
+def source_tuning(source: Sequence[Demo], encoder: Encoder, max_queries: int = 400, seed: int = 0) -> Any:
+    """The whole `VoteTuning` of a pool of these source demos: the chosen settings and what the tuning predicts
+    (its in-sample mean F1 and the held-out-system F1)."""
     from retrieval.pool import InMemoryRetriever
 
-    tuning = tune_vote(InMemoryRetriever(encoder, source), max_queries=max_queries, seed=seed)
-    return tuning.settings, tuning.grid
+    return tune_vote(InMemoryRetriever(encoder, source), max_queries=max_queries, seed=seed)
+
+
+def shipped_row(name: str, texts: Sequence[str], lines_of: dict[str, list[str]], test: Sequence[Item],
+                encoder: Encoder, folder: Path | None = None) -> Row | None:
+    """The target judged by the pool shipped with sleuth (no line of either system in it), with the settings
+    tuned on it, and the F1 its leave-one-system-out tuning predicted beside the real one."""
+    from retrieval.shipped import SHIPPED_DIR, ShippedPoolMissing, shipped_pool
+
+    try:
+        pool = shipped_pool(encoder, folder or SHIPPED_DIR)
+    except ShippedPoolMissing:
+        return None
+    tuning = pool.vote_tuning() or {}
+    settings = {k: v for k, v in (tuning.get("settings") or {}).items() if k in VOTE_GRID}
+    engine = LogICL(pool, settings=LogICLSettings(k=LLM_K, **settings))
+    verdicts = engine.judge_many(list(texts), [lines_of[t] for t in texts], use_llm=False)
+    yv, pv = _expand(test, {tx: int(v.vote >= 0.5) for tx, v in zip(texts, verdicts)})
+    return Row(name, "vote, shipped pool (no LLM, tuned on it)", 0, **prf(yv, pv), n=len(test),
+               extra={"settings": settings, "pool": pool.version,
+                      "tuned_f1": float(tuning.get("mean_f1", float("nan"))),
+                      "held_out_f1": float(tuning.get("held_out_f1", float("nan")))})
 
 
 def icad_bgl_row(data: Path) -> Row:
@@ -521,10 +548,18 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
                 encoders.append(("distilled", distilled, deltas))
             engines: dict[tuple[str, int], LogICL] = {}
             t = time.perf_counter()
-            chosen, grid = choose_vote_settings(d.source, base, seed=seed)
+            tuning = source_tuning(d.source, base, seed=seed)
+            chosen, grid = tuning.settings, tuning.grid
             log(f"[{name}] vote settings chosen on source-only leave-one-system-out ({time.perf_counter() - t:.0f} s): "
-                f"{chosen} (mean F1 {max((g[1] for g in grid), default=0):.3f}; defaults "
-                f"{ {k: getattr(LogICLSettings(), k) for k in VOTE_GRID} })")
+                f"{chosen} (mean F1 {max((g[1] for g in grid), default=0):.3f}, held-out-system "
+                f"{tuning.held_out_f1:.3f}; defaults { {k: getattr(LogICLSettings(), k) for k in VOTE_GRID} })")
+            row = shipped_row(name, texts, lines_of, test, base)
+            if row is None:
+                notes.append(f"{name}: no shipped pool (run `sleuth pool build-default`); its row is skipped")
+            else:
+                rows.append(row)
+                log(f"[{name}] {row.method}: F1 {row.f1:.3f} P {row.precision:.3f} R {row.recall:.3f} "
+                    f"(its tuning predicted {row.extra['held_out_f1']:.3f} held-out, {row.extra['tuned_f1']:.3f} tuned)")
             notes.append(f"{name}: source-only validation chose {chosen} for the '(validated)' vote rows")
             for k in shots:
                 shot_demos = few_shots(d.part_a, k, seed)
@@ -546,7 +581,8 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
                         vv = val.judge_many(texts, [lines_of[t] for t in texts], use_llm=False)
                         yv, pv = _expand(test, {tx: int(v.vote >= 0.5) for tx, v in zip(texts, vv)})
                         rows.append(Row(name, label.replace(", no LLM)", ", no LLM, validated)"), k, **prf(yv, pv),
-                                        n=len(test), extra={"settings": chosen}))
+                                        n=len(test), extra={"settings": chosen, "tuned_f1": tuning.mean_f1,
+                                                            "held_out_f1": tuning.held_out_f1}))
                         log(f"[{name}] {rows[-1].method} k={k}: F1 {rows[-1].f1:.3f}")
             if not llm:
                 continue
@@ -645,10 +681,14 @@ def format_table(result: dict[str, Any]) -> str:
         rows = [r for r in result["rows"] if r["subset"] == subset]
         if not rows:
             continue
-        lines += [f"### {title}", "", "| direction | method | target shots | F1 | P | R | n |", "|---|---|---|---|---|---|---|"]
+        lines += [f"### {title}", "",
+                  "| direction | method | target shots | F1 | P | R | n | tuning predicted (held-out system / tuned) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in rows:
+            e = r.get("extra") or {}
+            pred = (f"{e['held_out_f1']:.3f} / {e['tuned_f1']:.3f}" if "held_out_f1" in e else "")
             lines.append(f"| {r['direction']} | {r['method']} | {r['shots']} | {r['f1']:.3f} | {r['precision']:.3f} | "
-                         f"{r['recall']:.3f} | {r['n']} |")
+                         f"{r['recall']:.3f} | {r['n']} | {pred} |")
         lines.append("")
     if result.get("cost"):
         backend = next(iter(result["cost"].values())).get("llm", "the embedded llama.cpp")

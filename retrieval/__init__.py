@@ -15,6 +15,7 @@ from retrieval.embed import (
 from retrieval.index import VectorIndex
 from retrieval.mmr import mmr
 from retrieval.pool import Demo, DemoPool, InMemoryRetriever, Retrieved, Retriever
+from retrieval.shipped import open_in_use, shipped_pool  # registers the pool LogICL opens: yours and/or the shipped one
 
 __all__ = [
     "CachedEncoder",
@@ -31,4 +32,6 @@ __all__ = [
     "VectorIndex",
     "get_encoder",
     "mmr",
+    "open_in_use",
+    "shipped_pool",
 ]

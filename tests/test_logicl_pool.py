@@ -1,0 +1,149 @@
+"""The LogICL pool shipped with sleuth (retrieval/shipped.py, lab/logicl_pool.py) and the vote's tuning on windows
+(detectors/logicl_tune.py): used when the user has none, extended or replaced by the user's, tuned the way audits
+judge (windows at their natural share of anomalies), with a held-out-system figure beside the tuned one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detectors.logicl import LogICLDetector
+from detectors.logicl_tune import tune_vote
+from retrieval.embed import HashEncoder
+from retrieval.pool import Demo, InMemoryRetriever
+
+
+def _system(name: str, n_lines: int = 60) -> list[Demo]:
+    """A system's line demos and its windows of 20 lines (step 10), anomalous when a line is."""
+    from retrieval.pool import session_text
+
+    lines = []
+    for i in range(n_lines):
+        bad = i in (25, 26, 27, 45)
+        text = (f"ERROR: {name} disk failure fatal error on node {i % 7}" if bad
+                else f"INFO: {name} job {i % 5} finished ok in <*> ms")
+        lines.append(Demo(f"{name}:{i}", text, "anomaly" if bad else "normal", name, f"{name}.log:{i + 1}"))
+    windows = []
+    for lo in range(0, n_lines - 19, 10):
+        part = lines[lo:lo + 20]
+        windows.append(Demo(f"{name}:w{lo}", session_text([d.text for d in part]),
+                            "anomaly" if any(d.y for d in part) else "normal", name, part[0].source, "window"))
+    return lines + windows
+
+
+def test_tuning_judges_each_held_out_systems_windows_and_reports_a_held_out_figure() -> None:
+    pool = InMemoryRetriever(HashEncoder(128), _system("alpha") + _system("beta") + _system("gamma"))
+    tuning = tune_vote(pool)
+    assert tuning.query_kind == "window" and tuning.systems == ["alpha", "beta", "gamma"]
+    windows = sum(d.kind == "window" for d in pool.demos if d.system == "alpha")
+    assert tuning.per_system["alpha"]["n"] == windows  # the windows were judged, not the lines
+    # at their own share (4 of 5 windows here), not drawn half anomalous
+    assert tuning.per_system["alpha"]["anomalies"] == sum(d.y for d in pool.demos if d.system == "alpha"
+                                                          and d.kind == "window")
+    assert 0.0 <= tuning.held_out_f1 <= tuning.mean_f1 + 1e-9 and tuning.mean_f1 > 0.8
+    assert 0.0 <= tuning.flag_rate <= 1.0
+    lines = tune_vote(pool, query_kind="line")
+    assert lines.per_system["alpha"]["n"] == sum(d.kind == "line" for d in pool.demos if d.system == "alpha")
+
+
+def test_file_demos_give_lines_and_windows_as_the_detector_builds_them(tmp_path: Path) -> None:
+    from lab.logicl_pool import file_demos
+
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"2026-03-05T03:{i // 60:02d}:{i % 60:02d}Z web-1 api[1]: "
+                           + ("ERROR upstream connection refused\n" if i == 33 else f"INFO request {i} served\n")
+                           for i in range(50)))
+    demos = file_demos(log, "app", lambda a, b: int(a <= 34 <= b))
+    lines = [d for d in demos if d.kind == "line"]
+    windows = [d for d in demos if d.kind == "window"]
+    assert len(lines) == 50 and sum(d.y for d in lines) == 1
+    assert [d.source.rsplit(":", 1)[1] for d in windows] == ["1", "11", "21", "31"]
+    assert [d.y for d in windows] == [0, 0, 1, 1]
+    first = windows[2].text.split(" | ")[0]  # salient lines first, as audits do
+    assert first.startswith("ERROR:") and "upstream connection refused" in first
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small shipped pool (hash vectors) in place of the package's, and an empty user data folder."""
+    import retrieval.shipped as shipped_mod
+    from lab.logicl_pool import write_pool
+
+    demos = _system("alpha") + _system("beta")
+    enc = HashEncoder(64)
+    folder = tmp_path / "shipped"
+    write_pool(folder, demos, enc.encode([d.text for d in demos]), enc.name, log=lambda _: None)
+    monkeypatch.setattr(shipped_mod, "SHIPPED_DIR", folder)
+    monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path / "data"))
+    return folder
+
+
+def test_the_shipped_pool_is_used_when_the_user_has_none(shipped: Path) -> None:
+    import retrieval  # noqa: F401 - registers the opener, as the CLI, tools and agent do
+
+    det = LogICLDetector(encoder="hash:64").fit([])
+    assert det.engine.pool.version.startswith("shipped:") and len(det.engine.pool) > 0
+    rule = det.threshold_rule()
+    assert "shipped pool" in rule and "held-out systems" in rule
+    v = det.engine.judge("ERROR: delta disk failure fatal error on node 3", use_llm=False)
+    assert v.label == "anomaly"
+    readme = (shipped / "README.md").read_text()
+    assert "Apache-2.0" in readme and "Left out" in readme and "sleuth pool build-default" in readme
+    with pytest.raises(PermissionError, match="read-only"):
+        det.engine.pool.add([Demo("x", "y", "normal", "s", "f:1")])
+
+
+def _pool_main(argv: list[str]) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["pool", *argv])
+    return result.exit_code, result.output
+
+
+def test_a_users_pool_extends_the_shipped_one_or_replaces_it(shipped: Path, tmp_path: Path) -> None:
+    code, out = _pool_main(["show", "--encoder", "hash:64"])
+    assert code == 0 and json.loads(out)["in_use"] == "shipped"
+    log = tmp_path / "mine.log"
+    log.write_text("".join(f"- 1117838{570 + i} 2005.06.03 N1 2005-06-03-15.42.{i % 60:02d}.675872 N1 RAS APP INFO "
+                           f"job {i % 5} finished ok\n" for i in range(30)))
+    code, out = _pool_main(["add", str(log), "--system", "mine", "--encoder", "hash:64"])
+    assert code == 0, out
+    code, out = _pool_main(["show", "--encoder", "hash:64"])
+    shown: dict[str, Any] = json.loads(out)
+    assert shown["in_use"] == "user+shipped" and "plus the shipped pool" in shown["description"]
+    det = LogICLDetector(encoder="hash:64").fit([])
+    systems = {d.system for d in det.engine.pool.demos}
+    assert {"mine", "alpha", "beta"} <= systems
+    code, out = _pool_main(["add", "--shipped", "replace", "--encoder", "hash:64"])
+    assert code == 0, out
+    code, out = _pool_main(["show", "--encoder", "hash:64"])
+    assert json.loads(out)["in_use"] == "user"
+    assert {d.system for d in LogICLDetector(encoder="hash:64").fit([]).engine.pool.demos} == {"mine"}
+
+
+def test_a_missing_shipped_pool_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrieval.shipped as shipped_mod
+    from detectors.base import DetectorError
+
+    monkeypatch.setattr(shipped_mod, "SHIPPED_DIR", tmp_path / "nowhere")
+    monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(DetectorError, match="build-default"):
+        LogICLDetector(encoder="hash:64").fit([])
+
+
+def test_the_package_ships_a_small_pool_with_its_terms() -> None:
+    from retrieval.shipped import SHIPPED_DIR, shipped_info
+
+    info = shipped_info()
+    size = sum(p.stat().st_size for p in SHIPPED_DIR.iterdir())
+    assert size < 8_000_000 and info["demos"] > 100
+    assert set(info["sources"]) == {"logreduce", "generated"}
+    assert any("Loghub" in x["source"] for x in info["left_out"])
+    with np.load(SHIPPED_DIR / "vectors.npz") as z:
+        assert z["vectors"].shape == (info["demos"], info["dim"])

@@ -11,16 +11,16 @@ print(sleuth.ask("what happened on db-01 around 03:10?").text)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.backends import make_llm
+from agent.backends import NoLLM, UnavailableLLM, make_llm  # noqa: F401 - re-exported (callers import them from here)
 from agent.graph import build_graph, history_pairs
-from agent.llm import LLM, LLMStats, LLMUnavailable, Message
+from agent.llm import LLM, LLMUnavailable
 from agent.sessions import open_checkpointer, session_config
 from agent.settings import Settings
 from detectors.pipeline import AuditOptions, AuditResult
@@ -39,41 +39,6 @@ class Answer:
     kind: str | None = None  # what was asked: what_happened, root_cause, onset, around, related, context, ...
     source: str = "deterministic"  # "model" when the model's rephrasing passed the checks and is shown
     reason: str | None = None  # why the model's text was not used, when it was not
-
-
-class UnavailableLLM:
-    """Stands in for a back end that could not be set up, so audits still write their report.
-
-    Every call raises `LLMUnavailable` with the original reason.
-    """
-
-    local = True
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        self.name = "unavailable"
-        self.stats = LLMStats()
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise LLMUnavailable(self.reason)
-
-    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
-        """Raises `LLMUnavailable`."""
-        raise LLMUnavailable(self.reason)
-        yield ""  # pragma: no cover  (makes this a generator)
-
-    complete = _fail
-    complete_json = _fail
-    label_logprobs = _fail
-    tool_calls = _fail
-
-
-class NoLLM(UnavailableLLM):
-    """`--llm none`: no model at all; answers and explanations are the deterministic ones."""
-
-    def __init__(self) -> None:
-        super().__init__("no model (--llm none)")
-        self.name = "none"
 
 
 class Sleuth:

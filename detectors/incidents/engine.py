@@ -819,7 +819,7 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
     out = list(core)
     for i in rest:
         c = bad[i]
-        if c.metric is not None or any(_same_place(ctx, c, o) for o in core_ch if o.c.key >= 0) \
+        if c.metric is not None or any(_same_place(ctx, c, o, by_file=False) for o in core_ch if o.c.key >= 0) \
                 or _named_by(ctx, c, core_ch):
             out.append(i)
     return out
@@ -882,7 +882,8 @@ def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:
     return k >= 0 and int(ctx.keys.status_class[k]) in (4, 5) and not bool(ctx.keys.says_error[k])
 
 
-def _same_place(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
+def _same_place(ctx: _Ctx, a: _Ch, b: _Ch, by_file: bool = True) -> bool:
+    """Same host (when both have one), else same service, else (with by_file) the same file."""
     ka, kb = a.c.key, b.c.key
     if ka < 0 or kb < 0:
         return False
@@ -891,7 +892,7 @@ def _same_place(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
         return bool(keys.host[ka] == keys.host[kb])  # syslog files hold many hosts: the host decides
     if keys.service[ka] and keys.service[kb]:
         return bool(keys.service[ka] == keys.service[kb])
-    return bool(keys.source[ka] == keys.source[kb])
+    return by_file and bool(keys.source[ka] == keys.source[kb])
 
 
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:

@@ -32,9 +32,15 @@ def write_log(path: Path) -> Path:
 def test_published_schema_is_in_the_package_and_up_to_date():
     published = resources.files("detectors").joinpath(f"schemas/report.v{REPORT_VERSION}.schema.json")
     assert published.is_file()
-    assert json.loads(published.read_text()) == report_schema(), (
-        f"{schema_path()} is out of date with the report's dataclasses: run `python -m detectors.schema` "
-        f"(and raise REPORT_VERSION for a breaking change)")
+    # Within a version, fields may be added (readers ignore what they do not know) but none removed or renamed:
+    # every property the published schema promises is still written, under the same name.
+    current, promised = report_schema(), json.loads(published.read_text())
+    objects = [("report", promised, current), *((name, d, current["$defs"].get(name, {}))
+                                               for name, d in promised["$defs"].items())]
+    gone = [f"{name}.{prop}" for name, old, new in objects for prop in old.get("properties", {})
+            if prop not in new.get("properties", {})]
+    assert not gone, (f"the report no longer writes {', '.join(gone)}, which {schema_path()} promises: that is a "
+                      f"breaking change; raise REPORT_VERSION and run `python -m detectors.schema`")
     schema = load_report_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["version"] == {"const": REPORT_VERSION}

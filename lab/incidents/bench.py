@@ -180,10 +180,14 @@ def tables(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> str:
                    f"{_mean([r['herring_ok'] for r in rs]):>6.2f} {_mean([r['onset'] for r in rs]):>6.2f} "
                    f"{sc:>6.2f} {secs / len(rs):>9.2f} {lines / secs if secs else 0:>9.0f} "
                    f"{sum(1 for r in rs if r['error']):>6}")
-        if m.startswith("engine") and (best is None or sc > best[1]):
-            best = (m, sc)
+        if m.startswith("engine"):
+            if best is None or sc > best[1] + 1e-9:
+                best = ([m], sc)
+            elif abs(sc - best[1]) <= 1e-9:
+                best[0].append(m)
     if best:
-        out.append(f"best engine input mix: {best[0]} (score {best[1]:.2f})")
+        tie = " (a tie)" if len(best[0]) > 1 else ""
+        out.append(f"best engine input mix: {', '.join(best[0])}{tie}, score {best[1]:.2f}")
     kinds = sorted({r["kind"] for r in rows})
     out += ["", "By kind: score (cause hits / folders) per method"]
     out.append(f"{'kind':<22}" + "".join(f"{m:>18}" for m in methods))

@@ -2,14 +2,15 @@
 
 - `audit_source` only while nothing is audited (afterwards the conversation is about the audited logs, and a
   planner must not be talked into reading other paths);
-- the LogICL tools only when a demonstration pool is available (one attached to the workspace, or a pool folder
-  where the detector looks for one);
+- the LogICL tools only when a demonstration pool is available (one attached to the workspace, the user's pool
+  folder, or the pool shipped as package data);
 - the metric/table tools (CALM, ICAD) only when the question names an existing CSV, JSON-lines or Parquet file;
 - the log tools once there is an audit.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +22,21 @@ METRIC_TOOLS = ("calm_forecast_band", "calm_judge_anomaly", "icad_compare")
 _DATA_FILE = re.compile(r"(?<![\w])((?:~|\.{0,2}/)?[\w./-]+\.(?:csv|jsonl?|parquet))\b", re.I)
 
 
+def shipped_pool_file() -> Path | None:
+    """The LogICL pool shipped as package data (`retrieval/shipped_pool/pool.json`), found without importing it."""
+    spec = importlib.util.find_spec("retrieval")
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).with_name("shipped_pool") / "pool.json"
+
+
 def logicl_pool_available(ws: Workspace) -> bool:
-    """Whether the LogICL tools have a demonstration pool to retrieve from (without loading it)."""
+    """Whether the LogICL tools have a demonstration pool to retrieve from (without loading it): one attached to
+    the workspace, the user's (`sleuth pool add`), or the one shipped with sleuth."""
     if getattr(ws, "logicl_engine", None) is not None:
+        return True
+    shipped = shipped_pool_file()
+    if shipped is not None and shipped.is_file():
         return True
     try:
         from detectors import logicl

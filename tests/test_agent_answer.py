@@ -201,6 +201,14 @@ def test_a_planner_decision_that_fails_validation_falls_back(incident: tuple[Pat
 
 
 def test_logicl_tools_are_offered_only_with_a_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.toolset
+
+    shipped = agent.toolset.shipped_pool_file()
+    ws = Workspace()
+    ws.sources = ["x.log"]
+    # With the pool shipped as package data, the LogICL tools are offered; without any pool, they are not.
+    assert ("logicl_judge" in {t.name for t in offered_tools(TOOLS, ws, "")}) == bool(shipped and shipped.is_file())
+    monkeypatch.setattr(agent.toolset, "shipped_pool_file", lambda: tmp_path / "none" / "pool.json")
     monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path))
     ws = Workspace()
     ws.sources = ["x.log"]

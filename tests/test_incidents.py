@@ -288,3 +288,22 @@ def test_audit_report_leads_with_incidents_and_hypotheses_come_from_them(inciden
     assert not any("Failed password" in h["title"] for h in hyps)
     skip = audit([str(incident_folder)], AuditOptions(state_dir=None, incidents=False))
     assert skip.report.incidents is None and "## Incidents" not in render_markdown(skip.report)
+
+
+def test_metric_series_and_calm_signals_are_inputs(incident_folder: Path) -> None:
+    from detectors.incidents import MetricSeries, signals_from_calm, triage
+
+    t = np.arange(T0.timestamp(), T0.timestamp() + 3 * 3600, 30.0)
+    v = np.where(t >= ONSET.timestamp() - 120, 95.0, 40.0) + np.random.default_rng(0).normal(0, 1, len(t))
+    pool = MetricSeries("db_pool_in_use_pct", t, v, source="metrics.csv")
+    calm = [{"kind": "judgment", "series": "db_cpu", "timestamp": ONSET.timestamp() - 60, "score": 4.0,
+             "decision": "keep", "reason": "cpu saturated"},
+            {"kind": "judgment", "series": "noise", "timestamp": ONSET.timestamp(), "score": 2.0,
+             "decision": "dismiss"}]
+    signals = signals_from_calm(calm)
+    assert [s.name for s in signals] == ["db_cpu"]
+    res = triage([str(incident_folder / "syslog"), str(incident_folder / "orders.jsonl")], metrics=[pool],
+                 signals=signals)
+    metric = [c for c in res.incidents[0].candidates if c.kind == "metric"]
+    assert any("db_pool_in_use_pct rose" in c.text for c in metric), res.incidents[0].candidates
+    assert any(abs((c.ts or 0) - (ONSET.timestamp() - 120)) <= 180 for c in metric)

@@ -4,6 +4,7 @@ the evidence, ask a scripted agent, follow a citation; and its log model without
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,29 @@ async def test_opening_a_log_shows_every_line_and_flags_the_incident(incident, a
         assert app.query_one(AnomalyList).option_count == len(audited.report.anomalies)
 
 
-async def test_n_and_shift_n_step_through_anomalies(incident, audited) -> None:
+async def test_n_and_shift_n_follow_the_ranking(incident, audited) -> None:
+    """`n` goes down the ranking — the incident's chain (earliest failing step first), then A1, A2, … — not
+    along the file; `N` goes back up, and both wrap."""
     app = make_app(incident, audited)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         log = app.query_one(LogView)
-        stops = app.model.anomaly_stops()
+        ranked = app.model.ranked_rows()
+        chain = [s for inc in app.model.incidents for s in inc["chain"]]
+        assert len(ranked) >= len(app.model.anomalies) >= 2
+        if chain:  # the engine's first step leads
+            assert ranked[0] == app.model.find_row(chain[0]["file"], chain[0]["line"])
         await pilot.press("n")
-        assert log.cursor == stops[0]
-        assert app.model.score(log.cursor) >= app.model.threshold
+        assert app.model.base_row(log.cursor) == ranked[0]
         await pilot.press("n")
-        assert log.cursor == stops[1]
+        assert app.model.base_row(log.cursor) == ranked[1]
         await pilot.press("N")
-        assert log.cursor == stops[0]
+        assert app.model.base_row(log.cursor) == ranked[0]
         await pilot.press("N")  # wraps to the last
-        assert log.cursor == stops[-1]
+        assert app.model.base_row(log.cursor) == ranked[-1]
+        chain_rows = {app.model.find_row(s["file"], s["line"]) for s in chain}
+        order = [r for a in app.model.anomalies if (r := app.model.anomaly_rows[a.id]) not in chain_rows]
+        assert [r for r in ranked if r in order] == order  # the anomalies in rank order, not file order
 
 
 async def test_filter_applies_live_and_clears(incident, audited) -> None:
@@ -390,14 +399,70 @@ def test_sources_merge_by_time_once_audited(tmp_path: Path) -> None:
         ("error", {"include": ("error",)}),
         ("-debug !heartbeat", {"exclude": ("debug", "heartbeat")}),
         ("level:warn host:db-01,web service:api", {"min_level": 4, "hosts": ("db-01", "web"), "services": ("api",)}),
-        ('"No space" anomalous', {"include": ("No space",), "anomalous": True}),
+        ('"No space" anomalous', {"phrases": ("No space",), "include": (), "anomalous": True}),
+        ('status:503 user_id:42 -route:/health msg:"no space"',
+         {"fields": (("status", "503"), ("user_id", "42"), ("msg", "no space")), "not_fields": (("route", "/health"),),
+          "include": ()}),
     ],
-    ids=["regex", "exclusions", "level-and-hosts", "quoted-and-anomalous"],
+    ids=["regex", "exclusions", "level-and-hosts", "quoted-and-anomalous", "fields"],
 )
 def test_query_terms_parse(text: str, expected: dict[str, Any]) -> None:
     query = parse_query(text)
     for key, value in expected.items():
         assert getattr(query, key) == value
+
+
+def test_a_bare_number_matches_values_not_timestamps() -> None:
+    from tui.logindex import compile_bytes
+
+    (pattern,) = parse_query("503").include
+    rx = compile_bytes(pattern)
+    hits = [b'{"ts":"2026-03-05T03:50:35.123Z","status":503}', b'"GET /api HTTP/1.1" 503 12', b'code=503']
+    misses = [b'{"ts":"2026-03-05T03:50:35.503Z","status":200}', b"2026-05-03 12:05:03 ok", b"took 1503 ms",
+              b"10.0.503.1 connected"]
+    assert all(rx.search(t) for t in hits)
+    assert not any(rx.search(t) for t in misses)
+
+
+def test_field_filters_use_parsed_fields_and_quoted_phrases_are_literal(tmp_path: Path) -> None:
+    """`status:503` keeps JSON lines whose status is 503 and access-log lines with a 503 (parsed by the readers);
+    `status:5xx` any 5xx; `user:bob` a JSON field; a quoted phrase is literal text, not a regex."""
+    from detectors.pipeline import AuditOptions, audit
+    from tui.logindex import Query
+
+    app = tmp_path / "app.jsonl"
+    app.write_text("".join(
+        json.dumps({"ts": f"2026-03-05T03:{m:02d}:00Z", "level": "info", "service": "orders", "msg": "request done",
+                    "status": s, "user": u}) + "\n"
+        for m, (s, u) in enumerate([(200, "amy"), (503, "bob"), (200, "bob"), (502, "cy"), (200, "amy")] * 6)))
+    access = tmp_path / "access.log"
+    access.write_text("".join(
+        f'10.0.0.{i} - - [05/Mar/2026:03:{i:02d}:10 +0000] "GET /api/orders HTTP/1.1" {s} 12 "-" "curl/8"\n'
+        for i, s in enumerate([200, 503, 200, 200] * 6)))
+    model = LogModel([index_source(str(app)), index_source(str(access))])
+    model.attach_audit(audit([str(app), str(access)], AuditOptions(incidents=False)))
+
+    def shown(text: str) -> list[str]:
+        return [model.sources[int(model.row_src[r])].text(int(model.row_line[r]))
+                for r in np.flatnonzero(model.filter_mask(parse_query(text)))]
+
+    assert len(shown("status:503")) == 6 + 6 and all("503" in t for t in shown("status:503"))
+    assert len(shown("status:5xx")) == 12 + 6
+    assert len(shown("user:bob")) == 12 and all('"user": "bob"' in t for t in shown("user:bob"))
+    assert len(shown("-status:200 user:amy")) == 0
+    assert shown('"request done" user:cy') and not shown('"request.done"')
+    assert isinstance(parse_query('"a.b"'), Query)
+
+
+def test_lines_are_shown_message_first_with_a_compact_header(tmp_path: Path) -> None:
+    """A JSON line shows its message, then its other fields; the time, host and level go to columns."""
+    log = tmp_path / "app.jsonl"
+    log.write_text(json.dumps({"ts": "2026-03-05T03:04:05Z", "level": "error", "service": "orders-api",
+                               "host": "web-2", "msg": "upstream timed out", "status": 504}) + "\n")
+    model = LogModel([index_source(str(log))])
+    when, src, host, level, message, continuation = model.parsed(0)
+    assert (when, host, level, continuation) == ("03:04:05", "web-2", "ERROR", False)
+    assert message.startswith("upstream timed out") and "status=504" in message and "service=orders-api" in message
 
 
 def test_query_times_and_errors() -> None:

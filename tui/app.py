@@ -53,6 +53,7 @@ from tui.messages import (
 from tui.screens import ContextScreen, HelpScreen
 from tui.widgets.agent_pane import AgentPane
 from tui.widgets.evidence import EvidencePanel
+from tui.widgets.incident import IncidentPanel
 from tui.widgets.logview import LogView
 from tui.widgets.timeline import Timeline
 
@@ -70,7 +71,9 @@ class TriageCommands(Provider):
         cmds: list[tuple[str, Callable[[], Any], str]] = [
             ("Next anomaly", app.action_next_anomaly, "n"),
             ("Previous anomaly", app.action_prev_anomaly, "N"),
-            ("Filter lines", app.action_focus_filter, "f: regex, -regex, level:, host:, after:, before:, anomalous"),
+            ("Filter lines", app.action_focus_filter,
+             'f: words, "a phrase", -drop, status:503, field:value, level:, host:, after:, before:, anomalous'),
+            ("Incident chain", app.action_focus_incident, "i: the incident's steps; enter jumps to one"),
             ("Search", app.action_focus_search, "/"),
             ("Toggle follow (tail) mode", app.action_toggle_follow, "F"),
             ("Toggle light / dark theme", app.action_toggle_theme, "d"),
@@ -143,8 +146,9 @@ class TriageApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("n", "next_anomaly", "Next anomaly"),
-        Binding("N,shift+n", "prev_anomaly", "Prev anomaly", key_display="N"),
+        Binding("n", "next_anomaly", "Next (ranked)"),
+        Binding("N,shift+n", "prev_anomaly", "Prev (ranked)", key_display="N"),
+        Binding("i", "focus_incident", "Incident"),
         Binding("f", "focus_filter", "Filter"),
         Binding("slash", "focus_search", "Search"),
         Binding("right_square_bracket", "search_next", "Next match", show=False),
@@ -189,14 +193,16 @@ class TriageApp(App[None]):
         self._selection_timer: Any = None
         self._background: list[threading.Thread] = []
         self._closing = False
+        self._rank = -1  # where `n` / `N` are in the ranking (incident chain, then anomalies)
 
     # -- layout ---------------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="bar"):
-            yield Input(placeholder="filter: regex -drop level:warn host:db after:03:10 anomalous  (f)",
+            yield Input(placeholder='filter: words "a phrase" -drop status:503 level:warn host:db after:03:10  (f)',
                         id="filter", compact=True)
             yield Input(placeholder="search (/)", id="search", compact=True)
+        yield IncidentPanel(id="incident")
         yield Timeline(self.model, id="timeline")
         with Horizontal(id="main"):
             yield LogView(self.model, id="log")
@@ -213,7 +219,15 @@ class TriageApp(App[None]):
         yield StatusBar(id="statusbar")
         yield Footer()
 
+    def on_resize(self, event: Any) -> None:
+        """The incident panel shrinks on short terminals so the log keeps most of the rows."""
+        try:
+            self.main(IncidentPanel).styles.max_height = 5 if event.size.height < 32 else 8
+        except (NoMatches, ScreenStackError):
+            pass
+
     def on_mount(self) -> None:
+        self.main(IncidentPanel).styles.max_height = 5 if self.size.height < 32 else 8
         self.main("#progress", ProgressBar).add_class("-hidden")
         self.main(LogView).set_tail(self.follow)
         self.sub_title = sources_label(self.paths)
@@ -420,6 +434,11 @@ class TriageApp(App[None]):
         log.rows_changed(keep_base_row=keep)
         report = message.result.report
         self.main(EvidencePanel).show_anomalies(report.anomalies)
+        notes = list((getattr(report, "incidents", None) or {}).get("notes") or [])
+        panel = self.main(IncidentPanel)
+        panel.show_incidents(self.model.incidents, notes)
+        self._rank = -1
+        self._mark_metrics(window=panel.window())
         self.main(Timeline).recompute()
         n_flagged = int((self.model.columns.score >= self.model.threshold).sum()) if self.model.columns else 0
         self.audit_state = f"{len(report.anomalies)} anomalies, {n_flagged:,} flagged lines ({report.detector})"
@@ -563,22 +582,28 @@ class TriageApp(App[None]):
         self._step_anomaly(False)
 
     def _step_anomaly(self, forward: bool) -> None:
+        """Go to the next / previous stop in the ranking: the incident's chain (earliest failing step first), then
+        the ranked anomalies A1, A2, … (hidden by the filter: the nearest line shown instead)."""
         if self.model.columns is None:
             self.notify("anomalies appear when the audit finishes", timeout=3)
             return
-        stops = self.model.anomaly_stops()
+        ranked = self.model.ranked_rows()
         log = self.main(LogView)
-        if len(stops) == 0:
-            self.notify("no anomalies in view" + (" (the filter hides some)" if self.filter_text else ""), timeout=3)
+        if not ranked:
+            self.notify("no incident step or anomaly to go to", timeout=3)
             return
-        y = log.cursor
-        if forward:
-            i = int(np.searchsorted(stops, y, side="right"))
-            target = int(stops[i]) if i < len(stops) else int(stops[0])
+        if self._rank < 0:
+            self._rank = 0 if forward else len(ranked) - 1
         else:
-            i = int(np.searchsorted(stops, y, side="left")) - 1
-            target = int(stops[i]) if i >= 0 else int(stops[-1])
-        log.jump(target)
+            self._rank = (self._rank + (1 if forward else -1)) % len(ranked)
+        y = self.model.view_pos(ranked[self._rank])
+        if y is None:
+            self.notify("the filter hides every line", timeout=3)
+            return
+        if self.model.view_pos(ranked[self._rank], nearest=False) is None:
+            self.notify("that line is hidden by the filter: showing the nearest one", timeout=3)
+        log.jump(int(y))
+        self.set_status(f"stop {self._rank + 1} of {len(ranked)} in the ranking")
 
     def jump_to(self, target: str) -> bool:
         """Show `target` in the log view: `A3`, `A3.e2`, `H1` or `file:line`. Returns whether it was found."""
@@ -643,6 +668,7 @@ class TriageApp(App[None]):
         y = min(log.cursor, len(self.model) - 1)
         anomaly = self.model.anomaly_at(y)
         self.main(EvidencePanel).show(anomaly, self.model.where(y), self.model.score(y), self.model.threshold)
+        self._mark_metrics(cursor_ts=self.model.ts(y))
 
     def selection_context(self) -> dict[str, Any]:
         """What goes with a question to the agent: the selected line's id and its anomaly (ids, scores, evidence)."""
@@ -828,7 +854,23 @@ class TriageApp(App[None]):
         if series:
             from tui.widgets.metrics import MetricsChart
 
-            self.ui(lambda: self.main(MetricsChart).set_series(series))
+            def show() -> None:
+                chart = self.main(MetricsChart)
+                chart.window = self.main(IncidentPanel).window()
+                chart.set_series(series)
+
+            self.ui(show)
+
+    def _mark_metrics(self, window: tuple[float, float] | None = None, cursor_ts: float | None = None) -> None:
+        """Mark the incident window and the cursor's time on the metric charts (when there are some)."""
+        if not self.metric_paths:
+            return
+        from tui.widgets.metrics import MetricsChart
+
+        try:
+            self.main(MetricsChart).mark(window, cursor_ts)
+        except NoMatches:
+            pass
 
     # -- follow ---------------------------------------------------------------------------------------------
 
@@ -890,6 +932,10 @@ class TriageApp(App[None]):
     def action_focus_search(self) -> None:
         """Type a search pattern."""
         self.focus_now(self.main("#search", Input))
+
+    def action_focus_incident(self) -> None:
+        """Focus the incident's chain (enter jumps to a step's line)."""
+        self.focus_now(self.main(IncidentPanel))
 
     def action_focus_log(self) -> None:
         """Back to the log view."""

@@ -36,6 +36,19 @@ CHUNK = 8 << 20  # bytes scanned per step while indexing: big enough for numpy, 
 SCAN_LINES = 20_000  # lines a regex scans before yielding to the UI thread
 MAX_LINE_CHARS = 2_000  # longer lines are cut when drawn (a 10 MB single line must not freeze a repaint)
 LEVELS: tuple[str, ...] = ("", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")  # as detectors.eventtable
+_LEADING_LEVEL = re.compile(r"(?:TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|SEVERE|CRITICAL|FATAL)[:\s]\s*")
+# JSON keys shown in the header columns (or as the message), not repeated after the message
+_HEADER_KEYS = frozenset({"timestamp", "time", "@timestamp", "ts", "date", "datetime", "t", "level", "severity", "lvl",
+                          "loglevel", "log_level", "levelname", "host", "hostname", "message", "msg", "log", "text",
+                          "@message"})
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A JSON value as shown after the message: strings bare, others as JSON, cut at `limit`."""
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class IndexError_(Exception):
@@ -245,6 +258,9 @@ class Query:
     after: float | None = None  # epoch seconds (inclusive)
     before: float | None = None  # epoch seconds (exclusive)
     anomalous: bool = False  # only lines at or above the detector's threshold
+    phrases: tuple[str, ...] = ()  # quoted phrases a line must all contain (literally; smart case)
+    fields: tuple[tuple[str, str], ...] = ()  # field:value pairs a line must all have (status:503, user_id:42)
+    not_fields: tuple[tuple[str, str], ...] = ()  # -field:value pairs a line must not have
 
     @property
     def empty(self) -> bool:
@@ -254,7 +270,8 @@ class Query:
     @property
     def needs_audit(self) -> bool:
         """Whether the query uses columns only the audit provides (level, host, time, scores)."""
-        return bool(self.min_level or self.hosts or self.services or self.after is not None or self.before is not None or self.anomalous)
+        return bool(self.min_level or self.hosts or self.services or self.after is not None or self.before is not None
+                    or self.anomalous)
 
 
 class QueryError(ValueError):
@@ -282,49 +299,82 @@ def _time_of(text: str, ref: float | None) -> float:
     return dt.timestamp()
 
 
+_TERM = re.compile(r"""(?P<neg>[-!](?=\S))?(?:(?P<key>[A-Za-z_@][\w.@/-]*):(?=\S))?"""
+                   r"""(?:"(?P<dq>[^"]*)"?|'(?P<sq>[^']*)'?|(?P<bare>\S+))""")
+_KNOWN_KEYS = frozenset({"level", "host", "service", "svc", "after", "since", "from", "before", "until", "to"})
+
+
+def number_pattern(digits: str) -> str:
+    """A regex for a bare number typed in the filter: the number as a value (`503` in `" 503 "`, `"status":503`),
+    never a piece of a timestamp, a date, an IP address or a longer number (`03:50:35.503`, `2026-05-03`).
+    RE2 syntax (no look-around): the characters around the number are matched, not peeked at."""
+    return r"(?:^|[\"']: ?|[^\w:.\-+/])" + re.escape(digits) + r"(?:$|[^\w:.\-]|\.(?:$|\D))"
+
+
 def parse_query(text: str, ref_ts: float | None = None) -> Query:
     """Parse the filter bar's text.
 
-    Terms (space separated, quote a regex that holds spaces): `REGEX` keep matching lines; `-REGEX` or `!REGEX`
-    drop them; `level:warn` keep WARN and above; `host:a,b` keep those hosts; `after:03:10` / `before:2026-11-23T04:00`
-    keep a time range; `anomalous` (or `!!`) keep lines the detector flagged. A regex that is all lower case matches
-    case-insensitively.
+    Terms (space separated): `REGEX` keep matching lines; `"a phrase"` keep lines containing it literally; a bare
+    number (`503`) matches it as a value, not inside timestamps; `-TERM` or `!TERM` drop matching lines;
+    `level:warn` keep WARN and above; `host:a,b` / `service:api` keep those hosts / services; `after:03:10` /
+    `before:2026-11-23T04:00` keep a time range; `FIELD:VALUE` (any other name) keep lines whose structured field
+    has that value — `status:503`, `status:5xx`, `user_id:42`, `route:/api/orders`, `exc:TimeoutError`,
+    `msg:"no space"` — from JSON lines, key=value pairs and the fields the readers parse; `anomalous` (or `!!`)
+    keep lines the detector flagged. Text that is all lower case matches case-insensitively.
 
     Raises:
         QueryError: If a term is not valid; the message names it.
     """
-    import shlex
-
-    try:
-        terms = shlex.split(text)
-    except ValueError:
-        terms = text.split()
     include: list[str] = []
     exclude: list[str] = []
+    phrases: list[str] = []
+    fields: list[tuple[str, str]] = []
+    not_fields: list[tuple[str, str]] = []
     min_level, hosts, services, after, before, anomalous = 0, (), (), None, None, False
-    for term in terms:
-        key, _, value = term.partition(":")
-        low = key.lower()
-        if value and low == "level":
-            names = [n for n in LEVELS if n and n.startswith(value.upper()[:4])]
-            if not names:
-                raise QueryError(f"level:{value}: use one of trace, debug, info, warn, error, fatal")
-            min_level = LEVELS.index(names[0])
-        elif value and low == "host":
-            hosts = tuple(h for h in value.split(",") if h)
-        elif value and low in ("service", "svc"):
-            services = tuple(h for h in value.split(",") if h)
-        elif value and low in ("after", "since", "from"):
-            after = _time_of(value, ref_ts)
-        elif value and low in ("before", "until", "to"):
-            before = _time_of(value, ref_ts)
-        elif term in ("anomalous", "!!"):
+    for m in _TERM.finditer(text):
+        neg = bool(m["neg"])
+        key = m["key"]
+        quoted = m["dq"] is not None or m["sq"] is not None
+        value = m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else (m["bare"] or "")
+        term = m[0]
+        if key is not None:
+            low = key.lower()
+            if low in _KNOWN_KEYS and not neg:
+                if low == "level":
+                    names = [n for n in LEVELS if n and n.startswith(value.upper()[:4])]
+                    if not names:
+                        raise QueryError(f"level:{value}: use one of trace, debug, info, warn, error, fatal")
+                    min_level = LEVELS.index(names[0])
+                elif low == "host":
+                    hosts = tuple(h for h in value.split(",") if h)
+                elif low in ("service", "svc"):
+                    services = tuple(h for h in value.split(",") if h)
+                elif low in ("after", "since", "from"):
+                    after = _time_of(value, ref_ts)
+                else:
+                    before = _time_of(value, ref_ts)
+                continue
+            if not value:
+                raise QueryError(f"{term!r}: give a value after the colon, e.g. status:503")
+            (not_fields if neg else fields).append((key, value))
+            continue
+        if not quoted and (term == "!!" or (not neg and value == "anomalous")):
             anomalous = True
-        elif term[0] in "-!" and len(term) > 1:
-            exclude.append(_checked(term[1:]))
-        else:
-            include.append(_checked(term))
-    return Query(tuple(include), tuple(exclude), min_level, hosts, services, after, before, anomalous)
+            continue
+        if term in ("-", "!"):
+            continue
+        if quoted:
+            if not value:
+                continue
+            if neg:
+                exclude.append(re.escape(value))
+            else:
+                phrases.append(value)
+            continue
+        pattern = number_pattern(value) if value.isdigit() else _checked(value)
+        (exclude if neg else include).append(pattern)
+    return Query(tuple(include), tuple(exclude), min_level, hosts, services, after, before, anomalous,
+                 tuple(phrases), tuple(fields), tuple(not_fields))
 
 
 def _checked(pattern: str) -> str:
@@ -357,6 +407,50 @@ class AuditColumns:
     service: np.ndarray  # int32 index into `services`
     services: list[str]
     threshold: float
+    status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # HTTP status per row (0: none)
+    route: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # index into `routes`
+    routes: list[str] = field(default_factory=list)
+    exc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # index into `excs`
+    excs: list[str] = field(default_factory=list)
+    attr_event: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # (event, "field=value") pairs
+    attr_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    attrs: list[str] = field(default_factory=list)
+
+    def field_rows(self, key: str, value: str) -> np.ndarray:
+        """Which rows have structured field `key` equal to `value` (case-insensitive; `5xx` for a status class,
+        a trailing `*` for a prefix; routes and exception classes match a part)."""
+        k, v = key.lower(), value.lower()
+        n = len(self.event)
+        has = self.event >= 0
+        ev = np.where(has, self.event, 0)
+        if k in ("status", "code", "status_code", "http_status") and len(self.status) == n:
+            if re.fullmatch(r"[1-5]xx", v):
+                lo = int(v[0]) * 100
+                return (self.status >= lo) & (self.status < lo + 100)
+            if v.isdigit():
+                return self.status == int(v)
+        if k == "route" and self.routes:
+            codes = [i for i, r in enumerate(self.routes) if r and v in r.lower()]
+            return has & np.isin(self.route, codes) if len(self.route) == n else np.zeros(n, bool)
+        if k in ("exc", "exception") and self.excs:
+            codes = [i for i, e in enumerate(self.excs) if e and v in e.lower()]
+            return has & np.isin(self.exc, codes) if len(self.exc) == n else np.zeros(n, bool)
+        if not self.attrs or not len(self.attr_event):
+            return np.zeros(n, bool)
+        prefix = v.endswith("*")
+        want = v.rstrip("*")
+        codes = []
+        for i, a in enumerate(self.attrs):
+            name, _, val = a.partition("=")
+            if name.lower() != k and not name.lower().endswith("." + k):
+                continue
+            val = val.lower()
+            if val == want or (prefix and val.startswith(want)):
+                codes.append(i)
+        if not codes:
+            return np.zeros(n, bool)
+        events = np.unique(self.attr_event[np.isin(self.attr_code, codes)])
+        return has & np.isin(ev, events)
 
 
 class LogModel:
@@ -374,9 +468,11 @@ class LogModel:
         self.query = Query()
         self.anomalies: list[Anomaly] = []
         self.anomaly_rows: dict[str, int] = {}  # anomaly id -> base row of its focus line
+        self.incidents: list[dict[str, Any]] = []  # the incident engine's incidents (Triage.to_dict()["incidents"])
         self._row_of: list[np.ndarray] = []  # per source: the base row of each line
         self._view_cache: dict[str, object] = {}  # per-view derived arrays (time span, flagged runs), by view id
         self._match_cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._parsers: dict[int, Callable[[str], Any] | None] = {}
         self.rebuild_rows()
 
     # -- rows -----------------------------------------------------------------------------------------------
@@ -390,6 +486,7 @@ class LogModel:
         starts = np.cumsum([0] + [s.lines for s in self.sources])
         self._row_of = [np.arange(starts[i], starts[i + 1], dtype=np.int64) for i in range(len(self.sources))]
         self.columns = None
+        self._parsers = {}
         self.view = np.arange(len(self.row_src), dtype=np.int64)
 
     def __len__(self) -> int:
@@ -509,8 +606,9 @@ class LogModel:
             "row_src": src, "row_line": line,
             "row_of": [inv[starts[i]:starts[i + 1]] for i in range(len(self.sources))],
             "columns": AuditColumns(event.astype(np.int32), score, ts, level, host, list(table.hosts), service,
-                                    list(table.services), float(result.detector.threshold)),
+                                    list(table.services), float(result.detector.threshold), **_field_columns(table, event)),
             "anomalies": list(result.report.anomalies),
+            "incidents": list((getattr(result.report, "incidents", None) or {}).get("incidents") or []),
             "total": n,
         }
 
@@ -523,6 +621,7 @@ class LogModel:
         self._row_of = prepared["row_of"]  # type: ignore[assignment]
         self.columns = prepared["columns"]  # type: ignore[assignment]
         self.anomalies = prepared["anomalies"]  # type: ignore[assignment]
+        self.incidents = prepared.get("incidents") or []  # type: ignore[assignment]
         self.anomaly_rows = {}
         for a in self.anomalies:
             r = self.find_row(a.source, a.line)
@@ -588,6 +687,12 @@ class LogModel:
             keep &= self.matches(p, cancelled)
         for p in query.exclude:
             keep &= ~self.matches(p, cancelled)
+        for p in query.phrases:
+            keep &= self.matches(phrase_pattern(p), cancelled)
+        for k, v in query.fields:
+            keep &= self.field_mask(k, v, cancelled)
+        for k, v in query.not_fields:
+            keep &= ~self.field_mask(k, v, cancelled)
         c = self.columns
         if c is not None:
             if query.min_level:
@@ -603,6 +708,14 @@ class LogModel:
             if query.anomalous:
                 keep &= c.score >= c.threshold
         return keep
+
+    def field_mask(self, key: str, value: str, cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+        """Rows whose structured field `key` has `value`: the fields the readers parsed (after the audit), or
+        `key=value` / `"key": value` written in the line."""
+        mask = self.matches(field_pattern(key, value), cancelled)
+        if self.columns is not None:
+            mask = mask | self.columns.field_rows(key, value)
+        return mask
 
     def apply(self, query: Query, view: np.ndarray) -> None:
         """Install a filtered view computed by `filter_mask` (done in a worker)."""
@@ -629,6 +742,74 @@ class LogModel:
         ranked = [self.view_pos(r, nearest=False) for r in self.anomaly_rows.values()]
         extra = np.asarray([p for p in ranked if p is not None], np.int64)
         return np.unique(np.concatenate([starts.astype(np.int64), extra]))
+
+    def ranked_rows(self) -> list[int]:
+        """Base rows in ranking order, for `n` / `N`: each incident's chain (earliest failing step to the symptom),
+        strongest incident first, then the ranked anomalies A1, A2, …; a row appears once."""
+        out: list[int] = []
+        for inc in self.incidents:
+            for step in inc.get("chain") or []:
+                r = self.find_row(str(step.get("file") or ""), int(step.get("line") or 0))
+                if r is not None and r not in out:
+                    out.append(r)
+        for a in self.anomalies:
+            r = self.anomaly_rows.get(a.id)
+            if r is not None and r not in out:
+                out.append(r)
+        return out
+
+    def parsed(self, y: int) -> tuple[str, str, str, str, str, bool]:
+        """The row at view position `y` split for a message-first display: (time, source, host, level, message,
+        continuation). The header comes from the audit's columns when there are some, else from the line's format;
+        JSON lines show their message first, then their other fields as key=value."""
+        r = int(self.view[y])
+        k = int(self.row_src[r])
+        src = self.sources[k]
+        raw = src.text(int(self.row_line[r]))
+        parse = self._parser(k)
+        p = parse(raw) if parse is not None and raw.strip() else None
+        if p is None:
+            return "", "", "", "", raw, True
+        ts, level, host, service, message = p[0], p[1], p[2], p[3], p[4]
+        extra = p[6] if len(p) > 6 and isinstance(p[6], dict) else None
+        c = self.columns
+        if c is not None and int(c.event[r]) >= 0:
+            ts = float(c.ts[r]) if np.isfinite(c.ts[r]) else ts
+            level = LEVELS[int(c.level[r])] or level
+            host = c.hosts[int(c.host[r])] if int(c.host[r]) < len(c.hosts) and c.hosts[int(c.host[r])] else host
+        message = visible((message or "").replace("\n", " ⏎ "), limit=None, newlines=False)
+        m = _LEADING_LEVEL.match(message)
+        if m and level:
+            message = message[m.end():]  # the level is in its column already
+        if extra:
+            shown = {str(v) for v in (message,)}
+            rest = [f"{key}={_short(val)}" for key, val in extra.items()
+                    if key.lower() not in _HEADER_KEYS and _short(val) not in shown]
+            message = " ".join([message, *rest]) if rest else message
+        when = ""
+        if ts is not None and ts == ts:
+            from datetime import datetime
+
+            when = datetime.fromtimestamp(float(ts), tz=UTC).strftime("%H:%M:%S")
+        return when, os.path.basename(src.name), str(host or service or ""), level or "", message, False
+
+    def _parser(self, k: int) -> Callable[[str], Any] | None:
+        """The line parser of source `k` (its format detected from its first lines), cached."""
+        if k in self._parsers:
+            return self._parsers[k]
+        parse = None
+        try:
+            from detectors.formats import detect_format
+
+            src = self.sources[k]
+            sample = [src.text(i) for i in range(min(src.lines, 50))]
+            fmt = detect_format(sample)
+            if fmt.name != "plain":
+                parse = fmt.make_parser(None)
+        except Exception:  # noqa: BLE001 - an unknown layout is shown as it is
+            parse = None
+        self._parsers[k] = parse
+        return parse
 
     def _cached(self, name: str, compute: Callable[[], object]) -> object:
         """A value derived from the current view, recomputed only when the view array changes."""
@@ -724,7 +905,8 @@ class LogModel:
     def rows_pass(self, rows: np.ndarray, query: Query) -> np.ndarray:
         """Which of a few base rows pass `query`, testing their text one by one (for lines appended in follow mode)."""
         keep = np.ones(len(rows), bool)
-        inc = [compile_bytes(p) for p in query.include]
+        inc = [compile_bytes(p) for p in (*query.include, *(phrase_pattern(x) for x in query.phrases),
+                                            *(field_pattern(k, v) for k, v in query.fields))]
         exc = [compile_bytes(p) for p in query.exclude]
         for k, r in enumerate(rows):
             raw = self.sources[int(self.row_src[r])].raw(int(self.row_line[r]))
@@ -775,6 +957,39 @@ class LogModel:
         """Release every memory map."""
         for s in self.sources:
             s.close()
+
+
+def phrase_pattern(phrase: str) -> str:
+    """The regex of a quoted phrase: the text literally (case-insensitive when it is all lower case)."""
+    return re.escape(phrase)
+
+
+def field_pattern(key: str, value: str) -> str:
+    """A regex for `key=value`, `key: value` or `"key": "value"` written in a line (JSON, logfmt)."""
+    v = re.escape(value.rstrip("*")) + (r"[^\s\",}]*" if value.endswith("*") else "")
+    if re.fullmatch(r"[1-5]xx", value.lower()):
+        v = value[0] + r"\d\d"
+    return (r"(?i)[\"']?\b" + re.escape(key) + r"[\"']?\s*[:=]\s*[\"']?" + v + r"(?:$|[^\w.])")
+
+
+def _field_columns(table: Any, event: np.ndarray) -> dict[str, Any]:
+    """The structured-field columns of the audit, one value per row (rows outside any event get none)."""
+    n = len(event)
+    has = event >= 0
+    ev = np.where(has, event, 0)
+
+    def per_row(col: Any, dtype: Any) -> np.ndarray:
+        out = np.zeros(n, dtype)
+        if col is not None and len(col):
+            out[has] = np.asarray(col)[ev[has]]
+        return out
+
+    return {"status": per_row(getattr(table, "status", None), np.int16),
+            "route": per_row(getattr(table, "route", None), np.int32), "routes": list(getattr(table, "routes", [])),
+            "exc": per_row(getattr(table, "exc", None), np.int32), "excs": list(getattr(table, "excs", [])),
+            "attr_event": np.asarray(getattr(table, "attr_event", np.zeros(0, np.int32))),
+            "attr_code": np.asarray(getattr(table, "attr_code", np.zeros(0, np.int32))),
+            "attrs": list(getattr(table, "attrs", []))}
 
 
 def _codes(names: list[str], wanted: tuple[str, ...]) -> list[int]:

@@ -1,4 +1,4 @@
-"""Metric files for the chart: `timestamp,value,series` CSV (the generator's layout) or `timestamp,value`.
+"""Metric files for the charts, read as the incident engine reads them (long or wide CSV, JSON lines).
 
 The markers are a display aid, not a detector: points whose robust z-score against a rolling median exceeds
 `Z_MARK`. The series detectors (CALM) replace them when they land.
@@ -6,9 +6,7 @@ The markers are a display aid, not a detector: points whose robust z-score again
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -31,51 +29,28 @@ class Series:
     marked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def _epoch(text: str) -> float:
-    from datetime import datetime
-
-    try:
-        return float(text)
-    except ValueError:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
-
-
 def read_metrics(path: str | Path) -> list[Series]:
-    """Read a metric CSV into series (one per `series` value, or one named after the file).
+    """Read a metric file into series: every layout the incident engine reads (`detectors.incidents.read_metrics`:
+    long `timestamp,value[,series]`, wide `timestamp,cpu,mem,...`, JSON lines), one series per metric.
 
     Raises:
-        MetricsError: If the file is missing, has no numeric rows, or lacks a timestamp and value column.
+        MetricsError: If the file is missing or holds no numeric series; the message names it and says why.
     """
+    from detectors.incidents import read_metrics as engine_read
+
     path = Path(path)
-    data: dict[str, tuple[list[float], list[float]]] = {}
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            fields = [f.lower() for f in reader.fieldnames or []]
-            if "value" not in fields:
-                raise MetricsError(f"{str(path)!r} has no 'value' column (columns: {', '.join(fields) or 'none'}); "
-                                   "write timestamp,value[,series]")
-            for row in reader:
-                row = {k.lower(): v for k, v in row.items() if k}
-                try:
-                    ts = _epoch(row.get("timestamp") or row.get("time") or "nan")
-                    value = float(row["value"])
-                except (ValueError, TypeError):
-                    continue
-                name = row.get("series") or path.stem
-                xs, ys = data.setdefault(name, ([], []))
-                xs.append(ts)
-                ys.append(value)
-    except OSError as error:
-        raise MetricsError(f"cannot read metrics {str(path)!r}: {error.strerror or error}") from None
-    if not data:
-        raise MetricsError(f"{str(path)!r} has no numeric rows")
+    notes: list[str] = []
+    found = engine_read(path, notes)
+    if not found:
+        why = notes[0] if notes else f"{str(path)!r} has no numeric series; write timestamp,value[,series] or " \
+                                      "timestamp,metric1,metric2,..."
+        raise MetricsError(why)
     out = []
-    for name, (xs, ys) in data.items():
-        s = Series(name, np.asarray(xs), np.asarray(ys))
+    for m in found:
+        ts = np.asarray(m.ts, np.float64)
+        values = np.asarray(m.values, np.float64)
+        order = np.argsort(ts, kind="stable")
+        s = Series(m.name, ts[order], values[order])
         s.marked = mark_unusual(s.values)
         out.append(s)
     return out

@@ -52,7 +52,8 @@ class TruthDetector:
 
 
 def truth_audit(truth: Truth, *, delay: float = 0.0) -> Callable[..., Any]:
-    """An `audit(paths, options, progress=...)` stand-in: injected lines score high, one anomaly per incident phase.
+    """An `audit(paths, options, progress=...)` stand-in: injected lines score high, one anomaly per incident phase;
+    the incident engine's triage of the same files leads the report, as in a real audit.
 
     Args:
         truth: What `lab.synth.generate_logs` returned for the log.
@@ -100,6 +101,10 @@ def truth_audit(truth: Truth, *, delay: float = 0.0) -> Callable[..., Any]:
                         totals=Totals(sources=len(table.sources), lines=stats.lines, events=stats.events,
                                       anomalies_shown=len(anomalies)),
                         anomalies=anomalies)
+        if getattr(options, "incidents", True):
+            from detectors.incidents import triage
+
+            report.incidents = triage(list(paths)).to_dict()  # the real engine: the incident panel shows what it says
         return AuditResult(report, table, None, None, np.zeros(0), line_scores,  # type: ignore[arg-type]
                            TruthDetector(), stats)  # type: ignore[arg-type]
 

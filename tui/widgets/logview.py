@@ -25,6 +25,12 @@ from tui.logindex import LogModel
 from tui.messages import CursorMoved
 
 _GUTTER = 2  # the score marker and a space
+_LEVEL_SHORT = {"ERROR": "ERR", "FATAL": "FATL", "DEBUG": "DBG", "TRACE": "TRC"}
+
+
+def _fit(text: str, width: int) -> str:
+    """`text` in exactly `width` cells: cut with … when longer, padded when shorter."""
+    return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -39,6 +45,7 @@ class LogView(ScrollView, can_focus=True):
         Binding("end,G", "last", "Last line", show=False),
         Binding("left,h", "pan(-8)", "Scroll left", show=False),
         Binding("right,l", "pan(8)", "Scroll right", show=False),
+        Binding("v", "toggle_raw", "Raw lines / message first", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -82,6 +89,7 @@ class LogView(ScrollView, can_focus=True):
         self._cache: OrderedDict[tuple[int, ...], Strip] = OrderedDict()
         self._styles: dict[str, Style] = {}
         self._width = 80
+        self.raw = False  # draw lines as written instead of message-first
 
     # -- size and refresh -------------------------------------------------------------------------------------
 
@@ -241,7 +249,8 @@ class LogView(ScrollView, can_focus=True):
         if pos >= len(self.model):
             return Strip.blank(width, self._style(""))
         band = self._band(self.model.score(pos))
-        key = (pos, int(self.model.base_row(pos)), pos == self.cursor, band, scroll_x, width)
+        key = (pos, int(self.model.base_row(pos)), pos == self.cursor, band, scroll_x, width, self.raw,
+               self.model.columns is not None)
         strip = self._cache.get(key)
         if strip is None:
             strip = self._draw(pos, band, scroll_x, width)
@@ -250,25 +259,51 @@ class LogView(ScrollView, can_focus=True):
                 self._cache.popitem(last=False)
         return strip
 
+    def header_widths(self, width: int) -> tuple[int, int, int, int]:
+        """Widths of the header columns (time, source, host, level) for a pane `width` cells wide; 0 = not shown.
+        The message gets the rest: the columns shrink in narrow panes, and the source column only appears when
+        several files are merged."""
+        m = self.model
+        narrow = width < 90
+        src_w = 0
+        if len(m.sources) > 1:
+            src_w = min(6 if narrow else 10, max(len(s.name.rsplit("/", 1)[-1]) for s in m.sources))
+        hosts = m.columns.hosts if m.columns is not None else []
+        longest = max((len(h) for h in hosts if h), default=0)
+        host_w = min(8 if narrow else 12, longest) if longest else (8 if narrow else 10)
+        return 8, src_w, host_w, 4
+
     def _draw(self, pos: int, band: int, scroll_x: int, width: int) -> Strip:
         base = self._style("")
-        # Only the visible columns are styled and measured; the marker and space are columns 0 and 1.
-        text = self.model.text(pos)
+        time_s, src, host, level, message, continuation = ("", "", "", "", self.model.text(pos), True)
+        if not self.raw:
+            time_s, src, host, level, message, continuation = self.model.parsed(pos)
         line_style = base
         if band:
             line_style = base + self._style(("", "logview--low", "logview--medium", "logview--high")[band])
-        else:
-            head = text[:40]
-            if "ERROR" in head or "FATAL" in head:
-                line_style = base + self._style("logview--error")
-            elif "WARN" in head:
-                line_style = base + self._style("logview--warn")
+        elif level in ("ERROR", "FATAL") or (self.raw and ("ERROR" in message[:40] or "FATAL" in message[:40])):
+            line_style = base + self._style("logview--error")
+        elif level == "WARN" or (self.raw and "WARN" in message[:40]):
+            line_style = base + self._style("logview--warn")
         if pos == self.cursor:
             line_style = line_style + self._style("logview--cursor")
+        muted = line_style + self._style("logview--source")
         marker = ("", "▎", "▌", "█")[band] or " "
-        marker_style = line_style if band else line_style + self._style("logview--source")
-        segments = [Segment(marker, marker_style), Segment(" ", line_style)]
-        cut = scroll_x + width + 8  # a little past the edge, for wide characters
+        head = [Segment(marker, line_style if band else muted), Segment(" ", line_style)]
+        if not self.raw:
+            tw, sw, hw, lw = self.header_widths(width)
+            cells = [(time_s, tw, muted), (src, sw, muted), (host, hw, muted), (_LEVEL_SHORT.get(level, level), lw,
+                                                                                  line_style)]
+            if continuation:
+                cells = [("", tw, muted), ("", sw, muted), ("", hw, muted), ("", lw, muted)]
+            for text, w, style in cells:
+                if w:
+                    head.append(Segment(_fit(text, w) + " ", style))
+        head_w = sum(len(seg.text) for seg in head)
+        room = max(width - head_w, 1)
+        cut = scroll_x + room + 8  # a little past the edge, for wide characters
+        segments: list[Segment] = []
+        text = ("  " + message) if continuation and not self.raw else message
         if self.highlight is not None and text:
             match_style = line_style + self._style("logview--match")
             at = 0
@@ -283,7 +318,14 @@ class LogView(ScrollView, can_focus=True):
             segments.append(Segment(text[at:cut], line_style))
         else:
             segments.append(Segment(text[:cut], line_style))
-        return Strip(segments).crop_extend(scroll_x, scroll_x + width, line_style)
+        body = Strip(segments).crop_extend(scroll_x, scroll_x + room, line_style)
+        return Strip.join([Strip(head, head_w), body]).crop_extend(0, width, line_style)
+
+    def action_toggle_raw(self) -> None:
+        """Show the lines as written (raw) or message-first with the parsed header in columns."""
+        self.raw = not self.raw
+        self._cache.clear()
+        self.refresh()
 
     def on_resize(self) -> None:
         self._cache.clear()

@@ -593,6 +593,15 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     if anchor_i not in kept:
         kept.append(anchor_i)
     kept = _together(ctx, bad, kept, anchor_i)
+    seen_events: set[int] = set()
+    unique = []
+    for i in sorted(kept, key=lambda i: (-bad[i].c.strength, bad[i].ts)):
+        e = bad[i].event
+        if e >= 0 and bad[i].metric is None and e in seen_events:
+            continue  # two changes of one key that start at the same line are one step
+        seen_events.add(e)
+        unique.append(i)
+    kept = unique
     steps_ch = sorted((bad[i] for i in kept if bad[i].metric is None and bad[i].event >= 0), key=lambda c: c.ts)
     metric_ch = [bad[i] for i in kept if bad[i].metric is not None]
     if not steps_ch:
@@ -956,7 +965,7 @@ def _chain_members(steps: list[_Ch], cause_key: str | None, keys: keys_mod.Keys)
             continue
         seen_place.add(place)
         rest.append(c)
-    out = must + symptoms + rest
+    out = list({id(c): c for c in must + symptoms + rest}.values())
     return _by_onset(out[:MAX_STEPS], cause_key, keys)
 
 

@@ -644,6 +644,8 @@ class TriageApp(App[None]):
         self.main(LogView).jump(message.position)
 
     def on_cursor_moved(self, message: CursorMoved) -> None:
+        if self._closing or not self.screen_stack:  # a move posted while the app shuts down
+            return
         self.main(Timeline).follow_cursor(message.y)
         pending = getattr(self, "_pending_jump", None)
         if pending is not None and not self.filter_text and self.model.view_pos(pending, nearest=False) is not None:

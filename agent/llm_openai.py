@@ -86,6 +86,12 @@ class OpenAIChatLLM(ChatModelLLM):
 
     json_mode = "json_schema"  # or "json_object" once the server refused the first
 
+    def _invoke(self, messages: Sequence[Message], kwargs: dict[str, Any]) -> str:
+        """As ChatModelLLM's, with a call's own bound also in the legacy `max_tokens` field (see `openai_llm`)."""
+        if "max_tokens" in kwargs:
+            kwargs = {**kwargs, "extra_body": {"max_tokens": kwargs["max_tokens"]}}
+        return super()._invoke(messages, kwargs)
+
     def complete_json(
         self, messages: Sequence[Message], schema: dict[str, Any], *, max_tokens: int | None = None
     ) -> dict[str, Any]:
@@ -228,6 +234,10 @@ def openai_llm(settings: Settings, *, check: bool = True) -> ChatModelLLM:
         max_retries=settings.retries,
         temperature=settings.temperature,
         stream_usage=True,
+        # langchain-openai sends the bound as `max_completion_tokens`, which llama.cpp's server ignores (it reads only
+        # `max_tokens`, default: until the context is full; seen: 3,400 tokens and 15 minutes for one answer). The
+        # legacy field goes along in the body so every server is bounded; vLLM prefers max_completion_tokens.
+        extra_body={"max_tokens": settings.max_tokens},
     )
 
     def json_kwargs(schema: dict[str, Any]) -> dict[str, Any]:

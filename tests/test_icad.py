@@ -273,7 +273,9 @@ def test_prefix_cache_gives_the_same_scores_as_full_sequences(trained: ICADModel
     pool, x = table_rows(80, rng), table_rows(20, rng)
     a = ICADDetector(model=trained, groups=2, cache=True).fit_arrays("table", pool).score_arrays(x)
     b = ICADDetector(model=trained, groups=2, cache=False).fit_arrays("table", pool).score_arrays(x)
-    np.testing.assert_allclose(a, b, atol=1e-5)
+    # float32 attention over a cached prefix sums in another order than over the full sequence: the scores (about 3)
+    # agree to float32 rounding (seen: 1.9e-5 absolute, 6e-6 relative), not to a fixed 1e-5.
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
 
 
 def test_checkpoint_round_trip_gives_identical_scores(trained: ICADModel, tmp_path: Path) -> None:

@@ -93,20 +93,12 @@ def split_options(source: str, spec: str, known: set[str]) -> tuple[str, dict[st
     return body, dict(pairs)
 
 
-def parse_loki(source: str, now: float | None = None) -> LokiQuery:
-    """The query a `loki://` / `lokis://` source names.
+def time_range(source: str, opts: dict[str, str], now: float | None = None) -> tuple[float, float]:
+    """(start, end) in epoch seconds from a source's `start` / `end` / `since` options (default: the last hour).
 
     Raises:
-        SourceError: A missing host or query, an unknown option or a bad value (one line, what to change).
+        SourceError: A value that is not a time or a duration, or an empty range (one line, what to change).
     """
-    scheme, _, rest = source.partition("://")
-    host, slash, spec = rest.partition("/")
-    if not host or not slash or not spec.strip():
-        raise SourceError(f"{source}: write loki://HOST:PORT/QUERY, e.g. loki://127.0.0.1:3100/{{app=\"api\"}}")
-    query, opts = split_options(source, spec, _OPTIONS)
-    query = unquote(query) if query.startswith("%7B") or query.startswith("%7b") else query
-    if not query.lstrip().startswith("{"):
-        raise SourceError(f"{source}: the LogQL query must start with a stream selector such as {{app=\"api\"}}")
     now = time.time() if now is None else now
     end = instant_s(opts["end"]) if "end" in opts else now
     if end is None:
@@ -122,6 +114,24 @@ def parse_loki(source: str, now: float | None = None) -> LokiQuery:
         start = end - span
     if start >= end:
         raise SourceError(f"{source}: the time range is empty (start is not before end); widen since/start")
+    return start, end
+
+
+def parse_loki(source: str, now: float | None = None) -> LokiQuery:
+    """The query a `loki://` / `lokis://` source names.
+
+    Raises:
+        SourceError: A missing host or query, an unknown option or a bad value (one line, what to change).
+    """
+    scheme, _, rest = source.partition("://")
+    host, slash, spec = rest.partition("/")
+    if not host or not slash or not spec.strip():
+        raise SourceError(f"{source}: write loki://HOST:PORT/QUERY, e.g. loki://127.0.0.1:3100/{{app=\"api\"}}")
+    query, opts = split_options(source, spec, _OPTIONS)
+    query = unquote(query) if query.startswith("%7B") or query.startswith("%7b") else query
+    if not query.lstrip().startswith("{"):
+        raise SourceError(f"{source}: the LogQL query must start with a stream selector such as {{app=\"api\"}}")
+    start, end = time_range(source, opts, now)
 
     def positive(name: str, default: float) -> float:
         try:

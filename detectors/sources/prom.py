@@ -21,13 +21,12 @@ import math
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from detectors.sources.errors import SourceError
-from detectors.sources.loki import MAX_RESPONSE_BYTES, duration_s, instant_s, split_options
+from detectors.sources.loki import MAX_RESPONSE_BYTES, duration_s, split_options, time_range
 
 __all__ = ["PromQuery", "fetch_to_csv", "is_prom", "materialize_metrics", "parse_prom", "points", "series_name"]
 
@@ -72,21 +71,7 @@ def parse_prom(source: str, now: float | None = None) -> PromQuery:
     if not host or not slash or not spec.strip():
         raise SourceError(f"{source}: write prom://HOST:PORT/QUERY, e.g. prom://127.0.0.1:9090/rate(errors_total[5m])")
     query, opts = split_options(source, spec, _OPTIONS)
-    now = time.time() if now is None else now
-    end = instant_s(opts["end"]) if "end" in opts else now
-    if end is None:
-        raise SourceError(f"{source}: end={opts['end']!r} is not a time; use ISO 8601 or epoch seconds")
-    if "start" in opts:
-        start = instant_s(opts["start"])
-        if start is None:
-            raise SourceError(f"{source}: start={opts['start']!r} is not a time; use ISO 8601 or epoch seconds")
-    else:
-        span = duration_s(opts.get("since", "1h"))
-        if span is None:
-            raise SourceError(f"{source}: since={opts.get('since')!r} is not a duration; use e.g. 30m, 2h, 1d")
-        start = end - span
-    if start >= end:
-        raise SourceError(f"{source}: the time range is empty (start is not before end); widen since/start")
+    start, end = time_range(source, opts, now)
     if "step" in opts:
         step = duration_s(opts["step"])
         if step is None:

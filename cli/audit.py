@@ -80,8 +80,9 @@ def audit(
     from agent.cli_support import explain_audit
 
     if conf.explain and report.anomalies:
-        err.print(f"explaining the top anomalies with the {conf.backend} model…")
-        report = explain_audit(result, paths, conf)  # "explanation unavailable: …" when the model fails
+        err.print("explaining the incident (no model: the incident engine's words)…" if conf.backend == "none"
+                  else f"explaining the incident with the {conf.backend} model…")
+        report = explain_audit(result, paths, conf)  # the engine's deterministic text when the model fails
 
     from detectors.render_ci import render_github, render_jsonl
 

@@ -70,7 +70,8 @@ def demo(
     if conf.explain:
         from agent.cli_support import explain_audit
 
-        err.print(f"explaining the top anomalies with the {conf.backend} model…")
+        err.print("explaining the incident (no model: the incident engine's words)…" if conf.backend == "none"
+                  else f"explaining the incident with the {conf.backend} model…")
         report = explain_audit(result, [str(log)], conf)
     print_report(report, Console())
     found = {a.line for a in result.report.anomalies} & truth.anomalous_lines

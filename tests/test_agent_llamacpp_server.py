@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agent import Settings, Sleuth
@@ -27,6 +22,8 @@ from agent.llm_openai import openai_llm, served_models
 from agent.prompts import decision_schema
 from agent.vet import has_markup
 from tools import TOOLS, ToolArgsError, get_tool
+
+from servers import free_port, openai_server
 
 SERVED = "smollm2"
 READY_TIMEOUT_S = float(os.environ.get("SLEUTH_LLAMACPP_READY_S", "180"))
@@ -43,47 +40,17 @@ def _missing() -> str | None:
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_missing() is not None, reason=str(_missing()))]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from agent.llm_embedded import default_gguf
 
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("llamacpp") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf()), "--model_alias", SERVED,
            "--n_ctx", "4096", "--n_threads", "2", "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready after {READY_TIMEOUT_S:.0f} s:\n"
-                            f"{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(1)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with openai_server("llama_cpp.server", cmd, port, log_path, env=env, ready_timeout_s=READY_TIMEOUT_S) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

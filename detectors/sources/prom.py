@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.sources.errors import SourceError
-from detectors.sources.loki import MAX_RESPONSE_BYTES, duration_s, split_options, time_range
+from detectors.sources.loki import MAX_RESPONSE_BYTES, duration_s, fetch_capped, split_options, time_range
 
 __all__ = ["PromQuery", "fetch_to_csv", "is_prom", "materialize_metrics", "parse_prom", "points", "series_name"]
 
@@ -98,25 +98,12 @@ def series_name(metric: dict[str, str]) -> str:
 
 
 def _get(q: PromQuery, client: Any, params: dict[str, str]) -> dict[str, Any]:
-    import httpx
 
     what = f"Prometheus at {q.base_url}"
-    try:
-        with client.stream("GET", q.base_url + "/api/v1/query_range", params=params) as r:
-            body = bytearray()
-            for part in r.iter_bytes():
-                body += part
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise SourceError(f"{q.source}: one chunk of the answer is over {MAX_RESPONSE_BYTES >> 20} MB; "
-                                      f"lower chunk= (now {q.chunk}) or select fewer series")
-            status = r.status_code
-    except httpx.TimeoutException:
-        raise SourceError(f"{q.source}: {what} did not answer within {q.timeout:g} s; raise timeout= or narrow "
-                          f"the query") from None
-    except httpx.HTTPError as e:
-        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise SourceError(f"{q.source}: cannot reach {what} ({reason}); check the host and port") from None
-    text = bytes(body).decode("utf-8", "replace")
+    status, text = fetch_capped(client, q.base_url + "/api/v1/query_range", params, source=q.source, what=what,
+                                timeout=q.timeout,
+                                too_big=f"one chunk of the answer is over {MAX_RESPONSE_BYTES >> 20} MB; "
+                                        f"lower chunk= (now {q.chunk}) or select fewer series")
     try:
         data = json.loads(text)
     except ValueError:

@@ -368,21 +368,15 @@ def _name_of(v: Any) -> str | None:
 
 def _make_jsonl(ref_ts: float | None) -> LineParser:
     def parse(line: str) -> Parsed | None:
-        s = line.strip()
-        if not s.startswith("{"):
-            return None
-        try:
-            obj = json.loads(s)
-        except ValueError:
-            return None
-        if not isinstance(obj, dict):
+        obj = _structured.json_object(line)
+        if obj is None:
             return None
         msg = _first(obj, _JSON_MESSAGE)
         err = _first(obj, _JSON_ERROR)
         if msg is None and isinstance(err, str):
             msg, err = err, None
         # Docker's json-file driver keeps the line end in "log".
-        text = msg.rstrip("\r\n") if isinstance(msg, str) else (s if msg is None else json.dumps(msg))
+        text = msg.rstrip("\r\n") if isinstance(msg, str) else (line.strip() if msg is None else json.dumps(msg))
         if isinstance(err, str) and err and err not in text:
             text = f"{text}: {err}"  # the error drives the template as much as the message
         # A 7th element, the object itself: the readers take its other fields (status, route, latency, ...).

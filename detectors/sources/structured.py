@@ -20,10 +20,23 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["any_value", "attributes_dict", "make_journald", "make_otlp", "otlp_severity"]
+__all__ = ["any_value", "attributes_dict", "json_object", "make_journald", "make_otlp", "otlp_severity"]
 
 # syslog severity (PRIORITY) -> level
 _PRIORITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
+
+
+def json_object(line: str, *markers: str) -> dict[str, Any] | None:
+    """The JSON object a log line holds, or None: the line (stripped) must start with "{", contain one of `markers`
+    when any are given (a cheap test before parsing), and parse as a JSON object."""
+    s = line.strip()
+    if not s.startswith("{") or (markers and not any(m in s for m in markers)):
+        return None
+    try:
+        obj = json.loads(s)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def _message(v: Any) -> str | None:
@@ -49,14 +62,8 @@ def make_journald(ref_ts: float | None, parse_timestamp: Callable[[Any, float | 
     """A LineParser of `journalctl -o json` lines."""
 
     def parse(line: str):  # noqa: ANN202
-        s = line.strip()
-        if not s.startswith("{") or ('"MESSAGE"' not in s and '"__REALTIME_TIMESTAMP"' not in s):
-            return None
-        try:
-            obj = json.loads(s)
-        except ValueError:
-            return None
-        if not isinstance(obj, dict):
+        obj = json_object(line, '"MESSAGE"', '"__REALTIME_TIMESTAMP"')
+        if obj is None:
             return None
         text = _message(obj.get("MESSAGE"))
         if text is None:
@@ -124,14 +131,8 @@ def make_otlp(ref_ts: float | None, parse_timestamp: Callable[[Any, float | None
     """A LineParser of OTLP JSON log records, one a line."""
 
     def parse(line: str):  # noqa: ANN202
-        s = line.strip()
-        if not s.startswith("{") or ('"timeUnixNano"' not in s and '"observedTimeUnixNano"' not in s):
-            return None
-        try:
-            obj = json.loads(s)
-        except ValueError:
-            return None
-        if not isinstance(obj, dict) or "body" not in obj and "severityNumber" not in obj:
+        obj = json_object(line, '"timeUnixNano"', '"observedTimeUnixNano"')
+        if obj is None or "body" not in obj and "severityNumber" not in obj:
             return None
         body = any_value(obj.get("body"))
         text = body if isinstance(body, str) else ("" if body is None else json.dumps(body, sort_keys=True))

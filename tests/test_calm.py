@@ -22,7 +22,8 @@ STEP = 60.0
 T0 = 1_790_000_000.0
 
 
-def series(n: int = 320, *, spike_at: int | None = None, shift_at: int | None = None, seed: int = 0) -> np.ndarray:
+def series(n: int = 320, *, spike_at: int | None = None, shift_at: int | None = None, seed: int = 0,
+           shift: float = 15.0) -> np.ndarray:
     """A quiet metric (slow cycle + noise) with an optional one-point spike and an optional sustained shift."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
@@ -30,7 +31,7 @@ def series(n: int = 320, *, spike_at: int | None = None, shift_at: int | None = 
     if spike_at is not None:
         x[spike_at] += 25
     if shift_at is not None:
-        x[shift_at:] += 15
+        x[shift_at:] += shift
     return x
 
 
@@ -70,7 +71,7 @@ def test_spike_is_flagged_and_judged_remove(store: ModelStore) -> None:
 
 def test_sustained_shift_is_kept_and_adaptation_stops_flagging_it(store: ModelStore) -> None:
     core = CalmCore(store, config=CalmConfig(), adapt=AdaptConfig(keep_batch=1))
-    values = series(420, shift_at=200)
+    values = series(420, shift_at=200, shift=25.0)  # ~10 robust sd of the series before it
     events = run_core(core, records(values))
     first = next(e for e in events if e.kind == "anomaly" and e.timestamp >= T0 + STEP * 200)
     assert first.timestamp <= T0 + STEP * 202, "the shift was not flagged when it happened"
@@ -79,11 +80,12 @@ def test_sustained_shift_is_kept_and_adaptation_stops_flagging_it(store: ModelSt
     swaps = [e for e in events if e.kind == "model" and (e.data or {}).get("state") == "serving"]
     assert swaps, "no new model version was served after the KEEP"
     assert core.version >= 1 and (store.directory / "calm-v0001.pt").exists()
+    assert core.stats["rebased"] >= 1  # the residual statistics restarted from the shift
     # At the new level only noise-sized flags remain, no more often than on the old level before the shift.
     late = [e for e in events if e.kind == "anomaly" and e.timestamp >= T0 + STEP * 260]
     early = [e for e in events if e.kind == "anomaly" and e.timestamp < T0 + STEP * 200]
     assert len(late) / 160 <= max(0.06, 1.5 * len(early) / 136), [e.timestamp for e in late]
-    assert max((e.score or 0.0) for e in late) < 0.5 * first.score
+    assert max(((e.score or 0.0) for e in late), default=0.0) < 0.5 * (first.score or 0.0)
 
 
 def test_half_written_model_is_ignored_and_old_model_keeps_serving(store: ModelStore) -> None:
@@ -111,7 +113,7 @@ def test_out_of_order_points_are_reordered_and_too_late_ones_reported(store: Mod
     core = CalmCore(store, config=CalmConfig(adapt=False, allowed_lateness_s=3 * STEP, emit_points=True))
     events = run_core(core, shuffled)
     scored = [e.timestamp for e in events if e.kind == "point"]
-    assert scored == sorted(scored) and len(scored) == 150 - 64
+    assert scored == sorted(scored) and len(scored) == 150 - 32  # the scorer's warm-up
     late = [e for e in events if e.kind == "late"]
     assert len(late) == 1 and late[0].value == 1.0 and core.stats["late"] == 1
 
@@ -255,3 +257,35 @@ def test_watch_reads_a_directory_reports_bad_input_and_missing_sources(tmp_path:
     spike = [e for e in events if e["kind"] == "anomaly" and e["timestamp"] == T0 + STEP * 120]
     assert spike and spike[0]["series"] == "cpu"
     assert watch_main([str(tmp_path / "nothing-here")], model_dir=tmp_path / "models", stderr=io.StringIO()) == 2
+
+
+def test_residual_scorer_knows_the_time_of_day_and_flags_rarely() -> None:
+    from detectors.calm.residual import ResidualConfig, RobustResidualScorer
+
+    rng = np.random.default_rng(3)
+    per_day = 96  # one point every 15 minutes
+    t = np.arange(per_day * 8)
+    x = 50 + 20 * np.sin(2 * np.pi * t / per_day) + rng.normal(0, 1, len(t))
+    odd = per_day * 7 + per_day // 4  # the daily peak time ...
+    x[odd] = 50.0  # ... at the daily mean: an ordinary value overall, wrong for that time of day
+    scorer = RobustResidualScorer()
+    scorer.set_step(900.0)
+    z, intensity, flags = scorer.score(x)
+    assert scorer.seasonal and flags[odd] and z[odd] > 10
+    assert flags.sum() <= 3, np.flatnonzero(flags)  # about one point in a window at most on the rest
+    assert intensity[odd] > intensity[odd - 1]  # the ranking rises at the odd point
+
+    # A user's minimum deviation (series units) silences smaller departures.
+    quiet = RobustResidualScorer(ResidualConfig(min_deviation=40.0))
+    quiet.set_step(900.0)
+    assert not quiet.score(x)[2][odd]
+
+
+def test_flag_message_is_in_the_series_units(store: ModelStore) -> None:
+    core = CalmCore(store, config=CalmConfig(adapt=False))
+    events = run_core(core, records(series(spike_at=200)))
+    flagged = next(e for e in events if e.kind == "anomaly")
+    assert "from the expected" in (flagged.message or "") and "robust sd" in (flagged.message or "")
+    assert flagged.lower is not None and flagged.upper is not None
+    assert not flagged.lower <= (flagged.value or 0) <= flagged.upper
+    assert sum(e.kind == "anomaly" for e in events) <= 3

@@ -10,13 +10,16 @@ Per series, a point goes through:
    `late` event (with its value, so nothing is lost) and not scored; a repeated timestamp is a `duplicate`;
 2. gaps: the step is learned from the data; up to `max_fill` missing steps are interpolated (the filled points
    extend the context but are never flagged); a longer gap restarts the context;
-3. forecast: the serving model's q10…q90 for the next point from the last `context` points;
-4. detection: outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR] -> an `anomaly` event; flagged points close together form
-   one anomaly segment;
+3. expectation and score (`detectors.calm.residual`): a robust, per-series residual (daily seasonality when the
+   series has it, median/MAD over the last 1000 points), its z and a smoothed ranking score (`intensity`);
+4. detection: a deviation beyond max(6 robust sd, a minimum in the series' own units, the widest deviation of
+   the last window) -> an `anomaly` event; flagged points close together form one anomaly segment;
 5. judgment: once `after` more points arrived (or event time passed the segment's deadline) the judge answers
    KEEP or REMOVE with a reason -> a `judgment` event;
-6. adaptation: KEEP segments go to the `Adapter`; a full batch fine-tunes a new version, written atomically,
-   and the next point is scored by it -> a `model` event.
+6. adaptation: a KEEP makes the residual statistics restart from the shift (the new level is learnt, not
+   flagged for a whole window); KEEP segments also go to the `Adapter`: a full batch fine-tunes a new version of
+   the quantile forecaster (the agent's forecast-band tool and the audit's series detector), written atomically
+   -> a `model` event.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ import numpy as np
 
 from detectors.base import Evidence, Verdict, severity
 from detectors.calm.adapt import AdaptConfig, Adapter, AdaptResult, KeepSegment
-from detectors.calm.detect import INTENSITY_FENCE, INTENSITY_WINDOW, K, band_scores, bands
 from detectors.calm.forecaster import PatchForecaster, QuantileForecaster
 from detectors.calm.judge import Judge, JudgeCase, RuleJudge
 from detectors.calm.records import BadRecord, Record
+from detectors.calm.residual import ResidualConfig, RobustResidualScorer
 from detectors.calm.store import ModelStore
 
 
@@ -52,7 +55,7 @@ class CalmConfig:
     after: int = 16  # points after it the judge waits for
     max_wait_steps: float = 48.0  # event-time bound on that wait, in steps (judged with fewer points after it)
     merge_gap: int = 3  # flagged points at most this many points apart form one anomaly segment
-    k: float = K  # IQR fence
+    residual: ResidualConfig = field(default_factory=ResidualConfig)  # the scorer's knobs (z_flag, min_deviation)
     replay: int = 1024  # recent points kept per series (context, judge, fine-tuning data)
     refresh_every: int = 256  # points between checks of the model directory for a newer version
     emit_points: bool = False  # also emit a `point` event per scored point (band for charts; the benchmark)
@@ -81,14 +84,14 @@ class CalmEvent:
     predicted: float | None = None
     lower: float | None = None
     upper: float | None = None
-    score: float | None = None  # distance outside the quartiles in IQR units; flagged above k (1.5)
+    score: float | None = None  # |deviation| / half-width of the flagging band: flagged above 1
     anomaly_id: str | None = None
     decision: str | None = None
     reason: str | None = None
     judge: str | None = None
     model_version: int | None = None
     filled: bool | None = None
-    intensity: float | None = None  # share of recent points far outside the band (the ranking score)
+    intensity: float | None = None  # mean clipped z of the recent points (the ranking score)
     message: str | None = None
     data: dict[str, Any] | None = None
 
@@ -109,8 +112,8 @@ class CalmEvent:
             return None
         evidence = [Evidence(
             kind="residual",
-            summary=f"{self.series}: {self.value:.4g} outside the forecast band [{self.lower:.4g}, {self.upper:.4g}] "
-            f"(median {self.predicted:.4g}; model v{self.model_version})",
+            summary=f"{self.series}: {self.value:.4g} outside the expected band [{self.lower:.4g}, {self.upper:.4g}] "
+            f"(expected {self.predicted:.4g})",
             weight=float(self.score),
             data={"value": self.value, "predicted": self.predicted, "lower": self.lower, "upper": self.upper},
         )]
@@ -118,8 +121,8 @@ class CalmEvent:
             evidence.append(Evidence(kind="judge", summary=f"{self.decision}: {self.reason} ({self.judge})",
                                      data={"decision": self.decision, "judge": self.judge}))
         return Verdict(detector="calm", sample=f"{self.series}@{self.to_dict().get('time', self.timestamp)}",
-                       score=float(self.score), threshold=K, label="anomaly",
-                       severity=severity(float(self.score), K), evidence=evidence)
+                       score=float(self.score), threshold=1.0, label="anomaly",
+                       severity=severity(float(self.score), 1.0), evidence=evidence)
 
 
 @dataclass
@@ -198,7 +201,7 @@ class SeriesState:
         self.open: Segment | None = None
         self.pending: list[Segment] = []
         self.segments = 0
-        self.far: deque[int] = deque(maxlen=INTENSITY_WINDOW)  # 1 where a recent point scored above the far fence
+        self.scorer = RobustResidualScorer(config.residual)
 
     @property
     def step(self) -> float | None:
@@ -382,57 +385,26 @@ class CalmCore:
             state.last_ts = ts
             events += gap_events
             items += expanded
-        i = 0
-        chunk = 1024
-        while i < len(items):
-            self._maybe_refresh(events)
-            part = items[i : i + chunk]
-            rows = self._forecast_rows(state, part)
-            swapped = False
-            for j, (ts, value, filled) in enumerate(part):
-                if math.isnan(ts):
-                    events += self._restart(state)
-                    continue
-                version_before = self.version
-                events += self._step(state, ts, value, filled, rows[j])
-                if self.version != version_before:
-                    i += j + 1
-                    swapped = True
-                    break
-            if not swapped:
-                i += len(part)
-            self._since_refresh += len(part)
-        return events
-
-    def _forecast_rows(self, state: SeriesState, part: list[tuple[float, float, bool]]) -> list[np.ndarray | None]:
-        ctx = self.config_context
-        hist = list(state.values)[-ctx:]
-        contexts, where = [], []
-        for j, (ts, value, _) in enumerate(part):
+        self._maybe_refresh(events)
+        if state.scorer.step_s is None and len(state.diffs) >= 8:
+            state.scorer.set_step(state.step)
+        for ts, value, filled in items:
             if math.isnan(ts):
-                hist = []
+                events += self._restart(state)
                 continue
-            if len(hist) >= ctx:
-                contexts.append(hist[-ctx:])
-                where.append(j)
-            hist.append(value)
-            if len(hist) > 4 * ctx:
-                hist = hist[-ctx:]
-        rows: list[np.ndarray | None] = [None] * len(part)
-        if contexts:
-            q = self.forecaster.quantile_forecast(np.asarray(contexts, dtype=np.float64))[:, 0, :]
-            for j, row in zip(where, bands(q, self.forecaster.config.quantiles, self.config.k), strict=True):
-                rows[j] = row
-        return rows
+            events += self._step(state, ts, value, filled)
+        self._since_refresh += len(items)
+        return events
 
     def _restart(self, state: SeriesState) -> list[CalmEvent]:
         events = self._judge_due(state, math.inf)
         state.values.clear()
+        state.scorer.reset()
         state.open = None
         self.stats["long_gaps"] += 1
         return events
 
-    def _step(self, state: SeriesState, ts: float, value: float, filled: bool, row: np.ndarray | None) -> list[CalmEvent]:
+    def _step(self, state: SeriesState, ts: float, value: float, filled: bool) -> list[CalmEvent]:
         events: list[CalmEvent] = []
         cfg = self.config
         for seg in state.pending:
@@ -442,25 +414,25 @@ class CalmCore:
             self.stats["filled"] += 1
         else:
             self.stats["points"] += 1
-        if row is not None:
-            med, _, _, lo, hi = (float(v) for v in row)
-            score = float(band_scores(np.array([value]), row[None, :])[0])
-            flagged = not filled and score > cfg.k
-            if not filled:
-                state.far.append(int(score > INTENSITY_FENCE))
-            level = sum(state.far) / INTENSITY_WINDOW + 1e-3 * min(max(score, 0.0), 10.0) / 10.0
-            if cfg.emit_points and not filled:
-                events.append(CalmEvent("point", state.name, ts, value, med, lo, hi, score, model_version=self.version,
-                                        intensity=level))
-            if flagged:
-                events += self._flag(state, ts, value, med, lo, hi, score)
-                events[-1].intensity = level
+        res = state.scorer.push(value)
+        if not math.isnan(res.z) and not filled:
+            expected, half = res.expected, res.half_width
+            lo, hi = expected - half, expected + half
+            score = abs(res.deviation) / half
+            if cfg.emit_points:
+                events.append(CalmEvent("point", state.name, ts, value, expected, lo, hi, score,
+                                        model_version=self.version, intensity=res.intensity,
+                                        data={"z": round(res.z, 3)}))
+            if res.flagged:
+                events += self._flag(state, ts, value, expected, lo, hi, score, res.z)
+                events[-1].intensity = res.intensity
         state.values.append(value)
         state.pos += 1
         events += self._judge_due(state, ts)
         return events
 
-    def _flag(self, state: SeriesState, ts: float, value: float, med: float, lo: float, hi: float, score: float) -> list[CalmEvent]:
+    def _flag(self, state: SeriesState, ts: float, value: float, med: float, lo: float, hi: float, score: float,
+              z: float) -> list[CalmEvent]:
         cfg = self.config
         self.stats["anomalies"] += 1
         seg = state.open
@@ -468,9 +440,9 @@ class CalmCore:
             seg.last_pos = state.pos
             seg.count += 1
             if seg.decision is None and score > seg.score:
-                # The judge looks at the segment's worst point, with the points before and after *it*.
+                # The judge looks at the segment's worst point, the points after *it*, and the points before the
+                # segment began (a shift's own points are not its "before").
                 seg.ts, seg.value, seg.predicted, seg.lower, seg.upper, seg.score = ts, value, med, lo, hi, score
-                seg.before = list(state.values)[-cfg.before:]
                 seg.after = []
                 seg.deadline = ts + cfg.max_wait_steps * (state.step or 1.0)
             event = CalmEvent("anomaly", state.name, ts, value, med, lo, hi, score, seg.id, model_version=self.version,
@@ -486,7 +458,9 @@ class CalmCore:
         state.open = seg
         state.pending.append(seg)
         self.stats["segments"] += 1
-        return [_seg_event("anomaly", seg, self.version, message=f"outside the forecast band by {score - cfg.k:.2f} IQR")]
+        return [_seg_event("anomaly", seg, self.version, data={"z": round(z, 2), "deviation": value - med},
+                           message=f"{value:.4g} is {value - med:+.4g} from the expected {med:.4g} ({z:.1f} robust sd; "
+                           f"flagged beyond ±{(hi - lo) / 2:.4g} in the series' units)")]
 
     def _judge_due(self, state: SeriesState, now: float) -> list[CalmEvent]:
         events: list[CalmEvent] = []
@@ -504,6 +478,10 @@ class CalmCore:
         events = [_seg_event("judgment", seg, self.version, decision=judgment.decision, reason=judgment.reason,
                              judge=judgment.judge, data={"points_after": len(seg.after), "flagged_points": seg.count,
                                                          **case.stats()})]
+        if judgment.decision == "KEEP" and self.config.adapt:
+            # A sustained shift: the residual statistics restart from it, so the new level is learnt.
+            state.scorer.rebase(since=state.pos - seg.start_pos)
+            self.stats["rebased"] += 1
         if judgment.decision == "KEEP" and (self.adapter is not None or self.keep_sink is not None):
             base = self.forecaster if isinstance(self.forecaster, PatchForecaster) else None
             keep = KeepSegment(seg.series, seg.ts, seg.id, np.asarray(state.values, dtype=np.float64))

@@ -72,8 +72,22 @@ def status_class(status: int) -> int:
 _ID_SEGMENT = re.compile(r"(?<=/)(?![A-Za-z][A-Za-z0-9]{0,3}(?:/|$))[^/]*\d[^/]*|(?<=/)[0-9a-f]{16,}(?=/|$)")
 
 
+_ROUTES: dict[str, str] = {}  # path as written -> normalised route (the same few routes come back line after line)
+_CACHE_LIMIT = 50_000  # entries per cache; a cache is simply cleared past this
+
+
 def normalize_route(path: str) -> str:
     """`/api/orders/123/items?x=1` -> `/api/orders/{id}/items`: ids masked, query dropped."""
+    route = _ROUTES.get(path)
+    if route is None:
+        route = _normalize_route(path)
+        if len(_ROUTES) >= _CACHE_LIMIT:
+            _ROUTES.clear()
+        _ROUTES[path] = route
+    return route
+
+
+def _normalize_route(path: str) -> str:
     path = path.split("?", 1)[0].split("#", 1)[0]
     if "://" in path:
         path = "/" + path.split("://", 1)[1].partition("/")[2]
@@ -166,22 +180,38 @@ for _rank, _k in enumerate(("exception.type", "error.type", "exc_type", "error_t
     _ROLE[_k] = ("exc_type", _rank)
 
 
+_KEYS: dict[str, tuple[tuple[str, int] | None, bool]] = {}  # key -> (its role, whether it may be an attribute)
+
+
+def _key_info(k: str) -> tuple[tuple[str, int] | None, bool]:
+    info = _KEYS.get(k)
+    if info is None:
+        role = _ROLE.get(k)
+        attr = not (role is not None and role[0] in ("status", "route", "method", "stack", "latency")) \
+            and k not in HEADER_KEYS
+        info = (role, attr)
+        if len(_KEYS) >= _CACHE_LIMIT:
+            _KEYS.clear()
+        _KEYS[k] = info
+    return info
+
+
 def from_json(obj: dict[str, Any]) -> Fields:
     """Fields of a JSON line's object (the message and header keys are left to the format)."""
     f = Fields()
     best: dict[str, tuple[int, str, Any]] = {}
     attrs: dict[str, str] = {}
+    key_info = _KEYS.get
     for k, v in _lower_items(obj).items():
         if v is None or v == "":
             continue
-        role = _ROLE.get(k)
+        info = key_info(k) or _key_info(k)
+        role = info[0]
         if role is not None:
             name, rank = role
             if name not in best or rank < best[name][0]:
                 best[name] = (rank, k, v)
-            if name in ("status", "route", "method", "stack", "latency"):
-                continue
-        if k in HEADER_KEYS or isinstance(v, (dict, list)):
+        if not info[1] or isinstance(v, (dict, list)):
             continue
         sv = ("true" if v else "false") if isinstance(v, bool) else str(v)
         if len(sv) <= MAX_ATTR_VALUE and "\n" not in sv:
@@ -224,7 +254,11 @@ def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fiel
             method, path, status = m.groups()
             f = Fields(status=int(status), route=f"{method} {normalize_route(path)}")
             tail = text[m.end():m.end() + 400]
-            lm = _TRAILING_LATENCY.search(tail)
+            # The `in` tests say cheaply when neither pattern can match (each needs one of these words or a "."
+            # before a last number); most access lines have no latency field at all.
+            lm = _TRAILING_LATENCY.search(tail) if ("ms" in tail or "rt" in tail or "_time" in tail
+                                                    or "took" in tail or "duration" in tail
+                                                    or "latency" in tail) else None
             if lm is not None:
                 if lm.group(1) is not None:
                     v = float(lm.group(1))
@@ -232,7 +266,7 @@ def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fiel
                 else:
                     f.latency_ms = float(lm.group(2))
             else:
-                lm2 = _LATENCY_LAST.search(tail)
+                lm2 = _LATENCY_LAST.search(tail) if "." in tail and tail.rstrip()[-1:].isdigit() else None
                 if lm2 is not None:
                     f.latency_ms = float(lm2.group(1)) * 1000.0
     elif ("ms" in text or "sec" in text) and (m := _TEXT_LATENCY.search(text, 0, 600)) is not None:

@@ -171,21 +171,34 @@ _ANY_TS = re.compile(
 )
 
 
-def _ts_of_match(m: re.Match[str], no_year: _NoYear) -> float | None:
-    """Epoch seconds of a `_ANY_TS` match."""
+_CLF_SECONDS: dict[str, float | None] = {}  # an access-log stamp "10/Oct/2000:13:55:36 -0700" -> epoch seconds
+
+
+def _ts_of_match(m: re.Match[str], no_year: _NoYear | None, ref_ts: float | None = None) -> float | None:
+    """Epoch seconds of a `_ANY_TS` match (`no_year` None: one is made from `ref_ts` when the match needs it)."""
     g = m.group
-    if g("iso"):
-        base = iso_seconds(g("isod") + " " + g("isoc"))
+    iso, isod, isoc, isof, isoz, isou = g("iso", "isod", "isoc", "isof", "isoz", "isou")
+    if iso:
+        base = iso_seconds(isod + " " + isoc)
         if base is None:
             return None
-        return base + _frac(g("isof")) - _zone_offset(g("isoz") or g("isou"))
-    if g("clf"):
+        zone = isoz or isou
+        return base + (_frac(isof) if isof else 0.0) - (_zone_offset(zone) if zone else 0)
+    clf = g("clf")
+    if clf:
+        v = _CLF_SECONDS.get(clf, -1.0)
+        if v != -1.0:
+            return v
         month = MONTHS.get(g("clfm"))
         if month is None:
             return None
         c = g("clfc")
         base = _civil(int(g("clfy")), month, int(g("clfd")), int(c[0:2]), int(c[3:5]), int(c[6:8]))
-        return None if base is None else base - _zone_offset(g("clfz"))
+        v = None if base is None else base - _zone_offset(g("clfz"))
+        if len(_CLF_SECONDS) > _CACHE_LIMIT:
+            _CLF_SECONDS.clear()
+        _CLF_SECONDS[clf] = v
+        return v
     if g("ct"):
         month = MONTHS.get(g("ctm"))
         if month is None:
@@ -196,6 +209,8 @@ def _ts_of_match(m: re.Match[str], no_year: _NoYear) -> float | None:
     month = MONTHS.get(g("sym"))
     if month is None:
         return None
+    if no_year is None:
+        no_year = _NoYear(ref_ts)
     base = no_year(month, int(g("syd")), g("syc"))
     return None if base is None else base + _frac(g("syf"))
 
@@ -215,11 +230,16 @@ def parse_timestamp(value: Any, ref_ts: float | None = None) -> float | None:
         return None
     if isinstance(value, str):
         s = value.strip()
+        if s[4:5] in ("-", "/") and s[:4].isdigit():
+            # "2025-01-07T11:56:16.427Z": not a number (no float has 4 digits then "-" or "/"), so skip float()'s
+            # exception, the dearest part of the common case.
+            m = _ANY_TS.match(s)
+            return _ts_of_match(m, None, ref_ts) if m else None
         try:
             value = float(s)
         except ValueError:
             m = _ANY_TS.match(s)
-            return _ts_of_match(m, _NoYear(ref_ts)) if m else None
+            return _ts_of_match(m, None, ref_ts) if m else None
     if isinstance(value, (int, float)):
         v = float(value)
         if v != v or v in (float("inf"), float("-inf")) or v <= 0:
@@ -580,8 +600,19 @@ _LEVEL_NEAR_START = re.compile(
 )
 
 
+# The words `_LEVEL_NEAR_START` looks for, lower-cased ("warning" holds "warn"): a head without any of them cannot
+# match, and saying so with `in` costs far less than the regex's search through its alternatives.
+_LEVEL_WORDS = ("info", "error", "warn", "debug", "trace", "notice", "severe", "critical", "fatal")
+
+
 def _level_near_start(text: str) -> str | None:
     """A level word among the first few tokens of a message (`INFO`, `[error]`, `<warn>`), normalised."""
+    head = text[:40].lower()
+    for word in _LEVEL_WORDS:
+        if word in head:
+            break
+    else:
+        return None
     m = _LEVEL_NEAR_START.search(text, 0, 40)
     return LEVELS[m.group(1)] if m else None
 

@@ -35,28 +35,58 @@ KINDS: tuple[str, ...] = (
 AROUND_S = 5 * 60  # "around 03:10" means within five minutes either side
 WARN = LEVELS.index("WARN")
 
-# Intent patterns over the lowercased question, tried in this order (the first that matches wins).
+# Intent patterns over the lowercased question (typos corrected, shorthands spelled out), tried in this order (the
+# first that matches wins).
 _INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("context", re.compile(r"\b(show|print|display|give|see|list)\b.{0,40}\b(lines?|context|log|logs|entries)\b"
-                           r"|\b(lines?|context)\s+(around|near|before|after|of|surrounding)\b|\bcontext\b")),
-    ("first", re.compile(r"\bwhich\b.{0,30}\b(first|earliest|started|start|began|begin)\b"
-                         r"|\b(first|earliest)\s+(host|service|machine|node|server|component|system)s?\b"
-                         r"|\bwhere did (it|this|the \w+) (start|begin)\b|\bwho\b.{0,20}\bfirst\b")),
-    ("changed", re.compile(r"\bchang(e|ed|es)\b|\bdeploy(ed|ment|s)?\b|\brollout\b|\bconfig(uration)? (change|reload)"
-                           r"|\bupgrade[ds]?\b|\bwhat (was )?(done|modified)\b")),
-    ("ongoing", re.compile(r"\bstill\b|\bongoing\b|\b(is|was) it (over|resolved|fixed)\b|\bresolved\b|\brecover(ed|y)?\b"
-                           r"|\bover now\b|\bcontinu(e|es|ing)\b|\bstopped\b")),
-    ("count", re.compile(r"\bhow (many|often|much|frequent(ly)?)\b|\bcount\b|\bnumber of\b|\brate of\b|\bper (minute|hour|second)\b")),
-    ("onset", re.compile(r"\bwhen\b|\bonset\b|\bwhat time\b|\bsince when\b|\bstart(ed)? at\b")),
-    ("related", re.compile(r"\brelat(ed|e|ion)\b|\bconnected\b|\blinked\b|\bpart of\b|\bred herring\b|\bcoinciden"
-                           r"|\b(caused|triggered) by\b|\bsame (incident|problem|issue)\b|\bto do with\b|\bmatter\b")),
+    ("context", re.compile(r"\b(show|print|display|give|see|list|paste|dump)\b.{0,40}\b(lines?|context|log|logs|entries)\b"
+                           r"|\b(lines?|context)\s+(around|near|before|after|of|surrounding|at)\b|\bcontext\b"
+                           r"|\bsurrounding lines\b")),
+    ("first", re.compile(r"\b(which|what)\b.{0,30}\b(first|earliest)\b|\bwhich\b.{0,30}\b(started|start|began|begin)\b"
+                         r"|\b(first|earliest)\s+(host|service|machine|node|server|component|system|box)s?\b"
+                         r"|\bwhere did (it|this|the \w+) (start|begin)\b|\bwho\b.{0,20}\bfirst\b"
+                         r"|\b(host|service|machine|node|server|component)s? (went|broke|failed|died) first\b")),
+    ("changed", re.compile(r"\bchang(e|ed|es)\b|\bdeploy(ed|ment|ments|s)?\b|\brollout\b|\brolled out\b"
+                           r"|\bconfig(uration)? (change|reload|push)|\bupgrade[ds]?\b|\bwhat (was )?(done|modified)\b"
+                           r"|\brelease[ds]?\b|\bpushed\b")),
+    ("ongoing", re.compile(r"\bstill\b|\bongoing\b|\b(is|was|has) (it|this|that|the \w+) (over|resolved|fixed|recovered|stopped)\b"
+                           r"|\bresolved\b|\brecover(ed|y)?\b|\bover now\b|\bcontinu(e|es|ing)\b"
+                           r"|\b(did|has|have|is) (it|this|that|they|the \w+|errors?) stop(ped)?\b(?! \w+ing\b)"
+                           r"|\bback (up|to normal)\b|\bcurrently\b|\bright now\b")),
+    ("count", re.compile(r"\bhow (many|often|much|frequent(ly)?)\b|\bcount\b|\bnumber of\b|\brate of\b"
+                         r"|\bper (minute|hour|second)\b|\bin total\b")),
+    ("onset", re.compile(r"\bwhen\b|\bonset\b|\bwhat time\b|\bsince when\b|\bstart(ed)? at\b|\bhow long\b"
+                         r"|\bat what point\b")),
+    ("related", re.compile(r"\brelat(ed|e|ion)\b|\brelevant\b|\binvolved\b|\bconnected\b|\blinked\b|\bpart of\b"
+                           r"|\bred herring\b|\bcoinciden|\b(caused|triggered) by\b|\bsame (incident|problem|issue)\b"
+                           r"|\bto do with\b|\bmatter\b|\bresponsible\b|\bcontribut")),
     ("root_cause", re.compile(r"\broot[- ]?cause\b|\bwhy\b|\bcaus(e|ed|es|ing)\b|\bculprit\b|\btrigger(ed)?\b"
                               r"|\breason\b|\borigin\b|\bto blame\b")),
-    ("what_happened", re.compile(r"\bwhat (happened|happens|went wrong|is wrong|was wrong|is going on|was going on)\b"
+    ("what_happened", re.compile(r"\bwhat (happened|happens|went wrong|is wrong|was wrong|is going on|was going on|broke)\b"
                                  r"|\bsummar|\boverview\b|\bincident\b|\bexplain\b|\bstatus\b|\bwhat'?s (up|wrong|going on)\b"
-                                 r"|\btell me about\b|\banything (wrong|odd|unusual)\b")),
+                                 r"|\btell me about\b|\banything (wrong|odd|unusual|weird|strange)\b")),
     ("search", re.compile(r"\b(find|search|grep|look for|any)\b")),
 )
+# Shorthands and frequent misspellings, spelled out before the patterns are tried (only the copy the patterns read:
+# names are matched on the question as written).
+_ALIASES = {
+    "wat": "what", "wht": "what", "wut": "what", "whta": "what", "waht": "what", "whats": "what's",
+    "rca": "root cause", "tldr": "summary", "tl;dr": "summary", "u": "you", "r": "are", "y": "why", "pls": "please",
+    "plz": "please", "sth": "something", "smth": "something", "b4": "before", "prev": "previous", "cfg": "config",
+    "conf": "config", "deplyo": "deploy", "happend": "happened", "hapened": "happened", "happned": "happened",
+    "broked": "broke", "borke": "broke", "cuase": "cause", "casue": "cause", "caues": "cause",
+}
+# Ordinary words one edit away from a keyword, never corrected.
+_PLAIN = frozenset("slow stall shot show hose lost fast cart chart wait went sent rare tail".split())
+# Words the intent patterns use: a misspelling one edit away (two for long words) reads as the word.
+_KEYWORDS = frozenset("""
+happened happening happen wrong broke broken going cause caused causes causing root reason culprit trigger triggered
+origin blame when since started start began begin onset time long related relevant involved connected linked herring
+coincidence matter responsible contributed still ongoing over resolved recovered recover continue continuing stopped
+stop currently first earliest which where host service machine server component system changed change changes
+deploy deployed deployment deployments rollout released release upgrade upgraded config configuration modified show
+print display lines line context surrounding around near before after many often much frequently count number rate
+total summary summarize overview incident explain status anything unusual weird strange search find
+""".split())
 _STOP = frozenset("""
 a an the and or but of on in at to for from by with about around near before after during between into onto over
 under is are was were be been being do does did done has have had having it its this that these those there here
@@ -68,13 +98,30 @@ reason still ongoing over now resolved recover recovered many much often count n
 host hosts service services machine node server file files around near tell explain summary summarize overview
 again then than just only also very really get got going went go look find search grep whether if so up down out
 other another thing things something anything ok okay red herring matter do to see did
+weird odd strange unusual wrong broke broken break breaking fail failed fails failing failure failures error errors
+outage outages problem problems trouble alert alerts stuff involved relevant responsible blame culprit doing going
+since long ago right just shortly immediately earlier later seeing seen still currently today yet please hey hi
+happend hapened idea tell know think guess going went whats what's wat wht lines summary stop stopped
+logged logging occur occurred occurring appear appears appeared showed shown total were there been
 """.split())
 _WHERE = re.compile(r"(?<![\w/.-])((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)(?![\d:])")
 _IDS = re.compile(r"(?<![\w.-])([AIE]\d+)(?![\w-])")
-_CLOCK = re.compile(r"(?:(\d{4}-\d{2}-\d{2})[T ])?(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?![\d])\s*(z|utc)?", re.I)
+_CLOCK = re.compile(r"(?:(?P<date>\d{4}-\d{2}-\d{2})[T ])?(?<![\d:])(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?"
+                    r"(?:\.\d+)?(?![\d])(?:\s*(?P<ampm>[ap])\.?m\b\.?)?\s*(?:z\b|utc\b)?"
+                    r"|(?<![\w:.])(?P<h12>\d{1,2})\s*(?P<ampm12>[ap])\.?m\b\.?", re.I)
+# "10 minutes before the outage", "right before the incident", "after it started": a span relative to the onset.
+_RELATIVE = re.compile(
+    r"\b(?:(?P<n>\d+|an?|one|two|three|five|ten|fifteen|twenty|thirty|few|a few|couple of|a couple of)\s*"
+    r"(?P<unit>s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)\s+|(?P<near>right|just|shortly|immediately)\s+)?"
+    r"(?P<side>before|after|prior to|ahead of|leading up to|into)\s+(?:the\s+|it\s+|this\s+)?"
+    r"(?P<what>outage|incident|onset|start|failures?|errors?|problems?|issue|crash|alert|trouble|it started|it began"
+    r"|it broke|things broke)\b", re.I)
+_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "five": 5, "ten": 10, "fifteen": 15, "twenty": 20,
+            "thirty": 30, "few": 3, "a few": 3, "couple of": 2, "a couple of": 2}
+_YESNO = re.compile(r"^(is|are|was|were|could|can|did|does|do|might|may|would|has|have)\b")
 _HOSTISH = re.compile(r"(?<![\w./-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*[-_]?\d+[a-z0-9]*)(?![\w/-])", re.I)
 _FILEISH = re.compile(r"(?<![\w/.-])([\w./-]+\.(?:log|txt|out|err|jsonl?|csv|gz))(?![\w:])", re.I)
-_QUOTE = re.compile(r"[\"“'`]([^\"”'`]{2,80})[\"”'`]")
+_QUOTE = re.compile(r"[\"“`]([^\"”`]{2,80})[\"”`]|(?<!\w)'([^']{2,80})'(?!\w)")
 _REF = re.compile(r"\[?((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)\]?(?![\d:])")  # file:line in the engine's words
 _HOST_CUE = re.compile(r"\b(on|from|host|server|node|machine|at|by)\s*$", re.I)
 
@@ -95,6 +142,9 @@ class Question:
     unknown: list[str] = field(default_factory=list)  # names or times that are not in these logs
     last: bool = False  # "the last X" rather than the first
     asks_service: bool = False  # "which service" rather than which host
+    relative: tuple[float, float] | None = None  # a span in seconds from the onset ("10 minutes before the outage")
+    status: list[int] = field(default_factory=list)  # HTTP statuses named ("how many 503s": [503]; "5xx": 500..599)
+    errors: bool = False  # the question is about errors/failures in general ("how many errors on db-01")
 
 
 def _word(name: str, text: str) -> bool:
@@ -124,6 +174,47 @@ def _resolve_clock(date: str | None, h: int, m: int, s: int, vocab: LogVocabular
     return None
 
 
+def _edits(a: str, b: str, bound: int) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count one), or bound + 1 once it is over `bound`."""
+    if abs(len(a) - len(b)) > bound:
+        return bound + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        if min(row) > bound:
+            return bound + 1
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def _spelled(word: str) -> str:
+    """A question word as the intent patterns know it: a shorthand spelled out, a misspelled keyword corrected."""
+    if word in _ALIASES:
+        return _ALIASES[word]
+    if len(word) < 4 or word in _KEYWORDS or word in _STOP or word in _PLAIN or not word.isalpha():
+        return word
+    bound = 1 if len(word) < 7 else 2
+    best = min(_KEYWORDS, key=lambda k: (_edits(word, k, bound), k))
+    return best if _edits(word, best, bound) <= bound and best[0] == word[0] else word
+
+
+def normalized(question: str, names: Sequence[str] = ()) -> str:
+    """The question lowercased, one line, with shorthands spelled out and misspelled keywords corrected; words that
+    are names in these logs (hosts, services, files) are left as written."""
+    keep = {n.lower() for n in names}
+    low = " ".join(question.split())[:500].lower()
+    # A name is a name: "deploy-agent" or "cause-db-1" must not read as an intent word, so names become "_name_".
+    for name in sorted(keep, key=len, reverse=True):
+        if len(name) >= 2:
+            low = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", "_name_", low)
+    return re.sub(r"tl;dr|[a-z][a-z']*", lambda m: m.group(0) if m.group(0) in keep else _spelled(m.group(0)), low)
+
+
 def _stem(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
@@ -135,13 +226,16 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
     """What `question` asks about these logs. Reads only the question and the logs' names (never log text)."""
     text = " ".join(question.split())[:500]
     low = text.lower()
+    names = [*vocab.hosts, *vocab.services, *vocab.files, *(h.split(".")[0] for h in vocab.hosts)]
+    said = normalized(text, names)  # what the intent patterns read: shorthands spelled out, typos corrected
     q = Question(text=text, kind="what_happened")
     for kind, pattern in _INTENTS:
-        if pattern.search(low):
+        if pattern.search(said):
             q.kind = kind
             break
-    q.last = re.search(r"\b(last|latest|final|most recent)\b", low) is not None
-    q.asks_service = re.search(r"\b(service|component|program|process|daemon|app)s?\b", low) is not None
+    q.last = re.search(r"\b(last|latest|final|most recent)\b", said) is not None
+    q.asks_service = re.search(r"\b(service|component|program|process|daemon|app)s?\b", said) is not None
+    q.errors = re.search(r"\b(errors?|fail(ed|ures?|ing|s)?|exceptions?|crash(es|ed)?|problems?)\b", said) is not None
     consumed: list[tuple[int, int]] = []
 
     # file:line references (to an audited file), then times, then names.
@@ -159,7 +253,11 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
     for m in _CLOCK.finditer(text):
         if any(a <= m.start() < b for a, b in consumed):
             continue
-        t = _resolve_clock(m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4) or 0), vocab)
+        hour = int(m.group("h") or m.group("h12"))
+        ampm = (m.group("ampm") or m.group("ampm12") or "").lower()
+        if ampm and 1 <= hour <= 12:
+            hour = hour % 12 + (12 if ampm == "p" else 0)
+        t = _resolve_clock(m.group("date"), hour, int(m.group("m") or 0), int(m.group("s") or 0), vocab)
         consumed.append(m.span())
         if t is None:
             q.unknown.append(f"time {m.group(0).strip()}" if vocab.first_ts is not None
@@ -199,23 +297,52 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
             q.unknown.append(f"host {token}")
             consumed.append(m.span())
 
+    # A span relative to the onset ("10 minutes before the outage", "right after it started").
+    rel = _RELATIVE.search(text)
+    if rel is not None and not any(a <= rel.start() < b for a, b in consumed):
+        n = rel.group("n")
+        unit = (rel.group("unit") or "m").lower()
+        size = (float(n) if n and n.isdigit() else float(_NUMBERS.get((n or "").lower(), 0))) * (
+            1 if unit.startswith("s") else 3600 if unit.startswith("h") else 60)
+        size = size or 10 * 60  # "right before": the ten minutes before
+        side = rel.group("side").lower()
+        q.relative = (0.0, size) if side in ("after", "into") else (-size, 0.0)
+        consumed.append(rel.span())
+    # HTTP statuses named: "503s", "500 errors", "5xx".
+    for m in re.finditer(r"(?<![\w:./-])([1-5])(\d\d|xx)(?:s|'s)?(?![\w:./-])", low):
+        if any(a <= m.start() < b for a, b in consumed):
+            continue
+        code = m.group(1) + m.group(2)
+        q.status += list(range(int(code[0]) * 100, int(code[0]) * 100 + 100)) if code.endswith("xx") else [int(code)]
+        consumed.append(m.span())
+
     # What to look for: a quoted phrase, else the content words left.
-    quoted = [m.group(1).strip() for m in _QUOTE.finditer(text) if m.group(1).strip()]
+    quoted = [(m.group(1) or m.group(2) or "").strip() for m in _QUOTE.finditer(text)]
+    quoted = [w for w in quoted if w]
+    if not quoted:  # words written in capitals read as log words ("are the JS ERROR lines related")
+        rest = text
+        for a, b in sorted(consumed, reverse=True):
+            rest = rest[:a] + " " + rest[b:]
+        caps = [m.group(0) for m in re.finditer(r"\b[A-Z][A-Z0-9_]+(?:[ -][A-Z][A-Z0-9_]+)*\b", rest)]
+        quoted = [c for c in caps if c.lower() not in _ALIASES and c.lower() not in names
+                  and c.lower() not in {"i", "ok", "utc", "pm", "am", "http", "api", "db"} and len(c) >= 3][:2]
     if quoted:
         q.subject = quoted[:3]
     else:
         rest = text
         for a, b in sorted(consumed, reverse=True):
             rest = rest[:a] + " " + rest[b:]
-        names = {n.lower() for n in [*q.hosts, *q.services]}
+        named = {n.lower() for n in [*q.hosts, *q.services]}
         words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_.-]{2,40}", rest)]
         q.subject = [w for w in dict.fromkeys(w.strip(".-_").lower() for w in words)
-                     if w and w not in _STOP and w not in names and not any(w in n for n in names)][:4]
-    if q.kind == "what_happened" and not re.search(_INTENTS[-2][1], low) and (q.hosts or q.services or q.times):
-        q.kind = "around"
-    if q.kind == "what_happened" and (q.hosts or q.services or q.times):
-        q.kind = "around"
-    if q.kind == "search" and not q.subject and (q.hosts or q.services or q.times):
+                     if w and w not in _STOP and _spelled(w) not in _STOP and w not in _ALIASES
+                     and w not in named and not any(w in n for n in named)][:4]
+    if q.kind in ("what_happened", "search", "around") and q.wheres:
+        q.kind = "context"  # "show me app.log:12", "syslog:1134?": a line named is a line to show
+    placed = bool(q.hosts or q.services or q.times or q.relative)
+    if q.kind == "root_cause" and _YESNO.match(said) and (q.hosts or q.services or q.files or quoted or q.subject):
+        q.kind = "related"  # "could the cups errors be the cause?" asks whether they are part of it
+    if q.kind in ("what_happened", "search") and placed and not (q.kind == "search" and q.subject and not q.relative):
         q.kind = "around"
     if q.unknown:
         q.kind = "not_in_logs" if not (q.hosts or q.services or q.times or q.wheres or q.files) or q.kind in (
@@ -250,6 +377,7 @@ class _Ctx:
         self.steps: list[dict[str, Any]] = []
         self.cited: list[str] = []
         self._short = _short_names(self.vocab.sources)
+        self._grepped: dict[tuple[str, ...], np.ndarray] = {}
         for incident in self.view.incidents:
             self.store.add(EvidenceItem(incident.id, "incident", f"{incident.id}: {incident.title}",
                                         time=incident.onset, host=(incident.hosts or [None])[0]))
@@ -357,13 +485,74 @@ class _Ctx:
             hits = [tid for tid in ids if any(p in texts[tid] for p in phrases)]
             if hits:
                 return hits
+            if any(" " in w for w in words):
+                return []
         stems = [_stem(w.lower()) for w in words]
+        found = [s for s in stems if any(s in texts[tid] for tid in ids)]
+        if len(found) < len(stems):  # a word no template holds is a value (a path, an id): look in the lines
+            return []
         scored = [(sum(s in texts[tid] for s in stems), tid) for tid in ids]
         best = max((n for n, _ in scored), default=0)
         if best == 0:
             return []
         need = len(stems) if best == len(stems) else best
         return [tid for n, tid in scored if n >= need]
+
+    def subject_mask(self, words: Sequence[str]) -> np.ndarray:
+        """Events about the subject: their template holds it, else (a value the templates mask: a path, an id, a
+        client name) their line does, read back from the files."""
+        t = self.table
+        tids = self.subject_templates(words)
+        if tids:
+            return np.isin(t.template, tids)
+        key = tuple(w.lower() for w in words)
+        cached = self._grepped.get(key)
+        if cached is None:
+            phrases = [w.lower() for w in words] if any(" " in w for w in words) or len(words) == 1 else []
+            cached = self._grep(phrases, any_of=True) if phrases else self._grep([_stem(w.lower()) for w in words])
+            self._grepped[key] = cached
+        return cached
+
+    def _grep(self, needles: Sequence[str], *, any_of: bool = False) -> np.ndarray:
+        """Events whose lines contain every needle (or any, with any_of), case-insensitive: one pass per file."""
+        from detectors.readers import _READ_ERRORS, _SPOOLS, STDIN, _FileSource, _Lines, is_remote  # gzip, stdin too
+
+        t = self.table
+        out = np.zeros(len(t), dtype=bool)
+        if not needles or not len(t):
+            return out
+        for sidx, source in enumerate(t.sources):
+            rows = np.nonzero(t.source == sidx)[0]
+            if not len(rows):
+                continue
+            order = rows[np.argsort(t.line[rows], kind="stable")]
+            starts = t.line[order]
+            path = _SPOOLS.get(source) if source == STDIN or is_remote(source) else _SPOOLS.get(source, source)
+            if path is None:
+                continue
+            try:
+                src = _FileSource(path)
+            except (*_READ_ERRORS, ValueError):
+                continue
+            hits: list[int] = []
+            try:
+                reader = _Lines(src, 1_000_000)
+                reader.read_head()
+                n = 0
+                for block in reader.blocks():
+                    for text in block:
+                        n += 1
+                        low = text.lower()
+                        if (any if any_of else all)(w in low for w in needles):
+                            hits.append(n)
+            except _READ_ERRORS:
+                pass
+            finally:
+                src.close()
+            if hits:
+                pos = np.searchsorted(starts, np.asarray(hits), side="right") - 1
+                out[order[pos[pos >= 0]]] = True
+        return out
 
     def tool(self, name: str, args: dict[str, Any]) -> Any:
         """Run a read-only tool as the system (validated like every call), recording the step."""
@@ -537,10 +726,9 @@ def _root_cause(ctx: _Ctx, q: Question) -> Composed:
 
 def _first_of(ctx: _Ctx, q: Question, *, last: bool = False, span: tuple[float, float] | None = None) -> int | None:
     """The first (or last) event of the question's subject (and host/service/file), by time then position."""
-    tids = ctx.subject_templates(q.subject)
-    if not tids:
+    if not q.subject:
         return None
-    mask = ctx.mask(q, span=span) & np.isin(ctx.table.template, tids)
+    mask = ctx.mask(q, span=span) & ctx.subject_mask(q.subject)
     idx = np.nonzero(mask)[0]
     if not len(idx):
         return None
@@ -597,9 +785,18 @@ def _notable(ctx: _Ctx, idx: np.ndarray, chain_wheres: set[str], limit: int = 6)
     return sorted(picked, key=lambda i: (float(t.ts[i]) if np.isfinite(t.ts[i]) else np.inf, i))
 
 
-def _span_of(q: Question, inc: IncidentView | None) -> tuple[float, float] | None:
+def _span_of(q: Question, inc: IncidentView | None, *, default: bool = True) -> tuple[float, float] | None:
+    """The time span a question is about: its times (± five minutes; from the first to the last when it names two),
+    a span relative to the incident's onset, else (with `default`) the incident's own span ± five minutes."""
     if q.times:
+        if len(q.times) >= 2:
+            return (min(q.times), max(q.times))
         return (min(q.times) - AROUND_S, max(q.times) + AROUND_S)
+    if q.relative is not None and inc is not None and epoch(inc.onset) is not None:
+        onset = epoch(inc.onset) or 0.0
+        return (onset + q.relative[0], onset + q.relative[1])
+    if not default:
+        return None
     if inc is not None and inc.onset:
         onset = epoch(inc.onset) or 0.0
         end = epoch(inc.end) or onset
@@ -646,13 +843,15 @@ def _targets(ctx: _Ctx, q: Question) -> list[int]:
                 out.append(i)
     if out:
         return out
-    span = (min(q.times) - AROUND_S, max(q.times) + AROUND_S) if q.times else None
+    span = _span_of(q, _pick_incident(ctx, q), default=False)
     if q.subject:
-        tids = ctx.subject_templates(q.subject)
-        if tids:
-            idx = np.nonzero(ctx.mask(q, span=span) & np.isin(ctx.table.template, tids))[0]
-            if len(idx):
-                return [int(i) for i in idx]
+        about = ctx.subject_mask(q.subject)
+        idx = np.nonzero(ctx.mask(q, span=span) & about)[0]
+        if not len(idx) and (q.hosts or q.services):
+            # The subject's lines may carry no host (an access log names none): the subject decides.
+            idx = np.nonzero(ctx.mask(Question(q.text, q.kind, files=q.files), span=span) & about)[0]
+        if len(idx):
+            return [int(i) for i in idx]
     if q.hosts or q.services or q.files or span:
         idx = np.nonzero(ctx.mask(q, span=span))[0]
         warned = idx[ctx.table.level[idx] >= WARN]
@@ -787,16 +986,17 @@ def _first(ctx: _Ctx, q: Question) -> Composed:
     if inc is None or not inc.chain:
         return _nothing(ctx)
     attr = "service" if q.asks_service else "host"
-    # Where the failure began: the top root-cause candidate's, then the chain's others in time order.
+    # Where the failure showed first: the top root-cause candidate and the chain's steps, in time order (the
+    # candidate first on a tie; a change before the onset is the earliest).
     cause = _cause(inc)
-    ordered = ([cause] if cause is not None else []) + sorted(inc.chain, key=lambda s: (s.ts is None, s.ts or 0.0))
+    ordered = sorted(([cause] if cause is not None else []) + list(inc.chain), key=lambda s: (s.ts is None, s.ts or 0.0))
     seen: dict[str, Step] = {}
     for s in ordered:
         name = getattr(s, attr) or (s.host if attr == "service" else None)
         if name and name not in seen:
             seen[name] = s
     if not seen:
-        s = ordered[0]
+        s = ordered[0]  # the earliest line, by time
         text = f"The chain of {inc.id} starts with {_describe(s, ctx)}; its lines carry no {attr} names."
         return Composed(text, "first", inc.confidence, facts=[text])
     names = list(seen)
@@ -805,6 +1005,9 @@ def _first(ctx: _Ctx, q: Question) -> Composed:
     facts = [f"{names[0]} was first in {inc.id} ({_title(inc)}): {_describe(first, ctx)}{low}."]
     if len(names) > 1:
         facts.append("Then " + "; ".join(f"{n}: {_describe(seen[n], ctx, 90)}" for n in names[1:4]) + ".")
+    named = (getattr(cause, attr) or cause.host) if cause is not None else None
+    if named and named != names[0]:
+        facts.append(f"The engine's top root-cause candidate is on {named}, not the first to log the failure.")
     return Composed(" ".join(facts), "first", inc.confidence, facts=facts)
 
 
@@ -834,15 +1037,28 @@ def _ongoing(ctx: _Ctx, q: Question) -> Composed:
         return _nothing(ctx)
     t = ctx.table
     bad = [s for s in inc.chain if s.role in ("symptom", "cause", "propagation")] or inc.chain
-    tids = {ctx_template(ctx, s) for s in bad} - {None}
+    # Lines like the chain's: same template and, where the chain's line failed (a 5xx, an ERROR), failing too — an
+    # access log's one template also holds every 200 that follows the incident.
+    like = np.zeros(len(t), dtype=bool)
+    for s in bad:
+        tid = ctx_template(ctx, s)
+        if tid is None:
+            continue
+        same = t.template == tid
+        i = ctx.index_of(s.where) if s.where else None
+        if i is not None and int(t.status[i]) >= 500:
+            same &= t.status >= 500
+        elif i is not None and int(t.level[i]) >= WARN:
+            same &= t.level >= int(t.level[i])
+        like |= same
     last_ts = ctx.vocab.last_ts
-    if not tids or last_ts is None:
+    if not like.any() or last_ts is None:
         text = f"{inc.id}'s last line is at {clock(inc.end or inc.onset)}; these logs end {ctx.vocab.span()}."
         return Composed(text, "ongoing", "low", facts=[text])
     with np.errstate(invalid="ignore"):
-        idx = np.nonzero(np.isin(t.template, list(tids)) & (t.ts >= (epoch(inc.onset) or -np.inf)))[0]
+        idx = np.nonzero(like & (t.ts >= (epoch(inc.onset) or -np.inf)))[0]
     if not len(idx):
-        idx = np.nonzero(np.isin(t.template, list(tids)))[0]
+        idx = np.nonzero(like)[0]
     ts = t.ts[idx]
     j = int(idx[np.nanargmax(ts)]) if np.isfinite(ts).any() else int(idx[-1])
     (last,) = ctx.steps_of([j])
@@ -850,10 +1066,10 @@ def _ongoing(ctx: _Ctx, q: Question) -> Composed:
     span = last_ts - (epoch(inc.onset) or last_ts)
     recovery = _recovery_after(ctx, last.ts)
     if gap <= max(60.0, 0.05 * span) and recovery is None:
-        text = (f"Yes, as far as these logs go: the incident's errors continue to the end — the last, "
+        text = (f"Still going, as far as these logs go: {inc.id}'s errors continue to the end — the last, "
                 f"{_describe(last, ctx, 120)}, is {_minutes(gap)} before the logs end at {clock(last_ts)}.")
         return Composed(text, "ongoing", inc.confidence, facts=[text])
-    facts = [f"No: {inc.id}'s errors stopped — the last is {_describe(last, ctx, 120)}, {_minutes(gap)} before the "
+    facts = [f"It stopped: {inc.id}'s errors ended — the last is {_describe(last, ctx, 120)}, {_minutes(gap)} before the "
              f"logs end at {clock(last_ts)}."]
     if recovery is not None:
         facts.append(f"Recovery: {_describe(recovery, ctx, 120)}.")
@@ -878,30 +1094,44 @@ def _recovery_after(ctx: _Ctx, after: float | None) -> Step | None:
 def _count(ctx: _Ctx, q: Question) -> Composed:
     t = ctx.table
     inc = _pick_incident(ctx, q)
-    span = (min(q.times) - AROUND_S, max(q.times) + AROUND_S) if q.times else None
-    if q.subject:
-        tids = ctx.subject_templates(q.subject)
+    span = _span_of(q, inc, default=False)
+    about: np.ndarray | None = None
+    if q.status:
+        codes = sorted(set(q.status))
+        about = np.isin(t.status, codes)
+        what = (f"HTTP {codes[0] // 100}xx responses" if len(codes) >= 100 else
+                "HTTP " + "/".join(map(str, codes[:4])) + " responses")
+    elif q.subject:
+        about = ctx.subject_mask(q.subject)
         what = " ".join(q.subject)
+    elif q.errors:
+        about = t.level >= LEVELS.index("ERROR")
+        what = "lines at ERROR or worse"
     elif inc is not None:
         symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), inc.chain[-1] if inc.chain else None)
         tid = ctx_template(ctx, symptom) if symptom else None
-        tids = [tid] if tid is not None else []
+        about = np.isin(t.template, [tid]) if tid is not None else None
         what = f"{inc.id}'s symptom {_q(symptom.text, 80)}" if symptom else inc.id
     else:
-        tids, what = [], ""
-    if not tids:
+        what = ""
+    if about is None or not about.any():
         text = f"No line in these logs matches {what or 'that'} ({ctx.vocab.describe()})."
         return Composed(text, "count", "high", facts=[text])
-    mask = ctx.mask(q, span=span) & np.isin(t.template, tids)
+    mask = ctx.mask(q, span=span) & about
     idx = np.nonzero(mask)[0]
+    if len(idx):
+        ts_all = t.ts[idx]
+        idx = idx[np.lexsort((idx, np.where(np.isfinite(ts_all), ts_all, np.inf)))]
+    what = what if what.startswith(("HTTP", "lines at")) else f"lines about {what}"
     where = f" on {', '.join([*q.hosts, *q.services])}" if (q.hosts or q.services) else ""
     if not len(idx):
-        text = f"0 lines about {what}{where}" + (f" between {_hm(span[0])} and {_hm(span[1])}" if span else "") + "."
+        text = f"0 {what}{where}" + (f" between {_hm(span[0])} and {_hm(span[1])}" if span else "") + "."
         return Composed(text, "count", "high", facts=[text])
     ts = t.ts[idx]
     finite = ts[np.isfinite(ts)]
     first, last = ctx.steps_of([int(idx[0]), int(idx[-1])]) if len(idx) > 1 else ctx.steps_of([int(idx[0])]) * 2
-    facts = [f"{len(idx)} lines about {what}{where}: the first {_describe(first, ctx, 100)}"
+    between = f" between {_hm(span[0])} and {_hm(span[1])}" if span else ""
+    facts = [f"{len(idx)} {what}{where}{between}: the first {_describe(first, ctx, 100)}"
              + (f", the last {_describe(last, ctx, 100)}" if len(idx) > 1 else "") + "."]
     if len(finite) >= 2 and finite.max() > finite.min():
         minutes = (finite.max() - finite.min()) / 60

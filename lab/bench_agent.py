@@ -49,6 +49,8 @@ class Lines:
     host: str | None = None
     service: str | None = None
     lead: tuple[str, int] | None = None  # the first line of the key's first location
+    near: tuple[str, int] | None = None  # the first line of its first location that is not an early change/precursor
+    role: str | None = None  # a chain step's role: cause | propagation | symptom
 
     def first(self) -> tuple[str, int] | None:
         return self.lead or (min(self.where, key=lambda w: w[1]) if self.where else None)
@@ -70,6 +72,7 @@ class Case:
     first_host: str | None = None  # filled from the audited events
     cause_host: str | None = None
     cause_service: str | None = None
+    onset_host: str | None = None  # the host (else service) of the cause's first line at the onset (not an early change)
 
 
 def _epoch(value: Any) -> float | None:
@@ -95,6 +98,9 @@ def _lines(d: Any) -> Lines:
             if file:
                 out.where.add((Path(str(file)).name, int(n)))
                 out.lead = out.lead or (Path(str(file)).name, int(n))
+                if loc.get("step") not in ("change", "precursor"):
+                    out.near = out.near or (Path(str(file)).name, int(n))
+    out.role = d.get("role")
     out.phrases = [str(p) for p in d.get("phrases") or ([d["text"]] if d.get("text") else [])]
     out.host, out.service = d.get("host"), d.get("service")
     return out
@@ -143,29 +149,34 @@ def generated_cases(folder: Path, count: int, seed: int, lines: int | None, echo
 
 
 def _fill_hosts(case: Case, sleuth: Sleuth) -> None:
-    """The hosts of the key's first cause line and first chain line, read from the audited events."""
+    """The hosts of the key's first cause line, first chain line and cause line at the onset, read from the audited
+    events."""
+    import numpy as np
+
     table = sleuth.workspace.result.events
     names = [Path(s).name for s in table.sources]
 
-    def host_of(where: tuple[str, int] | None) -> str | None:
+    def event(where: tuple[str, int] | None) -> int | None:
         if where is None or where[0] not in names:
             return None
-        import numpy as np
+        hits = np.nonzero((table.source == names.index(where[0])) & (table.line == where[1]))[0]
+        return int(hits[0]) if len(hits) else None
 
-        sidx = names.index(where[0])
-        hits = np.nonzero((table.source == sidx) & (table.line == where[1]))[0]
-        return (table.host_name(int(hits[0])) or None) if len(hits) else None
+    def host_of(where: tuple[str, int] | None) -> str | None:
+        i = event(where)
+        return (table.host_name(i) or None) if i is not None else None
+
+    def service_of(where: tuple[str, int] | None) -> str | None:
+        i = event(where)
+        return (table.services[int(table.service[i])] or None) if i is not None and table.services else None
 
     case.cause_host = host_of(case.cause.first())
-    if case.cause_host is None and case.cause.first() and case.cause.first()[0] in names:
-        import numpy as np
-
-        sidx = names.index(case.cause.first()[0])
-        hits = np.nonzero((table.source == sidx) & (table.line == case.cause.first()[1]))[0]
-        if len(hits) and table.services:
-            case.cause_service = table.services[int(table.service[int(hits[0])])] or None
+    if case.cause_host is None:
+        case.cause_service = service_of(case.cause.first())
     firsts = [c.first() for c in case.chain if c.first()]
     case.first_host = host_of(firsts[0]) if firsts else case.cause_host
+    near = case.cause.near or case.cause.first()
+    case.onset_host = host_of(near) or service_of(near)
 
 
 # --------------------------------------------------------------------------------------------- questions
@@ -225,7 +236,11 @@ def _score_cause(answer: Answer, case: Case) -> str:
     """Correct when the answer's first claim is the cause (cites one of its lines or quotes its words); partial
     when the cause or the chain is cited later, or the cause's host is named."""
     lead = _lead_claim(answer)
-    if _cites(lead, case.cause) or _says(lead, case.cause):
+    downstream = [c for c in case.chain if c.role in ("propagation", "symptom")]
+    # The cause's words quoted from a line the key places downstream of it (an error that only relays the cause's
+    # message, on another host) name the symptom's carrier, not the cause: that lead claim is partial.
+    relayed = not _cites(lead, case.cause) and any(_cites(lead, c) for c in downstream)
+    if _cites(lead, case.cause) or (_says(lead, case.cause) and not relayed):
         return "correct"
     if (_cites(answer, case.cause) or _says(answer, case.cause) or any(_cites(answer, c) for c in case.chain)
             or (case.cause_host and case.cause_host in answer.text)):
@@ -253,9 +268,12 @@ def _score_around(answer: Answer, case: Case) -> str:
 
 
 def _score_unrelated(answer: Answer, case: Case) -> str:
+    """Correct when the answer says no about the red herring's own lines (cites one or quotes its words); a "no"
+    about other lines, or a "possibly", is partial; a "yes" is wrong."""
     head = answer.text.strip().lower()
+    about = _cites(answer, case.red_herring) or _says(answer, case.red_herring)
     if head.startswith(("no", "probably not")):
-        return "correct"
+        return "correct" if about else "partial"
     if head.startswith("possibly"):
         return "partial"
     return "wrong"
@@ -300,12 +318,14 @@ def _hm(ts: float | None) -> str:
 
 def questions_for(case: Case) -> list[Question]:
     """The questions asked of one incident, with the incident's own names."""
-    host = case.cause_host or case.cause_service or "the first host"
+    # The host (else service) of the cause's line at the onset: an early change on another host (a certificate renewal
+    # that failed hours before) has nothing to show "around the onset"; with neither, the question names no place.
+    host = case.onset_host or case.cause_host or case.cause_service
     qs = [
         Question("what_happened", "What happened?", _score_cause),
         Question("root_cause", "What is the root cause?", _score_cause),
         Question("onset", "When did it start?", _score_onset),
-        Question("around", f"What happened on {host} around {_hm(case.onset)}?", _score_around),
+        Question("around", f"What happened{f' on {host}' if host else ''} around {_hm(case.onset)}?", _score_around),
         Question("context", "Show the lines around the root cause.", _score_context),
         Question("first", "Which host was affected first?", _score_first),
         Question("not_in_logs", f"What happened on zz-host-99 around {_hm(case.onset)}?", _score_not_in_logs),

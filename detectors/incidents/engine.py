@@ -20,7 +20,7 @@ import numpy as np
 
 from detectors.eventtable import LEVELS, EventTable
 from detectors.formats import detect_format
-from detectors.incidents import explain, rates, timebase
+from detectors.incidents import explain, rates, semantics, timebase
 from detectors.incidents import keys as keys_mod
 from detectors.incidents.metrics import read_metrics, resample
 from detectors.incidents.model import (
@@ -67,6 +67,7 @@ class _Ch:
     flagged: float = 0.0  # detector score / threshold of the key's lines (0 when no detector input)
     text: str = ""
     metric: str | None = None
+    off_path: str | None = None  # why it was left out of an incident's chain (no path to its symptom)
 
 
 @dataclass
@@ -86,6 +87,22 @@ class _Ctx:
     detector: str | None
     key_flag: np.ndarray | None
     texts: dict[int, str] = field(default_factory=dict)  # event -> message text, filled lazily
+    front_places: set[int] | None = None  # (source, host, service) codes that answer requests
+    _host_services: dict[int, set[str]] | None = None
+
+    def host_services(self, host: int) -> set[str]:
+        """The services (daemons) seen logging on a host."""
+        if self._host_services is None:
+            hs: dict[int, set[str]] = {}
+            pairs = np.unique(self.table.host.astype(np.int64) * (len(self.table.services) + 1)
+                              + self.table.service.astype(np.int64))
+            for p in pairs:
+                h, sv = divmod(int(p), len(self.table.services) + 1)
+                name = _name(self.table.services, sv)
+                if h and name:
+                    hs.setdefault(h, set()).add(name)
+            self._host_services = hs
+        return self._host_services.get(host, set())
 
     def bin_ts(self, b: int) -> float:
         return self.t0 + b * self.width
@@ -263,6 +280,14 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     per_src = np.bincount(table.source.astype(np.int64), minlength=len(table.sources))
     with_status = np.bincount(table.source[table.status > 0].astype(np.int64), minlength=len(table.sources))
     front = {int(s) for s in np.nonzero(with_status >= np.maximum(0.3 * per_src, 1))[0]}
+    # A front door is a host / service that answers requests, not a whole file: a batch job logging into the same
+    # JSON file as the API is not user-facing.
+    n_h, n_s = len(table.hosts) + 1, len(table.services) + 1
+    place = (table.source.astype(np.int64) * n_h + table.host) * n_s + table.service
+    places, inv = np.unique(place, return_inverse=True)
+    per_place = np.bincount(inv, minlength=len(places))
+    with_status_p = np.bincount(inv[table.status > 0], minlength=len(places))
+    front_places = {int(p) for p in places[with_status_p >= np.maximum(0.3 * per_place, 1)]}
     key_flag = None
     if line_scores is not None and threshold is not None and np.isfinite(threshold) and len(line_scores) == len(table):
         key_flag = np.full(len(keys), -np.inf)
@@ -271,7 +296,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         base = abs(threshold) if threshold else 1.0
         key_flag = np.where(key_flag >= threshold, key_flag / base, 0.0)
     ctx = _Ctx(table, keys, t, t0, width, n_bins, tb.timed, m, row, key_events, key_start, front,
-               detector_name, key_flag)
+               detector_name, key_flag, front_places=front_places)
 
     window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
     warmup = max(3, n_bins // 25)
@@ -389,12 +414,57 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
             symptom = 1.0
         elif sc == 4:
             symptom = 0.45
-        elif bad >= 0.55 and int(keys.source[k]) in ctx.front:
+        elif bad >= 0.55 and _at_front(ctx, k):
             symptom = 0.6
         elif bad >= 0.25:
             symptom = 0.3 * bad
     flagged = float(ctx.key_flag[k]) if ctx.key_flag is not None else 0.0
     return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged)
+
+
+def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -> tuple[_Ch, str] | None:
+    """The request traffic whose rise tripped a limiter: served requests (2xx/3xx, or lines of a front door) whose
+    rate rose at least threefold in the lookback before the limiter's first rejection, the largest added volume;
+    with the field values that explain the rise (one client, one user agent)."""
+    keys = ctx.keys
+    best: tuple[float, _Ch] | None = None
+    for c in chs:
+        k = c.c.key
+        if k < 0 or c.metric is not None or c.c.kind not in ("new", "burst", "rate up") or c.event < 0:
+            continue
+        if not (limiter.ts - lookback <= c.ts <= limiter.ts + ctx.width):
+            continue
+        served = int(keys.status_class[k]) in (2, 3) or (_at_front(ctx, k) and keys.bad[k] < 0.25)
+        if not served or semantics.is_limiter(keys.text[k]):
+            continue
+        added = c.c.after - c.c.before
+        if added < 1.0 or c.c.after < 3.0 * max(c.c.before, 1e-9):
+            continue
+        if best is None or added > best[0]:
+            best = (added, c)
+    if best is None:
+        return None
+    c = best[1]
+    why = (f"the load that tripped the limiter: its requests rose from {c.c.before:.2g} to {c.c.after:.2g} per "
+           f"{_dur(ctx.width)}, {_dur(limiter.ts - c.ts)} before the first rejection")
+    ev = ctx.events_of(c.c.key)
+    tt = ctx.t[ev]
+    spike = ev[(tt >= c.ts) & (tt <= limiter.ts + 10 * 60)]
+    src = int(ctx.table.source[c.event])
+    base = np.nonzero((ctx.t >= c.ts - 30 * 60) & (ctx.t < c.ts) & (ctx.table.source == src))[0]
+    shifts = [f for f in explain.field_shifts(ctx.table, spike, base) if f.field not in ("status", "exception")]
+    if shifts:
+        why += " (" + ", ".join(f"{f.field}={f.value}: {f.spike_share:.0%} of them" for f in shifts[:2]) + ")"
+    return c, why
+
+
+def _at_front(ctx: _Ctx, k: int) -> bool:
+    """Whether key k's lines come from a front door (a host / service of a file that answers requests)."""
+    keys = ctx.keys
+    if ctx.front_places is None:
+        return int(keys.source[k]) in ctx.front
+    n_h, n_s = len(ctx.table.hosts) + 1, len(ctx.table.services) + 1
+    return (int(keys.source[k]) * n_h + int(keys.host[k])) * n_s + int(keys.service[k]) in ctx.front_places
 
 
 def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usable: np.ndarray) -> list[_Ch]:
@@ -606,6 +676,32 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     metric_ch = [bad[i] for i in kept if bad[i].metric is not None]
     if not steps_ch:
         return None, taken
+    # A cause has a path to the symptom. When some failures have one, those with none (away from the symptom and
+    # named by no step) began nearby by chance: another team's job, a disk on an unrelated host.
+    _read_texts(ctx, [c.event for c in steps_ch])
+    path = _on_path(ctx, steps_ch)
+    causal_all = [c for c in steps_ch if not _is_symptom(ctx, c) and c.symptom < 0.6 and not c.background]
+    # The path explains the failure when one of its failures (a front door's own error included) says what failed.
+    explained = any(id(c) in path and c.c.key >= 0 and c.bad >= 0.55
+                    and (c in causal_all or bool(keys.says_error[c.c.key])) for c in steps_ch)
+    if explained:
+        off = {id(c) for c in causal_all if id(c) not in path}
+        for c in steps_ch:
+            if id(c) in off:
+                k = c.c.key
+                where = _name(ctx.table.hosts, int(keys.host[k])) or _name(ctx.table.services, int(keys.service[k])) \
+                    or Path(ctx.table.sources[int(keys.source[k])]).name
+                c.off_path = (f"no path to I{number}'s symptom: away from it, and no line of the incident names "
+                              f"{where} or what runs there")
+        steps_ch = [c for c in steps_ch if id(c) not in off]
+        taken -= {i for i in kept if id(bad[i]) in off}
+    # A limiter turning requests away (nginx's "limiting requests", 429s) is an effect: the cause is the load that
+    # tripped it, the request traffic that rose just before.
+    limiter = next((c for c in steps_ch if c.c.key >= 0 and c.bad >= 0.25
+                    and semantics.is_limiter(keys.text[c.c.key])), None)
+    load: tuple[_Ch, str] | None = _load_behind(ctx, limiter, chs, lookback) if limiter is not None else None
+    if load is not None and all(c is not load[0] for c in steps_ch):
+        steps_ch = sorted(steps_ch + [load[0]], key=lambda c: c.ts)
     onset = steps_ch[0].ts
     end_ts = ctx.bin_ts(min(ctx.n_bins - 1, max([hi_bin] + [c.c.end_bin for c in steps_ch if c.symptom >= 0.6]))
                         + 1)
@@ -629,8 +725,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         reasons: list[str] = []
         early = 1.0 - min(1.0, max(0.0, (c.ts - onset) / span))
         score = 1.2 * early + 0.9 * c.bad
-        if c is first_cause and (next_ts is None or next_ts - c.ts >= min(5.0, ctx.width)):
-            score += 0.4  # first on the path (symptoms aside), clearly ahead of the rest
+        # First on the path (symptoms aside), clearly ahead of the rest: seconds apart in two services' logs is
+        # "at the same time" (clocks and buffering differ), so the lead must be a minute or a bin.
+        ahead = max(60.0, ctx.width) if ctx.timed else ctx.width
+        if c is first_cause and (next_ts is None or next_ts - c.ts >= ahead):
+            score += 0.4
         if c.ts == onset:
             reasons.append("earliest change of the incident")
         else:
@@ -667,9 +766,19 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if c.background:
             score -= 0.6
             reasons.append("routine host chatter (weighed down)")
+        elif k >= 0 and semantics.is_telemetry(keys.text[k]):
+            score -= 0.6
+            reasons.append("a failure to ship telemetry (metrics, traces, logs), which does not fail requests "
+                           "(weighed down)")
         if _is_symptom(ctx, c):
             score -= 0.5
             reasons.append("user-facing symptom rather than a cause")
+        if load is not None and c is load[0]:
+            score += 0.9
+            reasons.append(load[1])
+        elif load is not None and c is limiter:
+            score -= 0.3
+            reasons.append("a limiter turning requests away: an effect of the load that tripped it")
         near = [ce for ce in changes_before if 0 <= ce.before_s <= 15 * 60 and k >= 0 and not ce.background
                 and "routine" not in ce.kind
                 and ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
@@ -867,6 +976,85 @@ def _named_by(ctx: _Ctx, c: _Ch, others: Sequence[_Ch]) -> bool:
     return False
 
 
+_GENERIC_FILES = frozenset(("app", "application", "messages", "syslog", "error", "errors", "access", "server",
+                            "output", "console", "stdout", "stderr", "main", "service", "daemon", "kern", "system",
+                            "current", "debug", "info", "warn", "all", "events", "audit", "auth", "secure", "log",
+                            "logs", "trace", "json", "combined", "requests", "worker", "default"))
+_EC2_HOST = re.compile(r"^ip-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})\b", re.I)
+
+
+def _path_names(ctx: _Ctx, c: _Ch) -> tuple[set[str], set[str], set[str]]:
+    """What another service's line would call the place of a step: its host (and the address an ip-10-1-2-3 host
+    name spells), its service, its file's name, the daemons on its host; their distinctive words; and the kinds of
+    server (database, cache, ...) those daemons and the host's name say it is."""
+    keys = ctx.keys
+    k = c.c.key
+    host_code, svc_code = int(keys.host[k]), int(keys.service[k])
+    host, svc = _name(ctx.table.hosts, host_code), _name(ctx.table.services, svc_code)
+    names: set[str] = set()
+    roles: set[str] = set()
+    if host:
+        names.add(host.lower())
+        m = _EC2_HOST.match(host)
+        if m:
+            names.add(".".join(m.groups()))
+        roles |= semantics.roles_named(host.replace("-", " ").replace(".", " ").replace("_", " "))
+    stem = Path(ctx.table.sources[int(keys.source[k])]).name.split(".")[0].lower()
+    if not host and not svc and len(stem) >= 4 and stem not in _GENERIC_FILES:
+        names.add(stem)  # a file named after its service (pricing-service.log), when its lines name no other
+    daemons = set(ctx.host_services(host_code)) if host_code else set()
+    if svc:
+        daemons.add(svc)
+    for d in daemons:
+        base = d.split("/")[-1].split("[")[0].strip().lower()
+        if not base or base in _GENERIC_SERVICES or semantics.BACKGROUND_SERVICES.match(base):
+            continue
+        names.add(base)
+        role = semantics.role_of_service(base)
+        if role:
+            roles.add(role)
+    tokens = {t.lower() for n in names for t in _TOKEN.findall(n) if len(t) >= 4} - _GENERIC_TOKENS
+    return {n for n in names if len(n) >= 3}, tokens, roles
+
+
+def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
+    """ids of the steps with a path to the symptom: the symptoms themselves, steps where a symptom is (its host,
+    service or file), and steps whose place another step's line names (by host, address, service, file, a daemon
+    on its host, or the kind of server it is: a Hikari timeout names the host running postgres). A failure nothing
+    names, away from the symptom, has no path to it."""
+    sym = [c for c in steps if c.c.key >= 0 and (_is_symptom(ctx, c) or c.symptom >= 0.6)]
+    out = {id(c) for c in steps if c.c.key < 0 or c.c.kind in ("latency up", "rate down")} | {id(c) for c in sym}
+    texts = {id(o): ctx.texts.get(o.event, "") for o in steps if o.event >= 0}
+    lost = any(semantics.CONNECTION_LOST.search(texts.get(id(o), "")) for o in steps)
+    for c in steps:
+        if id(c) in out:
+            continue
+        if any(_same_place(ctx, c, s) for s in sym):
+            out.add(id(c))
+            continue
+        if lost and (semantics.DEATH.search(texts.get(id(c), "")) or semantics.DEATH.search(ctx.keys.text[c.c.key])):
+            out.add(id(c))  # a process that died reaches its clients as refused / closed connections
+            continue
+        names, tokens, roles = _path_names(ctx, c)
+        if not names and not roles:
+            out.add(id(c))  # a line with no host, service or telling file name cannot be placed off the path
+            continue
+        pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")(?![\w-])",
+                             re.I) if names else None
+        for o in steps:
+            if o is c or o.c.key < 0 or _same_place(ctx, o, c):
+                continue
+            text = texts.get(id(o), "")
+            if not text:
+                continue
+            if (pattern is not None and pattern.search(text)) \
+                    or (tokens and tokens & {w.lower() for w in _TOKEN.findall(text)}) \
+                    or (roles and roles & semantics.roles_named(text)):
+                out.add(id(c))
+                break
+    return out
+
+
 _IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b", re.I)  # pricing-service, db-1.internal
 
 
@@ -928,9 +1116,11 @@ def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
             continue
         names = {n for n in (_name(ctx.table.hosts, int(keys.host[c.c.key])),
                              _name(ctx.table.services, int(keys.service[c.c.key]))) if n and len(n) >= 3}
-        if not names:
+        roles = _path_names(ctx, c)[2]
+        if not names and not roles:
             continue
-        pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.I)
+        pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.I) \
+            if names else None
         for o in steps:
             if o is c or o.event < 0:
                 continue
@@ -939,9 +1129,14 @@ def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
             if same:
                 continue
             text = ctx.texts.get(o.event, "")
-            if text and pattern.search(text):
+            if text and pattern is not None and pattern.search(text):
                 f, ln = _where(ctx, o.event)
                 out[id(c)] = f"the line at {f}:{ln}"
+                break
+            role = sorted(roles & semantics.roles_named(text)) if text and roles else []
+            if role:
+                f, ln = _where(ctx, o.event)
+                out[id(c)] = f"the line at {f}:{ln} (a {role[0]} client's error; {role[0]} runs here)"
                 break
     return out
 
@@ -1014,10 +1209,13 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         e = int(ev[i])
         before = onset - float(tt[i])
         # Routine: it happens all through the log (a scheduled job, periodic reloads).
+        # Spread over at least half the log (and an hour) in three or more separate half hours: a rollout of ten
+        # hosts in ten minutes is one change, not routine.
         occurrences = len(ev)
-        span_h = max((ctx.t[ev[-1]] - ctx.t[ev[0]]) / 3600.0, 1e-9)
-        rate_h = occurrences / max(span_h, 1.0)
-        routine = occurrences >= 6 and rate_h >= 1.0
+        spread = float(tt[-1] - tt[0])
+        log_span = float(ctx.n_bins * ctx.width)
+        slots = len(np.unique(np.floor(tt / 1800.0)))
+        routine = occurrences >= 4 and spread >= max(3600.0, 0.5 * log_span) and slots >= 3
         if routine:
             # A routine template can still carry a new command ("CMD (rebuild_stats.sh)" among the hourly jobs).
             novel = _novel_occurrence(ctx, ev[max(0, i - 200):i + 1], onset - window_s)
@@ -1025,10 +1223,8 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
                 e, routine = novel, False
                 i = int(np.nonzero(ev == e)[0][0])
                 before = onset - float(tt[i])
-        if routine and rate_h > 12 and before < 0:
-            continue  # the weather (a job every few minutes), not a change; after the onset it explains nothing
-        if routine and rate_h > 30:
-            continue
+        if routine:
+            continue  # a job that runs all through the log (hourly cron, sysstat, apt timers) is not a change
         f, ln = _where(ctx, e)
         ce = ChangeEvent(kind, "", f"{f}:{ln}", f, ln, float(tt[i]), iso(float(tt[i])),
                          _name(ctx.table.hosts, int(ctx.table.host[e])),
@@ -1184,7 +1380,9 @@ def _unrelated(ctx: _Ctx, bad: list[_Ch], used: set[int], incidents: list[Incide
         place = _name(ctx.table.services, int(keys.service[k])) or _name(ctx.table.hosts, int(keys.host[k]))
         host = _name(ctx.table.hosts, int(keys.host[k]))
         where = f"{place}{' on ' + host if host and host != place else ''}" if place else "its source"
-        if c.ts < main.onset_ts - lookback:
+        if c.off_path is not None:
+            reason = c.off_path
+        elif c.ts < main.onset_ts - lookback:
             rel = main.onset_ts - c.ts
             reason = (f"began {_dur(rel)} before {main.id}'s onset"
                       + (" and its rate did not change at it" if steady else ", well before the incident's chain"))

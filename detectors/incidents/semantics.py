@@ -121,3 +121,70 @@ def quoted(text: str) -> str | None:
     """A quoted phrase in a message, when it has one."""
     m = _QUOTED.search(text)
     return m.group(1) if m else None
+
+
+# What a client's error names when a kind of server fails, and the daemons that play that part on a host: a
+# Hikari / JDBC / psycopg error points at the host running postgres, a Redis timeout at the host running redis.
+# An SRE follows a failure back this way when the client's line carries an address rather than the host's name.
+ROLES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    ("database", re.compile(r"\b(?:jdbc\w*|hikari\w*|\w*sql\w*|psycopg\w*|pq|pgx|postgres\w*|database|db|"
+                            r"datasource|connection pool|c3p0|sqlalchemy|sqlstate|jpa|hibernate|mybatis|activerecord|gorm|orm|"
+                            r"transactions?|quer(?:y|ies)|statements?|deadlock\w*|lock (?:wait|timeout))\b", re.I),
+     re.compile(r"^(?:postgres\w*|postmaster|mysqld?|mariadb\w*|mongod|oracle\w*|pgbouncer|patroni|sqlservr|"
+                r"cockroach\w*)$", re.I)),
+    ("cache", re.compile(r"\b(?:redis\w*|memcache\w*|valkey|keydb|jedis|lettuce)\b", re.I),
+     re.compile(r"^(?:redis[\w-]*|memcached|valkey[\w-]*|keydb[\w-]*)$", re.I)),
+    ("dns", re.compile(r"\b(?:dns|resolv\w*|servfail|nxdomain|no such host|name resolution|lookup)\b", re.I),
+     re.compile(r"^(?:unbound|named|bind9?|dnsmasq|coredns|systemd-resolved|pdns\w*)$", re.I)),
+    ("queue", re.compile(r"\b(?:kafka\w*|rabbit\w*|amqp|broker|nats|sqs)\b", re.I),
+     re.compile(r"^(?:kafka\w*|rabbitmq\w*|beam\.smp|nats-server|activemq)$", re.I)),
+    ("search", re.compile(r"\b(?:elastic\w*|opensearch|solr)\b", re.I),
+     re.compile(r"^(?:elasticsearch|opensearch|solr)$", re.I)),
+)
+
+
+def roles_named(text: str) -> set[str]:
+    """The kinds of server (database, cache, dns, ...) a message names as what it talked to."""
+    return {name for name, words, _ in ROLES if words.search(text)}
+
+
+def role_of_service(service: str) -> str | None:
+    """The kind of server a daemon is (postgres -> database), or None."""
+    base = service.split("/")[-1].split("[")[0].strip()
+    for name, _, daemons in ROLES:
+        if daemons.match(base):
+            return name
+    return None
+
+
+# A limiter's own rejections: the requests it turned away are an effect of the load that tripped it.
+LIMITER = re.compile(r"\b(?:limiting (?:requests|connections)|rate[- ]?limit(?:ed|ing|s|er)?|too many requests|"
+                     r"throttl(?:ed|ing)|quota exceeded|request limit|load shedding|shedding load|"
+                     r"concurrency limit|over capacity)\b", re.I)
+
+
+def is_limiter(text: str, status: int = 0) -> bool:
+    """Whether a message (or an HTTP status 429) is a limiter turning requests away."""
+    return status == 429 or bool(LIMITER.search(text))
+
+
+# Shipping telemetry (metrics, traces, logs, error reports) fails often and never fails a user's request.
+TELEMETRY = re.compile(r"\b(?:statsd|dogstatsd|(?:flush|export|push|send|report|ship)(?:ing|ed)? (?:the )?"
+                       r"(?:metrics|spans|traces|telemetry|logs)|(?:metrics|spans|traces|telemetry) (?:flush|export|"
+                       r"push|upload)\w*|jaeger|zipkin|otlp|opentelemetry|otel[\w-]*|pushgateway|sentry|"
+                       r"fluent[- ]?(?:d|bit)|logstash|log shipp\w*|datadog[\w-]*)\b", re.I)
+
+
+def is_telemetry(text: str) -> bool:
+    """Whether a message is about shipping telemetry (a metrics flush, a span export, a log forwarder)."""
+    return bool(TELEMETRY.search(text))
+
+
+# A process that died (out of memory, killed, crashed) is reached by its clients without their naming it: they see
+# the connection refused or closed at its address.
+DEATH = re.compile(r"\b(?:outofmemory\w*|out of memory|oom[- ]?kill\w*|killed process|segfault|segmentation fault|"
+                   r"core dumped|panic|fatal error|terminated|exited with|main process exited|crash(?:ed)?|"
+                   r"heap space|stack ?overflow)\b", re.I)
+CONNECTION_LOST = re.compile(r"\b(?:connection refused|econnrefused|connection reset|econnreset|broken pipe|"
+                             r"prematurely closed|unexpected eof|eof|no healthy upstream|upstream connect error|"
+                             r"bad gateway|502|503|service unavailable|connect(?:ion)? (?:failed|timed out))\b", re.I)

@@ -80,7 +80,7 @@ _PLAIN = frozenset("slow stall shot show hose lost fast cart chart wait went sen
 # Words the intent patterns use: a misspelling one edit away (two for long words) reads as the word.
 _KEYWORDS = frozenset("""
 happened happening happen wrong broke broken going cause caused causes causing root reason culprit trigger triggered
-origin blame when since started start began begin onset time long related relevant involved connected linked herring
+origin blame when since started start began begin beginning onset time long related relevant involved connected linked herring
 coincidence matter responsible contributed still ongoing over resolved recovered recover continue continuing stopped
 stop currently first earliest which where host service machine server component system changed change changes
 deploy deployed deployment deployments rollout released release upgrade upgraded config configuration modified show
@@ -200,7 +200,9 @@ def _spelled(word: str) -> str:
         return word
     bound = 1 if len(word) < 7 else 2
     best = min(_KEYWORDS, key=lambda k: (_edits(word, k, bound), k))
-    return best if _edits(word, best, bound) <= bound and best[0] == word[0] else word
+    if _edits(word, best, bound) > bound or best[0] != word[0] or (word.startswith(best) and len(word) - len(best) >= 2):
+        return word  # not one slip away, or another word built on it ("printer" is not "print", "deployd" not "deploy")
+    return best
 
 
 def normalized(question: str, names: Sequence[str] = ()) -> str:
@@ -1051,37 +1053,61 @@ def _ongoing(ctx: _Ctx, q: Question) -> Composed:
         elif i is not None and int(t.level[i]) >= WARN:
             same &= t.level >= int(t.level[i])
         like |= same
-    last_ts = ctx.vocab.last_ts
-    if not like.any() or last_ts is None:
+    last_ts, first_ts = ctx.vocab.last_ts, ctx.vocab.first_ts
+    onset = epoch(inc.onset)
+    if not like.any() or last_ts is None or first_ts is None or onset is None:
         text = f"{inc.id}'s last line is at {clock(inc.end or inc.onset)}; these logs end {ctx.vocab.span()}."
         return Composed(text, "ongoing", "low", facts=[text])
+    ts = t.ts
     with np.errstate(invalid="ignore"):
-        idx = np.nonzero(like & (t.ts >= (epoch(inc.onset) or -np.inf)))[0]
-    if not len(idx):
-        idx = np.nonzero(like)[0]
-    ts = t.ts[idx]
-    j = int(idx[np.nanargmax(ts)]) if np.isfinite(ts).any() else int(idx[-1])
-    (last,) = ctx.steps_of([j])
-    gap = last_ts - (last.ts or last_ts)
-    span = last_ts - (epoch(inc.onset) or last_ts)
-    recovery = _recovery_after(ctx, last.ts)
-    if gap <= max(60.0, 0.05 * span) and recovery is None:
-        text = (f"Still going, as far as these logs go: {inc.id}'s errors continue to the end — the last, "
-                f"{_describe(last, ctx, 120)}, is {_minutes(gap)} before the logs end at {clock(last_ts)}.")
+        after_onset = np.nonzero(like & (ts >= onset))[0]
+        n_before = int((like & (ts < onset)).sum())
+    if not len(after_onset):
+        text = f"{inc.id}'s last line is at {clock(inc.end or inc.onset)}; these logs end {ctx.vocab.span()}."
+        return Composed(text, "ongoing", "low", facts=[text])
+    order = after_onset[np.argsort(ts[after_onset], kind="stable")]
+    times = ts[order]
+    # The failure stops at the first of its lines followed by a silence far longer than its usual gap (ten times the
+    # median gap, at least ten minutes); lines like it after that silence are the routine rate, not the incident.
+    gaps = np.diff(np.append(times, last_ts))
+    usual = float(np.median(gaps[:-1])) if len(gaps) > 1 else 60.0
+    silence = max(600.0, 10 * usual)
+    quiet = np.nonzero(gaps > silence)[0]
+    rate_before = n_before / max((onset - first_ts) / 60, 1.0)
+    if not len(quiet):
+        (last,) = ctx.steps_of([int(order[-1])])
+        text = (f"Still going, as far as these logs go: {inc.id}'s failing lines continue to their end at "
+                f"{clock(last_ts)} — the last is {_describe(last, ctx, 120)}, {_minutes(last_ts - float(times[-1]))} "
+                "before the end.")
         return Composed(text, "ongoing", inc.confidence, facts=[text])
-    facts = [f"It stopped: {inc.id}'s errors ended — the last is {_describe(last, ctx, 120)}, {_minutes(gap)} before the "
-             f"logs end at {clock(last_ts)}."]
+    k = int(quiet[0])
+    stop = float(times[k])
+    (last,) = ctx.steps_of([int(order[k])])
+    later = len(times) - k - 1
+    rate_during = (k + 1) / max((stop - onset) / 60, 1.0)
+    facts = [f"It stopped: {inc.id}'s failing lines ({rate_during:.2g}/min from the onset) end at {_hm(stop)}, "
+             f"{_minutes(last_ts - stop)} before the logs end at {clock(last_ts)} — the last is {_describe(last, ctx, 120)}."]
+    if later:
+        rate_after = later / max((last_ts - stop) / 60, 1.0)
+        facts.append(f"After that, such lines come at {rate_after:.2g}/min ({rate_before:.2g}/min before the onset).")
+    recovery = _recovery_after(ctx, stop, onset)
     if recovery is not None:
         facts.append(f"Recovery: {_describe(recovery, ctx, 120)}.")
     return Composed(" ".join(facts), "ongoing", inc.confidence, facts=facts)
 
 
-def _recovery_after(ctx: _Ctx, after: float | None) -> Step | None:
+def _recovery_after(ctx: _Ctx, after: float | None, onset: float | None = None) -> Step | None:
+    """The first recovery-worded line after `after` whose kind was not already routine before the onset (a task
+    that "succeeded" all day long is no recovery)."""
     if after is None:
         return None
     store = ctx.ws.result.templates
     t = ctx.table
     tids = [int(x) for x in np.unique(t.template) if any(w in store.template(int(x)).lower() for w in _RECOVERY)]
+    if onset is not None and tids:
+        with np.errstate(invalid="ignore"):
+            routine = set(np.unique(t.template[np.isin(t.template, tids) & (t.ts < onset)]).tolist())
+        tids = [x for x in tids if x not in routine]
     if not tids:
         return None
     with np.errstate(invalid="ignore"):

@@ -680,7 +680,14 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
     adj, low = _lead(inc.confidence, inc.confidence_reason)
     cause = _cause(inc)
     head = f"{inc.id}, from {clock(inc.onset)}"
-    if cause is not None:
+    quiet = inc.user_facing is False and inc.confidence != "high"
+    if quiet:
+        # No request failed or slowed down and the engine is not sure: a change worth a look, not an outage.
+        head = (f"No outage shows in these logs (no failing or slow requests). The strongest change the incident "
+                f"engine found ({inc.id}, {inc.confidence} confidence) starts at {clock(inc.onset)}")
+    if cause is not None and quiet:
+        facts = [f"{head} with {_describe(cause, ctx)}{low}."]
+    elif cause is not None:
         facts = [f"{head}: the {adj}root cause is {_describe(cause, ctx)}{low}."]
     else:
         facts = [f"{head}: {_title(inc, 200)}."]
@@ -689,7 +696,7 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
         facts.append("It spread: " + "; then ".join(_describe(s, ctx, 100) for s in props) + ".")
     symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), None)
     if symptom is not None and symptom is not cause:
-        facts.append(f"What users saw: {_describe(symptom, ctx)}.")
+        facts.append(f"{'Its last symptom' if quiet else 'What users saw'}: {_describe(symptom, ctx)}.")
     if inc.impact:
         facts.append(f"Impact: {clip(inc.impact, 200)}.")
     others = [i for i in ctx.view.incidents if i is not inc][:2]
@@ -933,7 +940,19 @@ def _minutes(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 2 * 3600:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
+def _rate(n: int, seconds: float) -> str:
+    """"2.4 per minute", "3.1 per hour", "0.5 per day": the unit that reads best."""
+    per_min = n / max(seconds / 60, 1 / 60)
+    if per_min >= 0.1:
+        return f"{per_min:.2g} per minute"
+    if per_min * 60 >= 0.1:
+        return f"{per_min * 60:.2g} per hour"
+    return f"{per_min * 1440:.2g} per day"
 
 
 _ANCHORS = (("root cause", "cause"), ("cause", "cause"), ("onset", "first"), ("start", "first"), ("symptom", "symptom"),
@@ -1090,13 +1109,14 @@ def _ongoing(ctx: _Ctx, q: Question) -> Composed:
     if later:
         rate_after = later / max((last_ts - stop) / 60, 1.0)
         facts.append(f"After that, such lines come at {rate_after:.2g}/min ({rate_before:.2g}/min before the onset).")
-    recovery = _recovery_after(ctx, stop, onset)
+    recovery = _recovery_after(ctx, stop, onset, within=max(1800.0, silence))
     if recovery is not None:
         facts.append(f"Recovery: {_describe(recovery, ctx, 120)}.")
     return Composed(" ".join(facts), "ongoing", inc.confidence, facts=facts)
 
 
-def _recovery_after(ctx: _Ctx, after: float | None, onset: float | None = None) -> Step | None:
+def _recovery_after(ctx: _Ctx, after: float | None, onset: float | None = None,
+                    within: float = 3600.0) -> Step | None:
     """The first recovery-worded line after `after` whose kind was not already routine before the onset (a task
     that "succeeded" all day long is no recovery)."""
     if after is None:
@@ -1111,7 +1131,7 @@ def _recovery_after(ctx: _Ctx, after: float | None, onset: float | None = None) 
     if not tids:
         return None
     with np.errstate(invalid="ignore"):
-        idx = np.nonzero(np.isin(t.template, tids) & (t.ts >= after))[0]
+        idx = np.nonzero(np.isin(t.template, tids) & (t.ts >= after) & (t.ts <= after + within))[0]
     if not len(idx):
         return None
     return ctx.steps_of([int(idx[0])])[0]
@@ -1160,8 +1180,8 @@ def _count(ctx: _Ctx, q: Question) -> Composed:
     facts = [f"{len(idx)} {what}{where}{between}: the first {_describe(first, ctx, 100)}"
              + (f", the last {_describe(last, ctx, 100)}" if len(idx) > 1 else "") + "."]
     if len(finite) >= 2 and finite.max() > finite.min():
-        minutes = (finite.max() - finite.min()) / 60
-        facts.append(f"That is about {len(idx) / max(minutes, 1 / 60):.1f} per minute over {_minutes(finite.max() - finite.min())}.")
+        facts.append(f"That is about {_rate(len(idx), float(finite.max() - finite.min()))} over "
+                     f"{_minutes(finite.max() - finite.min())}.")
     hosts = Counter(t.host_name(int(i)) or "-" for i in idx)
     if len(hosts) > 1:
         facts.append("By host: " + ", ".join(f"{h} {n}" for h, n in hosts.most_common(4)) + ".")

@@ -88,6 +88,8 @@ class IncidentView:
     changed_before: list[Step] = field(default_factory=list)
     end: str | None = None  # ISO 8601 of the last line of the incident, when known
     confidence_reason: str | None = None
+    user_facing: bool | None = None  # the engine saw requests fail or slow down (5xx, p95 up); None: not said
+
 
     @property
     def hosts(self) -> list[str]:
@@ -145,7 +147,11 @@ def view_from_dict(data: dict[str, Any]) -> TriageView:
         onset = inc.get("onset_time") or inc.get("onset") or inc.get("onset_ts")
         end = inc.get("end_time") or inc.get("end_ts") or inc.get("end")
         impact = inc.get("impact")
+        user_facing = None
         if isinstance(impact, dict):
+            before = impact.get("latency_p95_ms_before") or 0.0
+            during = impact.get("latency_p95_ms_during") or 0.0
+            user_facing = bool(impact.get("status_5xx") or (during and during > 2 * before > 0))
             impact = impact.get("summary") or impact.get("symptom") or ""
         incidents.append(IncidentView(
             id=str(inc.get("id") or f"I{i}"),
@@ -158,6 +164,7 @@ def view_from_dict(data: dict[str, Any]) -> TriageView:
             changed_before=[_step(c) for c in inc.get("changed_before") or []],
             end=iso(epoch(end)) if end is not None else None,
             confidence_reason=inc.get("confidence_reason") or None,
+            user_facing=user_facing,
         ))
     notes = [str(n.get("text") if isinstance(n, dict) else n) for n in data.get("notes") or []]
     return TriageView(incidents, [_step(u) for u in data.get("unrelated") or []], notes, "engine")

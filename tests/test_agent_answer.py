@@ -341,3 +341,18 @@ def test_the_repetition_guard_stops_a_loop() -> None:
     assert looped and guard.trimmed().count("The disk filled up.") == 1
     fresh = RepetitionGuard()
     assert not any(fresh.feed(w + " ") for w in "db-01 ran out of disk space at 03:10 and writes failed".split())
+
+
+def test_a_public_log_without_an_outage_is_not_called_one(shared_data: Path, tmp_path: Path) -> None:
+    """Linux_2k (a month of one host's syslog, no outage): "what happened?" reports what changed, without calling
+    it an outage or inventing users who saw it, and cites real lines."""
+    path = shared_data / "loghub_2k" / "Linux" / "Linux_2k.log"
+    if not path.is_file():
+        pytest.skip(f"{path} is not there")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path))
+    s.audit([str(path)])
+    answer = s.ask("what happened?")
+    assert "What users saw" not in answer.text
+    assert answer.text.startswith(("No outage", "No incident")), answer.text
+    assert answer.citations["dropped"] == []
+    assert_citations_resolve(answer.text, path)

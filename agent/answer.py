@@ -279,6 +279,19 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
     for service in sorted(vocab.services, key=len, reverse=True):
         if len(service) >= 3 and _word(service, low) and service not in q.hosts:
             q.services.append(service)
+    if not q.hosts:
+        # A host's role word ("the backup box", "the db") names it when exactly one host is called that:
+        # "backup1.lon2", "db-01" and "sql-01" are "backup", "db" and "sql".
+        roles: dict[str, list[str]] = {}
+        for host in vocab.hosts:
+            role = re.sub(r"[-_]?\d+[a-z]?$", "", host.split(".")[0].lower())
+            if len(role) >= 2 and role != host.split(".")[0].lower():
+                roles.setdefault(role, []).append(host)
+        services = {sv.lower() for sv in vocab.services}
+        for word in re.findall(r"[a-z][a-z0-9]+", low):
+            hosts = roles.get(word, [])
+            if len(hosts) == 1 and word not in services and word not in _STOP and hosts[0] not in q.hosts:
+                q.hosts.append(hosts[0])
     for source, name in zip(vocab.sources, vocab.files):
         if _word(name, low) and source not in q.files:
             q.files.append(source)
@@ -500,19 +513,25 @@ class _Ctx:
         need = len(stems) if best == len(stems) else best
         return [tid for n, tid in scored if n >= need]
 
+    def metric_rows(self) -> np.ndarray:
+        """Events read from metric CSV files (their rows are numbers, not log messages)."""
+        t = self.table
+        codes = [i for i, src in enumerate(t.sources) if src.lower().endswith((".csv", ".csv.gz"))]
+        return np.isin(t.source, codes)
+
     def subject_mask(self, words: Sequence[str]) -> np.ndarray:
         """Events about the subject: their template holds it, else (a value the templates mask: a path, an id, a
         client name) their line does, read back from the files."""
         t = self.table
         tids = self.subject_templates(words)
         if tids:
-            return np.isin(t.template, tids)
+            return np.isin(t.template, tids) & ~self.metric_rows()
         key = tuple(w.lower() for w in words)
         cached = self._grepped.get(key)
         if cached is None:
             phrases = [w.lower() for w in words] if any(" " in w for w in words) or len(words) == 1 else []
             cached = self._grep(phrases, any_of=True) if phrases else self._grep([_stem(w.lower()) for w in words])
-            self._grepped[key] = cached
+            self._grepped[key] = cached = cached & ~self.metric_rows()
         return cached
 
     def _grep(self, needles: Sequence[str], *, any_of: bool = False) -> np.ndarray:
@@ -857,8 +876,12 @@ def _targets(ctx: _Ctx, q: Question) -> list[int]:
         about = ctx.subject_mask(q.subject)
         idx = np.nonzero(ctx.mask(q, span=span) & about)[0]
         if not len(idx) and (q.hosts or q.services):
-            # The subject's lines may carry no host (an access log names none): the subject decides.
-            idx = np.nonzero(ctx.mask(Question(q.text, q.kind, files=q.files), span=span) & about)[0]
+            # The subject's lines may carry no host (an access log names none): those decide; lines that name
+            # another host do not.
+            t = ctx.table
+            hostless = np.isin(t.host, [c for c, h in enumerate(t.hosts) if not h])
+            idx = np.nonzero(ctx.mask(Question(q.text, q.kind, files=q.files), span=span) & about & hostless
+                             & ~ctx.metric_rows())[0]
         if len(idx):
             return [int(i) for i in idx]
     if q.hosts or q.services or q.files or span:

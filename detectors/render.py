@@ -367,23 +367,46 @@ def render_json(report: Report) -> str:
     return report.to_json()
 
 
+def incident_dicts(report: Any) -> list[dict[str, Any]]:
+    """The incident engine's incidents of a report as plain dicts (empty when the report has none)."""
+    inc = getattr(report, "incidents", None)
+    if inc is None:
+        return []
+    if hasattr(inc, "to_dict"):
+        inc = inc.to_dict()
+    if isinstance(inc, dict):
+        inc = inc.get("incidents", [])
+    return [i if isinstance(i, dict) else getattr(i, "__dict__", {}) for i in inc or []]
+
+
 def iter_jsonl(report: Report) -> Iterator[str]:
-    """One JSON object per line: a verdict per listed window (`"kind": "window"`), then a `"kind": "summary"` line
-    with the detector, threshold rule and totals. Control characters are escaped by JSON, so the lines are safe
-    to print on a terminal."""
+    """The report as JSON lines, one object a line, produced one at a time (a caller may write each as it comes):
+    the incidents (`"kind": "incident"`), the grouped anomalies (`"kind": "anomaly"`), one verdict per listed window
+    (`"kind": "window"`: every flagged window or session, all windows with `--all-windows`), then one
+    `"kind": "summary"` line with the detector, threshold rule and totals. The one JSON-lines writer of the audit
+    (`sleuth audit --format jsonl`). Control characters are escaped by JSON, so the lines are safe on a terminal."""
     import json
     from dataclasses import asdict
 
+    for inc in incident_dicts(report):
+        yield json.dumps({"kind": "incident", **inc}, ensure_ascii=False, default=str)
+    for a in report.anomalies:
+        yield json.dumps({"kind": "anomaly", "id": a.id, "rank": a.rank, "severity": a.severity, "where": a.where,
+                          "time": a.time, "host": a.host, "level": a.level, "template_id": a.template_id,
+                          "template": a.template, "text": a.text, "score": a.score, "threshold": a.threshold,
+                          "detector": a.detector}, ensure_ascii=False)
     for w in report.windows:
         yield json.dumps({"kind": "window", "detector": report.detector, **asdict(w)}, ensure_ascii=False)
-    yield json.dumps({"kind": "summary", "detector": report.detector, "sources": report.sources,
-                      "windowing": report.windowing, "threshold_rule": report.threshold_rule,
-                      "windows_listed": report.windows_listed, "totals": asdict(report.totals)},
-                     ensure_ascii=False)
+    t = report.totals
+    yield json.dumps({"kind": "summary", "detector": report.detector, "sources": report.sources, "events": t.events,
+                      "windows": t.windows, "anomalous_windows": t.anomalous_windows,
+                      "anomalies": len(report.anomalies), "windows_listed": report.windows_listed,
+                      "skipped": t.skipped, "windowing": report.windowing, "threshold_rule": report.threshold_rule,
+                      "totals": asdict(t), "version": report.version}, ensure_ascii=False)
 
 
 def render_jsonl(report: Report) -> str:
-    """`iter_jsonl` joined: one verdict per flagged window (all windows with `--all-windows`), then a summary."""
+    """`iter_jsonl` joined (what `--out FILE` writes)."""
     return "\n".join(iter_jsonl(report)) + "\n"
 
 

@@ -6,14 +6,12 @@
 cause. Log text is untrusted: it is escaped as GitHub's runner requires (`%`, CR and LF in messages; also `:`
 and `,` in properties), so no log line can start a workflow command of its own, and control characters go.
 
-`render_jsonl` writes one JSON object a line: the incidents (`"kind": "incident"`), the anomalies
-(`"kind": "anomaly"`), one verdict per listed window (`"kind": "window"`, from `detectors.render.iter_jsonl`),
-then a closing `"kind": "summary"` line with the totals.
+`render_jsonl` is `detectors.render.render_jsonl` (the one JSON-lines writer): one JSON object a line, the
+incidents, the anomalies, one verdict per listed window, then a closing summary line.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -57,15 +55,9 @@ def _command(level: str, where: str | None, title: str, message: str) -> str:
 
 
 def _incidents(report: Any) -> list[dict[str, Any]]:
-    """The engine's incidents as plain dicts (empty when the report has none)."""
-    inc = getattr(report, "incidents", None)
-    if inc is None:
-        return []
-    if hasattr(inc, "to_dict"):
-        inc = inc.to_dict()
-    if isinstance(inc, dict):
-        inc = inc.get("incidents", [])
-    return [i if isinstance(i, dict) else getattr(i, "__dict__", {}) for i in inc or []]
+    from detectors.render import incident_dicts
+
+    return incident_dicts(report)
 
 
 def _cause_where(incident: dict[str, Any]) -> str | None:
@@ -97,21 +89,7 @@ def render_github(report: Any) -> str:
 
 
 def render_jsonl(report: Any) -> str:
-    """The report as JSON lines: incidents, anomalies, windows, then a summary line."""
-    lines = [json.dumps({"kind": "incident", **inc}, ensure_ascii=False, default=str) for inc in _incidents(report)]
-    for a in report.anomalies:
-        lines.append(json.dumps({"kind": "anomaly", "id": a.id, "rank": a.rank, "severity": a.severity,
-                                 "where": a.where, "time": a.time, "host": a.host, "level": a.level,
-                                 "template_id": a.template_id, "template": a.template, "text": a.text,
-                                 "score": a.score, "threshold": a.threshold, "detector": a.detector},
-                                ensure_ascii=False))
-    # one verdict per listed window (every flagged one; all with --all-windows), as detectors.render writes them
-    from detectors.render import iter_jsonl
+    """The report as JSON lines: `detectors.render.render_jsonl` (one writer; kept here for callers of this module)."""
+    from detectors.render import render_jsonl as render
 
-    lines += [ln for ln in iter_jsonl(report) if not ln.startswith('{"kind": "summary"')]
-    t = report.totals
-    lines.append(json.dumps({"kind": "summary", "sources": report.sources, "events": t.events, "windows": t.windows,
-                             "anomalous_windows": t.anomalous_windows, "anomalies": len(report.anomalies),
-                             "windows_listed": getattr(report, "windows_listed", "flagged"), "skipped": t.skipped,
-                             "version": report.version}, ensure_ascii=False))
-    return "\n".join(lines) + "\n"
+    return render(report)

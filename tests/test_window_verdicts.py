@@ -49,10 +49,18 @@ def test_every_flagged_session_is_listed_with_its_key_and_evidence(tmp_path: Pat
 def test_jsonl_is_one_verdict_per_line_then_a_summary(tmp_path: Path) -> None:
     log = _sessions_log(tmp_path / "api.log")
     report = audit([log], AuditOptions(window=r"session:req-\d+", state_dir=None)).report
-    rows = [json.loads(line) for line in render_jsonl(report).splitlines()]
-    assert [r["kind"] for r in rows] == ["window"] * len(report.windows) + ["summary"]
-    assert rows[-1]["totals"]["anomalous_windows"] == len(report.windows)
-    assert all(r["flagged"] for r in rows[:-1])
+    text = render_jsonl(report)
+    rows = [json.loads(line) for line in text.splitlines()]
+    kinds = [r["kind"] for r in rows]
+    # One writer for the audit's JSON lines: incidents, grouped anomalies, one verdict per flagged window, summary.
+    assert kinds == (["incident"] * kinds.count("incident") + ["anomaly"] * len(report.anomalies)
+                     + ["window"] * len(report.windows) + ["summary"])
+    windows = [r for r in rows if r["kind"] == "window"]
+    assert {"req-17", "req-33"} <= {r["key"] for r in windows} and all(r["flagged"] for r in windows)
+    assert rows[-1]["totals"]["anomalous_windows"] == rows[-1]["anomalous_windows"] == len(report.windows)
+    from detectors.render_ci import render_jsonl as ci_jsonl
+
+    assert ci_jsonl(report) == text  # the CI module writes through the same function
 
 
 def test_all_windows_adds_the_unflagged_scores(tmp_path: Path) -> None:

@@ -346,7 +346,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
             used |= taken | {anchor_i}
             if inc is not None:
                 inc.confidence = "low"
-                inc.confidence_reason = "no user-facing symptom (5xx, latency, front-door errors): an onset of failures"
+                inc.confidence_reason = NO_SYMPTOM
                 incidents.append(inc)
     out.incidents = incidents
     out.unrelated = _unrelated(ctx, bad, used, incidents, options, lookback)
@@ -455,7 +455,33 @@ def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -
     shifts = [f for f in explain.field_shifts(ctx.table, spike, base) if f.field not in ("status", "exception")]
     if shifts:
         why += " (" + ", ".join(f"{f.field}={f.value}: {f.spike_share:.0%} of them" for f in shifts[:2]) + ")"
+        # Its first line: the first of the rise that carries the value explaining it (the flooding client's line,
+        # not whichever request happened to come first).
+        e = _first_with(ctx, spike, shifts[0])
+        if e >= 0 and e != c.event:
+            c = _Ch(c.c, float(ctx.t[e]), e, c.bad, c.symptom, c.background, c.coact, c.flagged)
     return c, why
+
+
+def _first_with(ctx: _Ctx, events: np.ndarray, shift: Any) -> int:
+    """The first of `events` (time order) whose field `shift.field` has the value `shift.value`; -1 if none."""
+    table = ctx.table
+    cols = {"host": (table.hosts, table.host), "service": (table.services, table.service),
+            "route": (table.routes, table.route)}
+    if shift.field in cols:
+        labels, col = cols[shift.field]
+        try:
+            code = list(labels).index(shift.value)
+        except ValueError:
+            return -1
+        hit = events[col[events] == code]
+        return int(hit[0]) if len(hit) else -1
+    try:
+        code = list(table.attrs).index(f"{shift.field}={shift.value}")
+    except ValueError:
+        return -1
+    with_value = set(table.attr_event[table.attr_code == code].tolist())
+    return next((int(e) for e in events if int(e) in with_value), -1)
 
 
 def _at_front(ctx: _Ctx, k: int) -> bool:
@@ -562,7 +588,10 @@ def _is_bad(c: _Ch) -> bool:
 def _anchor_weight(c: _Ch) -> float:
     if c.metric is not None:
         return 0.0
-    w = c.symptom * np.log1p(c.c.strength)
+    # A latency shift's strength is a robust z, unbounded when the baseline barely varies: capped near the
+    # strongest rate changes so that it does not drown them.
+    strength = min(c.c.strength, 200.0) if c.c.kind == "latency up" else c.c.strength
+    w = c.symptom * np.log1p(strength)
     return w * (0.3 if c.background else 1.0)
 
 
@@ -576,6 +605,10 @@ def _elevated(ctx: _Ctx, c: _Ch) -> np.ndarray | None:
 def _coactivity(ctx: _Ctx, c: _Ch, anchor: _Ch, lo: int, hi: int) -> float:
     """Share of the change's elevated bins in [lo, hi] that fall while the anchor is elevated (±1 bin)."""
     a = _elevated(ctx, anchor)
+    if anchor.c.kind == "latency up" or anchor.c.key < 0:
+        # A series change (latency): elevated over its own span, not over the count of its first slow line's key.
+        a = np.zeros(ctx.n_bins, dtype=bool)
+        a[max(0, anchor.c.bin):min(ctx.n_bins, anchor.c.end_bin + 1)] = True
     e = _elevated(ctx, c)
     if a is None or e is None:
         return 0.5
@@ -789,6 +822,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             reasons.append(f"right after a {near[0].kind} on the same {'host' if near[0].host else 'service'} "
                            f"({_dur(near[0].before_s)} before the onset)")
         cands.append((score, c, reasons))
+    if load is not None:
+        # The load ranks above the limiter it tripped (the limiter's rejections are its effect).
+        lim = max((sc for sc, c, _ in cands if c is limiter), default=None)
+        if lim is not None:
+            cands = [(max(sc, lim + 0.1) if c is load[0] else sc, c, r) for sc, c, r in cands]
     cands.sort(key=lambda x: -x[0])
 
     candidates: list[Candidate] = []
@@ -877,7 +915,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             exc=_name(ctx.table.excs, int(ctx.table.exc[e])),
             route=_name(ctx.table.routes, int(keys.route[k])) if k >= 0 else None,
         ))
-    if chain and not any(s.role == "symptom" for s in chain):
+    user_facing = symptom_ch.symptom >= 0.6 or symptom_ch.c.kind in ("latency up", "rate down")
+    if chain and user_facing and not any(s.role == "symptom" for s in chain):
         chain[-1].role = "symptom" if len(chain) > 1 else chain[-1].role
     hosts: list[str] = []
     services: list[str] = []
@@ -890,6 +929,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if s.file not in srcs:
             srcs.append(s.file)
     impact = _impact(ctx, onset, end_ts, symptom_ch, lookback, chain)
+    impact.user_facing = bool(user_facing)
     strength = float(sum(np.log1p(c.c.strength) * max(c.bad, c.symptom) for c in steps_ch))
     confidence, why = _confidence(chain, candidates, impact, symptom_ch)
     inc = Incident(
@@ -1002,6 +1042,10 @@ def _path_names(ctx: _Ctx, c: _Ch) -> tuple[set[str], set[str], set[str]]:
     stem = Path(ctx.table.sources[int(keys.source[k])]).name.split(".")[0].lower()
     if not host and not svc and len(stem) >= 4 and stem not in _GENERIC_FILES:
         names.add(stem)  # a file named after its service (pricing-service.log), when its lines name no other
+        for word in _TOKEN.findall(stem):
+            role = semantics.role_of_service(word)  # postgresql-2025-03-03.log is a database's log
+            if role:
+                roles.add(role)
     daemons = set(ctx.host_services(host_code)) if host_code else set()
     if svc:
         daemons.add(svc)
@@ -1328,8 +1372,15 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
     return imp
 
 
+NO_SYMPTOM = ("no user-facing symptom in these logs (no 5xx, 4xx, slow requests or errors at a front door): a "
+              "change in failures worth a look, not a confirmed outage")
+
+
 def _confidence(chain: list[Step], candidates: list[Candidate], impact: Impact, symptom: _Ch) -> tuple[str, str]:
-    user_facing = symptom.symptom >= 0.6
+    user_facing = symptom.symptom >= 0.6 or symptom.c.kind in ("latency up", "rate down")
+    if not user_facing:
+        # Without anything users saw, the engine cannot say there was an incident, however clear the chain.
+        return "low", NO_SYMPTOM
     top = candidates[0] if candidates else None
     # The margin to the best candidate that tells another story (another host/service than the top one).
     other = [c for c in candidates[1:] if top is None or (c.host, c.service) != (top.host, top.service)

@@ -109,6 +109,8 @@ class Impact:
     latency_p95_ms_before: float | None = None
     latency_p95_ms_during: float | None = None
     explained_by: list[FieldShift] = field(default_factory=list)
+    user_facing: bool | None = None  # False: no 5xx / 4xx / latency / front-door errors; `symptom` is then only
+    #                                   where the failures were, not what users saw (None: a report from before)
 
 
 @dataclass(slots=True)

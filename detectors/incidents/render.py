@@ -49,7 +49,8 @@ def markdown_lines(triage: dict[str, Any] | None) -> list[str]:
         out.append(f"- **Onset:** {_md(onset)} \u00b7 **confidence:** {_md(inc.get('confidence'))} "
                    f"({_md(inc.get('confidence_reason'))})")
         impact = inc.get("impact") or {}
-        out.append(f"- **Impact:** {_md(impact.get('summary'), 400)}")
+        label = "Failures (no user-facing symptom seen)" if impact.get("user_facing") is False else "Impact"
+        out.append(f"- **{label}:** {_md(impact.get('summary'), 400)}")
         shifts = impact.get("explained_by") or []
         if shifts:
             out.append("- **The errors share:** " + ", ".join(
@@ -119,7 +120,8 @@ def html_lines(triage: dict[str, Any] | None) -> list[str]:
         onset = _when(inc.get("onset_time")) or "unknown (no timestamps)"
         out.append(f"<p><strong>Onset:</strong> {_h(onset)} &middot; <strong>confidence:</strong> "
                    f"{_h(inc.get('confidence'))} ({_h(inc.get('confidence_reason'))})<br>"
-                   f"<strong>Impact:</strong> {_h(impact.get('summary'), 400)}</p>")
+                   f"<strong>{'Failures (no user-facing symptom seen)' if impact.get('user_facing') is False else 'Impact'}"
+                   f":</strong> {_h(impact.get('summary'), 400)}</p>")
         shifts = impact.get("explained_by") or []
         if shifts:
             out.append("<p><strong>The errors share:</strong> " + ", ".join(

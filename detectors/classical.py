@@ -190,9 +190,11 @@ class ClassicalDetector(Detector):
 
         if sev is not None and member_events is not None:
             # Share of the fit windows each template appears in (a rare error's template is in few of them).
-            rows = np.repeat(np.arange(n), np.diff(offsets))
-            pairs = np.unique(np.stack([rows, members.astype(np.int64)], axis=1), axis=0)
-            per_template = np.bincount(pairs[:, 1], minlength=int(members.max()) + 1 if len(members) else 1)
+            # Each distinct (window, template) pair once, as one int64 key (a 2-column unique copied and sorted
+            # rows of pairs: the fit's peak memory on long logs).
+            width = int(members.max()) + 1 if len(members) else 1
+            pairs = np.unique(np.repeat(np.arange(n, dtype=np.int64) * width, np.diff(offsets)) + members)
+            per_template = np.bincount(pairs % width, minlength=width)
             self.window_share = {int(t): c / n for t, c in enumerate(per_template.tolist()) if c}
             # At least the 2 windows that one line falls in when windows overlap, so that small fits have rare errors.
             self.rare_share = max(RARE_ERROR_SHARE, 2.0 / n)

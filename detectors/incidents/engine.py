@@ -199,6 +199,7 @@ def triage_audit(result: Any, *, metrics: Sequence[str | MetricSeries] = (), sig
     threshold = float(getattr(detector, "threshold", float("nan")))
     line_scores = result.line_scores if np.isfinite(threshold) else None
     notes = list(getattr(result.stats, "notes", []))
+    notes += [s.message for s in list(getattr(result.stats, "skips", []))[:20]]  # empty / binary / unreadable
     out = triage_table(result.events, result.templates, read_notes=notes, line_scores=line_scores,
                        threshold=threshold, detector_name=getattr(detector, "name", None), metrics=metrics,
                        signals=signals, options=options)

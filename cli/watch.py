@@ -21,6 +21,8 @@ def watch(
     lateness: Annotated[float, typer.Option("--allowed-lateness", help="Seconds a point may arrive late and still be re-ordered.")] = 0.0,
     keep_batch: Annotated[int, typer.Option("--keep-batch", help="KEEP segments per fine-tune.")] = 3,
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="Never fine-tune.")] = False,
+    min_deviation: Annotated[float, typer.Option("--min-deviation", min=0.0, help="Never flag a point closer than this to its expected value, in the series' own units (e.g. 5 for CPU %). The automatic minimum (10 % of the recent 5-95 % range, the window's widest deviation) applies too.")] = 0.0,
+    z_flag: Annotated[float, typer.Option("--z", min=1.0, help="Robust standard deviations from the expected value needed to flag a point.")] = 6.0,
     points: Annotated[bool, typer.Option("--points", help="Also emit every scored point with its band (for charts).")] = False,
     stop_after: Annotated[float | None, typer.Option("--stop-after", help="With --follow: stop after this many seconds.")] = None,
     metrics_port: Annotated[int | None, typer.Option("--metrics-port", min=1, max=65535, help="Expose the watcher's counters (events, anomalies, KEEP/REMOVE, model version, lag) for Prometheus at http://127.0.0.1:PORT/metrics.")] = None,
@@ -56,7 +58,8 @@ def watch(
     raise typer.Exit(watch_main(
         sources, runner=runner.value, model_dir=models, follow=follow,
         out=out, judge=judge, allowed_lateness_s=lateness, keep_batch=keep_batch, adapt=not no_adapt,
-        emit_points=points, stop_after_s=stop_after, beam_args=list(ctx.args),
+        emit_points=points, stop_after_s=stop_after, beam_args=list(ctx.args), min_deviation=min_deviation,
+        z_flag=z_flag,
     ))
 
 

@@ -285,7 +285,7 @@ def test_flag_message_is_in_the_series_units(store: ModelStore) -> None:
     core = CalmCore(store, config=CalmConfig(adapt=False))
     events = run_core(core, records(series(spike_at=200)))
     flagged = next(e for e in events if e.kind == "anomaly")
-    assert "from the expected" in (flagged.message or "") and "robust sd" in (flagged.message or "")
+    assert "from the expected" in (flagged.message or "") and "flagging margin" in (flagged.message or "")
     assert flagged.lower is not None and flagged.upper is not None
     assert not flagged.lower <= (flagged.value or 0) <= flagged.upper
     assert sum(e.kind == "anomaly" for e in events) <= 3

@@ -244,6 +244,11 @@ class SeriesState:
         return out, events
 
 
+def _sd(z: float) -> str:
+    """The robust z as words (a series that barely moved before gives absurd z values: say so instead)."""
+    return f"{z:.1f} robust sd" if z < 1000 else "the series barely moved before it"
+
+
 def _seg_event(kind: str, seg: Segment, version: int | None, **extra: Any) -> CalmEvent:
     return CalmEvent(kind, seg.series, seg.ts, seg.value, seg.predicted, seg.lower, seg.upper, seg.score,
                      seg.id, model_version=version, **extra)
@@ -359,9 +364,12 @@ class CalmCore:
     def _release(self, lateness: float, only: str | None = None) -> list[CalmEvent]:
         """Release each series' points up to its watermark (newest timestamp - `lateness`) and judge what is due."""
         events: list[CalmEvent] = []
-        for name, buffer in self.buffers.items():
-            if only is not None and name != only:
-                continue
+        if only is not None:
+            one = self.buffers.get(only)
+            chosen = [(only, one)] if one is not None else []
+        else:
+            chosen = list(self.buffers.items())
+        for name, buffer in chosen:
             watermark = buffer.max_ts - lateness
             points = buffer.release(watermark)
             state = self.states.get(name)
@@ -468,10 +476,12 @@ class CalmCore:
         state.pending.append(seg)
         self.stats["segments"] += 1
         return [_seg_event("anomaly", seg, self.version, data={"z": round(z, 2), "deviation": value - med},
-                           message=f"{value:.4g} is {value - med:+.4g} from the expected {med:.4g} ({z:.1f} robust sd; "
-                           f"flagged beyond ±{(hi - lo) / 2:.4g} in the series' units)")]
+                           message=f"{value:.4g} is {value - med:+.4g} from the expected {med:.4g}, {score:.1f}x the "
+                           f"flagging margin of ±{(hi - lo) / 2:.4g} in the series' units ({_sd(z)})")]
 
     def _judge_due(self, state: SeriesState, now: float) -> list[CalmEvent]:
+        if not state.pending:
+            return []
         events: list[CalmEvent] = []
         due = [s for s in state.pending if len(s.after) >= self.config.after or now >= s.deadline]
         for seg in due:

@@ -51,6 +51,7 @@ from detectors.calm.adapt import AdaptConfig, Adapter, KeepSegment
 from detectors.calm.core import CalmConfig, CalmCore, CalmEvent, OrderBuffer, SeriesState
 from detectors.calm.judge import Judge, RuleJudge
 from detectors.calm.records import BadRecord, Record, parse_line
+from detectors.calm.residual import ResidualConfig
 from detectors.calm.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -568,6 +569,8 @@ def watch_main(
     stop_after_s: float | None = None,
     emit_points: bool = False,
     beam_args: Sequence[str] = (),
+    min_deviation: float = 0.0,
+    z_flag: float = 6.0,
     stdin: Any = None,
     stderr: Any = None,
 ) -> int:
@@ -586,7 +589,8 @@ def watch_main(
         return 2
     opts = WatchOptions(
         model_dir=Path(model_dir) if model_dir else default_model_dir(),
-        config=CalmConfig(allowed_lateness_s=allowed_lateness_s, adapt=adapt, emit_points=emit_points),
+        config=CalmConfig(allowed_lateness_s=allowed_lateness_s, adapt=adapt, emit_points=emit_points,
+                          residual=ResidualConfig(min_deviation=min_deviation, z_flag=z_flag)),
         adapt=AdaptConfig(keep_batch=keep_batch),
         judge=JudgeSpec(kind=judge, model=judge_model),
         follow=follow, stop_after_s=stop_after_s, out=out, runner=runner, beam_args=list(beam_args),

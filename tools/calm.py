@@ -73,30 +73,34 @@ def _iso(t: float) -> str:
 
 
 def _band(path: str, series: str | None, when: str) -> dict[str, float | str | bool]:
-    from detectors.calm.detect import band_scores, bands
-    from detectors.calm.forecaster import load_checkpoint
-    from detectors.calm.store import SHIPPED
+    """The point nearest `when` scored as `sleuth watch` scores it: the series streamed through CALM's robust
+    residual scorer up to that point (seasonal expectation, robust spread, flagging band in the series' units)."""
+    from detectors.calm.residual import RobustResidualScorer
 
     name, ts, values = _load(path, series)
-    model = load_checkpoint(SHIPPED)
-    ctx = model.config.context
     i = _index(ts, when)
-    if i < ctx:
-        raise ToolInputError(f"{name}: the point at {_iso(ts[i])} has only {i} points before it; the forecaster needs {ctx}")
-    row = bands(model.quantile_forecast(values[i - ctx : i][None, :])[:, 0, :], model.config.quantiles)
-    score = float(band_scores(values[i : i + 1], row)[0])
-    med, q1, q3, lo, hi = (float(v) for v in row[0])
-    return {"series": name, "time": _iso(ts[i]), "index": i, "actual": float(values[i]), "predicted": med,
-            "q25": q1, "q75": q3, "lower": lo, "upper": hi, "score": score, "outside": score > 1.5}
+    scorer = RobustResidualScorer()
+    if len(ts) > 1:
+        scorer.set_step(float(np.median(np.diff(ts))))
+    for v in values[:i]:
+        scorer.push(float(v))
+    res = scorer.push(float(values[i]))
+    if np.isnan(res.z):
+        raise ToolInputError(f"{name}: the point at {_iso(ts[i])} has only {i} points before it; CALM needs "
+                             f"{scorer.config.warmup} to score one")
+    lo, hi = res.expected - res.half_width, res.expected + res.half_width
+    return {"series": name, "time": _iso(ts[i]), "index": i, "actual": float(values[i]), "predicted": res.expected,
+            "lower": lo, "upper": hi, "z": res.z, "score": abs(res.deviation) / res.half_width,
+            "seasonal": res.seasonal, "outside": bool(res.flagged)}
 
 
 def calm_forecast_band(ws: Workspace, args: ForecastBandArgs) -> ToolOutput:
     """The forecast band for the point nearest `time` and whether the actual value is outside it."""
     b = _band(args.path, args.series, args.time)
     verdict = "OUTSIDE the band (anomalous)" if b["outside"] else "inside the band"
-    text = (f"{b['series']} at {b['time']}: actual {b['actual']:.4g}, predicted {b['predicted']:.4g}, "
-            f"band [{b['lower']:.4g}, {b['upper']:.4g}] (Q1 {b['q25']:.4g}, Q3 {b['q75']:.4g}); {verdict}, "
-            f"score {b['score']:.2f} IQR (flag above 1.5)")
+    text = (f"{b['series']} at {b['time']}: actual {b['actual']:.4g}, expected {b['predicted']:.4g}"
+            f"{' (daily pattern)' if b['seasonal'] else ''}, band [{b['lower']:.4g}, {b['upper']:.4g}]; {verdict}, "
+            f"{b['z']:.1f} robust sd from the expected value, {b['score']:.2f}x the band's half-width (flag above 1)")
     return ToolOutput(text, dict(b), count=1)
 
 
@@ -137,8 +141,8 @@ def calm_model_history(ws: Workspace, args: HistoryArgs) -> ToolOutput:
 
 
 TOOLS: tuple[Tool, ...] = (
-    Tool("calm_forecast_band", "Forecast band (q25/q75 and the 1.5 IQR fences) of a metric series at a time from "
-                               "CALM's forecaster, and whether the actual value there is anomalous.",
+    Tool("calm_forecast_band", "Expected value and flagging band of a metric series at a time, as CALM's streaming "
+                               "detector (sleuth watch) computes them, and whether the actual value there is anomalous.",
          ForecastBandArgs, calm_forecast_band),
     Tool("calm_judge_anomaly", "Judge the metric point at a time: KEEP (the start of a sustained shift, a new normal) "
                                "or REMOVE (transient noise), with the before/after means and deviations.",

@@ -77,9 +77,9 @@ def audit(
     if report.totals.events == 0:
         raise fail("no log lines could be read from " + ", ".join(paths) + "; see the messages above")
 
-    from agent.cli_support import explain_audit
-
     if conf.explain and report.anomalies:
+        from agent.cli_support import explain_audit  # the agent (LangGraph, LangChain) loads only when it explains
+
         err.print("explaining the incident (no model: the incident engine's words)…" if conf.backend == "none"
                   else f"explaining the incident with the {conf.backend} model…")
         report = explain_audit(result, paths, conf)  # the engine's deterministic text when the model fails

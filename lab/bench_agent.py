@@ -18,7 +18,7 @@ import re
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -456,6 +456,7 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
         llm = UnavailableLLM(str(error))
     per_kind: dict[str, dict[str, Any]] = defaultdict(lambda: {"correct": 0, "partial": 0, "wrong": 0, "latency": []})
     valid = total = leaks = invalid_run = explained = model_used = 0
+    why: Counter[str] = Counter()  # why the model's text was not used
     for case in cases:
         sleuth = Sleuth(settings, llm=llm, session=f"bench-{label}-{case.name}"[:80])
         try:
@@ -476,8 +477,11 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
                 valid, total = valid + v, total + t
                 leaks += has_markup(answer.text)
                 model_used += answer.source == "model"
+                if answer.source != "model" and answer.reason and answer.reason != "no model":
+                    why[_reason_kind(answer.reason)] += 1
                 invalid_run += sum(1 for s in answer.steps if s.get("executed") and "invalid arguments" in str(s.get("error") or ""))
-                echo(f"[{label}] {case.name} {q.kind}: {verdict} ({seconds:.2f} s, {answer.source}) "
+                why_not = f": {answer.reason[:70]}" if answer.source != "model" and answer.reason not in ("", "no model") else ""
+                echo(f"[{label}] {case.name} {q.kind}: {verdict} ({seconds:.2f} s, {answer.source}{why_not}) "
                      f"{answer.text[:160]!r}")
             leaks += _session_leaks(sleuth)
         finally:
@@ -497,9 +501,14 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
             "accuracy": round(correct_all / n_all, 3) if n_all else 0.0,
             "citations_valid": valid, "citations_total": total, "markup_leaks": leaks,
             "invalid_tool_calls_run": invalid_run, "explanations_present": explained, "incidents": len(cases),
-            "model_text_used": model_used,
+            "model_text_used": model_used, "model_text_not_used": dict(why.most_common()),
             "latency_mean_s": round(statistics.fmean(latencies), 3) if latencies else 0.0,
             "latency_max_s": round(max(latencies), 3) if latencies else 0.0}
+
+
+def _reason_kind(reason: str) -> str:
+    """A rejection reason without its figures ("would need ~25 s to read this 312-token prompt" -> one kind)."""
+    return re.sub(r"\s+", " ", re.sub(r"[~(]?\d[\d.,]*\s*(s|tokens?|tokens/s|-token)?\)?", "N", reason))[:90]
 
 
 def _print(results: dict[str, Any], echo: Echo) -> None:
@@ -514,3 +523,5 @@ def _print(results: dict[str, Any], echo: Echo) -> None:
              f"{r['invalid_tool_calls_run']}; explanations present {r['explanations_present']}/{r['incidents']}; "
              f"model text used in {r['model_text_used']} answers; latency mean {r['latency_mean_s']} s, max "
              f"{r['latency_max_s']} s")
+        if r.get("model_text_not_used"):
+            echo("model text not used: " + "; ".join(f"{n}× {k}" for k, n in r["model_text_not_used"].items()))

@@ -116,6 +116,9 @@ _RELATIVE = re.compile(
     r"(?P<side>before|after|prior to|ahead of|leading up to|into)\s+(?:the\s+|it\s+|this\s+)?"
     r"(?P<what>outage|incident|onset|start|failures?|errors?|problems?|issue|crash|alert|trouble|it started|it began"
     r"|it broke|things broke)\b", re.I)
+_ORDERS = re.compile(r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b.*$"
+                     r"|\b(call|run|invoke|execute|use)\s+(the\s+)?[a-z]+_[a-z_]+\b.*$|\b(you are|system:|assistant:).*$",
+                     re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "five": 5, "ten": 10, "fifteen": 15, "twenty": 20,
             "thirty": 30, "few": 3, "a few": 3, "couple of": 2, "a couple of": 2}
 _YESNO = re.compile(r"^(is|are|was|were|could|can|did|does|do|might|may|would|has|have)\b")
@@ -143,6 +146,7 @@ class Question:
     last: bool = False  # "the last X" rather than the first
     asks_service: bool = False  # "which service" rather than which host
     relative: tuple[float, float] | None = None  # a span in seconds from the onset ("10 minutes before the outage")
+    span: tuple[float, float] | None = None  # an open span named: "since 06:00" (to the logs' end), "before 06:00"
     status: list[int] = field(default_factory=list)  # HTTP statuses named ("how many 503s": [503]; "5xx": 500..599)
     errors: bool = False  # the question is about errors/failures in general ("how many errors on db-01")
 
@@ -268,6 +272,12 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
                 vocab.first_ts - 15 * 60 <= t <= vocab.last_ts + 15 * 60):
             q.unknown.append(f"time {m.group(0).strip()}")
         else:
+            cue = re.search(r"\b(since|after|from|starting|before|until|till|up to|by)\s*(about\s+|around\s+)?$",
+                            text[: m.start()].lower())
+            if cue and len(_CLOCK.findall(text)) == 1 and vocab.first_ts is not None and vocab.last_ts is not None:
+                # "since 06:00" runs to the end of the logs, "before 06:00" from their start.
+                after = cue.group(1) in ("since", "after", "from", "starting")
+                q.span = (t, vocab.last_ts) if after else (vocab.first_ts, t)
             q.times.append(t)
     for m in _IDS.finditer(text):
         q.ids.append(m.group(1))
@@ -347,6 +357,7 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
         rest = text
         for a, b in sorted(consumed, reverse=True):
             rest = rest[:a] + " " + rest[b:]
+        rest = _ORDERS.sub(" ", rest)  # words addressed to the assistant ("ignore previous instructions") are no subject
         named = {n.lower() for n in [*q.hosts, *q.services]}
         words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_.-]{2,40}", rest)]
         q.subject = [w for w in dict.fromkeys(w.strip(".-_").lower() for w in words)
@@ -816,6 +827,8 @@ def _notable(ctx: _Ctx, idx: np.ndarray, chain_wheres: set[str], limit: int = 6)
 def _span_of(q: Question, inc: IncidentView | None, *, default: bool = True) -> tuple[float, float] | None:
     """The time span a question is about: its times (± five minutes; from the first to the last when it names two),
     a span relative to the incident's onset, else (with `default`) the incident's own span ± five minutes."""
+    if q.span is not None:
+        return q.span
     if q.times:
         if len(q.times) >= 2:
             return (min(q.times), max(q.times))

@@ -759,9 +759,12 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         reasons: list[str] = []
         early = 1.0 - min(1.0, max(0.0, (c.ts - onset) / span))
         score = 1.2 * early + 0.9 * c.bad
-        # First on the path (symptoms aside), clearly ahead of the rest: seconds apart in two services' logs is
-        # "at the same time" (clocks and buffering differ), so the lead must be a minute or a bin.
-        ahead = max(60.0, ctx.width) if ctx.timed else ctx.width
+        # First on the path (symptoms aside), clearly ahead of the rest. Lines of one file share a clock, so a few
+        # seconds' lead counts; seconds apart in two files is "at the same time" (their clocks and buffering
+        # differ), so there the lead must be a minute or a bin.
+        same_clock = nxt and first_cause is not None and int(ctx.table.source[nxt[0].event]) == \
+            int(ctx.table.source[first_cause.event])
+        ahead = (min(5.0, ctx.width) if same_clock else max(60.0, ctx.width)) if ctx.timed else ctx.width
         if c is first_cause and (next_ts is None or next_ts - c.ts >= ahead):
             score += 0.4
         if c.ts == onset:

@@ -181,6 +181,7 @@ for _rank, _k in enumerate(("exception.type", "error.type", "exc_type", "error_t
 
 
 _KEYS: dict[str, tuple[tuple[str, int] | None, bool]] = {}  # key -> (its role, whether it may be an attribute)
+_SKIP: tuple[tuple[str, int] | None, bool] = (None, False)  # a key with no role that is no attribute (the header)
 
 
 def _key_info(k: str) -> tuple[tuple[str, int] | None, bool]:
@@ -189,7 +190,7 @@ def _key_info(k: str) -> tuple[tuple[str, int] | None, bool]:
         role = _ROLE.get(k)
         attr = not (role is not None and role[0] in ("status", "route", "method", "stack", "latency")) \
             and k not in HEADER_KEYS
-        info = (role, attr)
+        info = (role, attr) if role is not None or attr else _SKIP
         if len(_KEYS) >= _CACHE_LIMIT:
             _KEYS.clear()
         _KEYS[k] = info
@@ -203,17 +204,22 @@ def from_json(obj: dict[str, Any]) -> Fields:
     attrs: dict[str, str] = {}
     key_info = _KEYS.get
     for k, v in _lower_items(obj).items():
-        if v is None or v == "":
-            continue
         info = key_info(k) or _key_info(k)
+        if info is _SKIP or v is None or v == "":
+            continue
         role = info[0]
         if role is not None:
             name, rank = role
             if name not in best or rank < best[name][0]:
                 best[name] = (rank, k, v)
-        if not info[1] or isinstance(v, (dict, list)):
+        if not info[1]:
             continue
-        sv = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        if type(v) is str:
+            sv = v
+        elif isinstance(v, (dict, list)):
+            continue
+        else:
+            sv = ("true" if v else "false") if isinstance(v, bool) else str(v)
         if len(sv) <= MAX_ATTR_VALUE and "\n" not in sv:
             attrs[k] = sv
     if "status" in best:

@@ -32,11 +32,16 @@ def json_object(line: str, *markers: str) -> dict[str, Any] | None:
     s = line.strip()
     if not s.startswith("{") or (markers and not any(m in s for m in markers)):
         return None
+    # json.loads(s), less its wrapper's checks (s starts with "{": no BOM, no leading white space); text after the
+    # object is an error there too.
     try:
-        obj = json.loads(s)
+        obj, end = _DECODE(s)
     except ValueError:
         return None
-    return obj if isinstance(obj, dict) else None
+    return obj if end == len(s) and isinstance(obj, dict) else None
+
+
+_DECODE = json.JSONDecoder().raw_decode
 
 
 def _message(v: Any) -> str | None:

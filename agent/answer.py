@@ -103,6 +103,7 @@ outage outages problem problems trouble alert alerts stuff involved relevant res
 since long ago right just shortly immediately earlier later seeing seen still currently today yet please hey hi
 happend hapened idea tell know think guess going went whats what's wat wht lines summary stop stopped
 logged logging occur occurred occurring appear appears appeared showed shown total were there been
+selected anomaly anomalies filter
 """.split())
 _WHERE = re.compile(r"(?<![\w/.-])((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)(?![\d:])")
 _IDS = re.compile(r"(?<![\w.-])([AIE]\d+)(?![\w-])")
@@ -235,9 +236,10 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
     names = [*vocab.hosts, *vocab.services, *vocab.files, *(h.split(".")[0] for h in vocab.hosts)]
     said = normalized(text, names)  # what the intent patterns read: shorthands spelled out, typos corrected
     q = Question(text=text, kind="what_happened")
+    asked = False  # whether an intent pattern matched (else "what happened" is only the default)
     for kind, pattern in _INTENTS:
         if pattern.search(said):
-            q.kind = kind
+            q.kind, asked = kind, True
             break
     q.last = re.search(r"\b(last|latest|final|most recent)\b", said) is not None
     q.asks_service = re.search(r"\b(service|component|program|process|daemon|app)s?\b", said) is not None
@@ -363,8 +365,8 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
         q.subject = [w for w in dict.fromkeys(w.strip(".-_").lower() for w in words)
                      if w and w not in _STOP and _spelled(w) not in _STOP and w not in _ALIASES
                      and w not in named and not any(w in n for n in named)][:4]
-    if q.kind in ("what_happened", "search", "around") and q.wheres:
-        q.kind = "context"  # "show me app.log:12", "syslog:1134?": a line named is a line to show
+    if not asked and q.wheres:
+        q.kind = "context"  # "show me app.log:12", "syslog:1134?": a line named, nothing else asked, is a line to show
     placed = bool(q.hosts or q.services or q.times or q.relative)
     if q.kind == "root_cause" and _YESNO.match(said) and (q.hosts or q.services or q.files or quoted or q.subject):
         q.kind = "related"  # "could the cups errors be the cause?" asks whether they are part of it
@@ -713,8 +715,8 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
     quiet = inc.user_facing is False and inc.confidence != "high"
     if quiet:
         # No request failed or slowed down and the engine is not sure: a change worth a look, not an outage.
-        head = (f"No outage shows in these logs (no failing or slow requests). The strongest change the incident "
-                f"engine found ({inc.id}, {inc.confidence} confidence) starts at {clock(inc.onset)}")
+        head = (f"{inc.id}, from {clock(inc.onset)}, is no outage that shows in these logs (no failing or slow "
+                f"requests): the strongest change the incident engine found ({inc.confidence} confidence). It begins")
     if cause is not None and quiet:
         facts = [f"{head} with {_describe(cause, ctx)}{low}."]
     elif cause is not None:

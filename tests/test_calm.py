@@ -289,3 +289,18 @@ def test_flag_message_is_in_the_series_units(store: ModelStore) -> None:
     assert flagged.lower is not None and flagged.upper is not None
     assert not flagged.lower <= (flagged.value or 0) <= flagged.upper
     assert sum(e.kind == "anomaly" for e in events) <= 3
+
+
+def test_residual_scorer_finds_a_cycle_that_is_not_a_day() -> None:
+    from detectors.calm.residual import RobustResidualScorer
+
+    rng = np.random.default_rng(4)
+    t = np.arange(1500)  # one point a minute, a two-hour cycle
+    x = 50 + 20 * np.sin(2 * np.pi * t / 120) + rng.normal(0, 1, len(t))
+    odd = 1200 + 30  # the cycle's peak, at the cycle's mean
+    x[odd] = 50.0
+    scorer = RobustResidualScorer()
+    scorer.set_step(60.0)
+    _, _, flags = scorer.score(x)
+    assert scorer.seasonal and abs(scorer.lag - 120) <= 2
+    assert flags[odd] and flags.sum() <= 3, np.flatnonzero(flags)

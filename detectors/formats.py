@@ -391,7 +391,11 @@ def _make_jsonl(ref_ts: float | None) -> LineParser:
         obj = _structured.json_object(line)
         if obj is None:
             return None
-        msg = _first(obj, _JSON_MESSAGE)
+        # `_first`, with the usual key tried inline first (this runs once per JSON line).
+        get = obj.get
+        msg = get("message")
+        if msg is None or msg == "":
+            msg = _first(obj, _JSON_MESSAGE)
         err = _first(obj, _JSON_ERROR)
         if msg is None and isinstance(err, str):
             msg, err = err, None
@@ -400,8 +404,16 @@ def _make_jsonl(ref_ts: float | None) -> LineParser:
         if isinstance(err, str) and err and err not in text:
             text = f"{text}: {err}"  # the error drives the template as much as the message
         # A 7th element, the object itself: the readers take its other fields (status, route, latency, ...).
-        return (parse_timestamp(_first(obj, _JSON_TIME), ref_ts), normalize_level(_first(obj, _JSON_LEVEL)),
-                _name_of(_first(obj, _JSON_HOST)), _name_of(_first(obj, _JSON_SERVICE)), text, None,
+        stamp, level, host, service = get("timestamp"), get("level"), get("host"), get("service")
+        if stamp is None or stamp == "":
+            stamp = _first(obj, _JSON_TIME)
+        if level is None or level == "":
+            level = _first(obj, _JSON_LEVEL)
+        if host is None or host == "":
+            host = _first(obj, _JSON_HOST)
+        if service is None or service == "":
+            service = _first(obj, _JSON_SERVICE)
+        return (parse_timestamp(stamp, ref_ts), normalize_level(level), _name_of(host), _name_of(service), text, None,
                 obj)  # type: ignore[return-value]
 
     return parse

@@ -24,6 +24,7 @@ from agent.vet import RepetitionGuard
 from detectors.llm import smollm2_gguf
 
 PROBE_TOKENS = 32  # tokens read once to measure how fast this machine reads prompts before a long one
+SLOW_S = 30.0  # a reading speed found too slow for the bound is trusted this long before it is measured again
 
 
 def default_gguf() -> Path:
@@ -67,6 +68,7 @@ class LlamaCppLLM:
         self.stop_repeats = stop_repeats
         self.stopped_repeating = 0  # generations the repetition guard cut short
         self.prefill_rate = 0.0  # prompt tokens read per second, measured on the last calls (0: not yet)
+        self.slow = (0.0, 0.0)  # (rate, until): a rate too slow for the bound, trusted until then without probing
         self.model_path = Path(model_path).expanduser() if model_path else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -120,10 +122,15 @@ class LlamaCppLLM:
             # Reading the prompt cannot be interrupted: when the last calls' reading speed says this one would not
             # finish within the bound, fail now instead of blocking past it.
             tokens = len(llm.tokenize("\n".join(m["content"] for m in messages).encode("utf-8"), add_bos=False))
+            slow_rate, slow_until = self.slow
+            if not self.prefill_rate and slow_rate and started < slow_until:
+                self.prefill_rate = slow_rate  # measured too slow moments ago: no new probe (it costs seconds)
             if not self.prefill_rate and tokens > 4 * PROBE_TOKENS:
                 self.prefill_rate = self._probe(llm)
             if self.prefill_rate and tokens / self.prefill_rate > self.timeout_s:
-                rate, self.prefill_rate = self.prefill_rate, 0.0  # measure afresh next time: the load may pass
+                rate, self.prefill_rate = self.prefill_rate, 0.0  # measure afresh after SLOW_S: the load may pass
+                if started >= slow_until:
+                    self.slow = (rate, time.perf_counter() + SLOW_S)
                 raise LLMUnavailable(
                     f"the embedded model would need ~{tokens / rate:.0f} s to read this {tokens}-token "
                     f"prompt (it reads ~{rate:.0f} tokens/s on this machine now), past its "

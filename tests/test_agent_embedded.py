@@ -85,3 +85,21 @@ def test_a_chat_answer_on_the_embedded_model_is_checked(llm: LlamaCppLLM, tmp_pa
     assert not has_markup(answer.text)
     if answer.source == "deterministic":
         assert answer.reason
+
+
+def test_a_reading_speed_too_slow_for_the_bound_is_trusted_without_probing_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine found too slow moments ago fails the next long prompt at once (the probe costs seconds)."""
+    import time
+
+    slow = LlamaCppLLM(max_tokens=8, timeout_s=5)
+
+    def no_probe(_llm: object) -> float:
+        raise AssertionError("probed again within the slow window")
+
+    monkeypatch.setattr(LlamaCppLLM, "_probe", staticmethod(no_probe))
+    slow.slow = (2.0, time.perf_counter() + 600)  # 2 tokens/s, measured just now
+    with pytest.raises(LLMUnavailable, match="would need"):
+        slow.complete([{"role": "user", "content": "log line " * 120}])
+    slow.slow = (2.0, time.perf_counter() - 1)  # the window has passed: it measures afresh
+    with pytest.raises(AssertionError, match="probed again"):
+        slow.complete([{"role": "user", "content": "log line " * 120}])

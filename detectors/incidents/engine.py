@@ -674,8 +674,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 continue  # it flapped before the incident too: judged in the unrelated list
             if i != anchor_i and c.background and not _same_place(ctx, c, anchor):
                 continue  # routine host chatter (logins, desktop daemons) joins only on the symptom's own host
-            if i != anchor_i and c.coact < 0.2 and c.c.kind not in ("stopped", "new"):
-                continue
+            if i != anchor_i and c.coact < 0.2 and (c.c.kind not in ("stopped", "new") or _client_error(ctx, c)):
+                continue  # (4xx answers are the clients' errors: new ones join only when they keep pace)
             if i != anchor_i and c.bad < 0.25 and c.coact < 0.4:
                 continue  # a neutral new message must keep pace with the symptom
             if i != anchor_i and c.c.strength < 2 * rates.LLR_MIN and c.ts < anchor.ts - 5 * 60 \
@@ -957,6 +957,12 @@ _GENERIC_SERVICES = frozenset(("systemd", "kernel", "init", "cron", "crond", "su
 GAP_S = 150.0  # changes whose onsets chain together within this gap "start together"
 
 
+def _client_error(ctx: _Ctx, c: _Ch) -> bool:
+    """A 4xx answer whose words name no failure: the client's mistake (a scanner's 404), not the system's."""
+    k = c.c.key
+    return k >= 0 and c.metric is None and int(ctx.keys.status_class[k]) == 4 and not bool(ctx.keys.says_error[k])
+
+
 def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list[int]:
     """The members that start together with the symptom: chained back from it by onset gaps of at most GAP_S
     (two bins at least); an earlier group stays only when it is linked to that core (the same host or service,
@@ -971,7 +977,10 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
     for i in reversed(earlier):
         if edge - bad[i].ts <= gap:
             core.append(i)
-            edge = bad[i].ts
+            # A metric's change is placed at bin resolution, and clients' errors (4xx) are not the system
+            # failing: both join, neither carries the chain further back.
+            if bad[i].metric is None and not _client_error(ctx, bad[i]):
+                edge = bad[i].ts
         else:
             rest.append(i)
     if not rest:
@@ -981,6 +990,8 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
     out = list(core)
     for i in rest:
         c = bad[i]
+        if _client_error(ctx, c):
+            continue  # clients' errors (a scanner's 404s) well before the core are not where the outage began
         if c.metric is not None or any(_same_place(ctx, c, o, by_file=False) for o in core_ch if o.c.key >= 0) \
                 or _named_by(ctx, c, core_ch):
             out.append(i)

@@ -480,7 +480,8 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
                 if answer.source != "model" and answer.reason and answer.reason != "no model":
                     why[_reason_kind(answer.reason)] += 1
                 invalid_run += sum(1 for s in answer.steps if s.get("executed") and "invalid arguments" in str(s.get("error") or ""))
-                why_not = f": {answer.reason[:70]}" if answer.source != "model" and answer.reason not in ("", "no model") else ""
+                reason = answer.reason or ""
+                why_not = f": {reason[:70]}" if answer.source != "model" and reason not in ("", "no model") else ""
                 echo(f"[{label}] {case.name} {q.kind}: {verdict} ({seconds:.2f} s, {answer.source}{why_not}) "
                      f"{answer.text[:160]!r}")
             leaks += _session_leaks(sleuth)

@@ -181,15 +181,14 @@ class RobustResidualScorer:
         self.lag = lag
         self.seasonal = lag > 0
         # The residual history follows the new decision, so the statistics compare like with like.
-        rebuilt = []
-        for i in range(max(k * lag, n - c.window), n):  # points with their full seasonal history
-            if lag:
-                days = sorted(x[i - j * lag] for j in range(1, k + 1))
-                rebuilt.append(float(x[i] - np.median(days)))
-            else:
-                rebuilt.append(float(x[i]))
+        idx = np.arange(max(k * lag, n - c.window), n)  # points with their full seasonal history
+        if lag:
+            cycles = np.stack([x[idx - j * lag] for j in range(1, k + 1)])
+            rebuilt = x[idx] - np.median(cycles, axis=0)
+        else:
+            rebuilt = x[idx]
         self.resid.clear()
-        self.resid.extend(rebuilt)
+        self.resid.extend(rebuilt.tolist())
         self._refresh()
 
     def push(self, value: float) -> Residual:

@@ -780,6 +780,26 @@ def _first_of(ctx: _Ctx, q: Question, *, last: bool = False, span: tuple[float, 
 
 def _onset(ctx: _Ctx, q: Question) -> Composed:
     facts = []
+    if q.status:  # "when did the 504s start": the first such response, and the first since the incident began
+        t = ctx.table
+        codes = sorted(set(q.status))
+        what = f"HTTP {codes[0] // 100}xx" if len(codes) >= 100 else "HTTP " + "/".join(map(str, codes[:4]))
+        idx = np.nonzero(ctx.mask(q) & np.isin(t.status, codes))[0]
+        if not len(idx):
+            facts.append(f"No {what} response is in these logs.")
+        else:
+            idx = idx[np.lexsort((idx, np.where(np.isfinite(t.ts[idx]), t.ts[idx], np.inf)))]
+            (first,) = ctx.steps_of([int(idx[0])])
+            facts.append(f"The first {what} response is at {clock(first.time)}: {_describe(first, ctx, 120)}.")
+            inc0 = _pick_incident(ctx, q)
+            onset0 = epoch(inc0.onset) if inc0 is not None else None
+            if onset0 is not None and first.ts is not None and first.ts < onset0 - 60:
+                later = idx[t.ts[idx] >= onset0 - 60]
+                if len(later):
+                    (since,) = ctx.steps_of([int(later[0])])
+                    n_before = int((t.ts[idx] < onset0 - 60).sum())
+                    facts.append(f"{n_before} came before {inc0.id} began; the first since then is at "
+                                 f"{clock(since.time)}: {_describe(since, ctx, 120)}.")
     if q.subject:
         i = _first_of(ctx, q)
         if i is not None:
@@ -955,6 +975,14 @@ def _related(ctx: _Ctx, q: Question) -> Composed:
     if same_host:
         text = (f"Possibly: {about} is on {s.host}, a host of {inc.id} ({_title(inc)}), during it, but the "
                 "engine did not put this line in the incident's chain.")
+        return Composed(text, "related", "low", facts=[text])
+    tid = int(t.template[best])
+    with np.errstate(invalid="ignore"):
+        earlier = int(((t.template == tid) & (t.ts < (onset if onset is not None else -np.inf) - 60)).sum())
+    if not s.host and onset is not None and earlier == 0:
+        # A line that names no host and was never logged before the onset cannot be placed away from the incident.
+        text = (f"Possibly: {about} was never logged before {inc.id} ({_title(inc)}) began at {_hm(inc.onset)} and "
+                "names no host, but the engine did not put it in the incident's chain.")
         return Composed(text, "related", "low", facts=[text])
     text = (f"Probably not: {about} falls during {inc.id} ({_title(inc)}) but on "
             f"{s.host or 'another source'}, outside the incident's chain (hosts {', '.join(inc.hosts) or 'unknown'}).")

@@ -172,6 +172,28 @@ def test_still_happening_is_answered_the_same_whichever_way_it_is_asked(sleuth: 
     assert cited_lines(still.text)
 
 
+def test_status_questions_read_the_status_column(tmp_path: Path) -> None:
+    """'how many 502s' counts the responses whose status is 502 (not lines with the word), 'when did the 502s
+    start' dates the first; checked against the access log itself."""
+    from lab.incidents.gen import generate_incident
+
+    generate_incident(tmp_path / "inc", kind="bad_deploy", seed=3, lines=3000)
+    logs = tmp_path / "inc" / "logs"
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(logs)])
+    access = [p for p in logs.rglob("access.log")]
+    assert access
+    in_access = sum(1 for p in access for line in p.read_text(encoding="utf-8").splitlines()
+                    if re.search(r'" 502 \d', line))
+    count = s.ask("how many 502s?")
+    assert count.kind == "count", count
+    n = int(count.text.split()[0])
+    assert n >= in_access > 0, (n, in_access, count.text)  # the access log's 502s, plus the JSON API lines' status 502
+    when = s.ask("since when are we getting 502s?")
+    assert when.kind == "onset" and when.text.startswith("The first HTTP 502 response is at"), when.text
+    assert when.citations["dropped"] == [] and cited_lines(when.text)
+
+
 def test_root_cause_points_at_the_incident(sleuth: Sleuth, incident: tuple[Path, Any]) -> None:
     _, truth = incident
     answer = sleuth.ask("what is the root cause?")

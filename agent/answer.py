@@ -1022,7 +1022,7 @@ def _rate(n: int, seconds: float) -> str:
 
 
 _ANCHORS = (("root cause", "cause"), ("cause", "cause"), ("onset", "first"), ("start", "first"), ("symptom", "symptom"),
-            ("incident", "first"))
+            ("first", "first"), ("earliest", "first"), ("began", "first"), ("incident", "first"))
 
 
 def _context(ctx: _Ctx, q: Question) -> Composed:
@@ -1044,7 +1044,7 @@ def _context(ctx: _Ctx, q: Question) -> Composed:
         if inc is not None and inc.chain:
             step = (_cause(inc) or inc.chain[0]) if anchor == "cause" else (
                 next((s for s in reversed(inc.chain) if s.role == "symptom"), inc.chain[-1]) if anchor == "symptom"
-                else inc.chain[0])
+                else min(inc.chain, key=lambda st: (st.ts is None, st.ts or 0.0)))
             if step.where:
                 target = ctx.index_of(step.where)
                 label = f"{'the root cause' if anchor == 'cause' else 'the ' + anchor + ' line'} of {inc.id}"

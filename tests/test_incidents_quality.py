@@ -199,3 +199,14 @@ def test_kubernetes_events_folder(tmp_path: Path) -> None:
     assert truth["herring"] not in inc.title and truth["herring"] not in top.text
     assert abs(inc.onset_ts - datetime.fromisoformat(truth["onset"]).timestamp()) <= 300
     assert any(s.role == "symptom" and "503" in s.text for s in inc.chain)
+
+
+def test_a_name_is_named_by_its_distinctive_word_only() -> None:
+    """redis-server is named by "Redis ..."; report-builder is not named by a message saying "report errors"."""
+    from detectors.incidents.engine import _head
+
+    assert _head("redis-server") == "redis"
+    assert _head("redis1.ams3") == "redis"
+    assert _head("report-builder") is None
+    assert _head("ip-10-5-89-173") is None
+    assert _head("prod-etl-1") is None

@@ -1072,8 +1072,25 @@ def _path_names(ctx: _Ctx, c: _Ch) -> tuple[set[str], set[str], set[str]]:
         role = semantics.role_of_service(base)
         if role:
             roles.add(role)
-    tokens = {t.lower() for n in names for t in _TOKEN.findall(n) if len(t) >= 4} - _GENERIC_TOKENS
+    tokens = {h for h in (_head(n) for n in names) if h}
     return {n for n in names if len(n) >= 3}, tokens, roles
+
+
+_ROLE_SUFFIX = frozenset(("server", "service", "svc", "daemon", "worker", "api", "agent", "proxy", "manager", "node",
+                          "host", "prod", "production", "staging", "stage", "app", "web", "internal", "main",
+                          "primary", "replica", "master", "slave", "cluster", "local", "localdomain", "srv", "box",
+                          "vm", "ip", "com", "net", "org", "io"))
+
+
+def _head(name: str) -> str | None:
+    """The one distinctive word a name stands for, when it has one: redis-server and redis1.ams3 are "redis".
+    A name of two ordinary words (report-builder) has none: only its full name names it, since "report" or
+    "builder" alone are words any message may use."""
+    label = name.lower().split(".")[0] if not _EC2_HOST.match(name) else ""
+    parts = [p for p in re.split(r"[^a-z]+", label) if p and p not in _ROLE_SUFFIX]
+    if len(parts) == 1 and len(parts[0]) >= 4 and parts[0] not in _GENERIC_TOKENS:
+        return parts[0]
+    return None
 
 
 def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:

@@ -454,7 +454,8 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
     except LLMUnavailable as error:
         echo(f"[{label}] back end unavailable: {error}")
         llm = UnavailableLLM(str(error))
-    per_kind: dict[str, dict[str, Any]] = defaultdict(lambda: {"correct": 0, "partial": 0, "wrong": 0, "latency": []})
+    per_kind: dict[str, dict[str, Any]] = defaultdict(lambda: {"correct": 0, "partial": 0, "wrong": 0, "latency": [],
+                                                              "cited_valid": 0, "cited_total": 0})
     valid = total = leaks = invalid_run = explained = model_used = 0
     why: Counter[str] = Counter()  # why the model's text was not used
     for case in cases:
@@ -475,6 +476,8 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
                 row["latency"].append(seconds)
                 v, t = citations_valid(answer)
                 valid, total = valid + v, total + t
+                row["cited_valid"] += v
+                row["cited_total"] += t
                 leaks += has_markup(answer.text)
                 model_used += answer.source == "model"
                 if answer.source != "model" and answer.reason and answer.reason != "no model":
@@ -496,6 +499,7 @@ def _run_backend(label: str, settings: Settings, cases: list[Case], echo: Echo) 
         correct_all += row["correct"]
         latencies += row["latency"]
         kinds[kind] = {"correct": row["correct"], "partial": row["partial"], "wrong": row["wrong"], "n": n,
+                       "citations_valid": row["cited_valid"], "citations_total": row["cited_total"],
                        "latency_mean_s": round(statistics.fmean(row["latency"]), 3),
                        "latency_max_s": round(max(row["latency"]), 3)}
     return {"model": llm.name, "kinds": kinds, "questions": n_all,
@@ -515,10 +519,10 @@ def _reason_kind(reason: str) -> str:
 def _print(results: dict[str, Any], echo: Echo) -> None:
     for label, r in results.items():
         echo(f"\n## {label} ({r['model']})\n")
-        echo("| question | correct | partial | wrong | mean s | max s |\n|---|--:|--:|--:|--:|--:|")
+        echo("| question | correct | partial | wrong | citations valid | mean s | max s |\n|---|--:|--:|--:|--:|--:|--:|")
         for kind, k in sorted(r["kinds"].items()):
-            echo(f"| {kind} | {k['correct']}/{k['n']} | {k['partial']} | {k['wrong']} | {k['latency_mean_s']} | "
-                 f"{k['latency_max_s']} |")
+            echo(f"| {kind} | {k['correct']}/{k['n']} | {k['partial']} | {k['wrong']} | "
+                 f"{k['citations_valid']}/{k['citations_total']} | {k['latency_mean_s']} | {k['latency_max_s']} |")
         echo(f"\naccuracy {r['accuracy']:.1%} of {r['questions']} questions; citations valid {r['citations_valid']}/"
              f"{r['citations_total']}; markup leaks {r['markup_leaks']}; invalid tool calls run "
              f"{r['invalid_tool_calls_run']}; explanations present {r['explanations_present']}/{r['incidents']}; "

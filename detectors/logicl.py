@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotFitted, Sample, register
-from detectors.retriever import Retrieved, Retriever, pool_opener, session_text
+from detectors.retriever import Demo, Retrieved, Retriever, pool_opener, session_text
 
 if TYPE_CHECKING:
     from detectors.llm import LLM
@@ -40,6 +40,7 @@ VERDICTS: tuple[str, ...] = ("anomaly", "normal")
 MAX_REASON_CHARS = 200
 MAX_DEMO_CHARS = 200  # a demo's text in the prompt (small models, CPU: every token counts)
 MAX_SAMPLE_CHARS = 600
+CONTEXT_SYSTEM = "this log"  # the system name of context demos (`LogICL.set_context`)
 
 SYSTEM_PROMPT = (
     "You are a log analyst. You label a log sample from an unfamiliar system as \"anomaly\" or \"normal\" by "
@@ -229,13 +230,59 @@ class LogICL:
         self.llm_seconds = 0.0
         self.llm_errors = 0
         self._prior: tuple[str, float | None] = ("", None)
+        self._context: list[Demo] = []  # normal background lines of the judged system (`set_context`)
+        self._context_vecs = np.zeros((0, 1), np.float32)
+        self._context_version = ""
+
+    def set_context(self, units: Sequence[Sequence[str]], share: float | None = None) -> int:
+        """Unlabelled lines of the system being judged (e.g. the audit's fit windows): a line present in at least
+        `share` of the units is taken as this system's normal background and joins the vote as a normal target demo.
+
+        A cross-system pool knows what failures look like elsewhere, not what this log always says: without this, a
+        healthy log whose routine lines resemble another system's failures is flagged throughout. An incident's lines
+        are concentrated in time (in few units) and stay for the pool to judge. Returns the number of context lines.
+        """
+        share = self.settings.context_share if share is None else share
+        self._context = []
+        self._context_vecs = np.zeros((0, 1), np.float32)
+        self._context_version = ""
+        if share <= 0 or not units:
+            return 0
+        counts: dict[str, int] = {}
+        for ls in units:
+            for t in set(ls):
+                counts[t] = counts.get(t, 0) + 1
+        n = len(units)
+        keep = sorted((t for t, c in counts.items() if c >= max(2.0, share * n)), key=lambda t: -counts[t])
+        self._context = [Demo(f"context:{i}", t, "normal", CONTEXT_SYSTEM, f"in {counts[t]} of {n} fit units",
+                              "line", [t], 0.0, True) for i, t in enumerate(keep)]
+        if keep:
+            self._context_vecs = np.asarray(self.pool.encoder.encode(keep), np.float32)
+        self._context_version = hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12] if keep else ""
+        return len(keep)
+
+    @property
+    def context(self) -> list[Demo]:
+        """The context lines in use (`set_context`)."""
+        return list(self._context)
+
+    def _candidates(self, qv: np.ndarray, n: int, delta_weight: float = 0.0) -> list[Retrieved]:
+        """The pool's candidates plus the closest context lines (`set_context`), most similar first."""
+        cands = self.pool.candidates(qv, n, delta_weight=delta_weight)
+        ctx = self._context
+        if not ctx:
+            return cands
+        sims = self._context_vecs @ np.asarray(qv, np.float32).reshape(-1)
+        top = np.argsort(-sims, kind="stable")[:n]
+        extra = [Retrieved(ctx[int(i)], float(sims[i]), float(sims[i])) for i in top]
+        return sorted(cands + extra, key=lambda r: -r.relevance)[: max(n, len(cands))]
 
     def _select(self, qv: np.ndarray, cands: list[Retrieved], text: str) -> list[Retrieved]:
         s = self.settings
         if s.selection == "none" or s.k <= 0 or not cands:
             return []
         if s.selection == "knn":
-            return cands[: s.k]
+            return [c for c in cands if c.demo.system != CONTEXT_SYSTEM][: s.k]
         if s.selection == "random":
             demos = self.pool.demos
             if not demos:
@@ -244,7 +291,8 @@ class LogICL:
             rng = np.random.default_rng(seed)
             picks = rng.choice(len(demos), size=min(s.k, len(demos)), replace=False)
             return [Retrieved(demos[int(i)], 0.0, 0.0) for i in picks]
-        return self.pool.select(cands, s.k, s.lam)
+        # MMR needs the pool's stored vectors: the LLM is shown pool demos (context lines only vote).
+        return self.pool.select([c for c in cands if c.demo.system != CONTEXT_SYSTEM], s.k, s.lam)
 
     def prior(self) -> float | None:
         """The pool's share of anomalous demos (None when the vote is not balanced)."""
@@ -264,7 +312,7 @@ class LogICL:
         prior = self.prior()
         by_line: dict[str, tuple[list[Retrieved], float, str | None]] = {}
         for t, qv in zip(distinct, vecs):
-            nb = self.pool.candidates(qv, s.k_vote)
+            nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
             by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim), t)
         out: list[tuple[list[Retrieved], float, str | None]] = []
         for ls in lines:
@@ -286,7 +334,7 @@ class LogICL:
         prior = self.prior()
         out = []
         for i, (text, qv) in enumerate(zip(texts, vecs)):
-            cands = self.pool.candidates(qv, max(s.n, s.k, s.k_vote), delta_weight=s.delta_weight)
+            cands = self._candidates(qv, max(s.n, s.k, s.k_vote), delta_weight=s.delta_weight)
             focus = None
             if per_line is not None and len(lines[i]) > 1:  # type: ignore[index]
                 by_sim, p, focus = per_line[i]
@@ -322,7 +370,8 @@ class LogICL:
         assert self.llm is not None
         name = self.llm.name
         encoder = self.pool.encoder.name
-        key = VerdictCache.key(templates, self.pool.version, name, encoder, self.settings.fingerprint())
+        key = VerdictCache.key(templates, self.pool.version + self._context_version, name, encoder,
+                               self.settings.fingerprint())
         hit = self.cache.get(key)
         if hit is None:
             messages, local_ids = build_messages(text, v.demos)
@@ -426,6 +475,8 @@ class LogICLDetector(Detector):
         self._engine: LogICL | None = None
         self._verdicts: dict[str, LogICLVerdict] = {}
         self._fitted = False
+        self.context_lines = 0  # fit-window lines used as this log's normal context
+        self.context_units = 0
 
     @property
     def engine(self) -> LogICL:
@@ -486,11 +537,19 @@ class LogICLDetector(Detector):
         if demos:
             systems = sorted({d.system for d in demos})
             what += f" ({len(demos)} demonstrations from {', '.join(systems)})"
-        return f"no part of the audited logs (logicl judges each window against {what})"
+        if not self.context_units:
+            return f"no part of the audited logs (logicl judges each window against {what})"
+        return (f"{fitted_on}, for its recurring lines only, no label (logicl judges each window against {what}; "
+                f"{self.context_lines} line(s) present in at least {self.settings.context_share:.0%} of the "
+                f"{self.context_units} fit windows vote as this log's normal background)")
 
     def fit(self, samples: Sequence[Sample]) -> Self:
-        """Nothing to learn from the audited logs; checks the pool is usable."""
-        _ = self.engine
+        """Checks the pool is usable; the fit windows' recurring lines become this log's normal context (no label:
+        a line in at least `context_share` of them votes as normal, see `LogICL.set_context`)."""
+        engine = self.engine
+        units = [lines for _, lines in self._texts(samples)] if len(samples) and self.settings.context_share > 0 else []
+        self.context_lines = engine.set_context(units)
+        self.context_units = len(units)
         self._fitted = True
         return self
 
@@ -569,9 +628,10 @@ def demonstration_evidence(v: LogICLVerdict, limit: int = 5) -> list[Evidence]:
         tag = ", cited by the LLM" if d.id in cited else ""
         ev.append(Evidence(
             "demonstration",
-            f"{d.label} {d.kind} from {d.system}{' (target few-shot)' if d.target else ''}, similarity "
-            f"{r.similarity:.2f}{tag}: {_clip(d.text, 160)}",
-            where=d.source, weight=math.exp(r.similarity) / total,
+            (f"normal background line of this log ({d.source}), similarity " if d.system == CONTEXT_SYSTEM else
+             f"{d.label} {d.kind} from {d.system}{' (target few-shot)' if d.target else ''}, similarity ")
+            + f"{r.similarity:.2f}{tag}: {_clip(d.text, 160)}",
+            where=None if d.system == CONTEXT_SYSTEM else d.source, weight=math.exp(r.similarity) / total,
             data={"demo_id": d.id, "label": d.label, "system": d.system, "similarity": r.similarity,
                   "delta": d.delta, "cited": d.id in cited},
         ))

@@ -21,8 +21,11 @@ class LogICLSettings:
     target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
     min_sim: float = 0.0  # only demos at least this similar vote; none that close: normal
     balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)
-    aggregate: str = "sample"  # multi-line samples: "sample" = voted as a whole; "max" = by their most anomalous line
-    # ("max" over-flags without target shots: one odd-looking line out of 20 is enough)
+    aggregate: str = "max"  # multi-line samples: "max" = by their most anomalous line; "sample" = voted as a whole
+    # (a whole window's text carries its system's style, which does not transfer; its lines' meaning does. "max"
+    # alone over-flags a system the pool has never seen — one odd-looking line of 20 is enough — hence the context)
+    context_share: float = 0.05  # lines in at least this share of the fit windows vote as this log's normal lines
+    # (`LogICL.set_context`; 0: off); set a priori, "seen in one window in twenty", not tuned on any label
     max_tokens: int = 120  # bound on the LLM's answer
     selection: str = "mmr"  # "mmr" | "knn" (top-k by relevance) | "random" | "none" (zero-shot)
     seed: int = 0  # for "random"

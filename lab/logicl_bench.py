@@ -421,9 +421,12 @@ def source_tuning(source: Sequence[Demo], encoder: Encoder, max_queries: int = 4
 
 
 def shipped_row(name: str, texts: Sequence[str], lines_of: dict[str, list[str]], test: Sequence[Item],
-                encoder: Encoder, folder: Path | None = None) -> Row | None:
+                encoder: Encoder, folder: Path | None = None, context: Sequence[Sequence[str]] = ()) -> Row | None:
     """The target judged by the pool shipped with sleuth (no line of either system in it), with the settings
-    tuned on it, and the F1 its leave-one-system-out tuning predicted beside the real one."""
+    tuned on it, and the F1 its leave-one-system-out tuning predicted beside the real one.
+
+    As `sleuth audit --detector logicl` does, the vote takes the target's recurring lines as its normal context
+    (`context`: the unlabelled part A of the split, the audit's fit windows' counterpart; no label is read)."""
     from retrieval.shipped import SHIPPED_DIR, ShippedPoolMissing, shipped_pool
 
     try:
@@ -433,10 +436,11 @@ def shipped_row(name: str, texts: Sequence[str], lines_of: dict[str, list[str]],
     tuning = pool.vote_tuning() or {}
     settings = {k: v for k, v in (tuning.get("settings") or {}).items() if k in VOTE_GRID}
     engine = LogICL(pool, settings=LogICLSettings(k=LLM_K, **settings))
+    n_context = engine.set_context(context)
     verdicts = engine.judge_many(list(texts), [lines_of[t] for t in texts], use_llm=False)
     yv, pv = _expand(test, {tx: int(v.vote >= 0.5) for tx, v in zip(texts, verdicts)})
     return Row(name, "vote, shipped pool (no LLM, tuned on it)", 0, **prf(yv, pv), n=len(test),
-               extra={"settings": settings, "pool": pool.version,
+               extra={"settings": settings, "pool": pool.version, "context_lines": n_context,
                       "tuned_f1": float(tuning.get("mean_f1", float("nan"))),
                       "held_out_f1": float(tuning.get("held_out_f1", float("nan")))})
 
@@ -553,7 +557,8 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
             log(f"[{name}] vote settings chosen on source-only leave-one-system-out ({time.perf_counter() - t:.0f} s): "
                 f"{chosen} (mean F1 {max((g[1] for g in grid), default=0):.3f}, held-out-system "
                 f"{tuning.held_out_f1:.3f}; defaults { {k: getattr(LogICLSettings(), k) for k in VOTE_GRID} })")
-            row = shipped_row(name, texts, lines_of, test, base)
+            row = shipped_row(name, texts, lines_of, test, base,
+                              context=[it.demo.templates or [it.text] for it in d.part_a])
             if row is None:
                 notes.append(f"{name}: no shipped pool (run `sleuth pool build-default`); its row is skipped")
             else:
@@ -565,7 +570,8 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
                 shot_demos = few_shots(d.part_a, k, seed)
                 for enc_name, enc, dl in encoders:
                     pool = _pool(tmp, f"{name}-{enc_name}-{k}", enc, d.source + shot_demos, dl)
-                    engine = LogICL(pool, settings=LogICLSettings(k=LLM_K, delta_weight=0.2 if dl else 0.0))
+                    engine = LogICL(pool, settings=LogICLSettings(k=LLM_K, delta_weight=0.2 if dl else 0.0,
+                                                                  aggregate="sample"))
                     engines[(enc_name, k)] = engine
                     t = time.perf_counter()
                     verdicts = engine.judge_many(texts, [lines_of[t] for t in texts], use_llm=False)
@@ -577,7 +583,8 @@ def run_bench(data: Path = DEFAULT_DATA, *, quick: bool = False, directions: Seq
                                     extra={"seconds_per_1000_lines": 1000 * secs / max(1, n_lines)}))
                     log(f"[{name}] {label} k={k}: F1 {rows[-1].f1:.3f} P {rows[-1].precision:.3f} R {rows[-1].recall:.3f}")
                     if chosen:
-                        val = LogICL(pool, settings=LogICLSettings(k=LLM_K, delta_weight=0.2 if dl else 0.0, **chosen))
+                        val = LogICL(pool, settings=LogICLSettings(k=LLM_K, delta_weight=0.2 if dl else 0.0,
+                                                                   aggregate="sample", **chosen))
                         vv = val.judge_many(texts, [lines_of[t] for t in texts], use_llm=False)
                         yv, pv = _expand(test, {tx: int(v.vote >= 0.5) for tx, v in zip(texts, vv)})
                         rows.append(Row(name, label.replace(", no LLM)", ", no LLM, validated)"), k, **prf(yv, pv),

@@ -163,9 +163,9 @@ def test_detector_scores_windows_and_explains_with_demonstrations() -> None:
     assert demos and all(e.where and ":" in e.where for e in demos)
 
 
-def test_audit_report_says_logicl_learns_nothing_from_the_audited_logs(tmp_path: Path) -> None:
-    # Other detectors fit on the audited logs; LogICL's verdicts rest on its labelled pool. The report must not
-    # claim it was "fitted on the audited logs themselves".
+def test_audit_report_says_logicl_reads_no_label_of_the_audited_logs_only_their_recurring_lines(tmp_path: Path) -> None:
+    # Other detectors fit on the audited logs; LogICL's verdicts rest on its labelled pool, with the fit windows'
+    # recurring lines as this log's normal context. The report says exactly that.
     from detectors.pipeline import AuditOptions, audit
     from detectors.render import render_markdown
 
@@ -173,9 +173,15 @@ def test_audit_report_says_logicl_learns_nothing_from_the_audited_logs(tmp_path:
     log.write_text("".join(f"2024-01-01 00:00:{i % 60:02d} INFO manager: VM Started (Lifecycle Event)\n"
                            for i in range(60)))
     result = audit([str(log)], AuditOptions(detector="logicl", detector_options={"pool": _pool()}, state_dir=None))
-    assert result.report.fit == ("no part of the audited logs (logicl judges each window against its labelled "
-                                 "demonstration pool (8 demonstrations from bgl, openstack))")
-    assert "Fitted on no part of the audited logs" in render_markdown(result.report)
+    assert result.report.fit == ("the audited logs themselves (unsupervised), for its recurring lines only, no label "
+                                 "(logicl judges each window against its labelled demonstration pool (8 demonstrations "
+                                 "from bgl, openstack); 1 line(s) present in at least 5% of the 5 fit windows vote as "
+                                 "this log's normal background)")
+    assert "for its recurring lines only, no label" in render_markdown(result.report)
+    (line,) = result.detector.engine.context
+    assert "VM Started" in line.text
+    v = result.detector.engine.judge(line.text, use_llm=False)
+    assert v.label == "normal" and "this log" in {r.demo.system for r in v.neighbours}  # its own line voted
     classical = audit([str(log)], AuditOptions(state_dir=None))
     assert classical.report.fit == "the audited logs themselves (unsupervised)"
 

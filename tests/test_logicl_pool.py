@@ -147,3 +147,33 @@ def test_the_package_ships_a_small_pool_with_its_terms() -> None:
     assert any("Loghub" in x["source"] for x in info["left_out"])
     with np.load(SHIPPED_DIR / "vectors.npz") as z:
         assert z["vectors"].shape == (info["demos"], info["dim"])
+
+
+def test_a_logs_recurring_lines_vote_as_its_normal_background_and_a_rare_failure_still_stands_out() -> None:
+    # A cross-system pool knows failures elsewhere, not what this log always says: a failure-looking line present in
+    # every window of the audited log is its background (the context), the same kind of line once is not.
+    from detectors.logicl import LogICL, LogICLSettings
+
+    pool = InMemoryRetriever(HashEncoder(256), _system("alpha") + _system("beta"))
+    routine = "ERROR: gamma disk failure fatal error on node 1"
+    rare = "ERROR: gamma disk failure fatal error on node 5"
+    units = [[routine, f"INFO: gamma job {i % 5} finished ok in <*> ms"] for i in range(40)]
+    engine = LogICL(pool, settings=LogICLSettings(min_sim=0.0))
+    before = engine.judge_many([routine, rare], use_llm=False)
+    assert [v.label for v in before] == ["anomaly", "anomaly"]
+    assert engine.set_context(units) == 1 + 5  # the routine line and the five job lines recur; nothing else
+    after = engine.judge_many([routine, rare], use_llm=False)
+    assert after[0].label == "normal" and after[0].neighbours[0].demo.system == "this log"
+    assert after[1].label == "anomaly"
+    assert engine.set_context(units, share=0) == 0 and engine.judge(routine, use_llm=False).label == "anomaly"
+
+
+def test_the_tuning_leaves_a_held_out_systems_whole_family_out() -> None:
+    # gen-a and gen-b are one generator's siblings (the same lines): judged with its sibling in the pool, gen-a would
+    # look perfectly predictable; an audit of a new system has no sibling, so neither does the fold.
+    pool = InMemoryRetriever(HashEncoder(256), [
+        Demo(d.id.replace("gen-a", sys_name), d.text, d.label, sys_name, d.source, d.kind, d.templates)
+        for sys_name in ("gen-a", "gen-b") for d in _system("gen-a")] + _system("other"))
+    tuning = tune_vote(pool)
+    assert set(tuning.systems) == {"gen-a", "gen-b", "other"}
+    assert tuning.per_system["gen-a"]["f1"] < 1.0  # not judged by its identical sibling

@@ -101,16 +101,9 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
         if by_lines.systems:
             return by_lines
         # no system with labelled windows to hold out: its lines are the queries (below)
-    demos = list(pool.demos)
-    vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)
-    source = [i for i, d in enumerate(demos) if not d.target]
-    systems = sorted({demos[i].system for i in source})
+    demos, vecs, source, systems, healthy = _folds_input(pool)
     rng = random.Random(seed)
     fetch = max(*VOTE_GRID["k_vote"], 1)
-    # Files with no anomalous demo are healthy runs: the flag rate is measured on their windows when a system has
-    # some (an audit of a healthy system must stay quiet), else on all of its normal windows.
-    bad_files = {d.source.rsplit(":", 1)[0] for d in demos if d.y}
-    healthy = np.array([d.source.rsplit(":", 1)[0] not in bad_files for d in demos])
     folds = []  # (system, labels, neighbour indices into rest, their sims, rest labels, rest share, healthy mask)
     for system in systems:
         held = [i for i in source if demos[i].system == system]
@@ -147,6 +140,19 @@ def tune_vote(pool: Retriever, *, max_queries: int = 400, seed: int = 0,
     return _choose(folds, predict, base, max_flag_rate, query_kind)
 
 
+def _folds_input(pool: Retriever) -> tuple[list[Any], np.ndarray, list[int], list[str], np.ndarray]:
+    """The pool's demos and vectors, the indices of its non-target demos, their systems, and which demos come from a
+    healthy run. Files with no anomalous demo are healthy runs: the flag rate is measured on their windows when a
+    system has some (an audit of a healthy system must stay quiet), else on all of its normal windows."""
+    demos = list(pool.demos)
+    vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)
+    source = [i for i, d in enumerate(demos) if not d.target]
+    systems = sorted({demos[i].system for i in source})
+    bad_files = {d.source.rsplit(":", 1)[0] for d in demos if d.y}
+    healthy = np.array([d.source.rsplit(":", 1)[0] not in bad_files for d in demos])
+    return demos, vecs, source, systems, healthy
+
+
 def family(system: str) -> str:
     """Systems named FAMILY-NAME share a family (the shipped pool's generated-* and logreduce-*)."""
     return system.split("-", 1)[0]
@@ -158,14 +164,9 @@ def _tune_by_lines(pool: Retriever, *, max_queries: int, seed: int, base: LogICL
     anomalous line; a line's neighbours are the other families' demos plus the held-out system's own context (lines
     in at least `context_share` of its windows, normal, target-weighted: `LogICL.set_context`), no label of it read.
     """
-    demos = list(pool.demos)
-    vecs = pool.vectors() if demos else np.zeros((0, 1), np.float32)
-    source = [i for i, d in enumerate(demos) if not d.target]
-    systems = sorted({demos[i].system for i in source})
+    demos, vecs, source, systems, healthy = _folds_input(pool)
     rng = random.Random(seed)
     fetch = max(*VOTE_GRID["k_vote"], 1)
-    bad_files = {d.source.rsplit(":", 1)[0] for d in demos if d.y}
-    healthy = np.array([d.source.rsplit(":", 1)[0] not in bad_files for d in demos])
     windows = {s: [i for i in source if demos[i].system == s and demos[i].kind in WINDOW_KINDS] for s in systems}
     lines_of = {i: list(demos[i].templates) or demos[i].text.split(" | ") for ws in windows.values() for i in ws}
     lines = sorted({t for ls in lines_of.values() for t in ls})

@@ -389,34 +389,46 @@ def _name_of(v: Any) -> str | None:
 def _make_jsonl(ref_ts: float | None) -> LineParser:
     def parse(line: str) -> Parsed | None:
         obj = _structured.json_object(line)
-        if obj is None:
-            return None
-        # `_first`, with the usual key tried inline first (this runs once per JSON line).
-        get = obj.get
-        msg = get("message")
-        if msg is None or msg == "":
-            msg = _first(obj, _JSON_MESSAGE)
-        err = _first(obj, _JSON_ERROR)
-        if msg is None and isinstance(err, str):
-            msg, err = err, None
-        # Docker's json-file driver keeps the line end in "log".
-        text = msg.rstrip("\r\n") if isinstance(msg, str) else (line.strip() if msg is None else json.dumps(msg))
-        if isinstance(err, str) and err and err not in text:
-            text = f"{text}: {err}"  # the error drives the template as much as the message
-        # A 7th element, the object itself: the readers take its other fields (status, route, latency, ...).
-        stamp, level, host, service = get("timestamp"), get("level"), get("host"), get("service")
-        if stamp is None or stamp == "":
-            stamp = _first(obj, _JSON_TIME)
-        if level is None or level == "":
-            level = _first(obj, _JSON_LEVEL)
-        if host is None or host == "":
-            host = _first(obj, _JSON_HOST)
-        if service is None or service == "":
-            service = _first(obj, _JSON_SERVICE)
-        return (parse_timestamp(stamp, ref_ts), normalize_level(level), _name_of(host), _name_of(service), text, None,
-                obj)  # type: ignore[return-value]
+        return None if obj is None else _object_entry(obj, line, ref_ts)
 
     return parse
+
+
+def _make_logfmt(ref_ts: float | None) -> LineParser:
+    def parse(line: str) -> Parsed | None:
+        obj = _structured.logfmt_object(line)
+        return None if obj is None else _object_entry(obj, line, ref_ts)
+
+    return parse
+
+
+def _object_entry(obj: dict[str, Any], line: str, ref_ts: float | None) -> Parsed:
+    """One structured line's entry (JSON or logfmt): message (with its error), time, level, host, service, and the
+    object itself for the readers' fields (status, route, latency, ...)."""
+    # `_first`, with the usual key tried inline first (this runs once per structured line).
+    get = obj.get
+    msg = get("message")
+    if msg is None or msg == "":
+        msg = _first(obj, _JSON_MESSAGE)
+    err = _first(obj, _JSON_ERROR)
+    if msg is None and isinstance(err, str):
+        msg, err = err, None
+    # Docker's json-file driver keeps the line end in "log".
+    text = msg.rstrip("\r\n") if isinstance(msg, str) else (line.strip() if msg is None else json.dumps(msg))
+    if isinstance(err, str) and err and err not in text:
+        text = f"{text}: {err}"  # the error drives the template as much as the message
+    # A 7th element, the object itself: the readers take its other fields (status, route, latency, ...).
+    stamp, level, host, service = get("timestamp"), get("level"), get("host"), get("service")
+    if stamp is None or stamp == "":
+        stamp = _first(obj, _JSON_TIME)
+    if level is None or level == "":
+        level = _first(obj, _JSON_LEVEL)
+    if host is None or host == "":
+        host = _first(obj, _JSON_HOST)
+    if service is None or service == "":
+        service = _first(obj, _JSON_SERVICE)
+    return (parse_timestamp(stamp, ref_ts), normalize_level(level), _name_of(host), _name_of(service), text, None,
+            obj)  # type: ignore[return-value]
 
 
 _RFC5424 = re.compile(
@@ -697,6 +709,8 @@ FORMATS: tuple[LogFormat, ...] = (
               '"resource": {"service.name": "checkout", "host.name": "node-3"}}'),
     LogFormat("jsonl", "one JSON object per line", _make_jsonl,
               '{"time": "2024-05-01T10:00:00Z", "level": "error", "msg": "disk full", "host": "db1"}'),
+    LogFormat("logfmt", "logfmt key=value pairs (Go log/slog, logrus, Heroku)", _make_logfmt,
+              'time=2024-05-01T10:00:00Z level=error msg="disk full" host=db1 path=/var/lib/pg'),
     LogFormat("bgl", "Loghub BlueGene/L", _fixed(_parse_bgl),
               "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS "
               "KERNEL INFO instruction cache parity error corrected"),

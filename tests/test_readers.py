@@ -165,6 +165,10 @@ CASES = [
      '{"timeUnixNano":"0","observedTimeUnixNano":"1714557601000000000","severityText":"info","body":'
      '{"stringValue":"retry ok"},"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]}\n',
      dict(ts=utc(2024, 5, 1, 10, 0, 0.5), level="ERROR", host="node-3", service="checkout", text="payment failed")),
+    ("logfmt",  # Go's slog/logrus text handlers, Heroku, Grafana
+     'time=2024-05-01T10:00:00.5Z level=error msg="disk full" host=db1 service=postgres mount=/var/lib/pg\n'
+     "time=2024-05-01T10:00:01Z level=info msg=checkpoint host=db1 service=postgres\n",
+     dict(ts=utc(2024, 5, 1, 10, 0, 0.5), level="ERROR", host="db1", service="postgres", text="disk full")),
     ("plain",
      "Started by user anonymous\nBuilding remotely on bare-centos-7\n",
      dict(ts=None, level=None, text="Started by user anonymous")),
@@ -561,3 +565,29 @@ def test_context_of_several_lines_in_one_pass_matches_one_by_one(tmp_path):
         assert many[n] == [(k, f"2024-01-01T00:00:{k % 60:02d}Z host app: line {k}")
                            for k in range(max(1, n - 3), min(300, n + 3) + 1)]
         assert context_lines(str(path), n, before=3, after=3) == many[n]
+
+
+def test_logfmt_lines_give_message_level_host_service_and_fields(tmp_path):
+    # Go services (slog, logrus, zap's text encoder), Heroku and Grafana write key=value pairs: the message (with
+    # its error) drives the template, the other keys are fields, not noise in the text.
+    path = write(tmp_path / "api.log",
+                 'time=2026-03-05T03:00:00Z level=info msg="request served" host=app-1 service=api method=GET '
+                 "path=/api/orders/123 status=200 duration=12ms\n"
+                 'time=2026-03-05T03:00:01Z level=error msg="query failed" err="pq: too many clients \\"already\\"" '
+                 "host=app-1 service=api status=503\n")
+    (ok, bad), stats = read([path])
+    assert stats.formats == {"logfmt": 1}
+    assert (ok.ts, ok.level, ok.host, ok.service, ok.text) == (utc(2026, 3, 5, 3), "INFO", "app-1", "api",
+                                                              "request served")
+    assert ok.fields.status == 200 and ok.fields.route == "GET /api/orders/{id}" and ok.fields.latency_ms == 12.0
+    assert bad.level == "ERROR" and bad.text == 'query failed: pq: too many clients "already"'
+    assert bad.fields.status == 503
+
+
+def test_a_line_holding_a_few_pairs_is_not_logfmt():
+    from detectors.sources.structured import logfmt_object
+
+    assert logfmt_object("user=alice logged in from ip=10.0.0.1 port=22") is None  # words between the pairs
+    assert logfmt_object("a=1 b=2 c=3") is None  # no message, level or time key
+    assert logfmt_object('level=warn msg="disk 91% full" mount=/var') == {"level": "warn", "msg": "disk 91% full",
+                                                                          "mount": "/var"}

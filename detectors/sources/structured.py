@@ -17,10 +17,11 @@ evidence next to the line it belongs to.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["any_value", "attributes_dict", "json_object", "make_journald", "make_otlp", "otlp_severity"]
+__all__ = ["any_value", "attributes_dict", "json_object", "logfmt_object", "make_journald", "make_otlp", "otlp_severity"]
 
 # syslog severity (PRIORITY) -> level
 _PRIORITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
@@ -42,6 +43,43 @@ def json_object(line: str, *markers: str) -> dict[str, Any] | None:
 
 
 _DECODE = json.JSONDecoder().raw_decode
+
+# logfmt (Go's logrus/zap/slog text handlers, Heroku, Grafana's own logs): key=value pairs, values bare or double-quoted
+# with backslash escapes. Linear: a key, "=", then a quoted string or a run of non-space, non-quote characters.
+_LOGFMT_PAIR = re.compile(r'([A-Za-z_@][\w.@/-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?:\s+|$)')
+_LOGFMT_KEYS = frozenset({"msg", "message", "level", "lvl", "severity", "time", "ts", "timestamp", "t", "err", "error"})
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def logfmt_object(line: str) -> dict[str, Any] | None:
+    """A logfmt line (`time=2024-05-01T10:00:00Z level=error msg="disk full" host=db1`) as a dict, or None.
+
+    The whole line must be pairs (at least three), one of them a message, level or time key: text that merely holds
+    a `k=v` or two is not logfmt. Numeric values become numbers, quoted ones are unescaped.
+    """
+    text = line.strip()
+    if text.count("=") < 3 or text[:1] in "{[":
+        return None
+    out: dict[str, Any] = {}
+    pos = 0
+    for m in _LOGFMT_PAIR.finditer(text):
+        if m.start() != pos:
+            return None
+        pos = m.end()
+        key, raw = m.group(1), m.group(2)
+        if raw.startswith('"'):
+            try:
+                value: Any = json.loads(raw)
+            except ValueError:
+                value = raw[1:-1]
+        elif _NUMBER.fullmatch(raw):
+            value = float(raw) if "." in raw else int(raw)
+        else:
+            value = raw
+        out[key] = value
+    if pos != len(text) or len(out) < 3 or not (_LOGFMT_KEYS & out.keys()):
+        return None
+    return out
 
 
 def _message(v: Any) -> str | None:

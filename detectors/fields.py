@@ -35,6 +35,10 @@ MAX_ATTR_VALUE = 64  # longer values are not attributes (they are messages or pa
 
 # An access-log request: "GET /api/orders/123?x=1 HTTP/1.1" 503 (Common / Combined Log Format, nginx, envoy).
 _REQUEST = re.compile(r'"([A-Z]{3,7}) (\S{1,512}) HTTP/[\d.]{1,3}" (\d{3})\b')
+# HAProxy's HTTP log: the timers TR/Tw/Tc/Tr/Ta (ms, -1 when not reached) and the status come before the request:
+# `... be_api/api-1 0/0/1/12/13 503 212 - - sH-- 1/1/0/0/0 0/0 "GET /api/orders/1 HTTP/1.1"`.
+_HAPROXY = re.compile(r"\s-?\d{1,9}/-?\d{1,9}/-?\d{1,9}/-?\d{1,9}/\+?(\d{1,9}) (\d{3}) \d")
+_HAPROXY_REQUEST = re.compile(r'"([A-Z]{3,7}) (\S{1,512}) HTTP/[\d.]{1,3}"')
 # Latency written at the end of an access line: `rt=0.123`, `request_time=0.5`, `123ms`, or a bare float last.
 _TRAILING_LATENCY = re.compile(
     r"(?:\b(?:rt|request_time|upstream_response_time|urt|duration|latency|took)[=:]\s?\"?(\d{1,7}(?:\.\d{1,6})?)"
@@ -256,7 +260,11 @@ def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fiel
     f = None
     if "HTTP/" in text:
         m = _REQUEST.search(text, 0, 2000)
-        if m is not None:
+        if m is None and (h := _HAPROXY.search(text, 0, 600)) is not None:
+            r = _HAPROXY_REQUEST.search(text, h.end(), h.end() + 1200)
+            f = Fields(status=int(h.group(2)), latency_ms=float(h.group(1)),
+                       route=f"{r.group(1)} {normalize_route(r.group(2))}" if r is not None else None)
+        elif m is not None:
             method, path, status = m.groups()
             f = Fields(status=int(status), route=f"{method} {normalize_route(path)}")
             tail = text[m.end():m.end() + 400]

@@ -181,8 +181,11 @@ def test_haproxy_postgres_logfmt_folder(tmp_path: Path) -> None:
     truth = haproxy_postgres(tmp_path)
     t = triage([str(tmp_path)])
     inc = t.incidents[0]
-    # (logfmt lines are read as plain text today, so the title carries the raw line: check the chain's words)
     assert any(truth["cause"] in s.text for s in inc.chain)
+    # HAProxy's HTTP log (status after the timers) and the apps' logfmt lines are read as such: the 503s are the
+    # user-facing symptom, and the title is the message with its error, not the raw key=value line.
+    assert inc.impact.user_facing and inc.impact.status_5xx > 0
+    assert "time=" not in inc.title and "level=" not in inc.title
     assert truth["cause"] in inc.title or any(truth["cause"] in c.text for c in inc.candidates[:2])
     assert abs(inc.onset_ts - datetime.fromisoformat(truth["onset"]).timestamp()) <= 300
     naming = [inc.title] + [c.text for c in inc.candidates[:1]]

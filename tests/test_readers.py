@@ -591,3 +591,15 @@ def test_a_line_holding_a_few_pairs_is_not_logfmt():
     assert logfmt_object("a=1 b=2 c=3") is None  # no message, level or time key
     assert logfmt_object('level=warn msg="disk 91% full" mount=/var') == {"level": "warn", "msg": "disk 91% full",
                                                                           "mount": "/var"}
+
+
+def test_haproxy_http_log_gives_status_latency_and_route(tmp_path):
+    # HAProxy writes the status after its timers and the request last; its 503s must count as 5xx like nginx's.
+    path = write(tmp_path / "haproxy.log",
+                 "Mar  5 03:00:01 lb-1 haproxy[2211]: 203.0.113.5:41234 [05/Mar/2026:03:00:01.123] www~ api/app-1 "
+                 '0/0/1/2345/2346 503 212 - - sH-- 12/12/0/0/0 0/0 "GET /api/orders/4411 HTTP/1.1"\n'
+                 "Mar  5 03:00:02 lb-1 haproxy[2211]: 203.0.113.6:41240 [05/Mar/2026:03:00:02.001] www~ api/app-2 "
+                 '0/0/0/12/13 200 1024 - - ---- 12/12/0/0/0 0/0 "POST /api/cart HTTP/1.1"\n', mtime=MTIME)
+    (bad, ok), _ = read([path])
+    assert (bad.fields.status, bad.fields.latency_ms, bad.fields.route) == (503, 2346.0, "GET /api/orders/{id}")
+    assert (ok.fields.status, ok.fields.route) == (200, "POST /api/cart")

@@ -213,3 +213,32 @@ def test_a_name_is_named_by_its_distinctive_word_only() -> None:
     assert _head("report-builder") is None
     assert _head("ip-10-5-89-173") is None
     assert _head("prod-etl-1") is None
+
+
+def test_a_failed_certificate_renewal_hours_before_the_expiry_is_among_the_changes(tmp_path: Path) -> None:
+    # Certificates bite when they expire: the renewal that failed two hours earlier is what changed, though it is
+    # far outside the hour before the onset where deploys and config pushes are looked for.
+    rng = random.Random(11)
+    syslog: list[tuple[datetime, str]] = []
+    access: list[tuple[datetime, str]] = []
+    app: list[tuple[datetime, str]] = []
+    renew = ONSET - timedelta(minutes=95)
+    syslog.append((renew, f"{_sys(renew)} api-1 cert-renew[4410]: renewal of pricing.internal failed: ACME challenge "
+                          f"timed out; current certificate expires {_iso(ONSET)}"))
+    t = T0
+    while t < T0 + timedelta(minutes=150):
+        t += timedelta(seconds=rng.uniform(0.5, 2.0))
+        failing = t >= ONSET and rng.random() < 0.7
+        access.append((t, _requests(rng, t, failing)))
+        if failing:
+            app.append((t, json.dumps({"ts": _iso(t), "level": "error", "service": "shop-api", "host": "web-1",
+                                       "msg": "tls handshake with pricing failed: x509: certificate has expired",
+                                       "status": 503})))
+        if rng.random() < 0.02:
+            syslog.append((t, f"{_sys(t)} api-1 systemd[1]: Started Session {rng.randint(1, 999)} of user ops."))
+    _write(tmp_path, "syslog", syslog)
+    _write(tmp_path, "access.log", access)
+    _write(tmp_path, "shop-api.jsonl", app)
+    inc = triage([str(tmp_path)]).incidents[0]
+    renewals = [c for c in inc.changed_before if "renewal of pricing.internal failed" in c.text]
+    assert renewals and renewals[0].kind == "certificate" and renewals[0].before_s > 3600

@@ -1261,6 +1261,9 @@ def _dur(s: float) -> str:
 _CHANGE_MAX = 40
 
 
+CERTIFICATE_REACH_S = 24 * 3600.0  # how far back certificate changes (renewals, rotations, their failures) are listed
+
+
 def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None = None) -> list[ChangeEvent]:
     """Change events (deploy, restart, config, ...) in the hour before the onset (and one bin after), nearest
     first; routine ones (a job that runs all day) are listed once and last."""
@@ -1276,7 +1279,10 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
             continue
         tt = ctx.t[ev]
         i = int(np.searchsorted(tt, max(onset + ctx.width, upto or onset), side="right")) - 1
-        if i < 0 or tt[i] < onset - window_s:
+        # A certificate bites when it expires, hours or days after its renewal failed or a key was rotated: those are
+        # listed from the last day (they are still only candidates within `window_s`).
+        reach = max(window_s, CERTIFICATE_REACH_S) if kind == "certificate" else window_s
+        if i < 0 or tt[i] < onset - reach:
             continue
         # A change rolled out host by host: its first occurrence in the quarter hour before the onset.
         j = int(np.searchsorted(tt, onset - 15 * 60, side="left"))
@@ -1294,7 +1300,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         routine = occurrences >= 4 and spread >= max(3600.0, 0.5 * log_span) and slots >= 3
         if routine:
             # A routine template can still carry a new command ("CMD (rebuild_stats.sh)" among the hourly jobs).
-            novel = _novel_occurrence(ctx, ev[max(0, i - 200):i + 1], onset - window_s)
+            novel = _novel_occurrence(ctx, ev[max(0, i - 200):i + 1], onset - reach)
             if novel is not None:
                 e, routine = novel, False
                 i = int(np.nonzero(ev == e)[0][0])

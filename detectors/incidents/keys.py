@@ -121,9 +121,10 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
             keys.bad[k] = max(keys.bad[k], 0.45)  # slow operations (a 30 s query) read as trouble
         svc = services[int(keys.service[k])] or ""
         kind = semantics.change_kind(f"{svc}: {text}" if svc else text)  # CRON[123]: (root) CMD (...)
-        # A change announced at error level is a failure first (a failed deploy is still a candidate via words).
+        # A change announced at error level is a failure first (a failed deploy is still a candidate via words);
+        # a failed certificate renewal is both: the certificate expires later, so it is listed among the changes.
         if kind is not None and (keys.level[k] >= 5 or keys.bad[k] >= 0.55) \
-                and kind not in ("deploy", "config-management"):
+                and kind not in ("deploy", "config-management", "certificate"):
             kind = None  # "Main process exited, code=killed" is a failure, not a change someone made
         keys.change.append(kind)
         svc = services[int(keys.service[k])] or None

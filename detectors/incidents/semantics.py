@@ -36,7 +36,10 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b(?:certificates?|certs?|x509|tls|ssl|keys?|secrets?|credentials?|tokens?|keystore|truststore|ca bundle)\b"
         r".{0,40}?\b(?:rotated|renewed|replaced|installed|reloaded|updated|issued|deployed|changed)\b|"
         r"\b(?:rotat(?:ed|ing)|renew(?:ed|ing)|replac(?:ed|ing)|install(?:ed|ing)|issu(?:ed|ing))\b.{0,40}?"
-        r"\b(?:certificates?|certs?|keys?|secrets?|credentials?)\b|\bkey rotation\b", re.I)),
+        r"\b(?:certificates?|certs?|keys?|secrets?|credentials?)\b|\bkey rotation\b|"
+        # a renewal that failed is the change behind a later expiry ("cert-renew: renewal of api.internal failed")
+        r"\b(?:cert-?renew\w*|certbot|acme|certificates?|certs?|tls|x509)\b.{0,60}?\brenew\w*\b.{0,40}?\b(?:failed|failure|"
+        r"error)\b|\brenew\w*\b.{0,60}?\b(?:failed|failure)\b.{0,80}?\b(?:acme|certificates?|certs?|tls|x509)\b", re.I)),
     ("config", re.compile(
         r"\b(?:config(?:uration)? (?:reload(?:ed)?|change[sd]?|updated?|applied|push(?:ed)?)|reload(?:ed|ing)? "
         r"(?:config|configuration)|feature ?flag|flag \S+ (?:set|enabled|disabled|changed)|setting \S+ (?:to|changed)|"

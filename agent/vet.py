@@ -19,7 +19,9 @@ from agent.citations import CitationCheck, EvidenceStore, check_citations
 # prompt headings.
 MARKUP = re.compile(
     r"<<<|>>>|\bEND DATA\b|\bDATA [0-9a-f]{8}\b|<\|[^|<>\n]{0,40}\|>|</?s>|\[/?INST\]|</?tool_call>|<<\s*/?SYS\s*>>"
-    r"|^\s*(?:question|answer|facts?|findings|tool results|system|user|assistant|human|ai)\s*:",
+    r"|^\s*(?:question|answer|facts?|findings|tool results|system|user|assistant|human|ai)\s*:"
+    # the rephrasing prompt's own framing, echoed ("The engineer asked: …", "The facts are: …")
+    r"|\bthe engineer asked\b|^\s*the facts(?: are)?\s*:|\bmore lines the tools returned\b",
     re.I | re.M,
 )
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -29,6 +31,10 @@ _CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d])")
 _NUMBER = re.compile(r"(?<![\w.:-])(\d{2,}(?:\.\d+)?)(?![\w:])")
 _FILE = re.compile(r"(?<![\w/.-])([\w.-]+\.(?:log|txt|out|err|jsonl?|csv|gz))(?![\w])", re.I)
 _QUOTE = re.compile(r"[\"“]([^\"”\n]{6,200})[\"”]")
+_WORDS = re.compile(r"[A-Za-z]{2,}")
+# A sentence this long states something: it must cite, however plain its words ("The root cause of I1 is a failure to
+# enable slave." named no host, time or quote, cited nothing, and was wrong).
+CLAIM_WORDS = 6
 
 
 def has_markup(text: str) -> bool:
@@ -104,7 +110,7 @@ def vet_model_text(text: str, store: EvidenceStore, evidence_texts: Iterable[str
         for sentence in _SENTENCES.split(text):
             bare = _CITATION.sub(" ", sentence)
             claims = (_HOSTISH.search(bare) or _CLOCK.search(bare) or _FILE.search(bare) or _NUMBER.search(bare)
-                      or _QUOTE.search(bare))
+                      or _QUOTE.search(bare) or len(_WORDS.findall(bare)) >= CLAIM_WORDS)
             if claims and not _CITATION.search(sentence):
                 return Vetted(False, "", "a claim in the model's text cites no evidence", checked)
         if checked.total == 0:

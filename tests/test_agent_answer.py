@@ -356,6 +356,13 @@ def test_vetting_rejects_markup_repetition_and_invented_names() -> None:
     assert "cites no evidence" in vet_model_text("db-01 filled its disk.", s, evidence).reason
     assert has_markup("<<<END DATA 00000000>>>") and not has_markup("the disk is full")
     assert repeats("a b c d e f a b c d e f a b c d e f")
+    # Seen from SmolLM2 (bench agent seed 41): the prompt's framing echoed, and a plain-worded claim citing nothing
+    # but an incident id, which was wrong ("failure to enable slave" for a NIC's link going down).
+    echoed = "The engineer asked: Which host was affected first?\n\nThe facts are:\n1. db-01 was first [A1]."
+    assert "markup" in vet_model_text(echoed, s, evidence).reason
+    plain = "The disk of db-01 filled [A1]. The root cause of the whole incident is a failure to enable slave."
+    assert "cites no evidence" in vet_model_text(plain, s, evidence).reason
+    assert vet_model_text("Disk full [A1].", s, evidence).ok  # short sentences with a citation still pass
 
 
 def test_the_repetition_guard_stops_a_loop() -> None:

@@ -205,7 +205,7 @@ class VerdictCache:
 # The settings (detectors.logicl_settings) and the vote's tuning (leave-one-system-out on the pool, in
 # detectors.logicl_tune, which needs the settings but not this module) are re-exported here.
 from detectors.logicl_settings import LogICLSettings  # noqa: E402
-from detectors.logicl_tune import VOTE_GRID, VoteTuning, tune_vote  # noqa: E402
+from detectors.logicl_tune import VOTE_GRID, VoteTuning, recurring_lines, tune_vote  # noqa: E402
 
 __all__ = ["VOTE_GRID", "LogICL", "LogICLDetector", "LogICLSettings", "VoteTuning", "tune_vote"]
 
@@ -246,19 +246,14 @@ class LogICL:
         self._context = []
         self._context_vecs = np.zeros((0, 1), np.float32)
         self._context_version = ""
-        if share <= 0 or not units:
+        recurring = recurring_lines(units, share)
+        if not recurring:
             return 0
-        counts: dict[str, int] = {}
-        for ls in units:
-            for t in set(ls):
-                counts[t] = counts.get(t, 0) + 1
-        n = len(units)
-        keep = sorted((t for t, c in counts.items() if c >= max(2.0, share * n)), key=lambda t: -counts[t])
-        self._context = [Demo(f"context:{i}", t, "normal", CONTEXT_SYSTEM, f"in {counts[t]} of {n} fit units",
-                              "line", [t], 0.0, True) for i, t in enumerate(keep)]
-        if keep:
-            self._context_vecs = np.asarray(self.pool.encoder.encode(keep), np.float32)
-        self._context_version = hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12] if keep else ""
+        keep = [t for t, _ in recurring]
+        self._context = [Demo(f"context:{i}", t, "normal", CONTEXT_SYSTEM, f"in {c} of {len(units)} fit units",
+                              "line", [t], 0.0, True) for i, (t, c) in enumerate(recurring)]
+        self._context_vecs = np.asarray(self.pool.encoder.encode(keep), np.float32)
+        self._context_version = hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12]
         return len(keep)
 
     @property

@@ -18,6 +18,7 @@ systems' demos, and the grid point with the best mean F1 wins. What makes this p
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import product
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,19 @@ def _folds_input(pool: Retriever) -> tuple[list[Any], np.ndarray, list[int], lis
     return demos, vecs, source, systems, healthy
 
 
+def recurring_lines(units: Sequence[Sequence[str]], share: float) -> list[tuple[str, int]]:
+    """(line, units holding it) for the lines present in at least `share` of the units (and in two at least), most
+    frequent first: a log's normal background for LogICL's vote (`LogICL.set_context`); none when `share` is 0."""
+    if share <= 0 or not units:
+        return []
+    counts: dict[str, int] = {}
+    for ls in units:
+        for t in set(ls):
+            counts[t] = counts.get(t, 0) + 1
+    floor = max(2.0, share * len(units))
+    return sorted(((t, c) for t, c in counts.items() if c >= floor), key=lambda tc: -tc[1])
+
+
 def family(system: str) -> str:
     """Systems named FAMILY-NAME share a family (the shipped pool's generated-* and logreduce-*)."""
     return system.split("-", 1)[0]
@@ -182,13 +196,7 @@ def _tune_by_lines(pool: Retriever, *, max_queries: int, seed: int, base: LogICL
         rest = np.array([i for i in source if family(demos[i].system) != family(system)], np.int64)
         if len({demos[i].y for i in held}) < 2 or len(rest) == 0 or len({demos[int(i)].y for i in rest}) < 2:
             continue
-        units = [lines_of[i] for i in held]
-        counts: dict[str, int] = {}
-        for ls in units:
-            for t in set(ls):
-                counts[t] = counts.get(t, 0) + 1
-        ctx = [line_id[t] for t, c in counts.items() if base.context_share > 0 and c >= max(2.0, base.context_share
-                                                                                             * len(units))]
+        ctx = [line_id[t] for t, _ in recurring_lines([lines_of[i] for i in held], base.context_share)]
         queries = _sample(held, [demos[i].y for i in held], max_queries, rng)
         q_lines = [[line_id[t] for t in lines_of[q]] for q in queries]
         flat = np.array([j for ls in q_lines for j in ls], np.int64)

@@ -307,3 +307,51 @@ def test_metric_series_and_calm_signals_are_inputs(incident_folder: Path) -> Non
     metric = [c for c in res.incidents[0].candidates if c.kind == "metric"]
     assert any("db_pool_in_use_pct rose" in c.text for c in metric), res.incidents[0].candidates
     assert any(abs((c.ts or 0) - (ONSET.timestamp() - 120)) <= 180 for c in metric)
+
+
+def _timed_lines(start: datetime, minutes: float, every_s: int, text) -> list[str]:
+    out, t, end = [], start, start + timedelta(minutes=minutes)
+    i = 0
+    while t < end:
+        out.append(f"{t.strftime('%Y-%m-%dT%H:%M:%S')}Z {text(i)}")
+        t += timedelta(seconds=every_s)
+        i += 1
+    return out
+
+
+def test_a_source_from_another_time_only_starts_its_first_lines_are_not_new(tmp_path: Path) -> None:
+    # Logs from different months, none overlapping (as when Loghub samples are audited together): the later one
+    # opens with a flood of errors. With nothing logged before them in its own time they are not a change.
+    t = datetime(2020, 7, 9, 4, 0, tzinfo=UTC)
+    old = [f"{t.strftime('%Y-%m-%dT%H:%M:%S')}Z ERROR mod_jk child workerEnv in error state {i % 7}"
+           for i in range(300)]
+    old += _timed_lines(t + timedelta(seconds=40), 600, 20, lambda i: f"INFO jk2_init() found child {i} in slot 3")
+    (tmp_path / "apache.log").write_text("\n".join(old) + "\n")
+    t2 = datetime(2020, 3, 1, 0, 0, tzinfo=UTC)
+    onset = t2 + timedelta(minutes=400)
+    lines = _timed_lines(t2, 600, 15, lambda i: f"INFO worker {i % 5} heartbeat ok")
+    lines += _timed_lines(onset, 10, 10, lambda i: f"ERROR worker {i % 5} lost connection to queue broker")
+    lines.sort()
+    (tmp_path / "worker.log").write_text("\n".join(lines) + "\n")
+    res = triage([str(tmp_path)])
+    assert any("apache.log" in n and "does not overlap" in n for n in res.notes), res.notes
+    for inc in res.incidents:
+        for where in [s.where for s in inc.chain] + [c.where or "" for c in inc.candidates]:
+            assert "apache.log" not in where, (inc.title, where)
+
+
+def test_an_error_log_that_begins_at_the_incident_can_be_new(tmp_path: Path) -> None:
+    # The error log is written only when things go wrong: its first line comes at the incident, while the access
+    # log beside it ran all along. Its lines are new against that before-period.
+    t = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
+    (tmp_path / "app.log").write_text("\n".join(
+        _timed_lines(t, 240, 5, lambda i: f"INFO request handled user={i % 40} in {5 + i % 9} ms")) + "\n")
+    onset = t + timedelta(minutes=150)
+    (tmp_path / "app-error.log").write_text("\n".join(
+        _timed_lines(onset, 40, 6, lambda i: f"ERROR payment gateway timeout after 30000 ms (attempt {i % 3})"))
+        + "\n")
+    res = triage([str(tmp_path)])
+    assert res.incidents, res.notes
+    inc = res.incidents[0]
+    assert "app-error.log" in inc.chain[0].where
+    assert inc.onset is not None and abs((inc.onset - onset).total_seconds()) <= 300

@@ -89,6 +89,9 @@ class _Ctx:
     texts: dict[int, str] = field(default_factory=dict)  # event -> message text, filled lazily
     front_places: set[int] | None = None  # (source, host, service) codes that answer requests
     _host_services: dict[int, set[str]] | None = None
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per source: its time group's start
+    warmup_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per source: how long its group must have
+    # logged before a key in it can be new (a 25th of the group's span, as the rate tests' warmup is of the whole)
 
     def host_services(self, host: int) -> set[str]:
         """The services (daemons) seen logging on a host."""
@@ -301,6 +304,9 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
 
     window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
     warmup = max(3, n_bins // 25)
+    ctx.origin = tb.origin
+    ctx.warmup_s = np.where(tb.group_end - tb.origin >= 0.9 * (t1 - t0), warmup * width,
+                            (tb.group_end - tb.origin) / 25.0) if len(tb.origin) else tb.origin
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
@@ -419,6 +425,12 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
             symptom = 0.6
         elif bad >= 0.25:
             symptom = 0.3 * bad
+    if c.kind in ("new", "burst", "rate up", "rate down") and ev >= 0 and ctx.timed and len(ctx.origin):
+        # No before: a key whose source (with the sources logging beside it) began only just now is not a change.
+        src = int(ctx.table.source[ev])
+        origin = ctx.origin[src]
+        if np.isfinite(origin) and ts - origin < ctx.warmup_s[src]:
+            return None
     flagged = float(ctx.key_flag[k]) if ctx.key_flag is not None else 0.0
     return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged)
 
@@ -837,7 +849,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     top_log = cands[0] if cands else None
     # A change event just before, on the top candidate's host/service, ranks with (above) it.
     for ce in changes_before[:6]:
-        if ce.ts is None or ce.ts > max(onset, anchor.ts) + ctx.width or ce.before_s > options.change_window_s:
+        if ce.ts is None or ce.ts > max(onset, anchor.ts) + min(ctx.width, 300.0) or ce.before_s > options.change_window_s:
             continue
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
         reasons = [f"{ce.kind} {_dur(ce.before_s)} {'before' if ce.before_s >= 0 else 'after'} the onset"]
@@ -941,7 +953,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         onset_ts=onset if ctx.timed else None, end_ts=end_ts if ctx.timed else None, impact=impact,
         confidence=confidence, confidence_reason=why, chain=chain, candidates=candidates,
         changed_before=[ce for ce in changes_before
-                        if ce.ts is not None and ce.ts <= max(onset, symptom_ch.ts) + ctx.width][:8], hosts=hosts,
+                        if ce.ts is not None and ce.ts <= max(onset, symptom_ch.ts) + min(ctx.width, 300.0)][:8], hosts=hosts,
         services=services, sources=srcs, strength=round(strength, 3),
     )
     if ctx.key_flag is not None:
@@ -1278,7 +1290,8 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         if len(ev) == 0:
             continue
         tt = ctx.t[ev]
-        i = int(np.searchsorted(tt, max(onset + ctx.width, upto or onset), side="right")) - 1
+        # (one bin after the onset for rounding, at most five minutes: on a log of weeks a bin is hours long)
+        i = int(np.searchsorted(tt, max(onset + min(ctx.width, 300.0), upto or onset), side="right")) - 1
         # A certificate bites when it expires, hours or days after its renewal failed or a key was rotated: those are
         # listed from the last day (they are still only candidates within `window_s`).
         reach = max(window_s, CERTIFICATE_REACH_S) if kind == "certificate" else window_s

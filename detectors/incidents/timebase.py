@@ -26,6 +26,10 @@ class TimeBase:
     timed: bool  # False: no source had timestamps (t is the event's position)
     notes: list[str] = field(default_factory=list)
     shifts: dict[str, float] = field(default_factory=dict)  # source -> seconds added to its times
+    # per source: when the group of sources whose time ranges overlap or touch it began and ended logging (NaN:
+    # untimed). A key first seen before its group has logged for a while has no "before" to be new against.
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    group_end: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _fmt(ts: float) -> str:
@@ -92,4 +96,33 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                 else:
                     notes.append(f"{sources[s]}: its clock looks {shift / 60:+.0f} min off against the other sources "
                                  f"(start and end both shifted); cross-source order with it is not trusted")
-    return TimeBase(t, usable, True, notes, shifts)
+    return TimeBase(t, usable, True, notes, shifts, *_groups(t, src, len(sources)))
+
+
+def _groups(t: np.ndarray, src: np.ndarray, n_sources: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per source, the start of its group: sources whose (corrected) time ranges overlap, or follow each other
+    within a gap of an hour or 5 % of a source's median span (rotated files), are one group. An error log whose first line
+    comes at the incident is in the group of the access log that ran all along, so its first lines can be new; a
+    source from another day or year, alone in its group, only starts."""
+    origin = np.full(n_sources, np.nan)
+    end = np.full(n_sources, np.nan)
+    ok = np.isfinite(t)
+    spans: list[tuple[float, float, int]] = []
+    for s in range(n_sources):
+        v = t[ok & (src == s)]
+        if len(v):
+            spans.append((float(v.min()), float(v.max()), s))
+    if not spans:
+        return origin, end
+    spans.sort()
+    gap = max(0.05 * float(np.median([hi - lo for lo, hi, _ in spans])), 3600.0)
+    group_start, reach = spans[0][0], spans[0][1]
+    members: list[int] = []
+    for lo, hi, s in spans:
+        if lo > reach + gap:
+            origin[members], end[members] = group_start, reach
+            group_start, members = lo, []
+        members.append(s)
+        reach = max(reach, hi)
+    origin[members], end[members] = group_start, reach
+    return origin, end

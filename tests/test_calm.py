@@ -80,7 +80,7 @@ def test_sustained_shift_is_kept_and_adaptation_stops_flagging_it(store: ModelSt
     swaps = [e for e in events if e.kind == "model" and (e.data or {}).get("state") == "serving"]
     assert swaps, "no new model version was served after the KEEP"
     assert core.version >= 1 and (store.directory / "calm-v0001.pt").exists()
-    assert core.stats["rebased"] >= 1  # the residual statistics restarted from the shift
+    assert core.stats["rebased"] >= 1  # the flags follow the new level from the shift on
     # At the new level only noise-sized flags remain, no more often than on the old level before the shift.
     late = [e for e in events if e.kind == "anomaly" and e.timestamp >= T0 + STEP * 260]
     early = [e for e in events if e.kind == "anomaly" and e.timestamp < T0 + STEP * 200]
@@ -304,3 +304,25 @@ def test_residual_scorer_finds_a_cycle_that_is_not_a_day() -> None:
     _, _, flags = scorer.score(x)
     assert scorer.seasonal and abs(scorer.lag - 120) <= 2
     assert flags[odd] and flags.sum() <= 3, np.flatnonzero(flags)
+
+
+def test_accepted_shift_moves_the_flags_not_the_ranking() -> None:
+    from detectors.calm.residual import RobustResidualScorer
+
+    rng = np.random.default_rng(0)
+    x = 50 + rng.normal(0, 1, 900)
+    x[500:] += 20  # a sustained shift of ~20 sd
+    static, rebased = RobustResidualScorer(), RobustResidualScorer()
+    a, b = [], []
+    for i, v in enumerate(x):
+        a.append(static.push(float(v)))
+        b.append(rebased.push(float(v)))
+        if i == 520:
+            rebased.rebase(since=21)  # what the core does when the judge KEEPs the shift
+    # The shift still ranks as unusual while it is recent: the ranking score is untouched by the adaptation.
+    assert np.allclose([r.intensity for r in a], [r.intensity for r in b])
+    assert max(r.intensity for r in b[500:600]) > 3 * max(r.intensity for r in b[300:500])
+    # Flags follow the new level at once: none after the KEEP, while the static scorer keeps flagging it.
+    assert sum(r.flagged for r in a[521:]) > 0
+    assert sum(r.flagged for r in b[521:]) == 0
+    assert abs(b[530].expected - 70) < 1 and abs(a[530].expected - 50) < 1

@@ -18,9 +18,9 @@ For every point of one series, in time order and causally (past points only):
    and the largest deviation of the last `window` points (a flag is a new extreme: about one point in `window`
    on a series that behaves as it did, whatever the shape of its tails).
    The flagging band [expected - d, expected + d], d = max(z_flag scale, min deviation), is what events report.
-5. level shifts: `rebase()` (called when the judge KEEPs a sustained shift) forgets the residual statistics and
-   the smoothing, so the new level is learnt from the points after the shift instead of being flagged for a
-   whole window.
+5. level shifts: `rebase()` (called when the judge KEEPs a sustained shift) moves the flags' level to the median
+   of the points after the shift, so the new level is not flagged for a whole window; z and the ranking score
+   keep comparing with the whole window (a recent shift still ranks as unusual, and decays as it is learnt).
 
 The defaults were chosen on the SMD channels (mean ROC-AUC of a few variants); NAB is reported, never tuned on.
 All state is plain Python (deques, floats): Beam pickles it between bundles.
@@ -89,6 +89,8 @@ class RobustResidualScorer:
         self.seasonal = False
         self._since_refresh = 0
         self._since_season = 0
+        self.shifted = 0  # points since a level shift that `rebase` accepted (0: none within the window)
+        self.offset = 0.0  # the flags' level minus the window's: the accepted shift, until the window has learnt it
 
     # ---- configuration from the stream -------------------------------------------------------------------
 
@@ -103,15 +105,24 @@ class RobustResidualScorer:
             self.hist = deque(self.hist, maxlen=max(self.config.window, self.config.season_days * period + 1))
 
     def rebase(self, since: int) -> None:
-        """A sustained level shift began `since` points ago: keep only the residuals after it, and score again
-        once `warmup` of them exist (the new level is learnt instead of flagged for a whole window)."""
-        recent = list(self.resid)[len(self.resid) - min(max(since, 0), len(self.resid)):]
-        self.resid.clear()
-        self.resid.extend(recent)
-        self.zs.clear()
-        self.zsum = 0.0
-        self.med = self.scale = math.nan
-        self._refresh()
+        """A sustained level shift began `since` points ago: from now on flags compare points with the new level
+        (the median of the residuals since the shift), so the new level is not flagged for a whole window.
+
+        The z and the ranking score keep comparing with the whole window (the shift was unusual and stays so
+        while it is recent, decaying as the window fills with the new level), so adaptation changes what is
+        flagged, not how the series' behaviour ranks. Flags follow the new level until the window holds only
+        points from after the shift."""
+        self.shifted = max(int(since), 1)
+        if not math.isnan(self.med):
+            self._follow_shift(np.fromiter(self.resid, dtype=np.float64, count=len(self.resid)))
+
+    def _follow_shift(self, r: np.ndarray) -> None:
+        """The flags' offset from the window's median: the median of the residuals since an accepted shift."""
+        self.offset = 0.0
+        if self.shifted >= len(r):
+            self.shifted = 0
+        elif self.shifted:
+            self.offset = float(np.median(r[len(r) - self.shifted :])) - self.med
 
     def reset(self) -> None:
         """A long gap: start over (the seasonal decision and the step are kept)."""
@@ -120,6 +131,7 @@ class RobustResidualScorer:
         self.zs.clear()
         self.zsum = 0.0
         self.med = self.scale = math.nan
+        self.shifted, self.offset = 0, 0.0
         self._since_refresh = 0
 
     # ---- scoring -----------------------------------------------------------------------------------------
@@ -149,6 +161,7 @@ class RobustResidualScorer:
         self.level = level
         self.scale = max(MAD_TO_SD * mad, 1e-9 + 1e-6 * abs(level))
         self.med = med
+        self._follow_shift(r)
         widest = float(np.max(np.abs(r - med)))
         self.min_dev = max(self.config.min_deviation, self.config.min_dev_share * (hi - lo), 1e-3 * abs(level), widest)
 
@@ -200,8 +213,9 @@ class RobustResidualScorer:
             z, dev, half, flagged, expected = math.nan, math.nan, math.nan, False, math.nan
         else:
             expected = expected_season + self.med
+            z = abs(value - expected) / self.scale
+            expected += self.offset
             dev = value - expected
-            z = abs(dev) / self.scale
             half = max(c.z_flag * self.scale, self.min_dev)
             flagged = abs(dev) > half and len(self.resid) >= c.flag_warmup
         zc = 0.0 if math.isnan(z) else min(z, c.clip)
@@ -213,6 +227,8 @@ class RobustResidualScorer:
         self.hist.append(value)
         self.resid.append(r)
         self._since_refresh += 1
+        if self.shifted:
+            self.shifted += 1
         self._since_season += 1
         if math.isnan(self.med) and len(self.resid) >= c.warmup or self._since_refresh >= c.refresh:
             self._refresh()

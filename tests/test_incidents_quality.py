@@ -242,3 +242,44 @@ def test_a_failed_certificate_renewal_hours_before_the_expiry_is_among_the_chang
     inc = triage([str(tmp_path)]).incidents[0]
     renewals = [c for c in inc.changed_before if "renewal of pricing.internal failed" in c.text]
     assert renewals and renewals[0].kind == "certificate" and renewals[0].before_s > 3600
+
+
+def _ci_run(path: Path, body: list[str]) -> str:
+    t = datetime(2024, 3, 5, 10, 0, 0, tzinfo=UTC)
+    out = []
+    for i, line in enumerate(body):
+        out.append(f"{(t + timedelta(seconds=2 * i)).strftime('%Y-%m-%d %H:%M:%S.%f')} | {line}")
+    path.write_text("\n".join(out) + "\n")
+    return str(path)
+
+
+def test_against_a_good_run_the_lines_before_a_step_failure_are_its_cause(tmp_path: Path) -> None:
+    # A CI job: the compiler's error is new against the good run and comes right before the wrapper that only
+    # reports the failed step ("make: *** ... Error 1", "exited with code 2"); the cause is the compiler's line.
+    from detectors.pipeline import AuditOptions, audit
+
+    common = [f"go: downloading example.com/mod{i} v1.{i}.0" for i in range(40)] + ["go build ./..."]
+    good = _ci_run(tmp_path / "build.good", common + ["ok  example.com/app 0.41s", "Job finished: SUCCESS"])
+    failed = _ci_run(tmp_path / "build.fail", common + [
+        "internal/store/cache.go:88:14: undefined: redis.NewRingClient",
+        "internal/store/cache.go:91:2: cannot use opts (variable of type Options) as RingOptions value",
+        "make: *** [Makefile:12: build] Error 1",
+        "ERROR: process exited with code 2",
+        "Job finished: FAILURE"])
+    res = audit([failed], AuditOptions(baseline=(good,), state_dir=None))
+    assert res.report.detector == "diff" and res.triage is not None and res.triage.incidents
+    top = res.triage.incidents[0].candidates[0]
+    assert "undefined: redis.NewRingClient" in (top.text or ""), [(c.text, c.reasons) for c in
+                                                                  res.triage.incidents[0].candidates]
+    wrapper = next(c for c in res.triage.incidents[0].candidates if "make: ***" in (c.text or ""))
+    assert any("weighed down" in r for r in wrapper.reasons)
+
+
+def test_words_that_dismiss_an_error_do_not_read_as_a_failure() -> None:
+    from detectors.incidents import semantics
+    assert semantics.badness("Please ignore the error above about btrfs.", 0, 0, False) < 0.3
+    assert semantics.badness("this warning can be safely ignored", 0, 0, False) < 0.3
+    assert semantics.badness("ERROR: failed to mount /dev/sdb1", 0, 0, False) >= 0.55
+    assert semantics.is_wrapper("ERROR: InvocationError: '/tmp/.tox/pep8/bin/flake8'")
+    assert semantics.is_wrapper("make[2]: *** [Makefile:12: build] Error 1")
+    assert not semantics.is_wrapper("connect to db-1:5432 failed: connection refused")

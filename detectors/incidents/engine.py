@@ -20,7 +20,7 @@ import numpy as np
 
 from detectors.eventtable import LEVELS, EventTable
 from detectors.formats import detect_format
-from detectors.incidents import explain, rates, semantics, timebase
+from detectors.incidents import columns, explain, rates, semantics, timebase
 from detectors.incidents import keys as keys_mod
 from detectors.incidents.metrics import read_metrics, resample
 from detectors.incidents.model import (
@@ -68,6 +68,7 @@ class _Ch:
     text: str = ""
     metric: str | None = None
     off_path: str | None = None  # why it was left out of an incident's chain (no path to its symptom)
+    baseline_novel: bool = False  # flagged by the diff detector: never seen in the good run given as baseline
 
 
 @dataclass
@@ -256,11 +257,14 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     n_bins = int((t1 - t0) // width) + 1
     out.start_ts, out.end_ts = (t0, t1) if tb.timed else (None, None)
     out.resolution_s = width
-    bins = np.where(usable, np.floor((np.where(usable, t, t0) - t0) / width), -1).astype(np.int64)
+    bins = columns.bin_index(t, usable, t0, width)
     key_of = np.where(usable, keys.of, -1)
 
     # Which keys get a series: every bad / change key, then the most frequent.
     interesting = (keys.bad >= 0.25) | np.array([c is not None for c in keys.change], dtype=bool)
+    if detector_name == "diff" and line_scores is not None and threshold is not None and len(line_scores) == len(table):
+        above = (np.asarray(line_scores) >= threshold) & (keys.of >= 0)
+        interesting[np.unique(keys.of[above])] = True  # lines never seen in the good run get a series
     order = np.argsort(-keys.count, kind="stable")
     chosen = list(np.nonzero(interesting)[0][:rates.MAX_SERIES_KEYS])
     have = set(chosen)
@@ -274,29 +278,14 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     m = rates.counts_matrix(key_of, bins, sel, n_bins)
     row = {int(k): i for i, k in enumerate(sel)}
 
-    ok = key_of >= 0
-    ev_idx = np.nonzero(ok)[0]
-    ko = key_of[ok]
-    grp = np.lexsort((t[ok], ko))
-    key_events = ev_idx[grp]
-    key_start = np.concatenate(([0], np.cumsum(np.bincount(ko, minlength=len(keys))))).astype(np.int64)
+    key_events, key_start = columns.group_by_key(key_of, t, len(keys))
     # User-facing sources: most of their lines are requests with an HTTP status (access logs, request logs).
-    per_src = np.bincount(table.source.astype(np.int64), minlength=len(table.sources))
-    with_status = np.bincount(table.source[table.status > 0].astype(np.int64), minlength=len(table.sources))
-    front = {int(s) for s in np.nonzero(with_status >= np.maximum(0.3 * per_src, 1))[0]}
     # A front door is a host / service that answers requests, not a whole file: a batch job logging into the same
     # JSON file as the API is not user-facing.
-    n_h, n_s = len(table.hosts) + 1, len(table.services) + 1
-    place = (table.source.astype(np.int64) * n_h + table.host) * n_s + table.service
-    places, inv = np.unique(place, return_inverse=True)
-    per_place = np.bincount(inv, minlength=len(places))
-    with_status_p = np.bincount(inv[table.status > 0], minlength=len(places))
-    front_places = {int(p) for p in places[with_status_p >= np.maximum(0.3 * per_place, 1)]}
+    front, front_places = columns.front_doors(table)
     key_flag = None
     if line_scores is not None and threshold is not None and np.isfinite(threshold) and len(line_scores) == len(table):
-        key_flag = np.full(len(keys), -np.inf)
-        valid = keys.of >= 0
-        np.maximum.at(key_flag, keys.of[valid], np.asarray(line_scores)[valid])
+        key_flag = columns.key_maxima(keys.of, line_scores, len(keys))
         base = abs(threshold) if threshold else 1.0
         key_flag = np.where(key_flag >= threshold, key_flag / base, 0.0)
     ctx = _Ctx(table, keys, t, t0, width, n_bins, tb.timed, m, row, key_events, key_start, front,
@@ -368,7 +357,12 @@ def _rare_new_failures(ctx: _Ctx, changes: list[rates.Change], window: int, warm
     keys = ctx.keys
     have = {(c.key, c.kind) for c in changes}
     out: list[rates.Change] = []
-    for k in np.nonzero((keys.bad >= 0.55) & ~keys.background)[0]:
+    rare = (keys.bad >= 0.55) & ~keys.background
+    if ctx.detector == "diff" and ctx.key_flag is not None:
+        # Against a good run, a line the diff detector flags never happened there (a linter's finding, a failed
+        # assertion's values): evidence whatever its words.
+        rare |= ctx.key_flag > 0
+    for k in np.nonzero(rare)[0]:
         k = int(k)
         if (k, "new") in have or (k, "burst") in have or (k, "rate up") in have:
             continue
@@ -432,7 +426,8 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
         if np.isfinite(origin) and ts - origin < ctx.warmup_s[src]:
             return None
     flagged = float(ctx.key_flag[k]) if ctx.key_flag is not None else 0.0
-    return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged)
+    return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged,
+               baseline_novel=ctx.detector == "diff" and flagged > 0)
 
 
 def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -> tuple[_Ch, str] | None:
@@ -508,7 +503,7 @@ def _at_front(ctx: _Ctx, k: int) -> bool:
 
 def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usable: np.ndarray) -> list[_Ch]:
     table = ctx.table
-    lat = table.latency.astype(np.float64)
+    lat = table.latency  # float32; the selected values are compared as float64
     has = usable & np.isfinite(lat)
     out: list[_Ch] = []
     if has.sum() < 50:
@@ -518,7 +513,7 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
         if len(sel) < 50:
             continue
         b = bins[sel]
-        v = lat[sel]
+        v = lat[sel].astype(np.float64)
         order = np.lexsort((v, b))
         b, v, ev = b[order], v[order], sel[order]
         cuts = np.searchsorted(b, np.arange(ctx.n_bins + 1))
@@ -589,6 +584,8 @@ def _signal_changes(ctx: _Ctx, signals: Sequence[Signal]) -> list[_Ch]:
 
 def _is_bad(c: _Ch) -> bool:
     if c.metric is not None:
+        return True
+    if c.baseline_novel and c.c.kind in ("new", "burst"):
         return True
     if c.c.kind in ("stopped", "latency up"):
         return True
@@ -688,8 +685,9 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 continue  # routine host chatter (logins, desktop daemons) joins only on the symptom's own host
             if i != anchor_i and c.coact < 0.2 and (c.c.kind not in ("stopped", "new") or _client_error(ctx, c)):
                 continue  # (4xx answers are the clients' errors: new ones join only when they keep pace)
-            if i != anchor_i and c.bad < 0.25 and c.coact < 0.4:
-                continue  # a neutral new message must keep pace with the symptom
+            if i != anchor_i and c.bad < 0.25 and c.coact < 0.4 \
+                    and not (c.baseline_novel and _same_place(ctx, c, anchor)):
+                continue  # a neutral new message must keep pace with the symptom (unless the good run never had it)
             if i != anchor_i and c.c.strength < 2 * rates.LLR_MIN and c.ts < anchor.ts - 5 * 60 \
                     and not _same_place(ctx, c, anchor):
                 continue  # a few early lines elsewhere do not make an onset
@@ -766,6 +764,20 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     # The next causal step elsewhere (a LOG line and its DETAIL line are one event, not two steps).
     nxt = [c for c in causal[1:] if first_cause is not None and not _same_place(ctx, c, first_cause)]
     next_ts = nxt[0].ts if nxt else None
+    # A failure that only reports that a step failed ("InvocationError", "exited with code 1") and the lines in the
+    # same file just before it that say why (new against the good run, or failures themselves).
+    wrappers = [c for c in steps_ch if c.c.key >= 0 and c.event >= 0 and semantics.is_wrapper(ctx.texts.get(c.event, "") or ctx.keys.text[c.c.key])]
+    detail_of: dict[int, _Ch] = {}
+    explained_wrappers: set[int] = set()
+    for c in steps_ch:
+        if c in wrappers or c.event < 0 or not (c.baseline_novel or c.bad >= 0.55):
+            continue
+        for w in wrappers:
+            if int(ctx.table.source[w.event]) == int(ctx.table.source[c.event]) and c.event < w.event \
+                    and 0 <= w.ts - c.ts <= 60:
+                detail_of.setdefault(id(c), w)
+                explained_wrappers.add(id(w))
+    first_detail = min((c for c in steps_ch if id(c) in detail_of), key=lambda c: (c.ts, c.event), default=None)
     for c in steps_ch:
         k = c.c.key
         reasons: list[str] = []
@@ -822,6 +834,17 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if _is_symptom(ctx, c):
             score -= 0.5
             reasons.append("user-facing symptom rather than a cause")
+        w = detail_of.get(id(c))
+        if w is not None:
+            score += 0.6
+            said = ctx.texts.get(w.event, "") or keys.text[w.c.key]
+            reasons.append(f"says why the step failed: lines right before “{said[:60]}{'…' if len(said) > 60 else ''}”")
+            if c is first_detail:
+                score += 0.3
+                reasons.append("the first of them")
+        elif id(c) in explained_wrappers:
+            score -= 0.4
+            reasons.append("reports that a step failed; the lines before it say why (weighed down)")
         if load is not None and c is load[0]:
             score += 0.9
             reasons.append(load[1])
@@ -847,6 +870,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
 
     candidates: list[Candidate] = []
     top_log = cands[0] if cands else None
+    first_files = {ctx.table.sources[int(ctx.table.source[c.event])] for c in steps_ch
+                   if c.event >= 0 and c.ts <= onset + 1.0}
     # A change event just before, on the top candidate's host/service, ranks with (above) it.
     for ce in changes_before[:6]:
         if ce.ts is None or ce.ts > max(onset, anchor.ts) + min(ctx.width, 300.0) or ce.before_s > options.change_window_s:
@@ -882,6 +907,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if ce.background:
             score -= 0.4
             reasons.append("routine host chatter (weighed down)")
+        slack = 5.0 if ce.file in first_files else 60.0  # one file keeps one clock; two may disagree a little
+        if ce.before_s < -slack and top_log is not None:
+            # It came after the first failure: it may feed what follows, it cannot have begun it.
+            score = min(score, top_log[0] - 0.05)
+            reasons.append("came after the incident's first failure (ranked below it)")
         candidates.append(Candidate(0, "change", ce.text, ce.where, ce.file, ce.line, ce.ts, ce.time, ce.host,
                                     ce.service, round(score, 3), reasons, linked=linked))
     for score, c, reasons in cands:
@@ -1380,10 +1410,10 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
             imp.share_5xx_during = round(imp.status_5xx / imp.requests, 4)
         if rb.any():
             imp.share_5xx_before = round(int((rb & (table.status >= 500)).sum()) / int(rb.sum()), 4)
-    lat = table.latency.astype(np.float64)
+    lat = table.latency
     has = np.isfinite(lat)
     if has.any():
-        ld, lb = lat[has & during], lat[has & before]
+        ld, lb = lat[has & during].astype(np.float64), lat[has & before].astype(np.float64)
         if len(ld) >= 3:
             imp.latency_p95_ms_during = round(float(np.percentile(ld, 95)), 1)
         if len(lb) >= 3:

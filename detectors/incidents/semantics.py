@@ -21,7 +21,9 @@ _ERROR_WORDS = re.compile(
 _WARN_WORDS = re.compile(r"\b(?:retry(?:ing)?|retries|slow|high|latency|warn(?:ing)?|evict(?:ed|ing)|full|"
                          r"saturat(?:ed|ion)|lag(?:ging)?|stale|pending|queue(?:d)? (?:full|backlog)|shed)\b", re.I)
 _NEGATED = re.compile(r"\b(?:no|0|zero|without) (?:errors?|failures?|problems?)\b|\bsucce(?:ss|eded|ssful)\b|"
-                      r"\b(?:recovered|resolved|restored|healthy|back to normal|ok)\b", re.I)
+                      r"\b(?:recovered|resolved|restored|healthy|back to normal|ok)\b|"
+                      r"\b(?:please |you (?:can|may) )?ignore (?:the|this|that|these|any) (?:\w+ )?(?:errors?|warnings?|failures?)\b|"
+                      r"\b(?:can|may|should) (?:safely )?be ignored\b|\bsafe to ignore\b", re.I)
 
 # Change events: what changed the system (the usual suspects of a postmortem's "what changed").
 CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -191,3 +193,16 @@ DEATH = re.compile(r"\b(?:outofmemory\w*|out of memory|oom[- ]?kill\w*|killed pr
 CONNECTION_LOST = re.compile(r"\b(?:connection refused|econnrefused|connection reset|econnreset|broken pipe|"
                              r"prematurely closed|unexpected eof|eof|no healthy upstream|upstream connect error|"
                              r"bad gateway|502|503|service unavailable|connect(?:ion)? (?:failed|timed out))\b", re.I)
+
+# A failure that only reports that a step failed (a build tool, a test runner, a CI job): the lines just before it,
+# in the same file, say why (the linter's findings, the failed assertion, the compiler's error).
+WRAPPER = re.compile(r"\b(?:invocationerror|commands? failed|returned non-zero exit status|non-zero exit|"
+                     r"exit(?:ed)? with (?:exit )?(?:code|status) [1-9]\d*|exit (?:code|status):? [1-9]\d*|"
+                     r"process completed with exit code|result: failure|build failed|job failed|"
+                     r"error: command .{0,80} failed|make(?:\[\d+\])?: \*\*\*|elifecycle|"
+                     r"failed with exit code|script returned exit code [1-9])", re.I)
+
+
+def is_wrapper(text: str) -> bool:
+    """A failure that only reports that a step failed; its cause is in the lines before it."""
+    return bool(WRAPPER.search(text))

@@ -326,3 +326,21 @@ def test_accepted_shift_moves_the_flags_not_the_ranking() -> None:
     assert sum(r.flagged for r in a[521:]) > 0
     assert sum(r.flagged for r in b[521:]) == 0
     assert abs(b[530].expected - 70) < 1 and abs(a[530].expected - 50) < 1
+
+
+def test_residual_scorer_knows_the_day_of_the_week() -> None:
+    from detectors.calm.residual import RobustResidualScorer
+
+    rng = np.random.default_rng(5)
+    day = 96  # one point every 15 minutes: three weeks are more than the 1000-point window
+    t = np.arange(day * 7 * 6)  # six weeks
+    weekend = (t // day) % 7 >= 5
+    x = np.where(weekend, 10.0, 60.0) + 10 * np.sin(2 * np.pi * t / day) + rng.normal(0, 1, len(t))
+    saturday = day * (7 * 5 + 5) + day // 2  # noon on the last Saturday ...
+    x[saturday] = 60.0 + 10 * np.sin(2 * np.pi * saturday / day)  # ... at a weekday's level: normal on a weekday
+    scorer = RobustResidualScorer()
+    scorer.set_step(900.0)
+    z, _, flags = scorer.score(x)
+    assert scorer.seasonal and scorer.lag == day * 7
+    assert flags[saturday] and z[saturday] > 10
+    assert flags[day * 7 * 4 :].sum() <= 3, np.flatnonzero(flags)

@@ -7,6 +7,7 @@ with 200 are two keys, and so are a `Connection refused` logged at WARN and at E
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,37 +53,75 @@ class Keys:
         return f"K{k + 1}"
 
 
+CHUNK = 1 << 17  # events per step when building keys: the temporaries stay a few MB whatever the log's size
+
+
+def _composite(table: EventTable, lo: int, hi: int) -> np.ndarray:
+    """The key value (template, level, status class, exception, source) of events lo..hi-1, as one int64."""
+    tpl = table.template[lo:hi].astype(np.int64)
+    status = table.status[lo:hi]
+    status_class = np.where((status >= 100) & (status <= 599), status // 100, 0).astype(np.int64)
+    exc = np.minimum(table.exc[lo:hi].astype(np.int64), 4095)
+    return ((((tpl * 8 + table.level[lo:hi].astype(np.int64)) * 8 + status_class) * 4096 + exc) * 4096
+            + table.source[lo:hi].astype(np.int64))
+
+
+def _chunks(n: int, mask: np.ndarray | None) -> Iterator[tuple[int, int, np.ndarray | None]]:
+    """(lo, hi, positions of the counted events within lo..hi or None for all) per chunk of events."""
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        yield lo, hi, (None if mask is None else np.nonzero(mask[lo:hi])[0])
+
+
 def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = None) -> Keys:
-    """The keys of every event of `table` (`mask`: events to count; the others get key -1)."""
+    """The keys of every event of `table` (`mask`: events to count; the others get key -1).
+
+    Key ids are the ranks of the sorted key values; the work goes in chunks of events (two passes: the distinct
+    values, then each event's id), so the temporaries do not grow with the log.
+    """
     n = len(table)
-    tpl = table.template.astype(np.int64)
-    status_class = np.where((table.status >= 100) & (table.status <= 599), table.status // 100, 0).astype(np.int64)
-    exc = np.minimum(table.exc.astype(np.int64), 4095)
-    composite = ((((tpl * 8 + table.level.astype(np.int64)) * 8 + status_class) * 4096 + exc) * 4096
-                 + table.source.astype(np.int64))
-    idx = np.arange(n) if mask is None else np.nonzero(mask)[0]
-    uniq, inverse, counts = np.unique(composite[idx], return_inverse=True, return_counts=True)
-    of = np.full(n, -1, dtype=np.int32)
-    of[idx] = inverse
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    first = idx[order[starts]] if len(idx) else np.zeros(0, np.int64)
+    parts = []
+    for lo, hi, pos in _chunks(n, mask):
+        comp = _composite(table, lo, hi)
+        parts.append(np.unique(comp if pos is None else comp[pos]))
+    uniq = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
     k_count = len(uniq)
-    # Hosts per key, and the most common route.
-    if len(idx):
-        pair = np.unique(inverse.astype(np.int64) * (len(table.hosts) + 1) + table.host[idx])
-        n_hosts = np.bincount((pair // (len(table.hosts) + 1)).astype(np.int64), minlength=k_count)
-        routes = table.route[idx]
+    of = np.full(n, -1, dtype=np.int32)
+    counts = np.zeros(k_count, dtype=np.int64)
+    first = np.full(k_count, -1, dtype=np.int64)
+    n_h, n_r = len(table.hosts) + 1, len(table.routes) + 1
+    host_pairs, route_pairs, route_counts = [], [], []
+    for lo, hi, pos in _chunks(n, mask):
+        comp = _composite(table, lo, hi)
+        if pos is not None:
+            comp = comp[pos]
+        inv = np.searchsorted(uniq, comp)
+        at = np.arange(lo, hi, dtype=np.int64) if pos is None else pos.astype(np.int64) + lo
+        of[at] = inv
+        counts += np.bincount(inv, minlength=k_count)
+        ks, where = np.unique(inv, return_index=True)
+        new = first[ks] < 0
+        first[ks[new]] = at[where[new]]
+        host_pairs.append(np.unique(inv.astype(np.int64) * n_h + table.host[at]))
+        routes = table.route[at]
         has_route = routes > 0
-        route = np.zeros(k_count, dtype=np.int32)
         if has_route.any():
-            rp, rc = np.unique(inverse[has_route].astype(np.int64) * (len(table.routes) + 1) + routes[has_route],
-                               return_counts=True)
-            rk = rp // (len(table.routes) + 1)
+            rp, rc = np.unique(inv[has_route].astype(np.int64) * n_r + routes[has_route], return_counts=True)
+            route_pairs.append(rp)
+            route_counts.append(rc)
+    # Hosts per key, and the most common route (the lowest route code among equally common ones).
+    if k_count:
+        pair = np.unique(np.concatenate(host_pairs))
+        n_hosts = np.bincount((pair // n_h).astype(np.int64), minlength=k_count)
+        route = np.zeros(k_count, dtype=np.int32)
+        if route_pairs:
+            rp, rinv = np.unique(np.concatenate(route_pairs), return_inverse=True)
+            rc = np.bincount(rinv, weights=np.concatenate(route_counts), minlength=len(rp)).astype(np.int64)
+            rk = rp // n_r
             best = np.lexsort((-rc, rk))
             rk_sorted = rk[best]
             keep = np.concatenate(([True], rk_sorted[1:] != rk_sorted[:-1]))
-            route[rk_sorted[keep]] = (rp[best][keep] % (len(table.routes) + 1)).astype(np.int32)
+            route[rk_sorted[keep]] = (rp[best][keep] % n_r).astype(np.int32)
     else:
         n_hosts = np.zeros(0, np.int64)
         route = np.zeros(0, np.int32)
@@ -95,12 +134,12 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         n_hosts=n_hosts, text=[], bad=np.zeros(k_count), change=[], background=np.zeros(k_count, dtype=bool),
     )
     # Keys whose lines say an operation took long (a latency field or "duration: 29509 ms" in the text).
-    lat = table.latency.astype(np.float64)
-    has = (of >= 0) & np.isfinite(lat)
+    has = (of >= 0) & np.isfinite(table.latency)
     slow_ms = np.zeros(k_count)
     if has.any():
         n_lat = np.bincount(of[has], minlength=k_count)
-        sum_lat = np.bincount(of[has], weights=lat[has], minlength=k_count)
+        # float32 latencies are summed as float64 (bincount's weights), as the float64 copy was.
+        sum_lat = np.bincount(of[has], weights=table.latency[has], minlength=k_count)
         with np.errstate(invalid="ignore", divide="ignore"):
             slow_ms = np.where(n_lat >= max(1, 0), sum_lat / np.maximum(n_lat, 1), 0.0)
     keys.slow_ms = slow_ms

@@ -50,12 +50,14 @@ def counts_matrix(key_of: np.ndarray, bins: np.ndarray, keys: np.ndarray, n_bins
     """Counts per (selected key, bin); `keys` are the key ids selected (row order)."""
     row = np.full(int(key_of.max(initial=-1)) + 1, -1, dtype=np.int64)
     row[keys] = np.arange(len(keys))
-    ok = key_of >= 0
-    r = row[key_of[ok]]
-    b = bins[ok]
-    sel = r >= 0
-    flat = r[sel] * n_bins + b[sel]
-    return np.bincount(flat, minlength=len(keys) * n_bins).reshape(len(keys), n_bins).astype(np.float64)
+    counts = np.zeros(len(keys) * n_bins, dtype=np.int64)
+    for lo in range(0, len(key_of), 1 << 17):  # in chunks of events: the temporaries stay small on long logs
+        k = key_of[lo:lo + (1 << 17)]
+        ok = k >= 0
+        r = row[k[ok]]
+        sel = r >= 0
+        counts += np.bincount(r[sel] * n_bins + bins[lo:lo + (1 << 17)][ok][sel], minlength=len(counts))
+    return counts.reshape(len(keys), n_bins).astype(np.float64)
 
 
 def _llr_up(obs: np.ndarray, exp: np.ndarray) -> np.ndarray:

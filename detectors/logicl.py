@@ -233,6 +233,7 @@ class LogICL:
         self._context: list[Demo] = []  # normal background lines of the judged system (`set_context`)
         self._context_vecs = np.zeros((0, 1), np.float32)
         self._context_version = ""
+        self._known: dict[str, int] = {}  # every line of the fit units -> units holding it (`set_context`)
 
     def set_context(self, units: Sequence[Sequence[str]], share: float | None = None) -> int:
         """Unlabelled lines of the system being judged (e.g. the audit's fit windows): a line present in at least
@@ -241,11 +242,21 @@ class LogICL:
         A cross-system pool knows what failures look like elsewhere, not what this log always says: without this, a
         healthy log whose routine lines resemble another system's failures is flagged throughout. An incident's lines
         are concentrated in time (in few units) and stay for the pool to judge. Returns the number of context lines.
+
+        With `settings.known_lines`, every line of the units, however rare, is known to this log: a later sample's
+        known line is not judged (its vote is 0, "already logged in the fit part"); the pool judges what is new.
         """
         share = self.settings.context_share if share is None else share
         self._context = []
         self._context_vecs = np.zeros((0, 1), np.float32)
         self._context_version = ""
+        self._known = {}
+        if self.settings.known_lines:
+            for ls in units:
+                for t in set(ls):
+                    self._known[t] = self._known.get(t, 0) + 1
+            if self._known:
+                self._context_version = "known:" + hashlib.sha1("\n".join(sorted(self._known)).encode()).hexdigest()[:12]
         recurring = recurring_lines(units, share)
         if not recurring:
             return 0
@@ -253,8 +264,20 @@ class LogICL:
         self._context = [Demo(f"context:{i}", t, "normal", CONTEXT_SYSTEM, f"in {c} of {len(units)} fit units",
                               "line", [t], 0.0, True) for i, (t, c) in enumerate(recurring)]
         self._context_vecs = np.asarray(self.pool.encoder.encode(keep), np.float32)
-        self._context_version = hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12]
+        self._context_version += hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12]
         return len(keep)
+
+    @property
+    def known_lines(self) -> int:
+        """How many distinct lines of the fit units are known (not judged; `set_context`)."""
+        return len(self._known)
+
+    def _known_vote(self, line: str) -> tuple[list[Retrieved], float, str | None]:
+        """The verdict on a line the fit part already logged: normal, its evidence that fit line itself."""
+        c = self._known[line]
+        demo = Demo("known", line, "normal", CONTEXT_SYSTEM, f"already logged in {c} fit unit(s): known, not judged",
+                    "line", [line], 0.0, True)
+        return [Retrieved(demo, 1.0, 1.0)], 0.0, line
 
     @property
     def context(self) -> list[Demo]:
@@ -302,10 +325,15 @@ class LogICL:
     def _vote_lines(self, lines: Sequence[Sequence[str]]) -> list[tuple[list[Retrieved], float, str | None]]:
         """The vote of each sample's most anomalous distinct line (its neighbours, P(anomaly))."""
         s = self.settings
-        distinct = list(dict.fromkeys(t for ls in lines for t in ls))
+        by_line: dict[str, tuple[list[Retrieved], float, str | None]] = {}
+        distinct = []
+        for t in dict.fromkeys(t for ls in lines for t in ls):
+            if t in self._known:
+                by_line[t] = self._known_vote(t)
+            else:
+                distinct.append(t)
         vecs = self.pool.encoder.encode(distinct) if distinct else np.zeros((0, 1), np.float32)
         prior = self.prior()
-        by_line: dict[str, tuple[list[Retrieved], float, str | None]] = {}
         for t, qv in zip(distinct, vecs):
             nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
             by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim), t)
@@ -314,29 +342,38 @@ class LogICL:
             out.append(max((by_line[t] for t in ls), key=lambda x: x[1], default=([], 0.5, None)))
         return out
 
-    def retrieve(self, texts: Sequence[str], lines: Sequence[Sequence[str]] | None = None
-                 ) -> list[tuple[list[Retrieved], list[Retrieved], float, str | None]]:
+    def retrieve(self, texts: Sequence[str], lines: Sequence[Sequence[str]] | None = None, *,
+                 demos: bool | Sequence[bool] = True) -> list[tuple[list[Retrieved], list[Retrieved], float, str | None]]:
         """For each text: (demos for the LLM, the vote's neighbours, the vote's P(anomaly), the deciding line).
 
         `lines` (each sample's distinct lines) lets a multi-line sample be voted by its most anomalous line.
+        `demos` False (or False for a sample): no demos for an LLM are picked for it, and a sample voted by its
+        lines is not encoded as a whole (a window's text is the costly part of encoding: hundreds of word pieces).
         """
         s = self.settings
         if not len(self.pool):
             raise NotFitted("the LogICL demo pool is empty: build it with `sleuth pool add --builtin bgl openstack "
                             "logreduce` (or add your own labelled logs)")
-        vecs = self.pool.encoder.encode(list(texts))
+        want = [demos] * len(texts) if isinstance(demos, bool) else list(demos)
         per_line = self._vote_lines(lines) if lines is not None and s.aggregate == "max" else None
+        by_lines = [per_line is not None and (len(lines[i]) > 1 or (len(lines[i]) == 1 and lines[i][0] in self._known))  # type: ignore[index]
+                    or (s.aggregate == "max" and text in self._known) for i, text in enumerate(texts)]
+        whole = [i for i in range(len(texts)) if want[i] or not by_lines[i]]
+        vec_of = dict(zip(whole, self.pool.encoder.encode([texts[i] for i in whole]))) if whole else {}
         prior = self.prior()
         out = []
-        for i, (text, qv) in enumerate(zip(texts, vecs)):
-            cands = self._candidates(qv, max(s.n, s.k, s.k_vote), delta_weight=s.delta_weight)
+        for i, text in enumerate(texts):
+            qv = vec_of.get(i)
+            cands = self._candidates(qv, max(s.n, s.k, s.k_vote), delta_weight=s.delta_weight) if qv is not None else []
             focus = None
-            if per_line is not None and len(lines[i]) > 1:  # type: ignore[index]
+            if by_lines[i] and per_line is not None and lines is not None and lines[i]:
                 by_sim, p, focus = per_line[i]
+            elif by_lines[i]:
+                by_sim, p, focus = self._known_vote(text)
             else:
                 by_sim = sorted(cands, key=lambda r: -r.similarity)[: s.k_vote]
                 p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim)
-            out.append((self._select(qv, cands, text), by_sim, p, focus))
+            out.append((self._select(qv, cands, text) if qv is not None and want[i] else [], by_sim, p, focus))
         return out
 
     def judge(self, text: str, templates: Sequence[str] | None = None, *, use_llm: bool = True) -> LogICLVerdict:
@@ -347,8 +384,8 @@ class LogICL:
                    use_llm: bool | Sequence[bool] = True) -> list[LogICLVerdict]:
         """Judge samples; the LLM (if any, and where `use_llm`) is asked once per uncached template sequence."""
         started = time.perf_counter()
-        retrieved = self.retrieve(texts, templates)
         flags = [use_llm] * len(texts) if isinstance(use_llm, bool) else list(use_llm)
+        retrieved = self.retrieve(texts, templates, demos=[self.llm is not None and f for f in flags])
         out: list[LogICLVerdict] = []
         for i, (text, (demos, neighbours, p, focus)) in enumerate(zip(texts, retrieved)):
             v = LogICLVerdict("anomaly" if p >= 0.5 else "normal", p, p, demos, neighbours, focus=focus)
@@ -448,6 +485,10 @@ class LogICLDetector(Detector):
 
     name: ClassVar[str] = "logicl"
     modalities: ClassVar[frozenset[str]] = frozenset({"logs"})
+    # Fit on the earlier half (time-ordered) unless told otherwise: its lines are this log's known behaviour
+    # (`LogICLSettings.known_lines`) and the pool judges what the later part adds. Fitting on the whole log would make
+    # every line known.
+    default_fit_fraction: ClassVar[float | None] = 0.5
 
     def __init__(self, pool: Retriever | str | Path | None = None, *, encoder: str = "minilm",
                  llm: LLM | None = None, llm_budget: int = 30, cache_path: str | Path | None = None,
@@ -471,6 +512,7 @@ class LogICLDetector(Detector):
         self._verdicts: dict[str, LogICLVerdict] = {}
         self._fitted = False
         self.context_lines = 0  # fit-window lines used as this log's normal context
+        self.known_lines = 0  # distinct fit-window lines known to this log (not judged)
         self.context_units = 0
 
     @property
@@ -534,17 +576,23 @@ class LogICLDetector(Detector):
             what += f" ({len(demos)} demonstrations from {', '.join(systems)})"
         if not self.context_units:
             return f"no part of the audited logs (logicl judges each window against {what})"
-        return (f"{fitted_on}, for its recurring lines only, no label (logicl judges each window against {what}; "
+        known = ""
+        if self.known_lines:
+            known = (f"; the {self.known_lines} distinct line(s) they hold are known to this log and not judged: "
+                     "the pool judges the lines the fit part never logged")
+        return (f"{fitted_on}, for its lines only, no label (logicl judges each window against {what}; "
                 f"{self.context_lines} line(s) present in at least {self.settings.context_share:.0%} of the "
-                f"{self.context_units} fit windows vote as this log's normal background)")
+                f"{self.context_units} fit windows vote as this log's normal background{known})")
 
     def fit(self, samples: Sequence[Sample]) -> Self:
         """Checks the pool is usable; the fit windows' recurring lines become this log's normal context (no label:
         a line in at least `context_share` of them votes as normal, see `LogICL.set_context`)."""
         engine = self.engine
-        units = [lines for _, lines in self._texts(samples)] if len(samples) and self.settings.context_share > 0 else []
+        units = ([lines for _, lines in self._texts(samples)]
+                 if len(samples) and (self.settings.context_share > 0 or self.settings.known_lines) else [])
         self.context_lines = engine.set_context(units)
         self.context_units = len(units)
+        self.known_lines = engine.known_lines
         self._fitted = True
         return self
 

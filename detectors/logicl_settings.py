@@ -26,6 +26,10 @@ class LogICLSettings:
     # alone over-flags a system the pool has never seen — one odd-looking line of 20 is enough — hence the context)
     context_share: float = 0.05  # lines in at least this share of the fit windows vote as this log's normal lines
     # (`LogICL.set_context`; 0: off); set a priori, "seen in one window in twenty", not tuned on any label
+    known_lines: bool = True  # a line the fit part already logged (the same template) is known there: not judged,
+    # only what is new to this log is (`LogICL.set_context`). The pool knows failures elsewhere, not this log's habits:
+    # a healthy log's own odd-looking lines, already present before, are not news, however they resemble another
+    # system's failures. With the audit's default fit (the earlier half) the later half is judged for what it adds.
     max_tokens: int = 120  # bound on the LLM's answer
     selection: str = "mmr"  # "mmr" | "knn" (top-k by relevance) | "random" | "none" (zero-shot)
     seed: int = 0  # for "random"

@@ -155,17 +155,19 @@ def test_detector_scores_windows_and_explains_with_demonstrations() -> None:
     det = get_detector("logicl", pool=_pool(), template_text=TEMPLATES.__getitem__, k_vote=3)
     assert isinstance(det, LogICLDetector)
     windows = _windows()
-    scores = det.fit(windows).score(windows)
-    assert scores[1] >= det.threshold > scores[0] and scores[0] == scores[2]
+    # Fitted on the first window (the earlier part), its lines are known: the third window repeats them and is not
+    # judged; the second window's line is new and is judged by the pool.
+    scores = det.fit(windows[:1]).score(windows)
+    assert scores[1] >= det.threshold > scores[0] and scores[0] == scores[2] == 0.0
     verdict = det.verdict(windows[1], float(scores[1]))
     assert verdict.label == "anomaly"
     demos = [e for e in verdict.evidence if e.kind == "demonstration"]
     assert demos and all(e.where and ":" in e.where for e in demos)
 
 
-def test_audit_report_says_logicl_reads_no_label_of_the_audited_logs_only_their_recurring_lines(tmp_path: Path) -> None:
-    # Other detectors fit on the audited logs; LogICL's verdicts rest on its labelled pool, with the fit windows'
-    # recurring lines as this log's normal context. The report says exactly that.
+def test_audit_report_says_logicl_reads_no_label_of_the_audited_logs_only_their_lines(tmp_path: Path) -> None:
+    # Other detectors fit on the audited logs; LogICL's verdicts rest on its labelled pool, with the earlier fit
+    # windows' recurring lines as this log's normal context and all their lines known. The report says exactly that.
     from detectors.pipeline import AuditOptions, audit
     from detectors.render import render_markdown
 
@@ -173,11 +175,13 @@ def test_audit_report_says_logicl_reads_no_label_of_the_audited_logs_only_their_
     log.write_text("".join(f"2024-01-01 00:00:{i % 60:02d} INFO manager: VM Started (Lifecycle Event)\n"
                            for i in range(60)))
     result = audit([str(log)], AuditOptions(detector="logicl", detector_options={"pool": _pool()}, state_dir=None))
-    assert result.report.fit == ("the audited logs themselves (unsupervised), for its recurring lines only, no label "
-                                 "(logicl judges each window against its labelled demonstration pool (8 demonstrations "
-                                 "from bgl, openstack); 1 line(s) present in at least 5% of the 5 fit windows vote as "
-                                 "this log's normal background)")
-    assert "for its recurring lines only, no label" in render_markdown(result.report)
+    assert result.report.fit.startswith("the earliest 50% of the windows (time-ordered), 3 windows; the logicl default")
+    assert result.report.fit.endswith(
+        "for its lines only, no label (logicl judges each window against its labelled demonstration pool (8 "
+        "demonstrations from bgl, openstack); 1 line(s) present in at least 5% of the 3 fit windows vote as this log's "
+        "normal background; the 1 distinct line(s) they hold are known to this log and not judged: the pool judges the "
+        "lines the fit part never logged)")
+    assert "for its lines only, no label" in render_markdown(result.report)
     (line,) = result.detector.engine.context
     assert "VM Started" in line.text
     v = result.detector.engine.judge(line.text, use_llm=False)

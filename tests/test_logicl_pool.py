@@ -165,7 +165,33 @@ def test_a_logs_recurring_lines_vote_as_its_normal_background_and_a_rare_failure
     after = engine.judge_many([routine, rare], use_llm=False)
     assert after[0].label == "normal" and after[0].neighbours[0].demo.system == "this log"
     assert after[1].label == "anomaly"
-    assert engine.set_context(units, share=0) == 0 and engine.judge(routine, use_llm=False).label == "anomaly"
+    assert engine.set_context(units, share=0) == 0  # no background; the routine line is still known (logged before)
+    assert engine.judge(routine, use_llm=False).label == "normal" and engine.judge(rare, use_llm=False).label == "anomaly"
+    bare = LogICL(pool, settings=LogICLSettings(min_sim=0.0, known_lines=False))
+    assert bare.set_context(units, share=0) == 0 and bare.judge(routine, use_llm=False).label == "anomaly"
+
+
+def test_a_line_the_fit_part_already_logged_is_known_and_only_new_lines_are_judged() -> None:
+    # A healthy log's odd-looking line, logged once in its earlier (fit) part, is not news when it comes again: rare
+    # there, it is no recurring background, yet it is this log's own behaviour. A failure line the fit part never
+    # logged is judged by the pool as before.
+    from detectors.logicl import LogICL, LogICLSettings
+
+    pool = InMemoryRetriever(HashEncoder(256), _system("alpha") + _system("beta"))
+    odd = "ERROR: gamma disk failure fatal error on node 1"
+    new = "ERROR: gamma disk failure fatal error on node 5"
+    units = [[f"INFO: gamma job {i % 5} finished ok in <*> ms"] for i in range(40)]
+    units[7].append(odd)  # once: below the recurring share, so not context
+    later = [[units[0][0], odd], [units[0][0], new]]
+    engine = LogICL(pool, settings=LogICLSettings(min_sim=0.0))
+    assert engine.set_context(units) == 5 and engine.known_lines == 6
+    seen, fresh = engine.judge_many(["later 1", "later 2"], later, use_llm=False)
+    assert seen.label == "normal" and seen.vote == 0.0 and "already logged" in seen.neighbours[0].demo.source
+    assert fresh.label == "anomaly" and fresh.focus == new
+    assert engine.judge(odd, use_llm=False).label == "normal"  # a bare text too
+    off = LogICL(pool, settings=LogICLSettings(min_sim=0.0, known_lines=False))
+    off.set_context(units)
+    assert off.known_lines == 0 and off.judge_many(["later 1"], later[:1], use_llm=False)[0].label == "anomaly"
 
 
 def test_the_tuning_leaves_a_held_out_systems_whole_family_out() -> None:

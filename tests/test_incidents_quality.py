@@ -283,3 +283,11 @@ def test_words_that_dismiss_an_error_do_not_read_as_a_failure() -> None:
     assert semantics.is_wrapper("ERROR: InvocationError: '/tmp/.tox/pep8/bin/flake8'")
     assert semantics.is_wrapper("make[2]: *** [Makefile:12: build] Error 1")
     assert not semantics.is_wrapper("connect to db-1:5432 failed: connection refused")
+
+
+def test_a_release_is_software_not_a_counter_or_a_lock() -> None:
+    from detectors.incidents.semantics import change_kind
+    assert change_kind("getResources() for application_1: ask=4 release= 0 newContainers=0") is None
+    assert change_kind("DataNode released block blk_1 and 4 slots") is None
+    assert change_kind("release of api 2.4.1 started on app-1") == "deploy"
+    assert change_kind("releasing orders v3.14.0 to production") == "deploy"

@@ -35,6 +35,7 @@ from detectors.incidents.model import (
     Unrelated,
     iso,
 )
+from detectors.memory import bound_heap
 from detectors.readers import context_many
 
 SYMPTOM_MIN = 0.25  # least symptom weight that anchors an incident
@@ -184,6 +185,7 @@ def triage(paths: Sequence[str], *, metrics: Sequence[str | MetricSeries] = (), 
     and read as metrics too.
     """
     started = time.perf_counter()
+    bound_heap()  # freed temporaries of long logs go back to the system (detectors.memory)
     metric_paths = [m for m in metrics if isinstance(m, str)]
     table, store, stats, found = load(paths, include=include, exclude=exclude, metrics=metric_paths)
     series = [m for m in metrics if isinstance(m, MetricSeries)] + found
@@ -895,7 +897,13 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             if (same_host or same_svc or same_file or names_it) and "routine" not in ce.kind and not ce.background:
                 best = top_log[0] if top_log is not None else cscore
                 kind_bonus = 0.1 if not ce.kind.startswith(("scheduled-job", "restart", "scaling")) else 0.0
-                score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
+                if same_host or same_svc or names_it or ce.kind in ("deploy", "config", "config-management",
+                                                                     "certificate", "schema"):
+                    score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
+                else:
+                    # Only the file links them (one log holds everything): a job or restart in it ranks next to
+                    # the failure, not above it.
+                    score = max(score, best - 0.05)
                 what = ("on the same host" if same_host else "on the same service" if same_svc
                         else "naming the same service" if names_it else "in the same file")
                 f, ln = _where(ctx, c.event)

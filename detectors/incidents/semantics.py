@@ -31,7 +31,10 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b(?:puppet|ansible|chef(?:-client)?|salt(?:-minion|stack)?|terraform|cfengine|playbook|applied catalog|"
         r"catalog run|converge[sd]?|kubectl apply|helm (?:upgrade|install))\b", re.I)),
     ("deploy", re.compile(
-        r"\b(?:deploy(?:ed|ing|ment)?|rollout|rolled out|roll(?:ing)? (?:update|restart)|release[sd]?|upgrad(?:e|ed|ing)|"
+        r"\b(?:deploy(?:ed|ing|ment)?|rollout|rolled out|roll(?:ing)? (?:update|restart)|upgrad(?:e|ed|ing)|"
+        # a release of software, not a lock, slot, block or connection released, nor a "release=0" counter
+        r"releas(?:e|ed|ing) (?:of )?(?:\S+ )?(?:v(?:ersion)? ?\d[\w.+-]*|\d+\.\d+[\w.+-]*)|(?:new|app|application|service|software) release|"
+        r"release (?:\S+ )?(?:started|finished|complete[d]?|deployed|rolled out|tagged)|"
         r"downgrad(?:e|ed)|rollback|rolled back|new (?:version|build|revision|image)|version \S+ (?:installed|started)|"
         r"image \S+ pulled|canary)\b", re.I)),
     ("certificate", re.compile(

@@ -344,3 +344,18 @@ def test_residual_scorer_knows_the_day_of_the_week() -> None:
     assert scorer.seasonal and scorer.lag == day * 7
     assert flags[saturday] and z[saturday] > 10
     assert flags[day * 7 * 4 :].sum() <= 3, np.flatnonzero(flags)
+
+
+def test_beam_state_weight_is_estimated_close_to_the_walked_size(store: ModelStore) -> None:
+    import objsize
+    from apache_beam.runners.worker.statecache import get_deep_size
+
+    from detectors.calm.pipeline import _KeyState
+
+    core = CalmCore(store, config=CalmConfig(adapt=False))
+    run_core(core, records(series(3000)))
+    name = next(iter(core.states))
+    state = _KeyState(core.buffers[name], core.states[name])
+    walked = objsize.get_deep_size(state)  # what Beam's state cache would walk without the estimate
+    estimated = get_deep_size(state)  # what it adds up with it
+    assert 0.7 * walked <= estimated <= 1.5 * walked, (estimated, walked)

@@ -43,6 +43,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
+from apache_beam.runners.worker.statecache import CacheAware
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
@@ -143,11 +144,42 @@ class ParseRecord(beam.DoFn):
 # ---- the per-series stateful DoFn ---------------------------------------------------------------------------
 
 
+class _Weight:
+    """An object whose size is a given estimate (what Beam's state cache adds up)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __sizeof__(self) -> int:
+        return self.size
+
+
 @dataclass
-class _KeyState:
+class _KeyState(CacheAware):
     buffer: OrderBuffer
     series: SeriesState | None
     model_version: int = -1
+
+    def get_referents_for_cache(self) -> list[Any]:
+        """Beam's state cache weighs a cached value by walking every object it holds (objsize): a series' state
+        is thousands of floats in deques (the ordered buffer, the context, the scorer's history and residuals),
+        walked on every write, once per batch. Its weight is estimated instead: the containers' own sizes (O(1))
+        and 24 bytes per float they hold (the context and the scorer's history hold the same value objects, the
+        buffer's recent timestamps and their set the same timestamps), 100 per waiting point."""
+        b = self.buffer
+        size = sys.getsizeof(b._recent) + sys.getsizeof(b._recent_set) + sys.getsizeof(b.waiting)
+        floats = len(b._recent)
+        size += 100 * len(b.heap)
+        s = self.series
+        if s is not None:
+            sc = s.scorer
+            parts = (s.values, s.diffs, sc.hist, sc.resid, sc.zs)
+            size += sum(sys.getsizeof(p) for p in parts)
+            floats += max(len(s.values), len(sc.hist)) + len(s.diffs) + len(sc.resid) + len(sc.zs)
+            floats += sum(len(seg.before) + len(seg.after) for seg in s.pending)
+        return [_Weight(size + 24 * floats + 2048)]
 
 
 class CalmSeriesDoFn(beam.DoFn):

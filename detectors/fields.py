@@ -44,8 +44,15 @@ _TRAILING_LATENCY = re.compile(
     r"(?:\b(?:rt|request_time|upstream_response_time|urt|duration|latency|took)[=:]\s?\"?(\d{1,7}(?:\.\d{1,6})?)"
     r"|\b(\d{1,7}(?:\.\d{1,6})?)\s?ms\b)")
 _LATENCY_LAST = re.compile(r"\s(\d{1,4}\.\d{3,6})\s*$")
-_TEXT_LATENCY = re.compile(r"\b(?:duration|took|elapsed|latency|response time|in)[:=]?\s{0,2}(\d{1,9}(?:\.\d{1,6})?)"
+# ("... in 300 seconds" after a count of things is a rate's window, not a duration: "100 changes in 300 seconds")
+_TEXT_LATENCY = re.compile(r"(?<!\d [a-z]{2}s )(?<!\d [a-z]{3}s )(?<!\d [a-z]{4}s )(?<!\d [a-z]{5}s )(?<!\d [a-z]{6}s )"
+                           r"(?<!\d [a-z]{7}s )(?<!\d [a-z]{8}s )(?<!\d [a-z]{9}s )"
+                           r"\b(?:duration|took|elapsed|latency|response time|in)[:=]?\s{0,2}(\d{1,9}(?:\.\d{1,6})?)"
                            r"\s?(ms|milliseconds|msec|s|sec|secs|seconds)\b", re.I)
+# A request without the quoted request line: "GET /checkout 502 2004ms" (Express/morgan, Go, Flask dev servers),
+# "Completed 500 Internal Server Error in 12ms" (Rails).
+_BARE_REQUEST = re.compile(r"\b(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) (/\S{0,512}) (?:- )?([1-5]\d\d)\b")
+_RAILS_COMPLETED = re.compile(r"\bCompleted ([1-5]\d\d) [A-Za-z' -]{2,40}? in (\d{1,7}(?:\.\d{1,3})?)ms\b")
 # Exception classes: "java.net.ConnectException: ...", "Caused by: x.y.SQLTimeoutException", "KeyError: 'a'".
 _EXC = re.compile(r"\b((?:[a-z_][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Fault|Failure|Timeout|Refused|Exhausted))"
                   r"(?=:|\s|$|\))")
@@ -283,6 +290,20 @@ def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fiel
                 lm2 = _LATENCY_LAST.search(tail) if "." in tail and tail.rstrip()[-1:].isdigit() else None
                 if lm2 is not None:
                     f.latency_ms = float(lm2.group(1)) * 1000.0
+    elif (" /" in text and (b := _BARE_REQUEST.search(text, 0, 800)) is not None) \
+            or ("Completed " in text and (b := _RAILS_COMPLETED.search(text, 0, 800)) is not None):
+        if b.re is _RAILS_COMPLETED:
+            f = Fields(status=int(b.group(1)), latency_ms=float(b.group(2)))
+        else:
+            method, path, status = b.groups()
+            f = Fields(status=int(status), route=f"{method} {normalize_route(path)}")
+            tail = text[b.end():b.end() + 200]
+            lm = _TRAILING_LATENCY.search(tail) if "ms" in tail or "took" in tail or "duration" in tail else None
+            if lm is not None and lm.group(2) is not None:  # "2004ms", "5.123 ms"
+                f.latency_ms = float(lm.group(2))
+            elif lm is not None:  # "took=0.25" (seconds when a small decimal, as in the access lines above)
+                v = float(lm.group(1))
+                f.latency_ms = v * 1000.0 if ("." in lm.group(1) and v < 100) else v
     elif ("ms" in text or "sec" in text) and (m := _TEXT_LATENCY.search(text, 0, 600)) is not None:
         # "duration: 29509.586 ms", "took 2.5s", "elapsed=1200ms": the time an operation took, in the message.
         v = float(m.group(1))

@@ -692,6 +692,43 @@ def _make_timestamped(ref_ts: float | None) -> LineParser:
     return parse
 
 
+# A container log with the container's name first: `docker compose logs` ("web-1  | ...", "web_1  | ...") and
+# `kubectl logs --prefix` ("[pod/api-7d9f/api] ..."). Each container writes its own layout after the prefix.
+_COMPOSE = re.compile(r"(?=[\w.-]{0,40}[A-Za-z])([A-Za-z0-9][\w.-]{0,62}?)\s{1,40}\| ?(.*)", re.S)
+_KUBECTL_PREFIX = re.compile(r"\[pod/([\w.-]{1,253})/([\w.-]{1,63})\] (.*)", re.S)
+
+
+def _make_container_prefixed(ref_ts: float | None) -> LineParser:
+    timestamped = _make_timestamped(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        if line.startswith("[pod/"):
+            m = _KUBECTL_PREFIX.match(line)
+            if m is None:
+                return None
+            pod, container, rest = m.groups()
+            host, service = pod, container
+        else:
+            m = _COMPOSE.match(line)
+            if m is None:
+                return None
+            name, rest = m.groups()
+            host, service = None, name
+        if rest.startswith("{"):
+            obj = _structured.json_object(rest)
+            if obj is not None:
+                got = _object_entry(obj, rest, ref_ts)
+                return (got[0], got[1], got[2] or host, got[3] or service, got[4], None,
+                        obj)  # type: ignore[return-value]
+        inner = _parse_iso(rest) or timestamped(rest)
+        if inner is not None:
+            return inner[0], inner[1], host, service, inner[4], None
+        level, text = _split_level(rest)
+        return None, level, host, service, text, None
+
+    return parse
+
+
 def _parse_plain(line: str) -> Parsed | None:
     return None, None, None, None, line, None
 
@@ -755,6 +792,9 @@ FORMATS: tuple[LogFormat, ...] = (
     LogFormat("openstack_nova", "OpenStack nova without timestamps (DevStack)", _fixed(_parse_openstack_nova),
               "INFO nova.compute.claims [req-a4498d64-47bb-491f-adde-effccaba43f0] [instance: "
               "11760334-ac63-4cc8-9086-578422af8c99] Claim successful on node parisaserver"),
+    LogFormat("container", "container logs with the container's name first (docker compose logs, kubectl logs "
+              "--prefix)", _make_container_prefixed,
+              "api-1  | 2025-03-14T10:22:35.118Z ERROR could not connect to server: Connection refused"),
     LogFormat("iso8601", "ISO 8601 timestamp first, optional level", _fixed(_parse_iso),
               "2017-11-12 14:26:49.982092 | [Zuul] Launched by managesf", generic=True),
     LogFormat("epoch", "epoch seconds or milliseconds first", _fixed(_parse_epoch),

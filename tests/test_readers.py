@@ -169,6 +169,11 @@ CASES = [
      'time=2024-05-01T10:00:00.5Z level=error msg="disk full" host=db1 service=postgres mount=/var/lib/pg\n'
      "time=2024-05-01T10:00:01Z level=info msg=checkpoint host=db1 service=postgres\n",
      dict(ts=utc(2024, 5, 1, 10, 0, 0.5), level="ERROR", host="db1", service="postgres", text="disk full")),
+    ("container",  # docker compose logs: the container's name, then its own layout
+     "api-1     | 2025-03-14T10:22:35.201Z ERROR could not connect to server: Connection refused\n"
+     "web-1     | 2025-03-14T10:22:35.300Z info: GET /cart 502 1952ms\n",
+     dict(ts=utc(2025, 3, 14, 10, 22, 35.201), level="ERROR", service="api-1",
+          text="could not connect to server: Connection refused")),
     ("plain",
      "Started by user anonymous\nBuilding remotely on bare-centos-7\n",
      dict(ts=None, level=None, text="Started by user anonymous")),

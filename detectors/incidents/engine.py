@@ -260,7 +260,8 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     out.start_ts, out.end_ts = (t0, t1) if tb.timed else (None, None)
     out.resolution_s = width
     bins = columns.bin_index(t, usable, t0, width)
-    key_of = np.where(usable, keys.of, -1)
+    # keys.of is -1 already outside tb.usable; a copy only when usable excludes more (4 bytes per event).
+    key_of = keys.of if not (tb.usable & ~usable).any() else np.where(usable, keys.of, -1)
 
     # Which keys get a series: every bad / change key, then the most frequent.
     interesting = (keys.bad >= 0.25) | np.array([c is not None for c in keys.change], dtype=bool)
@@ -799,7 +800,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             reasons.append(f"began {_dur(c.ts - onset)} after the first change")
         lvl = LEVELS[int(keys.level[k])] if k >= 0 else ""
         if c.bad >= 0.55:
-            what = lvl or ("5xx" if keys.status_class[k] == 5 else "error words")
+            what = "5xx" if keys.status_class[k] == 5 and lvl not in ("ERROR", "FATAL") \
+                else lvl or "error words"
             exc = _name(ctx.table.excs, int(keys.exc[k])) if k >= 0 else None
             reasons.append(f"reads as a failure ({what}{', ' + exc if exc else ''})")
         if k >= 0 and keys.slow_ms is not None and keys.slow_ms[k] >= keys_mod.SLOW_MS:
@@ -1178,6 +1180,29 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
                     or (roles and roles & semantics.roles_named(text)):
                 out.add(id(c))
                 break
+    # A failing client of a step on the path is on it too: "could not connect to server ... host "postgres"" on
+    # api-1 names the failed database, and the front door's 502s follow (nothing logs the api as the front's
+    # upstream). Until nothing changes.
+    grew = True
+    while grew:
+        grew = False
+        for c in steps:
+            if id(c) in out or c.c.key < 0 or ctx.keys.bad[c.c.key] < 0.55:
+                continue
+            text = texts.get(id(c), "")
+            if not text:
+                continue
+            for o in steps:
+                if id(o) not in out or o is c or o.c.key < 0 or _same_place(ctx, o, c):
+                    continue
+                names, tokens, roles = _path_names(ctx, o)
+                names |= {n.rsplit("-", 1)[0] for n in names if re.search(r"[-_]\d+$", n)}  # postgres-1: postgres
+                if (names and re.search(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in sorted(names))
+                                        + r")(?![\w-])", text, re.I)) \
+                        or (tokens and tokens & {w.lower() for w in _TOKEN.findall(text)}):
+                    out.add(id(c))
+                    grew = True
+                    break
     return out
 
 

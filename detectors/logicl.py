@@ -267,6 +267,10 @@ class LogICL:
         self._context_version += hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12]
         return len(keep)
 
+    def is_known(self, line: str) -> bool:
+        """Whether the fit part already logged this line (`set_context` with `settings.known_lines`)."""
+        return line in self._known
+
     @property
     def known_lines(self) -> int:
         """How many distinct lines of the fit units are known (not judged; `set_context`)."""
@@ -623,7 +627,9 @@ class LogICLDetector(Detector):
         engine = self.engine
         verdicts = engine.judge_many([unique[k][0] for k in keys], [unique[k][1] for k in keys], use_llm=False)
         if self.llm is not None and self.llm_budget > 0:
-            top = np.argsort([-v.vote for v in verdicts], kind="stable")[: self.llm_budget]
+            # Windows whose every line the fit part already logged are not judged, by the LLM either.
+            new = [i for i, k in enumerate(keys) if not all(engine.is_known(t) for t in unique[k][1])]
+            top = sorted(new, key=lambda i: -verdicts[i].vote)[: self.llm_budget]
             judged = engine.judge_many([unique[keys[i]][0] for i in top], [unique[keys[i]][1] for i in top])
             for i, v in zip(top, judged):
                 verdicts[int(i)] = v

@@ -199,6 +199,16 @@ def test_detector_spends_the_llm_on_the_top_windows_once() -> None:
     assert len(llm.requests) == 1  # cached
 
 
+def test_windows_the_fit_part_already_logged_are_not_sent_to_the_llm() -> None:
+    # Fitted on the first window: the third repeats its lines (known), only the second is new. Budget for three
+    # windows, one LLM call: the known windows keep their vote of 0 whatever a model would say.
+    llm = ScriptedLLM([{"reason": "fatal", "cited": ["D1"], "verdict": "anomaly"}] * 5)
+    windows = _windows()
+    det = LogICLDetector(_pool(), llm=llm, llm_budget=3, template_text=TEMPLATES.__getitem__).fit(windows[:1])
+    scores = det.score(windows)
+    assert len(llm.requests) == 1 and scores[1] > 0.5 and scores[0] == scores[2] == 0.0
+
+
 def test_unknown_detector_option_is_a_clear_error() -> None:
     with pytest.raises(Exception, match="unknown LogICL option"):
         LogICLDetector(_pool(), kk=3)

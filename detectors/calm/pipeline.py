@@ -161,6 +161,9 @@ class _KeyState(CacheAware):
     buffer: OrderBuffer
     series: SeriesState | None
     model_version: int = -1
+    # Made with the state, not while it is weighed: objsize skips ids of module globals it saw, and an object
+    # made during the walk could reuse the id of a temporary it saw there (it then weighed 56 bytes).
+    weight: _Weight = field(default_factory=lambda: _Weight(0), repr=False, compare=False)
 
     def get_referents_for_cache(self) -> list[Any]:
         """Beam's state cache weighs a cached value by walking every object it holds (objsize): a series' state
@@ -179,7 +182,8 @@ class _KeyState(CacheAware):
             size += sum(sys.getsizeof(p) for p in parts)
             floats += max(len(s.values), len(sc.hist)) + len(s.diffs) + len(sc.resid) + len(sc.zs)
             floats += sum(len(seg.before) + len(seg.after) for seg in s.pending)
-        return [_Weight(size + 24 * floats + 2048)]
+        self.weight.size = size + 24 * floats + 2048
+        return [self.weight]
 
 
 class CalmSeriesDoFn(beam.DoFn):

@@ -167,6 +167,8 @@ _ANY_TS = re.compile(
     r"(?: (?P<clfz>[+-]\d{4}))?)"
     r"|(?P<ct>[A-Z][a-z]{2} (?P<ctm>[A-Z][a-z]{2}) +(?P<ctd>\d{1,2}) (?P<ctc>\d\d:\d\d:\d\d)(?:\.(?P<ctf>\d+))?"
     r" (?P<cty>\d{4}))"
+    r"|(?P<dmy>(?P<dmyd>\d{1,2}) (?P<dmym>[A-Z][a-z]{2}) (?P<dmyy>\d{4}) (?P<dmyc>\d\d:\d\d:\d\d)"
+    r"(?:[.,](?P<dmyf>\d{1,9}))?)"  # Redis, RFC 2822 ("Fri, 14 Mar 2025 10:22:33")
     r"|(?P<sy>(?P<sym>[A-Z][a-z]{2}) +(?P<syd>\d{1,2}) (?P<syc>\d\d:\d\d:\d\d)(?:\.(?P<syf>\d+))?)"
 )
 
@@ -206,6 +208,13 @@ def _ts_of_match(m: re.Match[str], no_year: _NoYear | None, ref_ts: float | None
         c = g("ctc")
         base = _civil(int(g("cty")), month, int(g("ctd")), int(c[0:2]), int(c[3:5]), int(c[6:8]))
         return None if base is None else base + _frac(g("ctf"))
+    if g("dmy"):
+        month = MONTHS.get(g("dmym"))
+        if month is None:
+            return None
+        c = g("dmyc")
+        base = _civil(int(g("dmyy")), month, int(g("dmyd")), int(c[0:2]), int(c[3:5]), int(c[6:8]))
+        return None if base is None else base + _frac(g("dmyf"))
     month = MONTHS.get(g("sym"))
     if month is None:
         return None
@@ -656,8 +665,18 @@ def _parse_iso(line: str) -> Parsed | None:
     clock, frac, zone, utc, text = m.groups()
     base = iso_seconds(clock)
     ts = None if base is None else base + _frac(frac) - _zone_offset(zone or utc)
+    if " - " in text[:120] and (m := _PY_LOGGING.match(text)) is not None:
+        return ts, LEVELS[m.group(2)], None, m.group(1), m.group(3), None
     level, text = _split_level(text)
+    if level is not None and " --- " in text[:40] and (m := _SPRING.match(text)) is not None:
+        return ts, level, None, m.group(1), m.group(2), None
     return ts, level, None, None, text, None
+
+
+# Python's logging default "%(asctime)s - %(name)s - %(levelname)s - %(message)s" (after the time).
+_PY_LOGGING = re.compile(r"([\w.$-]{1,100}) - " + _LVL + r" - (.*)", re.S)
+# Spring Boot's "ERROR 1234 --- [main] c.e.PaymentService : message" (after the time and level).
+_SPRING = re.compile(r"\d{1,9} --- \[[^\]]{0,80}\] ([\w.$]{1,160}?)\s*: (.*)", re.S)
 
 
 _EPOCH_START = re.compile(r"\[?([1-9]\d{9}(?:\.\d{1,9})?|[1-9]\d{12}(?:\.\d+)?)\]?(?:[\s,|:;]+|$)(.*)", re.S)
@@ -729,6 +748,26 @@ def _make_container_prefixed(ref_ts: float | None) -> LineParser:
     return parse
 
 
+# Kubernetes components (klog): "E0314 10:22:35.123456       1 reflector.go:138] message": level letter, month and
+# day, no year.
+_KLOG = re.compile(r"([IWEF])(\d\d)(\d\d) (\d\d:\d\d:\d\d)\.(\d{6}) +\d+ ([\w./-]{1,120}:\d{1,6})\] (.*)", re.S)
+_KLOG_LEVELS = {"I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
+
+
+def _make_klog(ref_ts: float | None) -> LineParser:
+    no_year = _NoYear(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        m = _KLOG.match(line)
+        if m is None:
+            return None
+        level, month, day, clock, frac, _where, text = m.groups()
+        base = no_year(int(month), int(day), clock)
+        return (None if base is None else base + _frac(frac)), _KLOG_LEVELS[level], None, None, text, None
+
+    return parse
+
+
 def _parse_plain(line: str) -> Parsed | None:
     return None, None, None, None, line, None
 
@@ -787,6 +826,8 @@ FORMATS: tuple[LogFormat, ...] = (
               "alt0 is in the unavailable state"),
     LogFormat("proxifier", "Proxifier", _make_proxifier,
               "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy"),
+    LogFormat("klog", "Kubernetes components (klog: kubelet, kube-apiserver, controllers)", _make_klog,
+              "E0314 10:22:35.123456       1 reflector.go:138] failed to list *v1.Pod: connection refused"),
     LogFormat("syslog3164", "RFC 3164 / BSD syslog", _make_syslog3164,
               "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0"),
     LogFormat("openstack_nova", "OpenStack nova without timestamps (DevStack)", _fixed(_parse_openstack_nova),

@@ -169,6 +169,10 @@ CASES = [
      'time=2024-05-01T10:00:00.5Z level=error msg="disk full" host=db1 service=postgres mount=/var/lib/pg\n'
      "time=2024-05-01T10:00:01Z level=info msg=checkpoint host=db1 service=postgres\n",
      dict(ts=utc(2024, 5, 1, 10, 0, 0.5), level="ERROR", host="db1", service="postgres", text="disk full")),
+    ("klog",  # kubelet, kube-apiserver, controllers: no year (taken from the file's mtime here)
+     "E0314 10:22:35.123456       1 reflector.go:138] failed to list *v1.Pod: connection refused\n"
+     "I0314 10:22:36.000001       1 leaderelection.go:250] attempting to acquire leader lease\n",
+     dict(level="ERROR", text="failed to list *v1.Pod: connection refused")),
     ("container",  # docker compose logs: the container's name, then its own layout
      "api-1     | 2025-03-14T10:22:35.201Z ERROR could not connect to server: Connection refused\n"
      "web-1     | 2025-03-14T10:22:35.300Z info: GET /cart 502 1952ms\n",
@@ -608,3 +612,22 @@ def test_haproxy_http_log_gives_status_latency_and_route(tmp_path):
     (bad, ok), _ = read([path])
     assert (bad.fields.status, bad.fields.latency_ms, bad.fields.route) == (503, 2346.0, "GET /api/orders/{id}")
     assert (ok.fields.status, ok.fields.route) == (200, "POST /api/cart")
+
+
+def test_application_layouts_after_an_iso_time_give_logger_and_level() -> None:
+    from detectors.formats import get_format, parse_timestamp
+    iso = get_format("iso8601").make_parser(None)
+    # Python's logging default
+    got = iso("2025-03-14 10:22:35,123 - payments.gateway - ERROR - charge failed: timeout after 30s")
+    assert got is not None and got[1] == "ERROR" and got[3] == "payments.gateway"
+    assert got[4] == "charge failed: timeout after 30s"
+    # Spring Boot
+    got = iso("2025-03-14 10:22:35.123 ERROR 1234 --- [nio-8080-exec-1] c.e.shop.PaymentService  : charge failed")
+    assert got is not None and got[1] == "ERROR" and got[3] == "c.e.shop.PaymentService" and got[4] == "charge failed"
+    # A message that merely has dashes in it keeps its text
+    got = iso("2025-03-14 10:22:35 INFO sync - 3 files - done")
+    assert got is not None and got[3] is None and got[4] == "sync - 3 files - done"
+    # Day, month, year (Redis, RFC 2822)
+    assert parse_timestamp("14 Mar 2025 10:22:33.676") == utc(2025, 3, 14, 10, 22, 33.676)
+    got = get_format("timestamped").make_parser(None)("1:M 14 Mar 2025 10:22:33.676 * 100 changes in 300 seconds")
+    assert got is not None and got[0] == utc(2025, 3, 14, 10, 22, 33.676)

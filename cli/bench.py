@@ -89,7 +89,7 @@ def bench_logicl(
     llm_url: Annotated[str | None, typer.Option("--llm-url", help="An OpenAI-compatible server (vLLM) for the LLM rows, e.g. http://127.0.0.1:8000/v1 (default: SmolLM2 on this machine).")] = None,
     llm_model: Annotated[str | None, typer.Option("--llm-model", help="The served model name (default: the server's only model).")] = None,
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
-    loghub: Annotated[bool | None, typer.Option("--loghub/--no-loghub", help="Audit the 13 Loghub 2k samples with --detector logicl: share of windows flagged (default: on, off with --quick).")] = None,
+    loghub: Annotated[bool | None, typer.Option("--loghub/--no-loghub", help="Audit the 13 Loghub 2k samples (share of windows flagged) and BGL_20k (window F1) with --detector logicl (default: on, off with --quick).")] = None,
 ) -> None:
     """Cross-system LogICL (BGL<->OpenStack, k in {0,5,20} target shots) with baselines and cost."""
     raise typer.Exit(lab("logicl_bench").bench_command(

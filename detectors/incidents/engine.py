@@ -917,11 +917,17 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if ce.background:
             score -= 0.4
             reasons.append("routine host chatter (weighed down)")
+        # It came after a failure in its own place (host, else service, else file): it may feed what follows there,
+        # it cannot have begun it. (A failure elsewhere that came first may be a stray one: the rank stays.)
         slack = 5.0 if ce.file in first_files else 60.0  # one file keeps one clock; two may disagree a little
-        if ce.before_s < -slack and top_log is not None:
-            # It came after the first failure: it may feed what follows, it cannot have begun it.
+        if ce.ts is not None and top_log is not None and any(
+                c.event >= 0 and c.ts < ce.ts - slack and (
+                    _name(ctx.table.hosts, int(ctx.table.host[c.event])) == ce.host if ce.host
+                    else _name(ctx.table.services, int(ctx.table.service[c.event])) == ce.service if ce.service
+                    else ctx.table.sources[int(ctx.table.source[c.event])] == ce.file)
+                for c in steps_ch):
             score = min(score, top_log[0] - 0.05)
-            reasons.append("came after the incident's first failure (ranked below it)")
+            reasons.append("came after a failure in its own place (ranked below it)")
         candidates.append(Candidate(0, "change", ce.text, ce.where, ce.file, ce.line, ce.ts, ce.time, ce.host,
                                     ce.service, round(score, 3), reasons, linked=linked))
     for score, c, reasons in cands:

@@ -143,6 +143,8 @@ class Detector(ABC):
     threshold: float = float("inf")
     # Compared line by line: the audit hands it one window per line (and needs a baseline or a fit fraction).
     line_level: ClassVar[bool] = False
+    # fewest fit windows the detector can learn from (None: 1 for line-level detectors, else 2: a spread of scores)
+    min_fit_windows: ClassVar[int | None] = None
     # Fit on the earliest share of the windows when the caller gives neither a fraction nor a baseline.
     default_fit_fraction: ClassVar[float | None] = None
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -469,6 +470,15 @@ def default_pool_dir() -> Path:
     return data_dir() / "logicl" / "pool"
 
 
+_LEVEL_PREFIX = re.compile(r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL): ")
+
+
+def _without_level(line: str) -> str:
+    """A window line as `_texts` writes it, without the level it may carry in front."""
+    m = _LEVEL_PREFIX.match(line)
+    return line[m.end():] if m else line
+
+
 @register
 class LogICLDetector(Detector):
     """LogICL behind the detector interface: each window is judged from retrieved labelled demonstrations.
@@ -493,6 +503,7 @@ class LogICLDetector(Detector):
     # (`LogICLSettings.known_lines`) and the pool judges what the later part adds. Fitting on the whole log would make
     # every line known.
     default_fit_fraction: ClassVar[float | None] = 0.5
+    min_fit_windows: ClassVar[int | None] = 1  # the pool judges; the fit part only says what this log already logged
 
     def __init__(self, pool: Retriever | str | Path | None = None, *, encoder: str = "minilm",
                  llm: LLM | None = None, llm_budget: int = 30, cache_path: str | Path | None = None,
@@ -640,6 +651,23 @@ class LogICLDetector(Detector):
             self._verdicts[s.key] = v
             scores[i] = v.score
         return scores
+
+    def element_scores(self, sample: Sample) -> np.ndarray | None:
+        return self.member_scores([sample])
+
+    def member_scores(self, samples: Sequence[Sample]) -> np.ndarray | None:
+        """Per line of each scored window: its score on the line that decided the vote (the most anomalous one),
+        0 elsewhere, so the report points at that line rather than the window's first."""
+        out: list[np.ndarray] = []
+        for s, (_text, lines) in zip(samples, self._texts(samples)):
+            v = self._verdicts.get(s.key)
+            elem = np.zeros(len(lines))
+            if v is not None and v.focus is not None:
+                # "LEVEL: text" when the window was scored with its table, the text alone here, or the other way
+                f = _without_level(v.focus)
+                elem[[j for j, t in enumerate(lines) if _without_level(t) == f]] = v.score
+            out.append(elem)
+        return np.concatenate(out) if out else np.zeros(0)
 
     def verdict_of(self, sample: Sample) -> LogICLVerdict | None:
         """The LogICL verdict behind a scored sample."""

@@ -243,7 +243,8 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
                              f"the share, --baseline gives normal logs instead)")
     if options.baseline:
         _check_baseline(options.baseline, base_stats, base_table, paths, stats, table)
-    if len(fit_windows) < (1 if detector.line_level else 2):
+    least = detector.min_fit_windows or (1 if detector.line_level else 2)
+    if len(fit_windows) < least:
         raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
                             f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
     detector.fit(fit_windows)

@@ -458,3 +458,21 @@ def test_a_normal_shot_of_the_target_system_clears_a_line_that_reads_like_anothe
                    "shop.log:7", target=True)])
     verdict = LogICL(pool, settings=LogICLSettings(k_vote=3)).judge(line, use_llm=False)
     assert verdict.label == "normal" and verdict.neighbours[0].demo.id == "shop:7"
+
+
+def test_a_short_log_is_judged_with_a_single_fit_window(tmp_path: Path) -> None:
+    # 25 lines make two windows of 20; the default time split leaves one to fit on. LogICL needs no spread of fit
+    # scores (the pool judges; the fit part only says what this log already logged), so it still audits, and the
+    # anomaly points at the line that decided the vote.
+    from detectors.pipeline import AuditOptions, audit
+
+    log = tmp_path / "node.log"
+    lines = [f"2024-01-01 00:00:{i:02d} INFO manager: VM Started (Lifecycle Event)" for i in range(25)]
+    lines[22] = "2024-01-01 00:00:22 KERNEL FATAL data TLB error interrupt"
+    log.write_text("\n".join(lines) + "\n")
+    result = audit([str(log)], AuditOptions(detector="logicl", detector_options={"pool": _pool()}, state_dir=None,
+                                            incidents=False))
+    assert result.report.fit.startswith("the earliest 50% of the windows (time-ordered), 1 windows")
+    (a,) = result.report.anomalies
+    assert any("data TLB error interrupt" in (e.summary or "") for e in a.evidence), a.evidence
+    assert a.line == 23  # the line that decided the vote, not the window's first (line 6)

@@ -675,8 +675,10 @@ def _parse_iso(line: str) -> Parsed | None:
 
 # Python's logging default "%(asctime)s - %(name)s - %(levelname)s - %(message)s" (after the time).
 _PY_LOGGING = re.compile(r"([\w.$-]{1,100}) - " + _LVL + r" - (.*)", re.S)
-# Spring Boot's "ERROR 1234 --- [main] c.e.PaymentService : message" (after the time and level).
-_SPRING = re.compile(r"\d{1,9} --- \[[^\]]{0,80}\] ([\w.$]{1,160}?)\s*: (.*)", re.S)
+# Spring Boot's "ERROR 1234 --- [main] c.e.PaymentService : message" (after the time and level); Spring Boot 3.2+
+# puts the application's name in brackets before the thread's; Tomcat's loggers keep brackets and slashes
+# ("o.a.c.c.C.[Tomcat].[localhost]", "o.a.c.c.C.[.[.[/].[dispatcherServlet]").
+_SPRING = re.compile(r"\d{1,9} --- (?:\[[^\]]{0,80}\] ){1,2}([\w.$][\w.$\[\]/-]{0,159}?)\s*: (.*)", re.S)
 
 
 _EPOCH_START = re.compile(r"\[?([1-9]\d{9}(?:\.\d{1,9})?|[1-9]\d{12}(?:\.\d+)?)\]?(?:[\s,|:;]+|$)(.*)", re.S)

@@ -7,6 +7,7 @@ the audit detector's per-line scores, metric series (`--metrics`) and anomalies 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -1193,10 +1194,14 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
     while grew:
         grew = False
         for c in steps:
-            if id(c) in out or c.c.key < 0 or ctx.keys.bad[c.c.key] < 0.55:
+            if id(c) in out or c.c.key < 0:
+                continue
+            if any(id(o) in out and o is not c and _same_process(ctx, o, c) for o in steps):
+                out.add(id(c))  # another logger of the process a step on the path runs in
+                grew = True
                 continue
             text = texts.get(id(c), "")
-            if not text:
+            if not text or ctx.keys.bad[c.c.key] < 0.55:
                 continue
             for o in steps:
                 if id(o) not in out or o is c or o.c.key < 0 or _same_place(ctx, o, c):
@@ -1246,7 +1251,46 @@ def _same_place(ctx: _Ctx, a: _Ch, b: _Ch, by_file: bool = True) -> bool:
         return bool(keys.host[ka] == keys.host[kb])  # syslog files hold many hosts: the host decides
     if keys.service[ka] and keys.service[kb]:
         return bool(keys.service[ka] == keys.service[kb])
-    return by_file and bool(keys.source[ka] == keys.source[kb])
+    return by_file and (bool(keys.source[ka] == keys.source[kb])
+                        or _server_of(ctx.table.sources[int(keys.source[ka])])
+                        == _server_of(ctx.table.sources[int(keys.source[kb])]) != "")
+
+
+# The streams one server writes to separate files: nginx_access.log and nginx_error.log, httpd-error.log, app.stderr.
+_STREAM_SUFFIX = re.compile(r"[-_.](?:access|error|err|out|stdout|stderr|requests?)$", re.I)
+
+
+@functools.lru_cache(maxsize=256)
+def _server_of(source: str) -> str:
+    """The server a log file belongs to when its name says which of that server's streams it holds
+    ("nginx_access.log" and "nginx_error.log": "nginx"), else "" (the file is its own place)."""
+    stem = Path(source).name.lower()
+    stem = re.sub(r"(?:\.log)?(?:\.\d+)?(?:\.gz)?$", "", stem)
+    head = _STREAM_SUFFIX.sub("", stem)
+    if head == stem or len(head) < 3:
+        return ""
+    return str(Path(source).parent / head)
+
+
+# A logger's name (Python's "orders.consumer", Spring's "c.e.orders.web.OrderController" or Tomcat's
+# "o.a.c.c.C.[Tomcat].[localhost]"): a class or module inside a process, not a place of its own.
+_LOGGER_NAME = re.compile(r"[A-Za-z_$][\w$]*(?:\.[\w$\[\]/-]+)+")
+
+
+def _same_process(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
+    """Two steps in one application's log file, told apart only by their loggers (no host, and each service either
+    absent or a logger's dotted name): one process, so one place for the path to the symptom."""
+    ka, kb = a.c.key, b.c.key
+    if ka < 0 or kb < 0:
+        return False
+    keys = ctx.keys
+    if keys.host[ka] or keys.host[kb] or keys.source[ka] != keys.source[kb]:
+        return False
+    for k in (ka, kb):
+        svc = _name(ctx.table.services, int(keys.service[k]))
+        if svc and not _LOGGER_NAME.fullmatch(svc):
+            return False
+    return True
 
 
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
@@ -1559,9 +1603,9 @@ def _unrelated(ctx: _Ctx, bad: list[_Ch], used: set[int], incidents: list[Incide
                       + (" and its rate did not change at it" if steady else ", well before the incident's chain"))
         elif main.end_ts is not None and c.ts > main.end_ts:
             reason = f"began after {main.id} ended"
-        elif _recurring(ctx, c, c.c.bin) >= 2:
-            reason = f"flaps all through the log ({_recurring(ctx, c, c.c.bin)} bursts before this one): routine, " \
-                     f"not the incident"
+        elif (flaps := _recurring(ctx, c, min(c.c.bin, int((main.onset_ts - ctx.t0) // ctx.width)))) >= 2:
+            # only bursts before the incident: a sparse failure that comes and goes within it is not routine
+            reason = f"flaps all through the log ({flaps} bursts before {main.id}'s onset): routine, not the incident"
         elif c.background:
             reason = f"routine chatter of {where}; its activity does not follow {main.id}'s symptom"
         else:

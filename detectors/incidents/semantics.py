@@ -29,7 +29,10 @@ _NEGATED = re.compile(r"\b(?:no|0|zero|without) (?:errors?|failures?|problems?)\
 CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("config-management", re.compile(
         r"\b(?:puppet|ansible|chef(?:-client)?|salt(?:-minion|stack)?|terraform|cfengine|playbook|applied catalog|"
-        r"catalog run|converge[sd]?|kubectl apply|helm (?:upgrade|install))\b", re.I)),
+        r"catalog run|converge[sd]?|kubectl apply|helm (?:upgrade|install))\b|"
+        # kubectl's own report of what it changed ("configmap/checkout-config configured")
+        r"\b(?:configmaps?|secrets?|services?|ingress(?:es)?|cronjobs?|(?:statefulset|daemonset|replicaset)s?)"
+        r"(?:\.[\w.]+)?/[\w.-]+ (?:configured|created|patched|replaced|restarted|rolled back|scaled)\b", re.I)),
     ("deploy", re.compile(
         r"\b(?:deploy(?:ed|ing|ment)?|rollout|rolled out|roll(?:ing)? (?:update|restart)|upgrad(?:e|ed|ing)|"
         # a release of software, not a lock, slot, block or connection released, nor a "release=0" counter
@@ -52,7 +55,10 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"changed (?:from \S+ )?to|sighup|max_?\w+ (?:set|changed|lowered|raised)|limits? (?:changed|lowered|"
         r"raised|updated)|dns (?:record )?(?:change|update)d?|firewall|iptables|route (?:added|changed|removed))\b", re.I)),
     ("schema", re.compile(r"\b(?:migration|migrat(?:e|ed|ing)|schema|alter table|ddl|reindex(?:ed|ing)?)\b", re.I)),
-    ("scaling", re.compile(r"\b(?:scal(?:e|ed|ing) (?:up|down|out|in|to)|autoscal\w*|replicas?|added node|"
+    # replicas that were set or counted, not a database's or broker's replicas falling behind ("out of sync replicas")
+    ("scaling", re.compile(r"\b(?:scal(?:e|ed|ing) (?:up|down|out|in|to)|autoscal\w*|added node|"
+                           r"(?:set|scaled|updated|changed|desired|increased|decreased|resized)\b.{0,30}?\breplicas?|"
+                           r"replicas?\b.{0,20}?\bto \d+|\d+ (?:new )?replicas?|replicas?[=:] ?\d+|"
                            r"removed node|node (?:joined|left))\b", re.I)),
     ("failover", re.compile(r"\b(?:failover|failed over|fail-over|promot(?:ed|ing)|demot(?:ed|ing)|"
                             r"leader(?:ship)? (?:elect\w*|change\w*|lost)|became (?:leader|primary|master)|"
@@ -61,7 +67,9 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"(?:version|v\d))|shut(?:ting)? ?down|stopp(?:ed|ing)|sigterm|sigkill|exited|respawn\w*|"
                            r"(?:re)?load(?:ed|ing) (?:unit|service)|systemd\[1\])\b", re.I)),
     ("scheduled-job", re.compile(r"\b(?:cron(?:d|tab)?|anacron|systemd-timer|\.timer|scheduled (?:job|task|run)|"
-                                 r"batch job|nightly|hourly|daily|logrotate|backup|vacuum|compaction|snapshot)\b",
+                                 r"batch job|nightly|hourly|daily|logrotate|backup|vacuum|compaction(?! pause)|snapshot|"
+                                 # a job that announces itself ("ReportExportJob started", "job nightly-export started")
+                                 r"\w*(?:job|task)\b:? (?:\S+ )?(?:started|starting|triggered|kicked off))\b",
                                  re.I)),
 )
 
@@ -107,8 +115,16 @@ def badness(text: str, level: int, status_class: int, has_exc: bool) -> float:
     return b
 
 
+# A garbage collector's or runtime's pause report ("GC(293) Pause Full (G1 Compaction Pause)", "Total time for which
+# application threads were stopped"): the process's own housekeeping, never a change made to the system.
+_RUNTIME_PAUSE = re.compile(r"\bGC\(\d+\)|\bpause (?:young|full|remark|cleanup|initial mark)\b|\[gc[\],]|"
+                            r"\bapplication threads were stopped\b|\bsafepoint\b|\bgc pause\b", re.I)
+
+
 def change_kind(text: str) -> str | None:
     """The kind of change a message announces (deploy, restart, ...), or None."""
+    if _RUNTIME_PAUSE.search(text):
+        return None
     for kind, pattern in CHANGE_KINDS:
         if pattern.search(text):
             return kind

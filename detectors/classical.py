@@ -31,6 +31,9 @@ from detectors.windows import Windows
 SMOOTHING = 1.0  # add-one smoothing of template probabilities
 FIT_WINDOWS_MAX = 20_000  # the forest is fitted on at most this many windows (a random subset)
 RARE_ERROR_SHARE = 0.02  # an error template in at most this share of the fit windows is a rare error
+# Windows scored at once (the forest's scoring temporaries grow with it; the scores do not depend on it).
+COMPONENT_CHUNK = 5_000
+SEVERITY_CHUNK = 1 << 17  # events per step when the severities of a table are computed
 QUIET_QUANTILE = 0.995  # windows without a rare error must score above this quantile of the fit windows
 # Error words of a template, for lines that carry no level (syslog, plain text).
 _ERROR_WORDS = re.compile(r"\b(?:error|errors|fail|failed|failure|fatal|panic|exception|critical|abort|aborted|denied"
@@ -38,13 +41,33 @@ _ERROR_WORDS = re.compile(r"\b(?:error|errors|fail|failed|failure|fatal|panic|ex
                           r"|crash|crashed)\b", re.IGNORECASE)
 
 
-def _csr(samples: Sequence[Sample], with_events: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class _Templates:
+    """The template ids of a window set's members, gathered from the table a slice at a time when asked (all at
+    once they are an array as long as the members: 2 per line with overlapping windows)."""
+
+    def __init__(self, template: np.ndarray, members: np.ndarray) -> None:
+        self.template = template
+        self.members = members
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        return self.template[self.members[key]]
+
+    def max(self) -> int:
+        step = 1 << 18
+        return max(int(self[lo:lo + step].max()) for lo in range(0, len(self), step))
+
+
+def _csr(samples: Sequence[Sample], with_events: bool = False) -> tuple[np.ndarray, Any, np.ndarray]:
     """(offsets, template ids of all members, event ids of all members) of log samples.
 
-    Event ids are only gathered when `with_events` (else an empty array); a `Windows` is read without copying.
+    Event ids are only gathered when `with_events` (else an empty array); a `Windows` is read without copying (its
+    template ids come as `_Templates`, gathered by slice).
     """
     if isinstance(samples, Windows):
-        return samples.offsets, samples.table.template[samples.members], samples.members
+        return samples.offsets, _Templates(samples.table.template, samples.members), samples.members
     parts: list[np.ndarray] = []
     events: list[np.ndarray] = []
     offsets = [0]
@@ -121,7 +144,7 @@ class ClassicalDetector(Detector):
     # -- severity ------------------------------------------------------------------------------------------------
 
     def _severity(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(weight, hard) per event of the samples' table: weight 1 for severe lines (ERROR/FATAL, 5xx, an
+        """(weight, hard) per event of the samples' table: weight (float32) 1 for severe lines (ERROR/FATAL, 5xx, an
         exception, or an error word in a level-less line's template), hard for the first three only."""
         table = getattr(samples, "table", None)
         if table is None or not getattr(table, "frozen", False):
@@ -129,25 +152,37 @@ class ClassicalDetector(Detector):
             return (self._table_severity[1], self._table_severity[2]) if self._table_severity is not None else None
         if self._table_severity is not None and self._table_severity[0] == id(table):
             return self._table_severity[1], self._table_severity[2]
-        level = table.level.astype(np.int16)
-        hard = level >= 5
+        # In chunks of events, so that the temporaries stay small on long logs; the weights are 0 or 1 (float32).
+        n = len(table.level)
         status = getattr(table, "status", None)
-        if status is not None and len(status) == len(level):
-            hard |= status >= 500
+        status = status if status is not None and len(status) == n else None
         exc = getattr(table, "exc", None)
-        if exc is not None and len(exc) == len(level):
-            hard |= exc > 0
-        weight = hard.astype(np.float64)
+        exc = exc if exc is not None and len(exc) == n else None
+        hard = np.empty(n, dtype=bool)
+        unleveled_tids = []
+        for lo in range(0, n, SEVERITY_CHUNK):
+            hi = min(lo + SEVERITY_CHUNK, n)
+            level = table.level[lo:hi]
+            h = level >= 5
+            if status is not None:
+                h |= status[lo:hi] >= 500
+            if exc is not None:
+                h |= exc[lo:hi] > 0
+            hard[lo:hi] = h
+            if self.template_text is not None:
+                unleveled_tids.append(np.unique(table.template[lo:hi][level == 0]))
+        weight = hard.astype(np.float32)
         if self.template_text is not None:
-            unleveled = level == 0
-            tids = np.unique(table.template[unleveled])
+            tids = np.unique(np.concatenate(unleveled_tids)) if unleveled_tids else np.zeros(0, np.int32)
             for t in tids.tolist():
                 if t not in self._error_word:
                     self._error_word[t] = bool(_ERROR_WORDS.search(self.template_text(int(t)) or ""))
             words = np.array([self._error_word[t] for t in tids.tolist()], dtype=bool)
             if words.any():
-                worded = np.isin(table.template, tids[words]) & unleveled
-                weight = np.maximum(weight, worded.astype(np.float64))
+                for lo in range(0, n, SEVERITY_CHUNK):
+                    hi = min(lo + SEVERITY_CHUNK, n)
+                    worded = np.isin(table.template[lo:hi], tids[words]) & (table.level[lo:hi] == 0)
+                    weight[lo:hi][worded] = 1.0
         self._table_severity = (id(table), weight, hard)
         return weight, hard
 
@@ -192,9 +227,15 @@ class ClassicalDetector(Detector):
             # Share of the fit windows each template appears in (a rare error's template is in few of them).
             # Each distinct (window, template) pair once, as one int64 key (a 2-column unique copied and sorted
             # rows of pairs: the fit's peak memory on long logs).
+            # Windows of different chunks make different pairs, so the chunks' counts add up; chunked, the
+            # temporaries stay a few MB on long logs.
             width = int(members.max()) + 1 if len(members) else 1
-            pairs = np.unique(np.repeat(np.arange(n, dtype=np.int64) * width, np.diff(offsets)) + members)
-            per_template = np.bincount(pairs % width, minlength=width)
+            per_template = np.zeros(width, dtype=np.int64)
+            for lo in range(0, n, FIT_WINDOWS_MAX):
+                hi = min(lo + FIT_WINDOWS_MAX, n)
+                rows_of = np.repeat(np.arange(lo, hi, dtype=np.int64) * width, np.diff(offsets[lo:hi + 1]))
+                pairs = np.unique(rows_of + members[offsets[lo]:offsets[hi]])
+                per_template += np.bincount(pairs % width, minlength=width)
             self.window_share = {int(t): c / n for t, c in enumerate(per_template.tolist()) if c}
             # At least the 2 windows that one line falls in when windows overlap, so that small fits have rare errors.
             self.rare_share = max(RARE_ERROR_SHARE, 2.0 / n)
@@ -244,8 +285,19 @@ class ClassicalDetector(Detector):
         return table[cols]
 
     def _features(self, offsets: np.ndarray, members: np.ndarray, severe: np.ndarray | None = None) -> sparse.csr_matrix:
-        """log(1 + count) per template (unseen ones in one column), plus log(1 + severe lines) in the last column."""
+        """log(1 + count) per template (unseen ones in one column), plus log(1 + severe lines) in the last column.
+
+        Built COMPONENT_CHUNK windows at a time and stacked (the same matrix: rows do not mix), so that the
+        coordinate temporaries of a large fit sample stay small."""
         n = len(offsets) - 1
+        if n > COMPONENT_CHUNK:
+            blocks = []
+            for lo in range(0, n, COMPONENT_CHUNK):
+                hi = min(lo + COMPONENT_CHUNK, n)
+                a, b = int(offsets[lo]), int(offsets[hi])
+                blocks.append(self._features(offsets[lo:hi + 1] - a, members[a:b],
+                                             None if severe is None else severe[a:b]))
+            return sparse.vstack(blocks, format="csr")
         rows = np.repeat(np.arange(n), np.diff(offsets))
         cols = self._col(members)
         data = np.ones(len(members))
@@ -286,7 +338,7 @@ class ClassicalDetector(Detector):
 
     def _components(self, offsets: np.ndarray, members: np.ndarray, events: np.ndarray | None = None,
                     sev: tuple[np.ndarray, np.ndarray] | None = None,
-                    chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+                    chunk: int = COMPONENT_CHUNK) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         """(window rarity, forest isolation, error rarity or None, holds-a-rare-error) of every window, in chunks
         so memory stays flat on long logs."""
         n = len(offsets) - 1
@@ -317,7 +369,7 @@ class ClassicalDetector(Detector):
         return self.rarity(sample.templates)
 
     def member_scores(self, samples: Sequence[Sample]) -> np.ndarray | None:
-        return self.rarity(_csr(samples)[1])
+        return self.rarity(_csr(samples)[1][:])
 
     # -- evidence ----------------------------------------------------------------------------------------------
 

@@ -37,10 +37,11 @@ class EventTable:
     """Columns over events, appended while reading and frozen into numpy arrays by `freeze`.
 
     Columns: `ts` (float64, NaN when unknown), `template` (int32), `source` (int16 index into `sources`), `line`
-    (int32, 1-based), `level` (int8 index into LEVELS), `host` and `service` (int32 indices into `hosts` /
+    (int32, 1-based), `level` (int8 index into LEVELS), `host` and `service` (indices into `hosts` /
     `services`), `label` (int8: -1 unknown, 0 normal, 1 anomalous — only when the format carries labels),
-    `status` (int16 HTTP status, 0 none), `latency` (float32 ms, NaN none), `route` and `exc` (int32 indices into
-    `routes` ("GET /api/orders/{id}") / `excs` (exception classes), 0 none). Other fields of structured lines are
+    `status` (int16 HTTP status, 0 none), `latency` (float32 ms, NaN none), `route` and `exc` (indices into
+    `routes` ("GET /api/orders/{id}") / `excs` (exception classes), 0 none). The index columns (host, service,
+    route, exc) are int16 when their names fit in it, else int32: cast before arithmetic that could overflow. Other fields of structured lines are
     pairs (`attr_event`, `attr_code`) with `attr_code` indexing `attrs` ("field=value"); a field stops gaining
     values past MAX_ATTR_VALUES distinct ones (ids and trace ids are not attributes that explain anything).
     """
@@ -159,24 +160,41 @@ class EventTable:
                 self._add_attrs(start + k, f.attrs)
 
     def freeze(self) -> EventTable:
-        """Turn the appended columns into numpy arrays (zero-copy views)."""
-        self.ts = np.frombuffer(self._ts, dtype=np.float64) if len(self._ts) else np.zeros(0)
-        self.template = np.frombuffer(self._template, dtype=np.int32) if len(self._template) else np.zeros(0, np.int32)
-        self.source = np.frombuffer(self._source, dtype=np.int16) if len(self._source) else np.zeros(0, np.int16)
-        self.line = np.frombuffer(self._line, dtype=np.int32) if len(self._line) else np.zeros(0, np.int32)
-        self.level = np.frombuffer(self._level, dtype=np.int8) if len(self._level) else np.zeros(0, np.int8)
-        self.host = np.frombuffer(self._host, dtype=np.int32) if len(self._host) else np.zeros(0, np.int32)
-        self.service = np.frombuffer(self._service, dtype=np.int32) if len(self._service) else np.zeros(0, np.int32)
-        self.label = np.frombuffer(self._label, dtype=np.int8) if len(self._label) else np.zeros(0, np.int8)
-        self.status = np.frombuffer(self._status, dtype=np.int16) if len(self._status) else np.zeros(0, np.int16)
-        self.latency = (np.frombuffer(self._latency, dtype=np.float32) if len(self._latency)
-                        else np.zeros(0, np.float32))
-        self.route = np.frombuffer(self._route, dtype=np.int32) if len(self._route) else np.zeros(0, np.int32)
-        self.exc = np.frombuffer(self._exc, dtype=np.int32) if len(self._exc) else np.zeros(0, np.int32)
-        self.attr_event = (np.frombuffer(self._attr_event, dtype=np.int32) if len(self._attr_event)
-                           else np.zeros(0, np.int32))
-        self.attr_code = (np.frombuffer(self._attr_code, dtype=np.int32) if len(self._attr_code)
-                          else np.zeros(0, np.int32))
+        """Turn the appended columns into numpy arrays.
+
+        Float columns and the template and line columns are zero-copy views. The code columns (host, service,
+        route, exception) become int16 when their codes fit (they nearly always do: a few hundred names), and their
+        growable arrays are let go one at a time, so a long log keeps 34 bytes per event instead of 42.
+        """
+        if self.frozen:
+            return self
+        n = len(self._template)
+
+        def view(arr: array, dtype: type) -> np.ndarray:
+            return np.frombuffer(arr, dtype=dtype) if len(arr) else np.zeros(0, dtype)
+
+        def codes(name: str, names: list[str]) -> np.ndarray:
+            arr = getattr(self, name)
+            if len(names) <= np.iinfo(np.int16).max and n:
+                out = np.frombuffer(arr, dtype=np.int32).astype(np.int16)
+                setattr(self, name, array("i"))  # the int32 copy goes (a frozen table is not appended to)
+                return out
+            return view(arr, np.int32)
+
+        self.ts = view(self._ts, np.float64)
+        self.template = view(self._template, np.int32)
+        self.source = view(self._source, np.int16)
+        self.line = view(self._line, np.int32)
+        self.level = view(self._level, np.int8)
+        self.host = codes("_host", self._hosts.names)
+        self.service = codes("_service", self._services.names)
+        self.label = view(self._label, np.int8)
+        self.status = view(self._status, np.int16)
+        self.latency = view(self._latency, np.float32)
+        self.route = codes("_route", self._routes.names)
+        self.exc = codes("_exc", self._excs.names)
+        self.attr_event = view(self._attr_event, np.int32)
+        self.attr_code = view(self._attr_code, np.int32)
         self.frozen = True
         return self
 

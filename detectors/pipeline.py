@@ -20,6 +20,7 @@ import detectors.classical  # noqa: F401  (registers the baseline detector)
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotEnoughData, get_detector
 from detectors.events import Event, ReadStats, Skip
 from detectors.eventtable import EventTable
+from detectors.memory import bound_heap
 from detectors.readers import context_many, expand_sources, read_events, total_bytes
 from detectors.report import Anomaly, ContextLine, Report, SkipEntry, Totals, WindowVerdict
 from detectors.saferegex import compile_user
@@ -137,7 +138,7 @@ def _iso(ts: float) -> str | None:
 
 
 def window_line_scores(windows: Windows, scores: np.ndarray, n_events: int,
-                       detector: Detector | None = None, chunk: int = 20_000) -> np.ndarray:
+                       detector: Detector | None = None, chunk: int = 5_000) -> np.ndarray:
     """Each event's score: the highest share it gets of the scores of the windows that contain it.
 
     With element scores (e.g. template rarity) a window's score is shared out in proportion to them, so the rare
@@ -184,6 +185,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     """
     options = options or AuditOptions()
     started = time.perf_counter()
+    bound_heap()  # freed temporaries of long logs go back to the system (detectors.memory)
     spec = WindowSpec.parse(options.window)
     name = options.detector
     if name == "auto":
@@ -313,6 +315,7 @@ def _check_sessions(spec: WindowSpec, keys: Sequence[str] | None, paths: Sequenc
 # Flagged windows beyond this many (highest scores first) are listed with their focus line but without the
 # detector's own explanation, which can cost a model call per window.
 EXPLAINED_WINDOWS = 2_000
+VERDICT_BLOCK = 5_000  # windows whose member scores are computed at once when listing verdicts
 
 
 def window_verdicts(windows: Windows, scores: np.ndarray, detector: Detector, store: TemplateStore,
@@ -350,17 +353,25 @@ def window_verdicts(windows: Windows, scores: np.ndarray, detector: Detector, st
     else:
         which = np.arange(len(windows)) if all_windows else np.nonzero(scores >= thr)[0]
     offsets, members = windows.offsets, windows.members
-    elem = detector.member_scores(windows) if len(which) else None
-    if elem is not None and len(elem) != len(members):
-        elem = None
     ranked = which[np.argsort(-scores[which], kind="stable")] if len(which) else which
     explained = {int(w) for w in ranked[scores[ranked] >= thr][:EXPLAINED_WINDOWS]}
+    # The detector's member scores, a block of windows at a time (all at once they are the audit's largest
+    # temporary on long logs): (block, its first member, its scores or None).
+    block: tuple[int, int, np.ndarray | None] = (-1, 0, None)
     for w in which:
         w = int(w)
         a, b = int(offsets[w]), int(offsets[w + 1])
         if b <= a:
             continue
-        j = a + int(np.argmax(elem[a:b])) if elem is not None else a
+        if w // VERDICT_BLOCK != block[0]:
+            lo = w // VERDICT_BLOCK * VERDICT_BLOCK
+            hi = min(lo + VERDICT_BLOCK, len(windows))
+            elem = detector.member_scores(windows.slice(lo, hi))
+            if elem is not None and len(elem) != int(offsets[hi]) - int(offsets[lo]):
+                elem = None
+            block = (w // VERDICT_BLOCK, int(offsets[lo]), elem)
+        elem = block[2]
+        j = a + int(np.argmax(elem[a - block[1]:b - block[1]])) if elem is not None else a
         focus = int(members[j])
         score = float(scores[w])
         flagged = score >= thr

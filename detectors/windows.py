@@ -93,7 +93,7 @@ class Windows(Sequence[LogWindow]):
                  spec: WindowSpec, starts: np.ndarray | None = None) -> None:
         self.table = table
         self.offsets = offsets  # int64, len = n + 1
-        self.members = members  # int64 event indices
+        self.members = members  # event indices (int32 when the table has fewer than 2**31 events)
         self.spec = spec
         self._keys = keys
         self._starts = starts  # first event index (count/time), for keys
@@ -186,7 +186,7 @@ def make_windows(table: EventTable, spec: WindowSpec, sessions: np.ndarray | Non
     if sessions is None or session_keys is None:
         raise WindowError("session windows need the session ids extracted while reading")
     has = sessions >= 0
-    idx = np.nonzero(has)[0].astype(np.int64)
+    idx = np.nonzero(has)[0].astype(_index_dtype(n))
     order = np.argsort(sessions[idx], kind="stable")
     members = idx[order]
     counts = np.bincount(sessions[idx], minlength=len(session_keys))
@@ -208,11 +208,22 @@ def _ffill(ts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _index_dtype(n: int) -> type[np.signedinteger]:
+    """The dtype of event indices into a table of n events: int32 when they fit, else int64."""
+    return np.int32 if n < 2**30 else np.int64  # offsets - starts (up to 2 n) fit too
+
+
 def _ranges(table: EventTable, starts: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> Windows:
     lengths = ends - starts
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
-    # members = concat(arange(s, e)) without a Python loop
-    members = np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1] - starts, lengths)
+    # members = concat(arange(s, e)) without a Python loop, as int32 (event indices) when they fit: overlapping
+    # windows hold each line more than once, and this array is the largest one kept per line.
+    dtype = _index_dtype(len(table))
+    members = np.arange(total, dtype=dtype)
+    shift = (offsets[:-1] - starts).astype(dtype)
+    for lo in range(0, len(starts), 1 << 14):  # a block of windows at a time: no second array of that size
+        hi = min(lo + (1 << 14), len(starts))
+        members[offsets[lo]:offsets[hi]] -= np.repeat(shift[lo:hi], lengths[lo:hi])
     return Windows(table, offsets, members, None, spec, starts)

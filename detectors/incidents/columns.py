@@ -12,7 +12,7 @@ import numpy as np
 
 from detectors.eventtable import EventTable
 
-CHUNK = 1 << 17  # events per step
+CHUNK = 1 << 16  # events per step
 
 
 def _spans(n: int) -> Iterator[tuple[int, int]]:

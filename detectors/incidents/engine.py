@@ -513,13 +513,14 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
     if has.sum() < 50:
         return out
     for s in np.unique(table.source[has]):
-        sel = np.nonzero(has & (table.source == s))[0]
+        sel = np.flatnonzero(has & (table.source == s)).astype(np.int32)
         if len(sel) < 50:
             continue
         b = bins[sel]
-        v = lat[sel].astype(np.float64)
+        v = lat[sel]  # float32: sorted the same as float64; compared below as float64
         order = np.lexsort((v, b))
         b, v, ev = b[order], v[order], sel[order]
+        del order, sel
         cuts = np.searchsorted(b, np.arange(ctx.n_bins + 1))
         p90 = np.full(ctx.n_bins, np.nan)
         for i in range(ctx.n_bins):
@@ -532,7 +533,7 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
             c.kind = "latency up"
             c.series = f"latency of {table.sources[int(s)]}"
             # The first slow line at or after the onset.
-            at = np.nonzero((b >= c.bin) & (v > max(c.after, c.before * 2)))[0]
+            at = np.nonzero((b >= c.bin) & (v.astype(np.float64) > max(c.after, c.before * 2)))[0]
             e = int(ev[at[np.argmin(ctx.t[ev[at]])]]) if len(at) else -1
             c.key = int(ctx.keys.of[e]) if e >= 0 else -1
             ts = float(ctx.t[e]) if e >= 0 else ctx.bin_ts(c.bin)

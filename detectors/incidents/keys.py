@@ -53,7 +53,7 @@ class Keys:
         return f"K{k + 1}"
 
 
-CHUNK = 1 << 17  # events per step when building keys: the temporaries stay a few MB whatever the log's size
+CHUNK = 1 << 16  # events per step when building keys: the temporaries stay a few MB whatever the log's size
 
 
 def _composite(table: EventTable, lo: int, hi: int) -> np.ndarray:
@@ -134,12 +134,16 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         n_hosts=n_hosts, text=[], bad=np.zeros(k_count), change=[], background=np.zeros(k_count, dtype=bool),
     )
     # Keys whose lines say an operation took long (a latency field or "duration: 29509 ms" in the text).
-    has = (of >= 0) & np.isfinite(table.latency)
     slow_ms = np.zeros(k_count)
-    if has.any():
-        n_lat = np.bincount(of[has], minlength=k_count)
-        # float32 latencies are summed as float64 (bincount's weights), as the float64 copy was.
-        sum_lat = np.bincount(of[has], weights=table.latency[has], minlength=k_count)
+    n_lat = np.zeros(k_count, dtype=np.int64)
+    sum_lat = np.zeros(k_count)
+    for lo in range(0, n, CHUNK):
+        k = of[lo:lo + CHUNK]
+        has = (k >= 0) & np.isfinite(table.latency[lo:lo + CHUNK])
+        n_lat += np.bincount(k[has], minlength=k_count)
+        # Added one by one in event order, as float64: the same sums as one bincount over all events.
+        np.add.at(sum_lat, k[has], table.latency[lo:lo + CHUNK][has].astype(np.float64))
+    if n_lat.any():
         with np.errstate(invalid="ignore", divide="ignore"):
             slow_ms = np.where(n_lat >= max(1, 0), sum_lat / np.maximum(n_lat, 1), 0.0)
     keys.slow_ms = slow_ms

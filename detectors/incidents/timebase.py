@@ -21,7 +21,8 @@ MIN_SHIFT_S = 30 * 60  # a smaller offset between sources is ordinary (services 
 class TimeBase:
     """Per-event times the engine uses, and what it had to say about them."""
 
-    t: np.ndarray  # float64 per event: epoch seconds (corrected), or the position when nothing is timed
+    t: np.ndarray  # float64 per event: epoch seconds (corrected), or the position when nothing is timed (may be a
+    # read-only view of the table's ts column)
     usable: np.ndarray  # bool per event: counted in the rate series
     timed: bool  # False: no source had timestamps (t is the event's position)
     notes: list[str] = field(default_factory=list)
@@ -60,10 +61,15 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                 notes.append(f"{sources[s]}: no timestamps; its {total} lines keep their order by position and stay "
                              f"out of the rate series")
             continue
-        v = ts[sel]
-        ranges[s] = (float(np.quantile(v, 0.01)), float(np.quantile(v, 0.99)), cnt)
+        v = ts[sel]  # a copy already: the quantiles may partition it in place
+        ranges[s] = (float(np.quantile(v, 0.01, overwrite_input=True)), float(np.quantile(v, 0.99, overwrite_input=True)),
+                     cnt)
     usable = finite.copy()
-    t = np.where(finite, ts, np.nan)
+    if np.isinf(ts).any():
+        t = np.where(finite, ts, np.nan)
+    else:
+        t = ts.view()  # the table's own column, not a copy of it (8 bytes per event): read-only here
+        t.flags.writeable = False
     shifts: dict[str, float] = {}
     if len(ranges) >= 2:
         for s, (lo, hi, _cnt) in ranges.items():

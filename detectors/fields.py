@@ -29,7 +29,8 @@ HEADER_KEYS = frozenset((
     "message", "msg", "log", "text", "event", "@message", "timestamp", "time", "@timestamp", "ts", "date",
     "datetime", "t", "level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "host",
     "hostname", "host.name", "service", "logger", "component", "logger_name", "app", "service.name", "name",
-    "stack", "stack_trace", "stacktrace", "traceback",
+    "stack", "stack_trace", "stacktrace", "traceback", "@m", "@mt", "@t", "@l", "start_time", "time_iso8601",
+    "time_local", "asctime", "timemillis", "eventtime",
 ))
 MAX_ATTR_VALUE = 64  # longer values are not attributes (they are messages or payloads)
 

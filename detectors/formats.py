@@ -372,9 +372,12 @@ def _parse_openstack_nova(line: str) -> Parsed | None:
     return None, LEVELS[level], None, logger, _without_context(text), None
 
 
-_JSON_MESSAGE = ("message", "msg", "log", "text", "event", "@message")
-_JSON_TIME = ("timestamp", "time", "@timestamp", "ts", "date", "datetime", "t")
-_JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level")
+# Beyond the usual keys: Serilog's compact JSON ("@t", "@m", "@mt", "@l"), Envoy's access log ("start_time"), nginx's
+# JSON log_format ("time_iso8601", "time_local"), python-json-logger ("asctime"), log4j2's JsonLayout ("timeMillis").
+_JSON_MESSAGE = ("message", "msg", "log", "text", "event", "@message", "@m", "@mt")
+_JSON_TIME = ("timestamp", "time", "@timestamp", "ts", "date", "datetime", "t", "@t", "start_time", "time_iso8601",
+              "time_local", "asctime", "timeMillis", "eventTime")
+_JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "@l")
 _JSON_ERROR = ("err", "error", "error.message", "exception", "error_message")
 _JSON_HOST = ("host", "hostname", "host.name")
 _JSON_SERVICE = ("service", "logger", "component", "logger_name", "app", "service.name", "name")
@@ -481,9 +484,13 @@ def _make_syslog3164(ref_ts: float | None) -> LineParser:
     return parse
 
 
-# rsyslog's default on modern systems: ISO timestamp, host, program[pid]: message.
+# rsyslog's default on modern systems: ISO timestamp, host, program[pid]: message. The host is never a level word:
+# "2025-03-14T10:08:30Z [ERROR] plugin/errors: ..." (CoreDNS, many Go and Rust services) is a level and a message.
 _SYSLOG_ISO = re.compile(
-    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)? (\S+) ([^\s\[:]+)(?:\[\d+\])?: ?(.*)", re.S
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)? "
+    r"(?![\[<(]?(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|SEVERE|CRITICAL|FATAL|trace|debug|info|notice|warn|warning|"
+    r"error|severe|critical|fatal)(?:[\]>):]|\s))"
+    r"(\S+) ([^\s\[:]+)(?:\[\d+\])?: ?(.*)", re.S
 )
 
 

@@ -8,8 +8,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from detectors.events import ReadStats
 from detectors.formats import get_format
 from detectors.incidents import semantics, triage
+from detectors.readers import read_events
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
 ONSET = T0 + timedelta(minutes=70)
@@ -187,3 +189,69 @@ def test_a_failure_that_only_comes_and_goes_inside_the_incident_is_not_called_ro
     assert t.incidents and "too many open files" in t.incidents[0].title
     routine = [(u.text, u.reason) for u in t.unrelated if "flaps" in u.reason and "too many open files" in u.text]
     assert not routine, routine
+
+
+def test_a_long_wrapped_error_keeps_its_root_cause_in_the_title(tmp_path: Path) -> None:
+    """Go's wrapped errors (and AWS SDK v2's) name the operation first and the root cause last: a title cut at its
+    end would read 'upload failed: operation error S3: PutObject, https response error StatusCode: 403, Req...'."""
+    rng = random.Random(2)
+    folder = tmp_path / "token"
+    folder.mkdir()
+    access: list[tuple[datetime, str]] = []
+    app: list[tuple[datetime, str]] = []
+    t = T0
+    while t < END:
+        t += timedelta(seconds=rng.expovariate(1.0))
+        failing = t >= ONSET and rng.random() < 0.4
+        access.append((t, f'10.1.0.{rng.randint(1, 250)} - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "POST /v1/uploads HTTP/1.1" '
+                          f'{500 if failing else 200} 512 "-" "uploader-cli/2.3"'))
+        stamp = f"time={t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
+        if failing:
+            rid = f"{rng.getrandbits(48):012X}"
+            app.append((t, f'{stamp} level=error msg="upload failed" err="operation error S3: PutObject, https response '
+                           f'error StatusCode: 403, RequestID: {rid}, HostID: {rid.lower()}, api error ExpiredToken: '
+                           f'The provided token has expired."'))
+        elif rng.random() < 0.02:
+            app.append((t, f'{stamp} level=warn msg="retrying S3 request" attempt=2 err="RequestTimeout: socket '
+                           f'not read from within the timeout period"'))
+    _write(folder, "nginx_access.log", access)
+    _write(folder, "uploader.log", app)
+    tr = triage([str(folder)])
+    assert tr.incidents
+    title = tr.incidents[0].title
+    assert "upload failed" in title and "ExpiredToken" in title, title
+
+
+def test_json_access_logs_and_compact_json_keep_their_time_and_level() -> None:
+    jsonl = get_format("jsonl").make_parser(None)
+    # Envoy's JSON access log: the time is "start_time"
+    got = jsonl('{"start_time": "2025-03-14T10:08:38.171Z", "method": "POST", "path": "/api/pay", '
+                '"response_code": 503, "response_flags": "URX", "duration": 5001}')
+    assert got is not None and got[0] is not None and abs(got[0] - 1741946918.171) < 1e-3
+    # Serilog's compact JSON (CLEF): "@t", "@m" / "@mt", "@l"
+    got = jsonl('{"@t": "2025-03-14T10:08:38.1710000Z", "@mt": "Payment {Id} failed", "@l": "Error", "Id": 7}')
+    assert got is not None and got[0] is not None and got[1] == "ERROR" and got[4] == "Payment {Id} failed"
+    # nginx's JSON log_format with $time_iso8601
+    got = jsonl('{"time_iso8601": "2025-03-14T10:08:38+00:00", "status": 200, "request_uri": "/"}')
+    assert got is not None and got[0] == 1741946918.0
+
+
+def test_an_iso_time_then_a_bracketed_level_is_not_syslog_with_a_host(tmp_path: Path) -> None:
+    """'2025-03-14T10:08:30Z [ERROR] plugin/errors: ...' (CoreDNS under kubectl logs --timestamps, many Go and
+    Rust services) is a level and a message, not host '[ERROR]' running 'plugin/errors'."""
+    path = tmp_path / "coredns.log"
+    t = T0
+    lines = []
+    for i in range(40):
+        t += timedelta(seconds=7)
+        lines.append(f"{t:%Y-%m-%dT%H:%M:%S}.{i:06d}000Z [INFO] 10.244.1.{i + 2}:4{i:04d} - {i} "
+                     f'"A IN api.svc.cluster.local. udp 62 false 512" NOERROR qr,aa,rd 118 0.000{i + 100}s')
+        if i % 5 == 0:
+            lines.append(f"{t:%Y-%m-%dT%H:%M:%S}.{i:06d}000Z [ERROR] plugin/errors: 2 api.svc.cluster.local. A: "
+                         f"read udp 10.244.0.5:4{i:04d}->10.0.0.2:53: i/o timeout")
+    path.write_text("\n".join(lines) + "\n")
+    events = list(read_events([str(path)], stats=ReadStats()))
+    errors = [e for e in events if "i/o timeout" in e.text]
+    assert errors and all(e.level == "ERROR" and e.host is None for e in errors), \
+        [(e.level, e.host, e.service) for e in errors[:3]]
+    assert all(e.level == "INFO" and e.host is None for e in events if "NOERROR" in e.text)

@@ -1704,6 +1704,24 @@ def _fill_texts(ctx: _Ctx, out: Triage) -> None:
         inc.title = _title(inc)
 
 
+def _clip_middle(msg: str, width: int) -> str:
+    """A long message cut in its middle, not its end: a wrapped error names its operation first and its root cause
+    last ("upload failed: operation error S3: PutObject, ..., api error ExpiredToken: The provided token has
+    expired"), and the title needs both."""
+    if len(msg) <= width:
+        return msg
+    tail_w = (width - 5) // 2
+    head = msg[:width - 5 - tail_w]
+    tail = msg[-tail_w:]
+    cut = head.rfind(" ")
+    if cut >= len(head) // 2:
+        head = head[:cut]
+    m = re.search(r"[\s,;:]+", tail)
+    if m is not None and m.end() < len(tail) // 2:
+        tail = tail[m.end():]
+    return f"{head.rstrip(' ,;:')} ... {tail}"
+
+
 def _title(inc: Incident) -> str:
     """The failing message, where, and what it broke."""
     top = inc.candidates[0] if inc.candidates else None
@@ -1714,8 +1732,7 @@ def _title(inc: Incident) -> str:
     step = next((s for s in inc.chain if s.role == "cause"), None) or (inc.chain[0] if inc.chain else None)
     msg = (cause.text if cause and cause.text else (step.text if step else "")) or (step.template if step else "")
     msg = msg.strip().splitlines()[0] if msg.strip() else "a change"
-    if len(msg) > 110:
-        msg = msg[:107] + "..."
+    msg = _clip_middle(msg, 110)
     where = None
     if cause is not None:
         where = cause.host or cause.service or (Path(cause.file).name if cause.file else None)

@@ -1525,7 +1525,7 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
     else:
         imp.symptom = f"errors in {place}"
     parts = []
-    if imp.requests and imp.share_5xx_during is not None:
+    if imp.requests and imp.share_5xx_during is not None and (imp.status_5xx or imp.share_5xx_before):
         before_s = f" ({imp.share_5xx_before:.1%} before)" if imp.share_5xx_before is not None else ""
         parts.append(f"{imp.status_5xx} 5xx of {imp.requests} requests ({imp.share_5xx_during:.1%}){before_s}")
     parts.append(f"{imp.errors} error lines ({imp.errors_per_min_during:g}/min vs {imp.errors_per_min_before:g}/min "

@@ -291,3 +291,28 @@ def test_a_release_is_software_not_a_counter_or_a_lock() -> None:
     assert change_kind("DataNode released block blk_1 and 4 slots") is None
     assert change_kind("release of api 2.4.1 started on app-1") == "deploy"
     assert change_kind("releasing orders v3.14.0 to production") == "deploy"
+
+
+def test_a_new_message_that_says_all_is_well_is_not_a_step(tmp_path: Path) -> None:
+    # A disk check deployed mid-morning starts logging "ok" on every host, in volume, minutes before a database
+    # fails: new and strong, but its words say all is well. The chain begins at the first failure.
+    t0 = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
+    lines = []
+    for i in range(0, 4 * 3600, 4):
+        t = t0 + timedelta(seconds=i)
+        lines.append(f"{t.strftime('%Y-%m-%dT%H:%M:%S')}Z web-{i % 3} api[11]: INFO GET /cart 200 {20 + i % 30}ms")
+        if i >= 2 * 3600 and i % 20 == 0:
+            lines.append(f"{t.strftime('%Y-%m-%dT%H:%M:%S')}Z web-{i % 3} node-agent[9]: INFO disk usage / "
+                         f"{40 + i % 7}% ok")
+        if i >= 2 * 3600 + 600:
+            lines.append(f"{t.strftime('%Y-%m-%dT%H:%M:%S')}Z db-1 postgres[5]: ERROR could not write to file "
+                         f"\"pg_wal/xlogtemp.{i % 97}\": No space left on device")
+        if i >= 2 * 3600 + 660:
+            lines.append(f"{t.strftime('%Y-%m-%dT%H:%M:%S')}Z web-{i % 3} api[11]: ERROR POST /cart 500 {900 + i % 50}ms "
+                         f"(pq: could not write to db-1)")
+    (tmp_path / "all.log").write_text("\n".join(lines) + "\n")
+    res = triage([str(tmp_path / "all.log")])
+    assert res.incidents
+    steps = [s.text for s in res.incidents[0].chain]
+    assert not any("% ok" in s for s in steps), steps
+    assert "No space left on device" in res.incidents[0].candidates[0].text

@@ -71,6 +71,7 @@ class _Ch:
     metric: str | None = None
     off_path: str | None = None  # why it was left out of an incident's chain (no path to its symptom)
     baseline_novel: bool = False  # flagged by the diff detector: never seen in the good run given as baseline
+    healthy: bool = False  # its words say all is well ("... ok", "succeeded", "no errors")
 
 
 @dataclass
@@ -431,7 +432,8 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
             return None
     flagged = float(ctx.key_flag[k]) if ctx.key_flag is not None else 0.0
     return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged,
-               baseline_novel=ctx.detector == "diff" and flagged > 0)
+               baseline_novel=ctx.detector == "diff" and flagged > 0,
+               healthy=bad < 0.25 and semantics.reads_healthy(keys.text[k]))
 
 
 def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -> tuple[_Ch, str] | None:
@@ -596,8 +598,10 @@ def _is_bad(c: _Ch) -> bool:
         return True
     if c.c.kind == "rate down":
         return c.symptom > 0
-    # A message never logged before that arrives in volume is a change worth placing, whatever its words.
-    return c.bad >= 0.25 or (c.c.kind == "new" and c.c.strength >= 2 * rates.LLR_MIN and not c.background)
+    # A message never logged before that arrives in volume is a change worth placing, whatever its words (unless
+    # they say all is well: a new periodic "disk usage / 45% ok" check is not a step of a failure).
+    return c.bad >= 0.25 or (c.c.kind == "new" and c.c.strength >= 2 * rates.LLR_MIN and not c.background
+                             and not c.healthy)
 
 
 def _anchor_weight(c: _Ch) -> float:

@@ -225,3 +225,8 @@ WRAPPER = re.compile(r"\b(?:invocationerror|commands? failed|returned non-zero e
 def is_wrapper(text: str) -> bool:
     """A failure that only reports that a step failed; its cause is in the lines before it."""
     return bool(WRAPPER.search(text))
+
+
+def reads_healthy(text: str) -> bool:
+    """A message that says things are fine ("disk usage / 45% ok", "backup succeeded", "no errors found")."""
+    return bool(_NEGATED.search(text))

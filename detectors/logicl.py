@@ -341,7 +341,8 @@ class LogICL:
         prior = self.prior()
         for t, qv in zip(distinct, vecs):
             nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
-            by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim), t)
+            floor = s.min_sim if _reads_as_failure(t) else max(s.min_sim, s.plain_min_sim)
+            by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=floor), t)
         out: list[tuple[list[Retrieved], float, str | None]] = []
         for ls in lines:
             out.append(max((by_line[t] for t in ls), key=lambda x: x[1], default=([], 0.5, None)))
@@ -377,7 +378,9 @@ class LogICL:
                 by_sim, p, focus = self._known_vote(text)
             else:
                 by_sim = sorted(cands, key=lambda r: -r.similarity)[: s.k_vote]
-                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=s.min_sim)
+                one = lines[i][0] if lines is not None and len(lines[i]) == 1 else None
+                floor = s.min_sim if one is None or _reads_as_failure(one) else max(s.min_sim, s.plain_min_sim)
+                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=floor)
             out.append((self._select(qv, cands, text) if qv is not None and want[i] else [], by_sim, p, focus))
         return out
 
@@ -471,6 +474,16 @@ def default_pool_dir() -> Path:
 
 
 _LEVEL_PREFIX = re.compile(r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL): ")
+
+
+def _reads_as_failure(line: str) -> bool:
+    """Whether a window line ("LEVEL: text" or text) says by its own level or words that something failed."""
+    from detectors.eventtable import LEVELS
+    from detectors.incidents.semantics import badness
+
+    m = _LEVEL_PREFIX.match(line)
+    level = LEVELS.index(line[:m.end() - 2]) if m else 0
+    return badness(line[m.end():] if m else line, level, 0, False) >= 0.4
 
 
 def _without_level(line: str) -> str:

@@ -20,6 +20,8 @@ class LogICLSettings:
     tau: float = 0.05  # vote temperature (cosine units)
     target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
     min_sim: float = 0.0  # only demos at least this similar vote; none that close: normal
+    plain_min_sim: float = 0.55  # a line whose own words and level say nothing of a failure needs demos this close
+    # to be voted anomalous (a priori, not tuned: a boot banner must not pass for a failure at similarity 0.45)
     balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)
     aggregate: str = "max"  # multi-line samples: "max" = by their most anomalous line; "sample" = voted as a whole
     # (a whole window's text carries its system's style, which does not transfer; its lines' meaning does. "max"

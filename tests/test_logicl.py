@@ -476,3 +476,17 @@ def test_a_short_log_is_judged_with_a_single_fit_window(tmp_path: Path) -> None:
     (a,) = result.report.anomalies
     assert any("data TLB error interrupt" in (e.summary or "") for e in a.evidence), a.evidence
     assert a.line == 23  # the line that decided the vote, not the window's first (line 6)
+
+
+def test_a_line_that_reads_as_no_failure_needs_a_close_demonstration() -> None:
+    # A boot banner a little like a failure demo (similarity 0.3 here) is not voted anomalous; a line that says
+    # FATAL/error itself is, from the same demos. plain_min_sim 0 restores the old, looser vote.
+    plain, failing = "KERNEL data TLB interrupt handler registered", "KERNEL FATAL data TLB error interrupt on node 7"
+    for floor, expected in ((0.55, 0.0), (0.0, 1.0)):
+        eng = LogICL(_pool(), settings=LogICLSettings(k_vote=3, tau=0.05, min_sim=0.3, plain_min_sim=floor,
+                                                      aggregate="max"))
+        got = eng.retrieve([plain, failing], [[plain], [failing]], demos=False)
+        assert got[0][2] == expected and got[1][2] == 1.0
+        window = eng.retrieve(["\n".join([plain, "INFO: manager: VM Started"])],
+                              [[plain, "INFO: manager: VM Started"]], demos=False)[0]
+        assert window[2] == expected

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotFitted, Sample, register
+from detectors.eventtable import LEVELS
 from detectors.retriever import Demo, Retrieved, Retriever, pool_opener, session_text
 
 if TYPE_CHECKING:
@@ -473,16 +474,15 @@ def default_pool_dir() -> Path:
     return data_dir() / "logicl" / "pool"
 
 
-_LEVEL_PREFIX = re.compile(r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL): ")
+_LEVEL_PREFIX = re.compile("(" + "|".join(name for name in LEVELS if name) + "): ")  # as `_texts` writes them
 
 
 def _reads_as_failure(line: str) -> bool:
     """Whether a window line ("LEVEL: text" or text) says by its own level or words that something failed."""
-    from detectors.eventtable import LEVELS
-    from detectors.incidents.semantics import badness
+    from detectors.incidents.semantics import badness  # here: the incident package is not needed to load LogICL
 
     m = _LEVEL_PREFIX.match(line)
-    level = LEVELS.index(line[:m.end() - 2]) if m else 0
+    level = LEVELS.index(m.group(1)) if m else 0
     return badness(line[m.end():] if m else line, level, 0, False) >= 0.4
 
 

@@ -266,10 +266,14 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     key_of = keys.of if not (tb.usable & ~usable).any() else np.where(usable, keys.of, -1)
 
     # Which keys get a series: every bad / change key, then the most frequent.
+    key_flag = None  # per key: the detector's best line score over its threshold (0: not flagged)
+    if line_scores is not None and threshold is not None and np.isfinite(threshold) and len(line_scores) == len(table):
+        key_flag = columns.key_maxima(keys.of, line_scores, len(keys))
+        base = abs(threshold) if threshold else 1.0
+        key_flag = np.where(key_flag >= threshold, key_flag / base, 0.0)
     interesting = (keys.bad >= 0.25) | np.array([c is not None for c in keys.change], dtype=bool)
-    if detector_name == "diff" and line_scores is not None and threshold is not None and len(line_scores) == len(table):
-        above = (np.asarray(line_scores) >= threshold) & (keys.of >= 0)
-        interesting[np.unique(keys.of[above])] = True  # lines never seen in the good run get a series
+    if detector_name == "diff" and key_flag is not None:
+        interesting |= key_flag > 0  # lines never seen in the good run get a series
     order = np.argsort(-keys.count, kind="stable")
     chosen = list(np.nonzero(interesting)[0][:rates.MAX_SERIES_KEYS])
     have = set(chosen)
@@ -288,11 +292,6 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     # A front door is a host / service that answers requests, not a whole file: a batch job logging into the same
     # JSON file as the API is not user-facing.
     front, front_places = columns.front_doors(table)
-    key_flag = None
-    if line_scores is not None and threshold is not None and np.isfinite(threshold) and len(line_scores) == len(table):
-        key_flag = columns.key_maxima(keys.of, line_scores, len(keys))
-        base = abs(threshold) if threshold else 1.0
-        key_flag = np.where(key_flag >= threshold, key_flag / base, 0.0)
     ctx = _Ctx(table, keys, t, t0, width, n_bins, tb.timed, m, row, key_events, key_start, front,
                detector_name, key_flag, front_places=front_places)
 
@@ -1179,22 +1178,27 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
         if not names and not roles:
             out.add(id(c))  # a line with no host, service or telling file name cannot be placed off the path
             continue
-        pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")(?![\w-])",
-                             re.I) if names else None
+        pattern = _name_pattern(names)
         for o in steps:
             if o is c or o.c.key < 0 or _same_place(ctx, o, c):
                 continue
             text = texts.get(id(o), "")
-            if not text:
-                continue
-            if (pattern is not None and pattern.search(text)) \
-                    or (tokens and tokens & {w.lower() for w in _TOKEN.findall(text)}) \
-                    or (roles and roles & semantics.roles_named(text)):
+            if text and _names_place(text, pattern, tokens, roles):
                 out.add(id(c))
                 break
     # A failing client of a step on the path is on it too: "could not connect to server ... host "postgres"" on
     # api-1 names the failed database, and the front door's 502s follow (nothing logs the api as the front's
     # upstream). Until nothing changes.
+    client_view: dict[int, tuple[re.Pattern[str] | None, set[str]]] = {}  # step -> how a client names its place
+
+    def named_by(o: _Ch, text: str) -> bool:
+        if id(o) not in client_view:
+            names, tokens, _roles = _path_names(ctx, o)
+            names |= {n.rsplit("-", 1)[0] for n in names if re.search(r"[-_]\d+$", n)}  # postgres-1: postgres
+            client_view[id(o)] = (_name_pattern(names), tokens)
+        pattern, tokens = client_view[id(o)]
+        return _names_place(text, pattern, tokens, set())
+
     grew = True
     while grew:
         grew = False
@@ -1211,15 +1215,25 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
             for o in steps:
                 if id(o) not in out or o is c or o.c.key < 0 or _same_place(ctx, o, c):
                     continue
-                names, tokens, roles = _path_names(ctx, o)
-                names |= {n.rsplit("-", 1)[0] for n in names if re.search(r"[-_]\d+$", n)}  # postgres-1: postgres
-                if (names and re.search(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in sorted(names))
-                                        + r")(?![\w-])", text, re.I)) \
-                        or (tokens and tokens & {w.lower() for w in _TOKEN.findall(text)}):
+                if named_by(o, text):
                     out.add(id(c))
                     grew = True
                     break
     return out
+
+
+def _name_pattern(names: set[str]) -> re.Pattern[str] | None:
+    """One pattern finding any of these place names as a whole word in a line (None: no names)."""
+    if not names:
+        return None
+    return re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")(?![\w-])", re.I)
+
+
+def _names_place(text: str, pattern: re.Pattern[str] | None, tokens: set[str], roles: set[str]) -> bool:
+    """Whether a line names a place: by one of its names, a distinctive word of them, or the kind of server."""
+    return bool((pattern is not None and pattern.search(text))
+                or (tokens and tokens & {w.lower() for w in _TOKEN.findall(text)})
+                or (roles and roles & semantics.roles_named(text)))
 
 
 _IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b", re.I)  # pricing-service, db-1.internal

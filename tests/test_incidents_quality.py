@@ -316,3 +316,23 @@ def test_a_new_message_that_says_all_is_well_is_not_a_step(tmp_path: Path) -> No
     steps = [s.text for s in res.incidents[0].chain]
     assert not any("% ok" in s for s in steps), steps
     assert "No space left on device" in res.incidents[0].candidates[0].text
+
+
+def test_only_the_block_right_before_a_step_failure_explains_it(tmp_path: Path) -> None:
+    # The failed run also differs earlier (a coverage report the good run did not write), before steps both runs had:
+    # that line is not part of the failing step's reason; the compiler's error right before make's line is.
+    from detectors.pipeline import AuditOptions, audit
+
+    common = [f"go: downloading example.com/mod{i} v1.{i}.0" for i in range(40)]
+    tail = ["go vet ./...", "vet: ok", "go build ./..."]
+    good = _ci_run(tmp_path / "build.good", common + ["Ran 3 tests in 1.2s", "OK"] + tail
+                   + ["ok  example.com/app 0.41s", "Job finished: SUCCESS"])
+    failed = _ci_run(tmp_path / "build.fail", common + ["Ran 3 tests in 1.2s", "coverage report written to cov.out",
+                                                         "OK"] + tail + [
+        "internal/store/cache.go:88:14: undefined: redis.NewRingClient",
+        "make: *** [Makefile:12: build] Error 1",
+        "Job finished: FAILURE"])
+    res = audit([failed], AuditOptions(baseline=(good,), state_dir=None))
+    assert res.triage is not None and res.triage.incidents
+    top = res.triage.incidents[0].candidates[0]
+    assert "undefined: redis.NewRingClient" in (top.text or ""), [c.text for c in res.triage.incidents[0].candidates]

@@ -775,16 +775,23 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     # A failure that only reports that a step failed ("InvocationError", "exited with code 1") and the lines in the
     # same file just before it that say why (new against the good run, or failures themselves).
     wrappers = [c for c in steps_ch if c.c.key >= 0 and c.event >= 0 and semantics.is_wrapper(ctx.texts.get(c.event, "") or ctx.keys.text[c.c.key])]
+    # The details are the block of such lines right before the wrapper: each within a few lines of the next (a
+    # new line further up, before lines the good run also had, is another part of the job).
     detail_of: dict[int, _Ch] = {}
     explained_wrappers: set[int] = set()
-    for c in steps_ch:
-        if c in wrappers or c.event < 0 or not (c.baseline_novel or c.bad >= 0.55):
-            continue
-        for w in wrappers:
-            if int(ctx.table.source[w.event]) == int(ctx.table.source[c.event]) and c.event < w.event \
-                    and 0 <= w.ts - c.ts <= 60:
-                detail_of.setdefault(id(c), w)
-                explained_wrappers.add(id(w))
+    line_of = ctx.table.line
+    for w in wrappers:
+        src = int(ctx.table.source[w.event])
+        near = sorted((c for c in steps_ch if c not in wrappers and c.event >= 0 and c.event < w.event
+                       and int(ctx.table.source[c.event]) == src and 0 <= w.ts - c.ts <= 60
+                       and (c.baseline_novel or c.bad >= 0.55)), key=lambda c: -int(line_of[c.event]))
+        last = int(line_of[w.event])
+        for c in near:
+            if last - int(line_of[c.event]) > 3:
+                break
+            detail_of.setdefault(id(c), w)
+            explained_wrappers.add(id(w))
+            last = int(line_of[c.event])
     first_detail = min((c for c in steps_ch if id(c) in detail_of), key=lambda c: (c.ts, c.event), default=None)
     for c in steps_ch:
         k = c.c.key

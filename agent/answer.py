@@ -58,7 +58,9 @@ _INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
                          r"|\bat what point\b")),
     ("related", re.compile(r"\brelat(ed|e|ion)\b|\brelevant\b|\binvolved\b|\bconnected\b|\blinked\b|\bpart of\b"
                            r"|\bred herring\b|\bcoinciden|\b(caused|triggered) by\b|\bsame (incident|problem|issue)\b"
-                           r"|\bto do with\b|\bmatter\b|\bresponsible\b|\bcontribut")),
+                           r"|\bto do with\b|\bmatter\b|\bresponsible\b|\bcontribut"
+                           r"|\bunrelated\b|\bnoise\b|\bnoisy\b|\bdistractions?\b|\bignorable\b"
+                           r"|\b(safe to|(can|should|may) (i|we)( safely)?) ignore\b")),
     ("root_cause", re.compile(r"\broot[- ]?cause\b|\bwhy\b|\bcaus(e|ed|es|ing)\b|\bculprit\b|\btrigger(ed)?\b"
                               r"|\breason\b|\borigin\b|\bto blame\b")),
     ("what_happened", re.compile(r"\bwhat (happened|happens|went wrong|is wrong|was wrong|is going on|was going on|broke)\b"
@@ -926,9 +928,23 @@ def _targets(ctx: _Ctx, q: Question) -> list[int]:
     return []
 
 
+_NOISE_WORDS = frozenset(("unrelated", "noise", "noisy", "ignore", "safe", "distraction", "distractions", "red",
+                          "herring", "herrings", "related", "relevant", "else"))
+
+
+def _unrelated_list(ctx: _Ctx) -> Composed:
+    """What was seen and judged unrelated to the incidents, loudest first, each with its reason and line."""
+    items = [f"{_describe(u, ctx, 90)}" + (f" — {u.reason}" if u.reason else "") for u in ctx.view.unrelated[:4]]
+    main = ctx.view.incidents[0].id
+    text = (f"Judged unrelated to {main} ({len(ctx.view.unrelated)} in all): " + "; ".join(items) + ".")
+    return Composed(text, "related", "high", facts=[text])
+
+
 def _related(ctx: _Ctx, q: Question) -> Composed:
     if not ctx.view.incidents:
         return _nothing(ctx)
+    if not set(q.subject) - _NOISE_WORDS and ctx.view.unrelated:
+        return _unrelated_list(ctx)  # "what is unrelated?", "what can I ignore?": the list, not one line
     targets = _targets(ctx, q)
     if not targets:
         what = " ".join(q.subject) or "that"

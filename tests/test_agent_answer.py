@@ -391,3 +391,14 @@ def test_a_public_log_without_an_outage_is_not_called_one(shared_data: Path, tmp
     assert "is no outage" in lead or answer.text.startswith("No incident"), answer.text
     assert answer.citations["dropped"] == []
     assert_citations_resolve(answer.text, path)
+
+
+def test_what_is_unrelated_lists_the_dismissed_activity(sleuth: Sleuth, incident: tuple[Path, Any]) -> None:
+    # Asked with no subject, "what is unrelated / what can I ignore" is the list of activity judged unrelated, each
+    # with its reason and line; it was answered with the root cause before.
+    path, _ = incident
+    for question in ("what is unrelated?", "what can I ignore?", "anything that is just noise?"):
+        answer = sleuth.ask(question)
+        assert answer.kind == "related" and answer.text.startswith("Judged unrelated to I1"), (question, answer.text)
+        assert len(cited_lines(answer.text)) >= 2
+        assert_citations_resolve(answer.text, path)

@@ -355,3 +355,21 @@ def test_an_error_log_that_begins_at_the_incident_can_be_new(tmp_path: Path) -> 
     inc = res.incidents[0]
     assert "app-error.log" in inc.chain[0].where
     assert inc.onset is not None and abs((inc.onset - onset).total_seconds()) <= 300
+
+
+def test_group_by_key_matches_a_lexsort_by_key_then_time() -> None:
+    """The chunked counting sort gives what one lexsort of (key, time) gave: groups in time order, NaN last,
+    ties in position order, across chunk edges and for keys logged out of time order."""
+    from detectors.incidents import columns
+
+    rng = np.random.default_rng(7)
+    n, n_keys = 3 * columns.CHUNK + 123, 40
+    key_of = rng.integers(-1, n_keys, n).astype(np.int32)
+    t = np.round(np.sort(rng.random(n)) * 500, 1)  # ties
+    t[: n // 3] = t[: n // 3][::-1].copy()  # a source whose clock runs backwards
+    t[rng.random(n) < 0.02] = np.nan
+    got, start = columns.group_by_key(key_of, t, n_keys)
+    ok = key_of >= 0
+    want = np.flatnonzero(ok)[np.lexsort((t[ok], key_of[ok]))]
+    assert np.array_equal(got, want)
+    assert np.array_equal(start, np.concatenate(([0], np.cumsum(np.bincount(key_of[ok], minlength=n_keys)))))

@@ -30,19 +30,40 @@ def bin_index(t: np.ndarray, usable: np.ndarray, t0: float, width: float) -> np.
 
 
 def group_by_key(key_of: np.ndarray, t: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """(event indices grouped by key, each group in time order (ties by position); offsets per key)."""
-    ok = key_of >= 0
-    dtype = np.int32 if len(key_of) < 2**31 - 1 else np.int64
-    ev_idx = np.flatnonzero(ok).astype(dtype)
-    ko = key_of[ok]
-    tk = t[ok]
-    del ok
-    grp = np.lexsort((tk, ko))
-    del tk
-    key_events = ev_idx[grp]
-    del grp, ev_idx
-    key_start = np.concatenate(([0], np.cumsum(np.bincount(ko, minlength=n_keys)))).astype(np.int64)
-    return key_events, key_start
+    """(event indices grouped by key, each group in time order (ties by position); offsets per key).
+
+    A counting sort in chunks of events: the only array as long as the log is the answer (4 bytes per event);
+    a group is then sorted by time only where its events are not in time order already (a key logged by two
+    sources, or a source whose clock stepped back), with ties kept in position order (a stable sort).
+    """
+    n = len(key_of)
+    dtype = np.int32 if n < 2**31 - 1 else np.int64
+    counts = np.zeros(n_keys, dtype=np.int64)
+    for lo, hi in _spans(n):
+        k = key_of[lo:hi]
+        counts += np.bincount(k[k >= 0], minlength=n_keys)
+    key_start = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(counts, out=key_start[1:])
+    out = np.empty(int(key_start[-1]), dtype=dtype)
+    cursor = key_start[:-1].copy()
+    for lo, hi in _spans(n):
+        k = key_of[lo:hi]
+        idx = np.flatnonzero(k >= 0)
+        if not len(idx):
+            continue
+        kk = k[idx]
+        order = np.argsort(kk, kind="stable")
+        ks = kk[order]
+        rank = np.arange(len(ks)) - np.searchsorted(ks, ks, side="left")  # place within its key in this chunk
+        out[cursor[ks] + rank] = idx[order] + lo
+        cursor += np.bincount(kk, minlength=n_keys)
+    for g in np.flatnonzero(counts > 1):
+        a, b = int(key_start[g]), int(key_start[g + 1])
+        seg = out[a:b]
+        tg = t[seg]
+        if not (tg[1:] >= tg[:-1]).all():  # NaN compares False: sorted, NaN last, as lexsort puts it
+            out[a:b] = seg[np.argsort(tg, kind="stable")]
+    return out, key_start
 
 
 def front_doors(table: EventTable) -> tuple[set[int], set[int]]:

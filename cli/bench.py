@@ -45,9 +45,14 @@ class Direction(str, Enum):
 def bench_logs(
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
     fit_fraction: Annotated[float, typer.Option("--fit-fraction", help="Earliest fraction of BGL_20k to fit on.")] = 0.5,
+    parts: Annotated[str, typer.Option("--parts", help="Comma-separated parts to run: bgl (BGL_20k detectors), diff (failed run vs good run on the logreduce cases with the kNN baseline, and the diff on splits of the Loghub samples), quiet (13 Loghub samples audited with no flags).")] = "bgl,diff,quiet",
 ) -> None:
-    """AUROC / precision / recall / F1 of the log detectors on BGL_20k (time-ordered split)."""
-    lab("bench").bench_logs(wide_console(), data=shared_data(data), fit_fraction=fit_fraction)
+    """Log detectors: BGL_20k (time-ordered split), failed vs good run (--baseline), quiet on logs with no incident."""
+    bench = lab("bench")
+    chosen = tuple(p.strip() for p in parts.split(",") if p.strip())
+    if not chosen or set(chosen) - set(bench.LOG_PARTS):
+        raise fail(f"--parts {parts!r}: choose from {','.join(bench.LOG_PARTS)}")
+    bench.bench_logs(wide_console(), data=shared_data(data), fit_fraction=fit_fraction, parts=chosen)
 
 
 @app.command("ingest")

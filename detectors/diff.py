@@ -2,7 +2,9 @@
 
 Every line of the good run (the `--baseline`) and of the audited run is reduced to its words: timestamps, UUIDs,
 addresses, numbers, ids and random-looking tokens are dropped, the rest lower-cased. Identical word lists are
-stored once. The baseline's distinct lines become binary hashing vectors (l2-normalised) in a scikit-learn
+stored once. Words are compared with their English inflection folded ('Activating swap' is the good run's 'Activated
+swap', '2 file systems, 3 warnings' its '1 file system, 1 warning': the same event in another tense or number, the
+number itself being dropped already). The baseline's distinct lines become binary hashing vectors (l2-normalised) in a scikit-learn
 nearest-neighbour index (cosine, brute force); each audited line scores the cosine distance to its nearest good
 line (0: the good run has it, 1: no word in common). Lines at or above a fixed, label-free distance are new;
 consecutive new lines form one block, and a block is one finding, shown with the nearest good line as evidence
@@ -69,6 +71,44 @@ _DROP = re.compile(
 _SPLIT = re.compile(r"[^A-Za-z0-9_\-]+")
 # Mixed-case tokens whose case changes too often to be a word or CamelCase name: random suffixes like 'rhaVaW'.
 _RANDOM = re.compile(r"[a-z][A-Z][a-z]?[A-Z]|[A-Z]{2}[a-z][A-Z]")
+
+
+_VOWEL = re.compile(r"[aeiouy]")
+
+
+def word_form(word: str) -> str:
+    """A word with its English inflection folded away, so that tense and number variants of one event compare equal.
+
+    A light version of Porter's step 1 (no derivational suffixes): plural -s/-es/-ies, past -ed, progressive -ing,
+    a doubled final consonant undone and a final -e dropped ('Started'/'Starting', 'Activated'/'Activating',
+    'error'/'errors', 'stopped'/'stopping' each fold to one form). Words of up to 3 letters, words whose stem would
+    keep no vowel ('string', 'red'), and -s after s/u/i ('status', 'process', 'analysis') are left alone.
+
+    >>> [word_form(w) for w in ("activated", "activating", "activate", "errors", "stopped", "status", "string")]
+    ['activat', 'activat', 'activat', 'error', 'stop', 'status', 'string']
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    stem = word
+    # Number first ('warnings' -> 'warning'), then tense ('warning' -> 'warn'), as Porter's steps 1a and 1b.
+    if stem.endswith("ies") and len(stem) > 4:
+        stem = stem[:-3] + "y"
+    elif stem.endswith(("sses", "xes", "zes", "ches", "shes")):
+        stem = stem[:-2]
+    elif stem.endswith("s") and not stem.endswith(("ss", "us", "is")):
+        stem = stem[:-1]
+    if stem.endswith(("ing", "ed")):
+        cut = stem[:-3] if stem.endswith("ing") else stem[:-2]
+        if len(cut) >= 3 and _VOWEL.search(cut):
+            stem = cut[:-1] if len(cut) >= 4 and cut[-1] == cut[-2] and cut[-1] not in "aeiouslz" else cut
+    if stem.endswith("e") and len(stem) >= 4:
+        stem = stem[:-1]
+    return stem
+
+
+def fold_key(key: str) -> str:
+    """A line key (see `line_key`) with every word's inflection folded (`word_form`): what the vectors compare."""
+    return " ".join(word_form(w) for w in key.split())
 
 
 def line_key(text: str) -> str:
@@ -205,7 +245,7 @@ class DiffDetector(Detector):
         self.base_words = {w for t in self.base_texts for w in t.split()}
         self.base_lines = int(len(events))
         self.vectorizer = _vectorizer()
-        base = self.vectorizer.transform(self.base_texts)
+        base = self.vectorizer.transform([fold_key(t) for t in self.base_texts])
         self.known_columns = np.zeros(N_FEATURES, dtype=bool)
         self.known_columns[base.indices] = True
         self.nn = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(base)
@@ -219,7 +259,8 @@ class DiffDetector(Detector):
 
     def threshold_rule(self) -> str:
         """How the threshold was set, for the report."""
-        return (f"a line is new when the cosine distance of its words (numbers, ids and dates dropped) to its "
+        return (f"a line is new when the cosine distance of its words (numbers, ids and dates dropped, inflections "
+                f"folded) to its "
                 f"nearest line in the baseline is >= {self.threshold:g} (fixed: less than ~{1 - self.threshold:.0%} "
                 f"of its words shared); consecutive new lines form one finding")
 
@@ -256,7 +297,7 @@ class DiffDetector(Detector):
         """Binary word vectors of audited lines; a word the baseline never has weighs `NEW_WORD_WEIGHT`."""
         from sklearn.preprocessing import normalize
 
-        X = self.vectorizer.transform(texts)  # l2-normalised binary; cosine distance ignores the scale
+        X = self.vectorizer.transform([fold_key(t) for t in texts])  # l2-normalised binary (cosine ignores scale)
         X.data[~self.known_columns[X.indices]] *= NEW_WORD_WEIGHT
         return normalize(X)
 

@@ -12,6 +12,9 @@ Rows:
 - kNN baseline (logreduce-style, outside sleuth): lines masked with sleuth's template masks, hashing vectors,
   cosine distance to the nearest good line (scikit-learn), threshold at the 99th percentile of the good run's own
   leave-one-out distances.
+
+A second table runs the same diff and kNN rows on pairs with nothing injected: each of the 13 Loghub 2k samples cut
+in two runs of one system (interleaved lines, and earlier vs later half), the first as the baseline of the second.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class Row:
     scores: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
     per_case: list[str] = field(default_factory=list)
+    case_reported: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     error: str = ""
 
     def add(self, case: Case, reported: np.ndarray, scores: np.ndarray) -> None:
@@ -58,6 +63,7 @@ class Row:
         self.scores.append(scores)
         self.labels.append(case.y)
         self.per_case.append(f"{case.name} {found}/{int(case.y.sum())} ({int(reported.sum())} rep.)")
+        self.case_reported.append(int(reported.sum()))
 
     def auroc(self) -> float:
         from sklearn.metrics import roc_auc_score
@@ -102,6 +108,7 @@ def _audit_row(cases: list[Case], detector: str) -> Row:
             res = audit([str(case.fail)], options)
         except DetectorError as error:
             row.error = f"{case.name}: {error}"
+            row.errors.append(case.name)
             row.add(case, np.zeros(len(case.lines), bool), np.zeros(len(case.lines)))
             continue
         table = res.events
@@ -168,13 +175,72 @@ def bench_failed_vs_good(console: Console, *, data: Path) -> dict[str, Any]:
     for name, r in rows.items():
         share = r.reported / max(r.lines, 1)
         table.add_row(name, f"{r.found}/{r.annotated} ({r.found / max(r.annotated, 1):.0%})",
-                      f"{r.reported} ({share:.1%})", f"{r.auroc():.3f}", "; ".join(r.per_case), f"{r.seconds:.1f}")
+                      f"{r.reported} ({share:.2%})", f"{r.auroc():.3f}", "; ".join(r.per_case), f"{r.seconds:.1f}")
         out[name] = {"found": r.found, "annotated": r.annotated, "reported": r.reported, "lines": r.lines,
                      "auroc": r.auroc(), "error": r.error}
         if r.error:
             console.print(f"[yellow]{name}: {r.error}[/]")
     console.print(table)
     console.print("goal: ≥ 90 % of the annotated lines found, ≤ 2 % of the failed logs' lines reported")
+    return out
+
+
+def _split_cases(data: Path, tmp: Path, how: str) -> list[Case]:
+    """Each Loghub 2k sample cut in two runs of the same system, with nothing injected: `interleaved` (even lines the
+    good run, odd lines the audited one: same period, same mix) or `halves` (earlier half good, later half audited)."""
+    root = data / "loghub_2k"
+    systems = sorted(p.name for p in root.iterdir() if p.is_dir() and (p / f"{p.name}_2k.log").exists()) \
+        if root.is_dir() else []
+    cases = []
+    for name in systems:
+        lines = (root / name / f"{name}_2k.log").read_text(encoding="utf-8", errors="replace").splitlines()
+        good, fail = (lines[0::2], lines[1::2]) if how == "interleaved" else \
+            (lines[:len(lines) // 2], lines[len(lines) // 2:])
+        paths = tmp / f"{name}.{how}.good", tmp / f"{name}.{how}.fail"
+        for path, part in zip(paths, (good, fail), strict=True):
+            path.write_text("\n".join(part) + "\n", encoding="utf-8")
+        cases.append(Case(name, paths[0], paths[1], fail, np.zeros(len(fail), dtype=int)))
+    return cases
+
+
+def bench_diff_splits(console: Console, *, data: Path) -> dict[str, Any]:
+    """The diff on pairs with no failure in them: each Loghub 2k sample split in two runs of the same system, the
+    first given as --baseline of the second. Whatever is reported is a false alarm or a genuinely one-off line of
+    the sample; the kNN baseline (same rule as in the failed-vs-good table) beside it."""
+    import tempfile
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="sleuth-bench-split-") as tmp:
+        rows: dict[str, tuple[list[Case], Row, Row]] = {}
+        for how in ("interleaved", "halves"):
+            cases = _split_cases(data, Path(tmp), how)
+            if not cases:
+                raise FileNotFoundError(f"no Loghub 2k samples under {data / 'loghub_2k'} (--data)")
+            rows[how] = (cases, _audit_row(cases, "auto"), _knn_row(cases))
+    table = Table(title="sleuth bench logs — the diff on runs with nothing injected: each Loghub 2k sample split in "
+                        "two (interleaved: even lines good, odd lines audited; halves: earlier half good, later half "
+                        "audited); share of the audited lines reported")
+    for col in ("system", "diff, interleaved", "kNN, interleaved", "diff, halves", "kNN, halves"):
+        table.add_column(col)
+    names = [c.name for c in rows["interleaved"][0]]
+    for i, name in enumerate(names):
+        cells = []
+        for how in ("interleaved", "halves"):
+            cases, diff, knn = rows[how]
+            n = len(cases[i].lines)
+            refused = " (refused)" if name in diff.errors else ""
+            cells += [f"{diff.case_reported[i] / n:.1%}{refused}", f"{knn.case_reported[i] / n:.1%}"]
+            out.setdefault(name, {})[how] = {"diff": diff.case_reported[i] / n, "knn": knn.case_reported[i] / n,
+                                             "refused": bool(refused)}
+        table.add_row(name, *cells)
+    total = []
+    for how in ("interleaved", "halves"):
+        _, diff, knn = rows[how]
+        total += [f"{diff.reported / max(diff.lines, 1):.1%} ({diff.seconds:.1f} s)",
+                  f"{knn.reported / max(knn.lines, 1):.1%} ({knn.seconds:.1f} s)"]
+        out[f"all_{how}"] = {"diff": diff.reported / max(diff.lines, 1), "knn": knn.reported / max(knn.lines, 1)}
+    table.add_row("all", *total)
+    console.print(table)
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from detectors.base import DetectorError
-from detectors.diff import line_key
+from detectors.diff import line_key, word_form
 from detectors.pipeline import AuditOptions, audit
 
 GOOD = [
@@ -102,3 +102,40 @@ def test_diff_threshold_is_an_option(tmp_path: Path) -> None:
     assert strict.report.anomalies == []
     with pytest.raises(DetectorError, match="threshold"):
         audit([fail], AuditOptions(baseline=(good,), state_dir=None, detector_options={"threshold": 1.5}))
+
+
+def test_word_form_folds_tense_and_number_only() -> None:
+    assert {word_form(w) for w in ("started", "starting", "start", "starts")} == {"start"}
+    assert {word_form(w) for w in ("activated", "activating", "activate")} == {"activat"}
+    assert word_form("stopped") == word_form("stopping") == "stop"
+    assert word_form("errors") == "error" and word_form("entries") == word_form("entry")
+    # Not inflections: left alone, and still different words.
+    assert [word_form(w) for w in ("status", "process", "string", "red", "need", "was")] == \
+        ["status", "process", "string", "red", "need", "was"]
+    assert word_form("failed") != word_form("succeeded") and word_form("failure") != word_form("success")
+
+
+SERVICES = [
+    "Jun 20 05:43:14 host systemd[1]: Starting Journal Service...",
+    "Jun 20 05:43:14 host systemd[1]: Started Journal Service.",
+    "Jun 20 05:43:15 host systemd[1]: Activated swap /.swap.",
+    "Jun 20 05:43:15 host systemd[1]: Mounted Kernel Configuration File System.",
+    "Jun 20 05:43:16 host fsck[210]: checked 1 file system, 1 warning",
+    "Jun 20 05:43:17 host systemd[1]: Reached target Local File Systems.",
+    "Jun 20 05:43:18 host sshd[400]: Server listening on 0.0.0.0 port 22.",
+]
+
+
+def test_a_change_of_tense_or_number_is_not_a_new_line_but_a_new_error_is(tmp_path: Path) -> None:
+    """'Activating swap' where the good run said 'Activated swap', '2 file systems, 3 warnings' for '1 file system, 1
+    warning': the same events in another tense or number. Only the EXT4 error block is new."""
+    good = _write(tmp_path / "boot.good", SERVICES)
+    failed = list(SERVICES)
+    failed[2] = "Jun 20 06:01:15 host systemd[1]: Activating swap /.swap..."
+    failed[4] = "Jun 20 06:01:16 host fsck[211]: checked 2 file systems, 3 warnings"
+    failed[5:5] = ["Jun 20 06:01:17 host kernel: EXT4-fs error (device sda1): ext4_find_entry: reading directory "
+                   "lblock 0", "Jun 20 06:01:17 host kernel: Aborting journal on device sda1-8."]
+    fail = _write(tmp_path / "boot.fail", failed)
+    report = audit([fail], AuditOptions(baseline=(good,), state_dir=None)).report
+    assert report.detector == "diff"
+    assert [a.window for a in report.anomalies] == [f"{fail}:6-7"]

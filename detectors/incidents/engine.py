@@ -890,7 +890,13 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                    if c.event >= 0 and c.ts <= onset + 1.0}
     # A change event just before, on the top candidate's host/service, ranks with (above) it.
     for ce in changes_before[:6]:
-        if ce.ts is None or ce.ts > max(onset, anchor.ts) + min(ctx.width, 300.0) or ce.before_s > options.change_window_s:
+        # It said, in advance, when something would happen, and the failures began then ("current certificate
+        # expires 2025-07-25T16:30:00Z", logged hours before the handshakes fail at 16:30:08): a prediction that
+        # came true links it to the incident however long before it was logged.
+        due = [a for a in semantics.times_in_text(ce.text or "")
+               if ce.ts is not None and a - ce.ts >= 60 and -60 <= onset - a <= 600] if not ce.background else []
+        if ce.ts is None or ce.ts > max(onset, anchor.ts) + min(ctx.width, 300.0) \
+                or (ce.before_s > options.change_window_s and not due):
             continue
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
         reasons = [f"{ce.kind} {_dur(ce.before_s)} {'before' if ce.before_s >= 0 else 'after'} the onset"]
@@ -924,6 +930,10 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 reasons.append(f"{_dur(c.ts - ce.ts)} before the failure {what} ({f}:{ln})")
                 linked = f"{f}:{ln}"
                 break
+        if due and top_log is not None:
+            score = max(score, top_log[0] + 0.2)
+            reasons.append(f"it named {iso(due[0])} as a time to come, and the failures began "
+                           f"{_dur(abs(onset - due[0]))} {'after' if onset >= due[0] else 'before'} it")
         if "routine" in ce.kind:
             score -= 0.2
         if ce.background:

@@ -230,3 +230,41 @@ def is_wrapper(text: str) -> bool:
 def reads_healthy(text: str) -> bool:
     """A message that says things are fine ("disk usage / 45% ok", "backup succeeded", "no errors found")."""
     return bool(_NEGATED.search(text))
+
+
+# A time written inside a message ("expires 2025-07-25T16:30:00Z", "notAfter=Jul 25 16:30:00 2025 GMT"): a line
+# that announces when something will happen (a certificate or token expiring, a maintenance window, a scheduled
+# cut-over). Only times that carry their year: a bare "16:30" could be any day.
+_ISO_IN_TEXT = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?"
+                          r"\s?(Z|UTC|GMT|[+-]\d{2}:?\d{2})?", re.I)
+_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                           "nov", "dec"))}
+_OPENSSL_IN_TEXT = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(\d{1,2}) (\d{2}):(\d{2}):(\d{2})"
+                              r" (\d{4})(?: (GMT|UTC))?\b", re.I)
+
+
+def times_in_text(text: str) -> list[float]:
+    """Epoch seconds of the dated times written in a message (ISO 8601, openssl's `Jul 25 16:30:00 2025 GMT`);
+    a time without a zone is read as UTC, as the engine reads zone-less stamps."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    out: list[float] = []
+    for m in _ISO_IN_TEXT.finditer(text):
+        y, mo, d, h, mi = (int(m.group(i)) for i in range(1, 6))
+        tz = UTC
+        zone = (m.group(7) or "").upper()
+        if zone and zone not in ("Z", "UTC", "GMT"):
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        try:
+            out.append(datetime(y, mo, d, h, mi, int(m.group(6) or 0), tzinfo=tz).timestamp())
+        except ValueError:
+            continue
+    for m in _OPENSSL_IN_TEXT.finditer(text):
+        try:
+            out.append(datetime(int(m.group(6)), _MONTHS[m.group(1).lower()], int(m.group(2)), int(m.group(3)),
+                                int(m.group(4)), int(m.group(5)), tzinfo=UTC).timestamp())
+        except ValueError:
+            continue
+    return out

@@ -17,12 +17,17 @@ __all__ = ["Fields", "exception_class", "extract", "normalize_route", "status_cl
 
 # JSON keys, lower-cased, as many loggers spell them (plain, ECS / OpenTelemetry dotted names).
 STATUS_KEYS = ("status", "status_code", "statuscode", "http_status", "http.status_code", "http.response.status_code",
-               "response_code", "resp_status", "code_http")
+               "response_code", "resp_status", "code_http",
+               # Traefik's access log: what the client got, then what the backend said
+               "downstreamstatus", "originstatus")
 LATENCY_KEYS = ("latency_ms", "duration_ms", "elapsed_ms", "response_time_ms", "took_ms", "time_ms", "latency",
                 "duration", "elapsed", "response_time", "request_time", "took", "rt", "upstream_response_time",
-                "event.duration")
-ROUTE_KEYS = ("route", "http.route", "path", "url.path", "endpoint", "uri", "url", "request_path", "request_uri")
-METHOD_KEYS = ("method", "http.method", "http.request.method", "verb", "request_method")
+                "event.duration", "originduration")
+# (Traefik: RequestPath/RequestMethod; Caddy nests the request: {"request": {"method": "GET", "uri": "/x"}})
+ROUTE_KEYS = ("route", "http.route", "path", "url.path", "endpoint", "uri", "url", "request_path", "request_uri",
+              "requestpath", "request.uri", "request.path")
+METHOD_KEYS = ("method", "http.method", "http.request.method", "verb", "request_method", "requestmethod",
+               "request.method")
 ERROR_KEYS = ("err", "error", "error.message", "exception", "exc", "error_message", "reason")
 # Keys the formats already use for the header (time, level, host, service) or the message: not attributes.
 HEADER_KEYS = frozenset((
@@ -167,7 +172,11 @@ def _latency_of(key: str, v: Any) -> float | None:
         return x
     if key.endswith(("_us", "_micros")):
         return x / 1000.0
-    if key == "event.duration":  # ECS: nanoseconds
+    if key in ("event.duration", "originduration"):  # ECS, Traefik: nanoseconds
+        return x / 1e6
+    if float(x).is_integer() and x >= 1e6 and not isinstance(v, str):
+        # A bare integer duration of a million or more: Go's time.Duration as JSON (Traefik's "Duration"), in
+        # nanoseconds; as milliseconds it would be a request of 16 minutes and more.
         return x / 1e6
     if isinstance(v, str) and v.strip().endswith("s"):
         return x * 1000.0

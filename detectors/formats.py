@@ -379,7 +379,7 @@ _JSON_TIME = ("timestamp", "time", "@timestamp", "ts", "date", "datetime", "t", 
               "time_local", "asctime", "timeMillis", "eventTime")
 _JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "@l")
 _JSON_ERROR = ("err", "error", "error.message", "exception", "error_message")
-_JSON_HOST = ("host", "hostname", "host.name")
+_JSON_HOST = ("host", "hostname", "host.name", "node.name")  # node.name: Elasticsearch's own server log
 _JSON_SERVICE = ("service", "logger", "component", "logger_name", "app", "service.name", "name")
 
 
@@ -414,6 +414,21 @@ def _make_logfmt(ref_ts: float | None) -> LineParser:
     return parse
 
 
+_REQ_METHOD = ("method", "RequestMethod", "request_method", "http_method")
+_REQ_PATH = ("path", "RequestPath", "request_path", "uri", "request_uri", "url")
+_REQ_STATUS = ("status", "DownstreamStatus", "status_code", "OriginStatus")
+
+
+def _request_text(obj: dict[str, Any]) -> str | None:
+    """`GET /x 503`: the message of a structured access-log line that has none, from its method, path and status
+    fields (else the whole line would be its template, one per request)."""
+    method, path = _first(obj, _REQ_METHOD), _first(obj, _REQ_PATH)
+    if not isinstance(method, str) or not isinstance(path, str) or not path.startswith("/"):
+        return None
+    status = _first(obj, _REQ_STATUS)
+    return f"{method} {path}" + (f" {status}" if isinstance(status, (int, str)) and str(status).isdigit() else "")
+
+
 def _object_entry(obj: dict[str, Any], line: str, ref_ts: float | None) -> Parsed:
     """One structured line's entry (JSON or logfmt): message (with its error), time, level, host, service, and the
     object itself for the readers' fields (status, route, latency, ...)."""
@@ -425,6 +440,8 @@ def _object_entry(obj: dict[str, Any], line: str, ref_ts: float | None) -> Parse
     err = _first(obj, _JSON_ERROR)
     if msg is None and isinstance(err, str):
         msg, err = err, None
+    if msg is None:
+        msg = _request_text(obj)  # an access log's object with an empty message (Traefik): its request
     # Docker's json-file driver keeps the line end in "log".
     text = msg.rstrip("\r\n") if isinstance(msg, str) else (line.strip() if msg is None else json.dumps(msg))
     if isinstance(err, str) and err and err not in text:
@@ -720,6 +737,22 @@ def _make_timestamped(ref_ts: float | None) -> LineParser:
     return parse
 
 
+# Ruby's Logger (Rails, Sidekiq, Puma, Logstash): `E, [2024-05-01T10:00:00.123456 #4711] ERROR -- progname: msg`.
+# The severity letter, the time, the process id, the severity word, an optional program name, then the message.
+_RUBY_LOGGER = re.compile(r"[DIWEFAU], \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)? ?#\d+\] +"
+                          r"(DEBUG|INFO|WARN|ERROR|FATAL|ANY|UNKNOWN) -- ([^:]{0,100}?): ?(.*)", re.S)
+
+
+def _parse_ruby_logger(line: str) -> Parsed | None:
+    m = _RUBY_LOGGER.match(line)
+    if m is None:
+        return None
+    clock, frac, zone, level, prog, text = m.groups()
+    base = iso_seconds(clock)
+    ts = None if base is None else base + _frac(frac) - _zone_offset(zone)
+    return ts, LEVELS.get(level, "ERROR" if level == "UNKNOWN" else None), None, prog.strip() or None, text, None
+
+
 # A container log with the container's name first: `docker compose logs` ("web-1  | ...", "web_1  | ...") and
 # `kubectl logs --prefix` ("[pod/api-7d9f/api] ..."). Each container writes its own layout after the prefix.
 _COMPOSE = re.compile(r"(?=[\w.-]{0,40}[A-Za-z])([A-Za-z0-9][\w.-]{0,62}?)\s{1,40}\| ?(.*)", re.S)
@@ -835,6 +868,8 @@ FORMATS: tuple[LogFormat, ...] = (
               "alt0 is in the unavailable state"),
     LogFormat("proxifier", "Proxifier", _make_proxifier,
               "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy"),
+    LogFormat("ruby_logger", "Ruby Logger (Rails, Sidekiq, Puma)", _fixed(_parse_ruby_logger),
+              "E, [2024-05-01T10:00:00.123456 #4711] ERROR -- : [req-1] ActiveRecord::StatementInvalid (PG::Error)"),
     LogFormat("klog", "Kubernetes components (klog: kubelet, kube-apiserver, controllers)", _make_klog,
               "E0314 10:22:35.123456       1 reflector.go:138] failed to list *v1.Pod: connection refused"),
     LogFormat("syslog3164", "RFC 3164 / BSD syslog", _make_syslog3164,

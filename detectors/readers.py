@@ -518,6 +518,9 @@ def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Pa
             p = parse(line)
             # Structured formats: a line without the header continues the entry. Plain text has no header to
             # go by, so only what looks like a continuation (indented, a stack frame) is folded.
+            if first is not None and p is not None and parsed is not None and _same_writer_trace(parsed, p, folded):
+                line = p[4]  # a stack trace that syslog / journald split into one entry a line: its message goes on
+                p = None
             if first is not None and (p is None if structured else looks_like_continuation(line)):
                 if folded is None:
                     folded, folded_chars = [], len(first)
@@ -539,6 +542,26 @@ def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Pa
         yield _event(source, first_no, first, parsed, folded, fmt)
 
 
+_TRACE_HEAD = "Traceback (most recent call last):"
+# The last line of a Python traceback: "ssl.SSLError: [SSL] ...", "KeyError: 'x'", "SystemExit: 1".
+_TRACE_END = re.compile(r"(?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b(?::|$)")
+
+
+def _same_writer_trace(head: Parsed, p: Parsed, folded: list[str] | None) -> bool:
+    """Whether entry `p` continues a Python traceback that the same writer (host and program, same second) began
+    in `head`: syslog and journald give each line of a program's stderr its own header."""
+    if not head[4].startswith(_TRACE_HEAD) or p[3] != head[3] or p[2] != head[2] or p[3] is None:
+        return False
+    if head[0] is None or p[0] is None or abs(p[0] - head[0]) > 2.0:
+        return False
+    if folded and _TRACE_END.match(folded[-1]):
+        return False  # the trace has ended with its exception line
+    msg = p[4]
+    return msg[:1] in (" ", "\t") or bool(_TRACE_END.match(msg)) or msg.startswith(("During handling",
+                                                                                   "The above exception"))
+
+
+_EMPTY_HEAD = re.compile(r"\s*(?:\[[^\]\n]{0,80}\]\s*)*")  # nothing but bracketed tags (request ids)
 _LEADING_LEVEL = re.compile(r"\[?(TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|SEVERE|CRITICAL|FATAL)\]?[:\s]")
 
 
@@ -561,7 +584,15 @@ def _event(source: str, line_no: int, first: str, parsed: Parsed | None, folded:
     if folded:
         rest = "\n".join(folded)
         raw = first + "\n" + rest
-        text = text + "\n" + rest
+        if text.startswith(_TRACE_HEAD) and folded and _TRACE_END.match(folded[-1]):
+            # A bare traceback (a process's stderr): its exception line says what failed; it leads the message.
+            text = folded[-1] + "\n" + text + "\n" + "\n".join(folded[:-1])
+        elif _EMPTY_HEAD.fullmatch(text):
+            # A header with no message of its own, only tags (Rails' FATAL "[req-id]   " before the error on the
+            # next lines): the first folded line is the message.
+            text = rest
+        else:
+            text = text + "\n" + rest
     fields = extract_fields(text, fmt, obj)
     if level is None and fields is not None and fields.exc is not None and "\n" in text:
         level = "ERROR"  # an entry that carries a stack trace and no level of its own

@@ -171,5 +171,7 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
             kind = None  # "Main process exited, code=killed" is a failure, not a change someone made
         keys.change.append(kind)
         svc = services[int(keys.service[k])] or None
-        keys.background[k] = semantics.is_background(svc, text)
+        # A clock that jumped is a change to the whole system whatever daemon reports it (chronyd, ntpd are
+        # background chatter otherwise).
+        keys.background[k] = semantics.is_background(svc, text) and kind != "clock"
     return keys

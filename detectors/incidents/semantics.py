@@ -54,6 +54,12 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?:changed|set) \S+ (?:from \S+ )?to|(?:parameter|option|setting|variable|flag) \S+ (?:changed|set|updated)|"
         r"changed (?:from \S+ )?to|sighup|max_?\w+ (?:set|changed|lowered|raised)|limits? (?:changed|lowered|"
         r"raised|updated)|dns (?:record )?(?:change|update)d?|firewall|iptables|route (?:added|changed|removed))\b", re.I)),
+    # the system clock stepped or jumped (chronyd, ntpd, systemd, a hypervisor's guest agent): every expiry,
+    # not-before and ordering check downstream of the host moves with it
+    ("clock", re.compile(r"\b(?:(?:forward|backward) time jump|time jump detected|clock (?:was )?stepped|"
+                         r"system clock wrong by|clock (?:step|jump)(?:ed)?|time (?:has been )?(?:changed|stepped)|"
+                         r"time reset [+-]?\d|step(?:ped|ping)? (?:the )?(?:system )?clock|clock skew detected)\b",
+                         re.I)),
     ("schema", re.compile(r"\b(?:migration|migrat(?:e|ed|ing)|schema|alter table|ddl|reindex(?:ed|ing)?)\b", re.I)),
     # replicas that were set or counted, not a database's or broker's replicas falling behind ("out of sync replicas")
     ("scaling", re.compile(r"\b(?:scal(?:e|ed|ing) (?:up|down|out|in|to)|autoscal\w*|added node|"
@@ -121,12 +127,28 @@ _RUNTIME_PAUSE = re.compile(r"\bGC\(\d+\)|\bpause (?:young|full|remark|cleanup|i
                             r"\bapplication threads were stopped\b|\bsafepoint\b|\bgc pause\b", re.I)
 
 
+# A credential checked and found wrong ("token used before issued", "certificate has expired", "token is not valid
+# yet"): a failure of whoever checks it, never the news that one was issued, rotated or installed.
+_VALIDITY_FAILURE = re.compile(r"\b(?:used before issued|not valid yet|not yet valid|is expired|has expired|"
+                               r"invalid (?:claims?|signature|token)|signature (?:is )?invalid|verification failed|"
+                               r"validation failed|unknown authority|untrusted|malformed)\b", re.I)
+
+
+# A check of time that failed: a token or certificate not valid yet or expired, a request signed too far from the
+# server's clock. Such failures follow a clock that moved on any host that issues or checks them.
+TIME_CHECK = re.compile(r"\b(?:used before issued|not valid yet|not yet valid|(?:token|certificate|signature|"
+                        r"credentials?) (?:is |has )?expired|expired (?:token|certificate|signature)|clock skew|"
+                        r"issued in the future|in the future|iat|nbf|time ?too ?skewed|out of sync)\b", re.I)
+
+
 def change_kind(text: str) -> str | None:
     """The kind of change a message announces (deploy, restart, ...), or None."""
     if _RUNTIME_PAUSE.search(text):
         return None
     for kind, pattern in CHANGE_KINDS:
         if pattern.search(text):
+            if kind == "certificate" and _VALIDITY_FAILURE.search(text):
+                continue
             return kind
     return None
 

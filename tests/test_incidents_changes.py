@@ -80,3 +80,19 @@ def test_a_change_that_named_the_onset_ranks_first(tmp_path: Path) -> None:
     # The nearer deploy of an unrelated service does not outrank it.
     deploys = [c for c in inc.candidates if c.kind == "change" and "mailer" in c.text]
     assert all(c.score < top.score for c in deploys)
+
+
+
+def test_the_exception_outranks_the_lines_that_comment_on_it(shared_data: Path) -> None:
+    """logreduce's mock-01 (a failed RPM build vs a good one): sphinx dies with `IOError: [Errno 2] …`, then says
+    where the full traceback went and asks for a report. The exception is the cause; the comments rank below it."""
+    from detectors.pipeline import AuditOptions, audit
+
+    case = shared_data / "logreduce_ci" / "mock-01"
+    res = audit([str(case / "console.fail")], AuditOptions(baseline=(str(case / "console.good"),)))
+    assert res.triage is not None and res.triage.incidents
+    cands = res.triage.incidents[0].candidates
+    top = next(c for c in cands if c.kind == "log")
+    assert "IOError: [Errno 2]" in top.text, [(c.score, c.text[:60], c.reasons) for c in cands[:4]]
+    saved = next(c for c in cands if "full traceback has been saved" in c.text)
+    assert saved.score < top.score and any("comments on the exception" in r for r in saved.reasons)

@@ -257,15 +257,6 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         out.notes.append("too few timed lines to follow rates over time")
         return out
     t0, t1 = float(t[usable].min()), float(t[usable].max())
-    lead = _stale_lead(t[usable], t0, t1)
-    if lead is not None:
-        # A few lines dated long before all the rest (dpkg.log keeps last week's upgrades): the time axis starts
-        # after them, or its bins would be hours wide and every key's first line "new" at the real start.
-        dropped = int((usable & (t < lead)).sum())
-        usable &= t >= lead
-        out.notes.append(f"{dropped} line(s) dated from {iso(t0)} lie long before the other lines "
-                         f"(from {iso(lead)}): left out of the rates over time")
-        t0 = lead
     width = options.bin_s or (rates.bin_width(t1 - t0) if tb.timed else max(1.0, np.ceil((t1 - t0 + 1) / 240)))
     n_bins = int((t1 - t0) // width) + 1
     out.start_ts, out.end_ts = (t0, t1) if tb.timed else (None, None)
@@ -306,9 +297,9 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
 
     window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
     warmup = max(3, n_bins // 25)
-    ctx.origin = np.maximum(tb.origin, t0) if len(tb.origin) else tb.origin  # (after a stale lead, its end)
-    ctx.warmup_s = np.where(tb.group_end - ctx.origin >= 0.9 * (t1 - t0), warmup * width,
-                            (tb.group_end - ctx.origin) / 25.0) if len(tb.origin) else tb.origin
+    ctx.origin = tb.origin
+    ctx.warmup_s = np.where(tb.group_end - tb.origin >= 0.9 * (t1 - t0), warmup * width,
+                            (tb.group_end - tb.origin) / 25.0) if len(tb.origin) else tb.origin
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
@@ -362,28 +353,6 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     _fill_texts(ctx, out)
     out.seconds = round(time.perf_counter() - started, 3)
     return out
-
-
-LEAD_SHARE = 0.005  # at most this share of the lines may be cut off the start of the time axis
-LEAD_GAP_S = 6 * 3600.0  # ... and only when a gap this long (and longer than all that follows) sets them apart
-
-
-def _stale_lead(t: np.ndarray, t0: float, t1: float) -> float | None:
-    """The time after a long gap that sets the first few lines (at most LEAD_SHARE) apart from all the others, when
-    the gap is longer than LEAD_GAP_S and than the span after it; else None."""
-    n = len(t)
-    k = int(n * LEAD_SHARE)
-    if k < 1 or t1 - t0 < 2 * LEAD_GAP_S:
-        return None
-    head = np.sort(np.partition(t, k)[:k + 1])  # the k+1 earliest times
-    gaps = np.diff(head)
-    if not len(gaps):
-        return None
-    i = int(np.argmax(gaps))
-    after = float(head[i + 1])
-    if gaps[i] >= LEAD_GAP_S and gaps[i] > t1 - after:
-        return after
-    return None
 
 
 def _rare_new_failures(ctx: _Ctx, changes: list[rates.Change], window: int, warmup: int) -> list[rates.Change]:
@@ -785,22 +754,6 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     load: tuple[_Ch, str] | None = _load_behind(ctx, limiter, chs, lookback) if limiter is not None else None
     if load is not None and all(c is not load[0] for c in steps_ch):
         steps_ch = sorted(steps_ch + [load[0]], key=lambda c: c.ts)
-    # A scheduled job's own output right after the job started (its command names the program that logs it) is the
-    # job at work: it opens no chain unless it is all there is ("CRON: CMD (db-backup.sh)", then db-backup's
-    # pg_dump warnings ten minutes before an unrelated service fails).
-    jobs = [ce for ce in _changes_before(ctx, steps_ch[0].ts, 15 * 60, upto=max(steps_ch[0].ts, anchor.ts))
-            if ce.kind.startswith("scheduled-job") and ce.ts is not None]
-    if jobs:
-        busy = {id(c) for c in steps_ch if c.c.key >= 0 and not _is_symptom(ctx, c) and c.symptom < 0.6
-                and any(0 <= c.ts - ce.ts <= 15 * 60 and _job_output(
-                    ce.text, _name(ctx.table.services, int(keys.service[c.c.key]))) for ce in jobs)}
-        if busy and len(busy) < len(steps_ch):
-            for c in steps_ch:
-                if id(c) in busy:
-                    c.off_path = (f"output of a scheduled job that started just before it, not a step of "
-                                  f"I{number}: the job at work")
-            steps_ch = [c for c in steps_ch if id(c) not in busy]
-            taken -= {i for i in kept if id(bad[i]) in busy}
     onset = steps_ch[0].ts
     end_ts = ctx.bin_ts(min(ctx.n_bins - 1, max([hi_bin] + [c.c.end_bin for c in steps_ch if c.symptom >= 0.6]))
                         + 1)
@@ -919,10 +872,6 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 and ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
                      or (ce.service and ce.service == _name(ctx.table.services, int(keys.service[k])))
                      or ce.file == ctx.table.sources[int(keys.source[k])])]
-        # (a scheduled job's own output, right after the job started, is the job at work, not a failure that
-        # followed a change: "CRON: CMD (db-backup.sh)" then "db-backup[812]: pg_dump: warning ...")
-        own = _name(ctx.table.services, int(keys.service[k])) if k >= 0 else None
-        near = [ce for ce in near if not (ce.kind.startswith("scheduled-job") and _job_output(ce.text, own))]
         if near:
             score += 0.3
             reasons.append(f"right after a {near[0].kind} on the same {'host' if near[0].host else 'service'} "
@@ -933,6 +882,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         lim = max((sc for sc, c, _ in cands if c is limiter), default=None)
         if lim is not None:
             cands = [(max(sc, lim + 0.1) if c is load[0] else sc, c, r) for sc, c, r in cands]
+    cands = _exception_first(ctx, cands)
     cands.sort(key=lambda x: -x[0])
 
     candidates: list[Candidate] = []
@@ -946,7 +896,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         # came true links it to the incident however long before it was logged.
         due = [a for a in semantics.times_in_text(ce.text or "")
                if ce.ts is not None and a - ce.ts >= 60 and -60 <= onset - a <= 600] if not ce.background else []
-        if ce.ts is None or ce.ts > max(onset, anchor.ts) + (300.0 if ce.kind == "clock" else min(ctx.width, 300.0)) \
+        if ce.ts is None or ce.ts > max(onset, anchor.ts) + min(ctx.width, 300.0) \
                 or (ce.before_s > options.change_window_s and not due):
             continue
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
@@ -956,15 +906,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         for cscore, c, _ in cands:
             k = c.c.key
             reach = 5 * 60 if ce.kind.startswith("scheduled-job") else 15 * 60  # a job just before, not hours
-            # A clock that jumped forward stamps its own report with the new time: the failures it caused may
-            # carry earlier stamps (other hosts' clocks) by as much as the jump.
-            early = -300.0 if ce.kind == "clock" else 0.0
-            if k < 0 or ce.ts is None or not (early <= c.ts - ce.ts <= reach):
+            if k < 0 or ce.ts is None or not (0 <= c.ts - ce.ts <= reach):
                 continue
-            # A failed check of time (a token "used before issued", a certificate "not yet valid") follows a clock
-            # that moved, on whichever host issued or checks it.
-            clock_link = ce.kind == "clock" and bool(semantics.TIME_CHECK.search(ctx.texts.get(c.event, "")
-                                                                                 or keys.text[k]))
             same_host = bool(ce.host) and ce.host == _name(ctx.table.hosts, int(keys.host[k]))
             same_svc = bool(ce.service) and ce.service == _name(ctx.table.services, int(keys.service[k])) \
                 and ce.service.lower() not in _GENERIC_SERVICES
@@ -972,24 +915,20 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             svc = _name(ctx.table.services, int(keys.service[k]))
             names_it = (bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()) \
                 or _shares_name(ce.text or "", ctx.texts.get(c.event, ""), ctx.table.sources[int(keys.source[k])])
-            names_it = names_it or clock_link
             if (same_host or same_svc or same_file or names_it) and "routine" not in ce.kind and not ce.background:
                 best = top_log[0] if top_log is not None else cscore
                 kind_bonus = 0.1 if not ce.kind.startswith(("scheduled-job", "restart", "scaling")) else 0.0
                 if same_host or same_svc or names_it or ce.kind in ("deploy", "config", "config-management",
                                                                      "certificate", "schema"):
-                    score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - abs(c.ts - ce.ts) / (15 * 60)))
+                    score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
                 else:
                     # Only the file links them (one log holds everything): a job or restart in it ranks next to
                     # the failure, not above it.
                     score = max(score, best - 0.05)
                 what = ("on the same host" if same_host else "on the same service" if same_svc
-                        else "whose check of time it fails" if clock_link
                         else "naming the same service" if names_it else "in the same file")
                 f, ln = _where(ctx, c.event)
-                gap = c.ts - ce.ts
-                reasons.append(f"{_dur(abs(gap))} {'before' if gap >= 0 else 'after (by its own clock)'} the "
-                               f"failure {what} ({f}:{ln})")
+                reasons.append(f"{_dur(c.ts - ce.ts)} before the failure {what} ({f}:{ln})")
                 linked = f"{f}:{ln}"
                 break
         if due and top_log is not None:
@@ -1318,6 +1257,31 @@ def _names_place(text: str, pattern: re.Pattern[str] | None, tokens: set[str], r
 _IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b", re.I)  # pricing-service, db-1.internal
 
 
+def _exception_first(ctx: _Ctx, cands: list[tuple[float, _Ch, list[str]]]) -> list[tuple[float, _Ch, list[str]]]:
+    """An exception with its message ("IOError: [Errno 2] No such file or directory: …") is the failure itself;
+    the lines right around it in the same file that name no exception ("The full traceback has been saved in …",
+    "Please also report this …", a bare frame) comment on it: they rank just below it."""
+    keys, table = ctx.keys, ctx.table
+    exc = [(sc, c) for sc, c, _ in cands if c.event >= 0 and c.c.key >= 0 and int(keys.exc[c.c.key]) > 0
+           and c.bad >= 0.55]
+    if not exc:
+        return cands
+    out = []
+    for sc, c, reasons in cands:
+        if c.event >= 0 and c.c.key >= 0 and int(keys.exc[c.c.key]) == 0 and not _is_symptom(ctx, c):
+            src, ln = int(table.source[c.event]), int(table.line[c.event])
+            near = [(esc, e) for esc, e in exc if int(table.source[e.event]) == src
+                    and 0 < abs(int(table.line[e.event]) - ln) <= 3 and abs(e.ts - c.ts) <= 5.0]
+            if near:
+                esc, e = max(near, key=lambda x: x[0])
+                if sc >= esc:
+                    sc = esc - 0.05
+                    reasons = reasons + [f"comments on the exception at line {int(table.line[e.event])} "
+                                         f"(ranked below it)"]
+        out.append((sc, c, reasons))
+    return out
+
+
 def _shares_name(change_text: str, step_text: str, step_file: str) -> bool:
     """Whether a change's text names something (a hyphenated or dotted name) that a failing step's line or file
     also names: "deploying pricing-service 5.9.9" and "pricing-service returned 500" / pricing-service.log."""
@@ -1327,26 +1291,6 @@ def _shares_name(change_text: str, step_text: str, step_file: str) -> bool:
         return False
     hay = f"{step_text} {Path(step_file).name}".lower()
     return any(i in hay for i in idents)
-
-
-_JOB_CMD = re.compile(r"\bCMD \((.*)\)\s*$")
-
-
-def _job_output(job_text: str, service: str | None) -> bool:
-    """Whether a line of `service` is the output of the job `job_text` started: a program its command runs
-    ("CMD (/usr/local/bin/db-backup.sh --full)" runs db-backup; the user it runs as is not one)."""
-    if not service:
-        return False
-    base = service.split("/")[-1].split("[")[0].strip().lower()
-    if len(base) < 4 or base in _GENERIC_SERVICES:
-        return False
-    m = _JOB_CMD.search(job_text or "")
-    command = m.group(1) if m else (job_text or "")
-    for word in re.findall(r"[\w./-]+", command.lower()):
-        name = word.rsplit("/", 1)[-1]
-        if re.sub(r"\.(?:sh|py|pl|rb|bash)$", "", name) == base:
-            return True
-    return False
 
 
 def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:
@@ -1411,26 +1355,6 @@ def _same_process(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
     return True
 
 
-_TAGS_ONLY = re.compile(r"\s*(?:\[[^\]\n]{0,80}\]\s*)*")  # a message of nothing but bracketed tags
-
-
-_TRACE_HEAD = "Traceback (most recent call last):"
-_TRACE_END = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b(?::|$)")
-
-
-def _trace_end(src: str, n: int) -> str | None:
-    """The exception line that ends the Python traceback opening at line n (within 60 lines), as a message: what
-    failed, where the first line only says a traceback follows."""
-    got = context_many(src, [n], before=0, after=60).get(n, [])
-    for ln, t in got:
-        if ln <= n:
-            continue
-        msg = message_of(t)
-        if _TRACE_END.match(msg):
-            return msg
-    return None
-
-
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
     """Read the message of these events back from their files (one pass per file), into ctx.texts."""
     want: dict[str, list[int]] = {}
@@ -1439,19 +1363,10 @@ def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
             want.setdefault(ctx.table.sources[int(ctx.table.source[e])], []).append(e)
     for src, evs in want.items():
         lines = {int(ctx.table.line[e]): e for e in evs}
-        found = context_many(src, sorted(lines), before=0, after=1)
+        found = context_many(src, sorted(lines), before=0, after=0)
         for n, got in found.items():
             text = next((t for ln, t in got if ln == n), "")
-            msg = message_of(text) if text else ""
-            if text and _TAGS_ONLY.fullmatch(msg):
-                # A header with no message of its own, only tags (Rails' FATAL "[req-id]" before the error on the
-                # next line): the next line is the message.
-                nxt = next((t for ln, t in got if ln == n + 1), "")
-                if nxt.strip():
-                    msg = _PRINTABLE.sub(" ", nxt).strip()[:300]
-            elif msg.startswith(_TRACE_HEAD):
-                msg = _trace_end(src, n) or msg
-            ctx.texts[lines[n]] = msg
+            ctx.texts[lines[n]] = message_of(text) if text else ""
 
 
 def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
@@ -1551,9 +1466,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
             continue
         tt = ctx.t[ev]
         # (one bin after the onset for rounding, at most five minutes: on a log of weeks a bin is hours long)
-        # (a clock that jumped forward stamps its own report late, by as much as it jumped: five minutes after)
-        after = 300.0 if kind == "clock" else min(ctx.width, 300.0)
-        i = int(np.searchsorted(tt, max(onset + after, upto or onset), side="right")) - 1
+        i = int(np.searchsorted(tt, max(onset + min(ctx.width, 300.0), upto or onset), side="right")) - 1
         # A certificate bites when it expires, hours or days after its renewal failed or a key was rotated: those are
         # listed from the last day (they are still only candidates within `window_s`).
         reach = max(window_s, CERTIFICATE_REACH_S) if kind == "certificate" else window_s
@@ -1831,18 +1744,11 @@ def _fill_texts(ctx: _Ctx, out: Triage) -> None:
             want.setdefault(it.file, set()).add(int(it.line))
     lines: dict[tuple[str, int], str] = {}
     for src, nums in want.items():
-        found = context_many(src, sorted(nums), before=0, after=1)
+        found = context_many(src, sorted(nums), before=0, after=0)
         for n, ctx_lines in found.items():
-            text = next((t for ln, t in ctx_lines if ln == n), None)
-            if text is not None:
-                msg = message_of(text)
-                if _TAGS_ONLY.fullmatch(msg):  # only tags: the next line is the message (as in _read_texts)
-                    nxt = next((t for ln, t in ctx_lines if ln == n + 1), "")
-                    if nxt.strip():
-                        msg = _PRINTABLE.sub(" ", nxt).strip()[:300]
-                elif msg.startswith(_TRACE_HEAD):
-                    msg = _trace_end(src, n) or msg
-                lines[(src, n)] = msg
+            for ln, text in ctx_lines:
+                if ln == n:
+                    lines[(src, n)] = message_of(text)
     for it in items:
         if it.file and it.line and not it.text:
             it.text = lines.get((it.file, int(it.line)), "")

@@ -257,6 +257,15 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         out.notes.append("too few timed lines to follow rates over time")
         return out
     t0, t1 = float(t[usable].min()), float(t[usable].max())
+    lead = _stale_lead(t[usable], t0, t1)
+    if lead is not None:
+        # A few lines dated long before all the rest (dpkg.log keeps last week's upgrades): the time axis starts
+        # after them, or its bins would be hours wide and every key's first line "new" at the real start.
+        dropped = int((usable & (t < lead)).sum())
+        usable &= t >= lead
+        out.notes.append(f"{dropped} line(s) dated from {iso(t0)} lie long before the other lines "
+                         f"(from {iso(lead)}): left out of the rates over time")
+        t0 = lead
     width = options.bin_s or (rates.bin_width(t1 - t0) if tb.timed else max(1.0, np.ceil((t1 - t0 + 1) / 240)))
     n_bins = int((t1 - t0) // width) + 1
     out.start_ts, out.end_ts = (t0, t1) if tb.timed else (None, None)
@@ -297,9 +306,9 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
 
     window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
     warmup = max(3, n_bins // 25)
-    ctx.origin = tb.origin
-    ctx.warmup_s = np.where(tb.group_end - tb.origin >= 0.9 * (t1 - t0), warmup * width,
-                            (tb.group_end - tb.origin) / 25.0) if len(tb.origin) else tb.origin
+    ctx.origin = np.maximum(tb.origin, t0) if len(tb.origin) else tb.origin  # (after a stale lead, its end)
+    ctx.warmup_s = np.where(tb.group_end - ctx.origin >= 0.9 * (t1 - t0), warmup * width,
+                            (tb.group_end - ctx.origin) / 25.0) if len(tb.origin) else tb.origin
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
@@ -353,6 +362,28 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     _fill_texts(ctx, out)
     out.seconds = round(time.perf_counter() - started, 3)
     return out
+
+
+LEAD_SHARE = 0.005  # at most this share of the lines may be cut off the start of the time axis
+LEAD_GAP_S = 6 * 3600.0  # ... and only when a gap this long (and longer than all that follows) sets them apart
+
+
+def _stale_lead(t: np.ndarray, t0: float, t1: float) -> float | None:
+    """The time after a long gap that sets the first few lines (at most LEAD_SHARE) apart from all the others, when
+    the gap is longer than LEAD_GAP_S and than the span after it; else None."""
+    n = len(t)
+    k = int(n * LEAD_SHARE)
+    if k < 1 or t1 - t0 < 2 * LEAD_GAP_S:
+        return None
+    head = np.sort(np.partition(t, k)[:k + 1])  # the k+1 earliest times
+    gaps = np.diff(head)
+    if not len(gaps):
+        return None
+    i = int(np.argmax(gaps))
+    after = float(head[i + 1])
+    if gaps[i] >= LEAD_GAP_S and gaps[i] > t1 - after:
+        return after
+    return None
 
 
 def _rare_new_failures(ctx: _Ctx, changes: list[rates.Change], window: int, warmup: int) -> list[rates.Change]:
@@ -754,6 +785,22 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     load: tuple[_Ch, str] | None = _load_behind(ctx, limiter, chs, lookback) if limiter is not None else None
     if load is not None and all(c is not load[0] for c in steps_ch):
         steps_ch = sorted(steps_ch + [load[0]], key=lambda c: c.ts)
+    # A scheduled job's own output right after the job started (its command names the program that logs it) is the
+    # job at work: it opens no chain unless it is all there is ("CRON: CMD (db-backup.sh)", then db-backup's
+    # pg_dump warnings ten minutes before an unrelated service fails).
+    jobs = [ce for ce in _changes_before(ctx, steps_ch[0].ts, 15 * 60, upto=max(steps_ch[0].ts, anchor.ts))
+            if ce.kind.startswith("scheduled-job") and ce.ts is not None]
+    if jobs:
+        busy = {id(c) for c in steps_ch if c.c.key >= 0 and not _is_symptom(ctx, c) and c.symptom < 0.6
+                and any(0 <= c.ts - ce.ts <= 15 * 60 and _job_output(
+                    ce.text, _name(ctx.table.services, int(keys.service[c.c.key]))) for ce in jobs)}
+        if busy and len(busy) < len(steps_ch):
+            for c in steps_ch:
+                if id(c) in busy:
+                    c.off_path = (f"output of a scheduled job that started just before it, not a step of "
+                                  f"I{number}: the job at work")
+            steps_ch = [c for c in steps_ch if id(c) not in busy]
+            taken -= {i for i in kept if id(bad[i]) in busy}
     onset = steps_ch[0].ts
     end_ts = ctx.bin_ts(min(ctx.n_bins - 1, max([hi_bin] + [c.c.end_bin for c in steps_ch if c.symptom >= 0.6]))
                         + 1)
@@ -872,6 +919,10 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 and ((ce.host and ce.host == _name(ctx.table.hosts, int(keys.host[k])))
                      or (ce.service and ce.service == _name(ctx.table.services, int(keys.service[k])))
                      or ce.file == ctx.table.sources[int(keys.source[k])])]
+        # (a scheduled job's own output, right after the job started, is the job at work, not a failure that
+        # followed a change: "CRON: CMD (db-backup.sh)" then "db-backup[812]: pg_dump: warning ...")
+        own = _name(ctx.table.services, int(keys.service[k])) if k >= 0 else None
+        near = [ce for ce in near if not (ce.kind.startswith("scheduled-job") and _job_output(ce.text, own))]
         if near:
             score += 0.3
             reasons.append(f"right after a {near[0].kind} on the same {'host' if near[0].host else 'service'} "
@@ -896,7 +947,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         # came true links it to the incident however long before it was logged.
         due = [a for a in semantics.times_in_text(ce.text or "")
                if ce.ts is not None and a - ce.ts >= 60 and -60 <= onset - a <= 600] if not ce.background else []
-        if ce.ts is None or ce.ts > max(onset, anchor.ts) + min(ctx.width, 300.0) \
+        if ce.ts is None or ce.ts > max(onset, anchor.ts) + (300.0 if ce.kind == "clock" else min(ctx.width, 300.0)) \
                 or (ce.before_s > options.change_window_s and not due):
             continue
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
@@ -906,8 +957,15 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         for cscore, c, _ in cands:
             k = c.c.key
             reach = 5 * 60 if ce.kind.startswith("scheduled-job") else 15 * 60  # a job just before, not hours
-            if k < 0 or ce.ts is None or not (0 <= c.ts - ce.ts <= reach):
+            # A clock that jumped forward stamps its own report with the new time: the failures it caused may
+            # carry earlier stamps (other hosts' clocks) by as much as the jump.
+            early = -300.0 if ce.kind == "clock" else 0.0
+            if k < 0 or ce.ts is None or not (early <= c.ts - ce.ts <= reach):
                 continue
+            # A failed check of time (a token "used before issued", a certificate "not yet valid") follows a clock
+            # that moved, on whichever host issued or checks it.
+            clock_link = ce.kind == "clock" and bool(semantics.TIME_CHECK.search(ctx.texts.get(c.event, "")
+                                                                                 or keys.text[k]))
             same_host = bool(ce.host) and ce.host == _name(ctx.table.hosts, int(keys.host[k]))
             same_svc = bool(ce.service) and ce.service == _name(ctx.table.services, int(keys.service[k])) \
                 and ce.service.lower() not in _GENERIC_SERVICES
@@ -915,20 +973,24 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             svc = _name(ctx.table.services, int(keys.service[k]))
             names_it = (bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()) \
                 or _shares_name(ce.text or "", ctx.texts.get(c.event, ""), ctx.table.sources[int(keys.source[k])])
+            names_it = names_it or clock_link
             if (same_host or same_svc or same_file or names_it) and "routine" not in ce.kind and not ce.background:
                 best = top_log[0] if top_log is not None else cscore
                 kind_bonus = 0.1 if not ce.kind.startswith(("scheduled-job", "restart", "scaling")) else 0.0
                 if same_host or same_svc or names_it or ce.kind in ("deploy", "config", "config-management",
                                                                      "certificate", "schema"):
-                    score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - (c.ts - ce.ts) / (15 * 60)))
+                    score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - abs(c.ts - ce.ts) / (15 * 60)))
                 else:
                     # Only the file links them (one log holds everything): a job or restart in it ranks next to
                     # the failure, not above it.
                     score = max(score, best - 0.05)
                 what = ("on the same host" if same_host else "on the same service" if same_svc
+                        else "whose check of time it fails" if clock_link
                         else "naming the same service" if names_it else "in the same file")
                 f, ln = _where(ctx, c.event)
-                reasons.append(f"{_dur(c.ts - ce.ts)} before the failure {what} ({f}:{ln})")
+                gap = c.ts - ce.ts
+                reasons.append(f"{_dur(abs(gap))} {'before' if gap >= 0 else 'after (by its own clock)'} the "
+                               f"failure {what} ({f}:{ln})")
                 linked = f"{f}:{ln}"
                 break
         if due and top_log is not None:
@@ -1293,6 +1355,26 @@ def _shares_name(change_text: str, step_text: str, step_file: str) -> bool:
     return any(i in hay for i in idents)
 
 
+_JOB_CMD = re.compile(r"\bCMD \((.*)\)\s*$")
+
+
+def _job_output(job_text: str, service: str | None) -> bool:
+    """Whether a line of `service` is the output of the job `job_text` started: a program its command runs
+    ("CMD (/usr/local/bin/db-backup.sh --full)" runs db-backup; the user it runs as is not one)."""
+    if not service:
+        return False
+    base = service.split("/")[-1].split("[")[0].strip().lower()
+    if len(base) < 4 or base in _GENERIC_SERVICES:
+        return False
+    m = _JOB_CMD.search(job_text or "")
+    command = m.group(1) if m else (job_text or "")
+    for word in re.findall(r"[\w./-]+", command.lower()):
+        name = word.rsplit("/", 1)[-1]
+        if re.sub(r"\.(?:sh|py|pl|rb|bash)$", "", name) == base:
+            return True
+    return False
+
+
 def _is_symptom(ctx: _Ctx, c: _Ch) -> bool:
     """User-facing impact itself: 4xx/5xx answers, slow answers, fewer successful requests."""
     if c.c.kind in ("latency up", "rate down"):
@@ -1355,6 +1437,26 @@ def _same_process(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
     return True
 
 
+_TAGS_ONLY = re.compile(r"\s*(?:\[[^\]\n]{0,80}\]\s*)*")  # a message of nothing but bracketed tags
+
+
+_TRACE_HEAD = "Traceback (most recent call last):"
+_TRACE_END = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b(?::|$)")
+
+
+def _trace_end(src: str, n: int) -> str | None:
+    """The exception line that ends the Python traceback opening at line n (within 60 lines), as a message: what
+    failed, where the first line only says a traceback follows."""
+    got = context_many(src, [n], before=0, after=60).get(n, [])
+    for ln, t in got:
+        if ln <= n:
+            continue
+        msg = message_of(t)
+        if _TRACE_END.match(msg):
+            return msg
+    return None
+
+
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
     """Read the message of these events back from their files (one pass per file), into ctx.texts."""
     want: dict[str, list[int]] = {}
@@ -1363,10 +1465,19 @@ def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
             want.setdefault(ctx.table.sources[int(ctx.table.source[e])], []).append(e)
     for src, evs in want.items():
         lines = {int(ctx.table.line[e]): e for e in evs}
-        found = context_many(src, sorted(lines), before=0, after=0)
+        found = context_many(src, sorted(lines), before=0, after=1)
         for n, got in found.items():
             text = next((t for ln, t in got if ln == n), "")
-            ctx.texts[lines[n]] = message_of(text) if text else ""
+            msg = message_of(text) if text else ""
+            if text and _TAGS_ONLY.fullmatch(msg):
+                # A header with no message of its own, only tags (Rails' FATAL "[req-id]" before the error on the
+                # next line): the next line is the message.
+                nxt = next((t for ln, t in got if ln == n + 1), "")
+                if nxt.strip():
+                    msg = _PRINTABLE.sub(" ", nxt).strip()[:300]
+            elif msg.startswith(_TRACE_HEAD):
+                msg = _trace_end(src, n) or msg
+            ctx.texts[lines[n]] = msg
 
 
 def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
@@ -1466,7 +1577,9 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
             continue
         tt = ctx.t[ev]
         # (one bin after the onset for rounding, at most five minutes: on a log of weeks a bin is hours long)
-        i = int(np.searchsorted(tt, max(onset + min(ctx.width, 300.0), upto or onset), side="right")) - 1
+        # (a clock that jumped forward stamps its own report late, by as much as it jumped: five minutes after)
+        after = 300.0 if kind == "clock" else min(ctx.width, 300.0)
+        i = int(np.searchsorted(tt, max(onset + after, upto or onset), side="right")) - 1
         # A certificate bites when it expires, hours or days after its renewal failed or a key was rotated: those are
         # listed from the last day (they are still only candidates within `window_s`).
         reach = max(window_s, CERTIFICATE_REACH_S) if kind == "certificate" else window_s
@@ -1744,11 +1857,18 @@ def _fill_texts(ctx: _Ctx, out: Triage) -> None:
             want.setdefault(it.file, set()).add(int(it.line))
     lines: dict[tuple[str, int], str] = {}
     for src, nums in want.items():
-        found = context_many(src, sorted(nums), before=0, after=0)
+        found = context_many(src, sorted(nums), before=0, after=1)
         for n, ctx_lines in found.items():
-            for ln, text in ctx_lines:
-                if ln == n:
-                    lines[(src, n)] = message_of(text)
+            text = next((t for ln, t in ctx_lines if ln == n), None)
+            if text is not None:
+                msg = message_of(text)
+                if _TAGS_ONLY.fullmatch(msg):  # only tags: the next line is the message (as in _read_texts)
+                    nxt = next((t for ln, t in ctx_lines if ln == n + 1), "")
+                    if nxt.strip():
+                        msg = _PRINTABLE.sub(" ", nxt).strip()[:300]
+                elif msg.startswith(_TRACE_HEAD):
+                    msg = _trace_end(src, n) or msg
+                lines[(src, n)] = msg
     for it in items:
         if it.file and it.line and not it.text:
             it.text = lines.get((it.file, int(it.line)), "")

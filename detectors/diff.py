@@ -1,12 +1,17 @@
 """The diff detector: what a failed run says that a good run never did, line by line (logreduce's idea).
 
 Every line of the good run (the `--baseline`) and of the audited run is reduced to its words: timestamps, UUIDs,
-addresses, numbers, ids and random-looking tokens are dropped, the rest lower-cased. Identical word lists are
-stored once. Words are compared with their English inflection folded ('Activating swap' is the good run's 'Activated
+addresses, numbers, ids and random-looking tokens are dropped, the rest lower-cased; tokens that are variables by
+their shape keep only their slot: host names ('api.github.com', 'qq.com:80') become 'host', e-mail addresses
+'mail', and the value of a `key=value` pair 'value' unless it reads as a failure ('state=FAILED' stays). Identical
+word lists are stored once. Words are compared with their English inflection folded ('Activating swap' is the good run's 'Activated
 swap', '2 file systems, 3 warnings' its '1 file system, 1 warning': the same event in another tense or number, the
 number itself being dropped already). The baseline's distinct lines become binary hashing vectors (l2-normalised) in a scikit-learn
 nearest-neighbour index (cosine, brute force); each audited line scores the cosine distance to its nearest good
-line (0: the good run has it, 1: no word in common). Lines at or above a fixed, label-free distance are new;
+line (0: the good run has it, 1: no word in common). A line of a template (Drain's) that the good run has, where the
+template keeps at least the share of the line's words a match needs and the words its closest good line lacks say
+nothing of a failure, is compared by the template's constant words instead: the same event with another user, file
+or class name is not new. Lines at or above a fixed, label-free distance are new;
 consecutive new lines form one block, and a block is one finding, shown with the nearest good line as evidence
 ("closest in the good run: ...").
 
@@ -68,6 +73,19 @@ _DROP = re.compile(
     )),
     re.IGNORECASE,
 )
+# Names that are variables by their shape: host names and domains ('api.github.com', 'host8.topspot.net', a
+# 'name.domain' with a port) and e-mail addresses. Which host a line talks to is a value, like an address or a
+# number; the words around it say what happened. Lower-case labels only, so that code paths such as
+# 'com.android.server.wm.WindowStateAnimator' (a class, part of the message) are kept.
+_HOST = re.compile(r"(?<![\w./@-])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+(?![\w@-]|\.\w|/)")
+_MAIL = re.compile(r"[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+# The value of a `key=value` pair ('rhost=...', 'user=guest', 'mExpandedVisible=true'): its key names it a variable;
+# the key stays. A value that reads as a failure ('state=FAILED', 'reason="connection refused"') stays too.
+_VALUE = re.compile(r"(?<=[\w\])])=(?![=>])(\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|[^\s,;&)\]}'\"]+)")
+_FAILURE = re.compile(r"fail|err|fatal|abort|den(?:y|ied)|refus|reject|time[ds]?[ _-]?out|crash|panic|kill|exception|"
+                      r"invalid|unreachable|corrupt|missing|not[ _-]found|unavailable|critical|severe|broken|lost",
+                      re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"<[^<>\s]{1,16}>")  # Drain's '<*>' and the masks' '<IP>', '<NUM>', ...
 _SPLIT = re.compile(r"[^A-Za-z0-9_\-]+")
 # Mixed-case tokens whose case changes too often to be a word or CamelCase name: random suffixes like 'rhaVaW'.
 _RANDOM = re.compile(r"[a-z][A-Z][a-z]?[A-Z]|[A-Z]{2}[a-z][A-Z]")
@@ -111,6 +129,23 @@ def fold_key(key: str) -> str:
     return " ".join(word_form(w) for w in key.split())
 
 
+def _host(match: re.Match[str]) -> str:
+    """'host' for a host name: three labels or more ('api.github.com'), or two with a port ('qq.com:80'), the last
+    one with a letter (an IP address or a version stays: its numbers are dropped anyway)."""
+    name, end, text = match.group(0), match.end(), match.string
+    if name.rpartition(".")[2].isdigit():
+        return name
+    if name.count(".") >= 2 or (text.startswith(":", end) and text[end + 1:end + 2].isdigit()):
+        return " host "
+    return name
+
+
+def _value(match: re.Match[str]) -> str:
+    """'=value' for a value (the slot stays, so that 'state=FAILED' still differs from 'state=OK'), unless it reads as
+    a failure."""
+    return match.group(0) if _FAILURE.search(match.group(1)) else "=value "
+
+
 def line_key(text: str) -> str:
     """The words of a log line that say what happened: no numbers, ids, dates or random tokens; lower case.
 
@@ -118,6 +153,9 @@ def line_key(text: str) -> str:
     'debug bad exit status from var tmp rpm-tmp install'
     """
     text = _DROP.sub(" ", text[:8192])
+    if "@" in text:
+        text = _MAIL.sub(" mail ", text)
+    text = _VALUE.sub(_value, _HOST.sub(_host, text))
     words: list[str] = []
     for token in _SPLIT.split(text):
         token = token.strip("-_")
@@ -203,12 +241,17 @@ class DiffDetector(Detector):
         self._scored: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # table id -> (distance, nearest) per key
         self._audited: tuple[EventTable, LineKeys] | None = None  # the table `score` saw last (not the baseline)
         self.fitted = False
+        self._template_text: Callable[[int], str] | None = None
 
     # -- lines ---------------------------------------------------------------------------------------------------
 
     def line_keyer(self) -> LineKeyer:
         """A collector of line keys for one read of logs (the audit calls `bind_lines` with what it collected)."""
         return LineKeyer()
+
+    def bind_templates(self, template_text: Callable[[int], str]) -> None:
+        """Keep the audit's template lookup: a line of a template the good run has is compared by its constant words."""
+        self._template_text = template_text
 
     def bind_lines(self, table: EventTable, keys: LineKeys) -> None:
         """Attach the line keys of an event table; `fit` and `score` find them through their windows' table."""
@@ -249,6 +292,7 @@ class DiffDetector(Detector):
         self.known_columns = np.zeros(N_FEATURES, dtype=bool)
         self.known_columns[base.indices] = True
         self.nn = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(base)
+        self.base_templates = frozenset(int(t) for t in np.unique(table.template[events]))
         self.threshold = self.distance
         self.fitted = True
         self._scored.clear()
@@ -262,7 +306,9 @@ class DiffDetector(Detector):
         return (f"a line is new when the cosine distance of its words (numbers, ids and dates dropped, inflections "
                 f"folded) to its "
                 f"nearest line in the baseline is >= {self.threshold:g} (fixed: less than ~{1 - self.threshold:.0%} "
-                f"of its words shared); consecutive new lines form one finding")
+                f"of its words shared; host names and key=value values count as their slot, and a line of a "
+                f"template the baseline has is compared by the template's words unless what differs reads as a "
+                f"failure); consecutive new lines form one finding")
 
     def describe_windows(self) -> str:
         """What the report's windowing line says."""
@@ -290,8 +336,47 @@ class DiffDetector(Detector):
             d, j = self.nn.kneighbors(self._vectors([keys.texts[i] for i in part]))
             dist[part] = np.clip(d[:, 0], 0.0, 1.0)
             nearest[part] = j[:, 0]
+        if table is not getattr(self, "base_table", None):
+            self._same_template(table, keys, dist, nearest)
         self._scored[id(table)] = (dist, nearest)
         return dist, nearest
+
+    def _same_template(self, table: EventTable, keys: LineKeys, dist: np.ndarray, nearest: np.ndarray) -> None:
+        """New lines of a template the good run has, whose new words say nothing of a failure, are compared by the
+        template's constant words (Drain's): the same event with other values (a user, a file, a class name) is not
+        new. A line whose words that its closest good line lacks read as a failure ('result: FAILURE' in the template
+        of 'result: SUCCESS') keeps its distance."""
+        if self._template_text is None:
+            return
+        new = np.nonzero(dist >= self.threshold)[0]
+        if len(new) == 0:
+            return
+        first = np.full(len(keys.texts), -1, dtype=np.int64)
+        kids, at = np.unique(keys.ids, return_index=True)
+        first[kids] = at
+        todo: list[tuple[int, str]] = []
+        for k in new:
+            e = int(first[k])
+            if e < 0:
+                continue
+            tid = int(table.template[e])
+            if tid not in self.base_templates:
+                continue
+            near = set(self.base_texts[int(nearest[k])].split()) if nearest[k] >= 0 else set()
+            fresh = " ".join(w for w in keys.texts[k].split() if w not in near)
+            if fresh and _FAILURE.search(fresh):
+                continue
+            tkey = line_key(_PLACEHOLDER.sub(" ", self._template_text(tid)))
+            # A few variable slots, not a loose match: the template keeps at least the share of the line's words
+            # that a line must share with a good one (1 - threshold), as the plain comparison asks.
+            if tkey and len(tkey.split()) >= (1.0 - self.threshold) * len(keys.texts[k].split()):
+                todo.append((int(k), tkey))
+        if not todo:
+            return
+        d, j = self.nn.kneighbors(self._vectors([t for _, t in todo]))
+        for (k, _), dk, jk in zip(todo, d[:, 0], j[:, 0], strict=True):
+            if dk < dist[k]:
+                dist[k], nearest[k] = max(float(dk), 0.0), int(jk)
 
     def _vectors(self, texts: list[str]) -> Any:
         """Binary word vectors of audited lines; a word the baseline never has weighs `NEW_WORD_WEIGHT`."""

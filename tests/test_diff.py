@@ -139,3 +139,38 @@ def test_a_change_of_tense_or_number_is_not_a_new_line_but_a_new_error_is(tmp_pa
     report = audit([fail], AuditOptions(baseline=(good,), state_dir=None)).report
     assert report.detector == "diff"
     assert [a.window for a in report.anomalies] == [f"{fail}:6-7"]
+
+
+def test_another_host_user_or_value_is_not_a_new_line(tmp_path: Path) -> None:
+    """Two runs of one server on other days: other clients' host names, other users, other `key=value` values and
+    another e-mail address are the same events with other values. Only the disk error is new."""
+    def day(hosts: list[str], users: list[str], state: str, mail: str) -> list[str]:
+        lines = []
+        for i, (host, user) in enumerate(zip(hosts, users, strict=True)):
+            lines += [f"Jul 17 0{i}:30:35 combo ftpd[2419{i}]: connection from 207.30.238.{i} ({host}) at Sun Jul 17",
+                      f"Jul 17 0{i}:30:36 combo sshd[2420{i}]: Failed password for {user} from 10.0.0.{i} port 4{i}22 "
+                      f"ssh2",
+                      f"Jul 17 0{i}:30:37 combo sshd[2420{i}]: session opened user={user} rhost={host} tty=ssh",
+                      f"Jul 17 0{i}:30:38 combo proxy[77]: {host}:443 close, 1{i}0 bytes sent, 2{i} bytes received"]
+        return lines + [f"Jul 17 09:00:00 combo backup[9]: job nightly finished state={state}",
+                        f"Jul 17 09:00:01 combo mailer[9]: report sent to {mail}"]
+
+    good = _write(tmp_path / "mon.good", day(["host8.topspot.net", "api.github.com", "mail.example.org"],
+                                             ["root", "admin", "test"], "OK", "ops@example.org"))
+    failed = day(["82-68-222-194.dsl.in-addr.zen.co.uk", "block.dropbox.com", "qbwup.imtt.qq.com"],
+                 ["oracle", "guest", "mysql"], "FAILED", "dougal@redhat.com")
+    failed.insert(6, "Jul 17 01:30:39 combo kernel: EXT4-fs error (device sda1): ext4_find_entry: reading directory")
+    fail = _write(tmp_path / "tue.fail", failed)
+    report = audit([fail], AuditOptions(baseline=(good,), state_dir=None)).report
+    assert report.detector == "diff"
+    assert [a.window for a in report.anomalies] == [f"{fail}:7"]  # the disk error, nothing else
+
+
+def test_line_key_masks_host_names_and_values_but_keeps_a_failed_value() -> None:
+    assert line_key("WeChat.exe - short.weixin.qq.com:80 open through proxy proxy.cse.cuhk.edu.hk:5070") == \
+        line_key("WeChat.exe - qq.com:80 open through proxy my-proxy.corp.example:8080") == \
+        "wechat exe host open through proxy host"
+    assert line_key("session opened user=guest rhost=a.b.example.org") == "session opened user value rhost host"
+    assert line_key("job finished state=FAILED") == "job finished state failed"  # a value that reads as a failure
+    assert line_key("Selected source 212.129.9.36 (ntp 3.11.1)") == "selected source ntp"  # addresses stay dropped
+    assert line_key("in com.android.server.wm.WindowStateAnimator") == "in com android server wm windowstateanimator"

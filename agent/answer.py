@@ -763,7 +763,8 @@ def _root_cause(ctx: _Ctx, q: Question) -> Composed:
         facts.append(f"It led to {_describe(symptom, ctx, 100)}.")
     if inc.changed_before:
         c = inc.changed_before[0]
-        facts.append(f"Just before the onset: {_describe(c, ctx, 100)}.")
+        late = c.ts is not None and inc.onset is not None and c.ts > (epoch(inc.onset) or 0.0)
+        facts.append(f"{'Just after' if late else 'Just before'} the onset: {_describe(c, ctx, 100)}.")
     return Composed(" ".join(facts), "root_cause", inc.confidence, facts=facts)
 
 
@@ -1122,11 +1123,17 @@ def _changed(ctx: _Ctx, q: Question) -> Composed:
         text = (f"Nothing in these logs reads as a change (deploy, config, restart, upgrade) just before {inc.id} "
                 f"started at {clock(inc.onset)}.")
         return Composed(text, "changed", "medium", facts=[text])
-    facts = [f"Just before {inc.id} started at {_hm(inc.onset)}:"]
-    for c in inc.changed_before[:4]:
-        gap = (epoch(inc.onset) or 0.0) - (c.ts or 0.0) if c.ts is not None and inc.onset else None
-        facts.append(f"{_describe(c, ctx, 120)}" + (f", {_minutes(gap)} before" if gap is not None and gap >= 0 else "")
-                     + (f" ({c.reason})" if c.reason else "") + ".")
+    gaps = [(epoch(inc.onset) or 0.0) - c.ts if c.ts is not None and inc.onset else None
+            for c in inc.changed_before[:4]]
+    # The engine lists changes up to a few minutes after the onset too (a failover that follows the first errors):
+    # those are said to come after it, never "just before".
+    after = any(g is not None and g < 0 for g in gaps)
+    facts = [f"{'Around' if after else 'Just before'} the start of {inc.id} at {_hm(inc.onset)}:"]
+    for c, gap in zip(inc.changed_before[:4], gaps, strict=True):
+        when = ""
+        if gap is not None:
+            when = f", {_minutes(gap)} before" if gap >= 0 else f", {_minutes(-gap)} after the onset"
+        facts.append(f"{_describe(c, ctx, 120)}{when}" + (f" ({c.reason})" if c.reason else "") + ".")
     return Composed(" ".join(facts), "changed", inc.confidence, facts=facts)
 
 
@@ -1325,7 +1332,8 @@ def explain_triage(ws: Workspace, store: EvidenceStore) -> Composed:
     inc = _pick_incident(ctx, q)
     if inc is not None and inc.changed_before:
         c = inc.changed_before[0]
-        composed.facts.append(f"Changed just before the onset: {_describe(c, ctx, 100)}.")
+        late = c.ts is not None and inc.onset is not None and c.ts > (epoch(inc.onset) or 0.0)
+        composed.facts.append(f"Changed just {'after' if late else 'before'} the onset: {_describe(c, ctx, 100)}.")
         composed.text = " ".join(composed.facts)
     composed.cited = list(ctx.cited)
     return composed

@@ -402,3 +402,39 @@ def test_what_is_unrelated_lists_the_dismissed_activity(sleuth: Sleuth, incident
         assert answer.kind == "related" and answer.text.startswith("Judged unrelated to I1"), (question, answer.text)
         assert len(cited_lines(answer.text)) >= 2
         assert_citations_resolve(answer.text, path)
+
+
+def test_a_change_after_the_onset_is_not_said_to_come_before_it(tmp_path: Path) -> None:
+    """The engine lists changes up to a few minutes after the onset (a failover that follows the first errors):
+    the answer says they came after it, not "just before"."""
+    import json
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(5)
+    t0 = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
+    onset, end = t0 + timedelta(minutes=90), t0 + timedelta(minutes=120)
+    app, ha = [], []
+    t = t0
+    while t < end:
+        t += timedelta(seconds=rng.expovariate(1.0))
+        bad = t >= onset and rng.random() < 0.5
+        app.append(json.dumps({"ts": t.isoformat().replace("+00:00", "Z"), "level": "error" if bad else "info",
+                               "service": "shop", "host": "web1", "status": 500 if bad else 200,
+                               "msg": "cannot execute INSERT in a read-only transaction" if bad else "request completed"}))
+        if rng.random() < 0.02:
+            ha.append(f"{t:%Y-%m-%d %H:%M:%S},{t.microsecond // 1000:03d} INFO: no action. I am (pg-1), the leader "
+                      f"with the lock")
+    fail = onset + timedelta(seconds=40)
+    ha.append(f"{fail:%Y-%m-%d %H:%M:%S},000 INFO: promoted self to leader by acquiring session lock")
+    ha.sort()
+    (tmp_path / "app.json.log").write_text("\n".join(app) + "\n")
+    (tmp_path / "patroni.log").write_text("\n".join(ha) + "\n")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(tmp_path / "app.json.log"), str(tmp_path / "patroni.log")])
+    tri = s.workspace.result.triage
+    assert tri is not None and tri.incidents, tri
+    assert any("promoted self" in c.text for c in tri.incidents[0].changed_before), tri.incidents[0].changed_before
+    answer = s.ask("what changed just before it started?")
+    assert "promoted self to leader" in answer.text and "after the onset" in answer.text, answer.text
+    assert not answer.text.startswith("Just before"), answer.text

@@ -192,3 +192,75 @@ def test_a_few_lines_dated_a_week_before_do_not_stretch_the_time_axis(tmp_path: 
     inc = t.incidents[0]
     assert abs(inc.onset_ts - ONSET.timestamp()) <= 300, inc.onset
     assert "time jump" in inc.title
+
+
+def _es_folder(folder: Path, seed: int = 7) -> None:
+    """An ingest API bulk-writes to Elasticsearch behind envoy. At ONSET a data node passes the flood-stage
+    watermark; the master (which alone logs it, once a minute) marks the indices read-only, the API's bulk writes
+    fail quoting the block's reason, and clients get 503. Red herring: GC pressure on another node since 40
+    minutes before."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    master, data2, app, envoy = [], [], [], []
+
+    def es(rows: list, t: datetime, node: str, level: str, comp: str, msg: str) -> None:
+        rows.append((t, json.dumps({"type": "server", "timestamp": f"{t:%Y-%m-%dT%H:%M:%S},{t.microsecond // 1000:03d}Z",
+                                    "level": level, "component": comp, "cluster.name": "logs-prod",
+                                    "node.name": node, "message": msg})))
+
+    t = T0
+    while t < END:
+        t += timedelta(seconds=rng.uniform(100, 300))
+        es(master, t, "es-master-1", "INFO", "o.e.c.m.MetadataMappingService", "[orders-000042/x1] update_mapping [_doc]")
+    t = ONSET + timedelta(seconds=40)
+    while t < END:
+        es(master, t, "es-master-1", "WARN", "o.e.c.r.a.DiskThresholdMonitor",
+           "flood stage disk watermark [95%] exceeded on [pQ7v][es-data-1][/var/lib/elasticsearch] free: 4.1gb[4%], "
+           "all indices on this node will be marked read-only")
+        t += timedelta(seconds=60)
+    t = ONSET - timedelta(minutes=40)
+    while t < END:
+        t += timedelta(seconds=rng.uniform(8, 30))
+        d = rng.uniform(1.1, 4.8)
+        es(data2, t, "es-data-2", "WARN", "o.e.m.j.JvmGcMonitorService",
+           f"[gc][{int(t.timestamp()) % 100000}] overhead, spent [{d:.1f}s] collecting in the last [{d + 0.4:.1f}s]")
+    t = T0
+    while t < END:
+        t += timedelta(seconds=rng.uniform(3, 7))
+        stamp = f"[{t:%Y-%m-%d %H:%M:%S},{t.microsecond // 1000:03d}]"
+        if t >= ONSET + timedelta(seconds=5):
+            app.append((t, f"{stamp} ERROR in writer: bulk request failed: {rng.randint(200, 500)} document(s) failed "
+                           f"to index."))
+            app.append((t, f"{stamp} ERROR in writer: first failure: {{'index': {{'_index': 'orders-000042', "
+                           f"'status': 429, 'error': {{'type': 'cluster_block_exception', 'reason': 'index "
+                           f"[orders-000042] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage "
+                           f"watermark, index has read-only-allow-delete block];'}}}}}}"))
+        else:
+            app.append((t, f"{stamp} INFO in writer: bulk indexed {rng.randint(200, 500)} docs into orders-000042 "
+                           f"in {rng.randint(80, 400)}ms"))
+    t = T0
+    while t < END:
+        t += timedelta(seconds=rng.expovariate(0.8))
+        post = rng.random() < 0.6
+        status = 503 if post and t >= ONSET + timedelta(seconds=5) else (202 if post else 200)
+        path = "/api/v1/events" if post else "/api/v1/events/search"
+        envoy.append((t, f'[{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z] "{"POST" if post else "GET"} {path} '
+                         f'HTTP/1.1" {status} - 2048 57 12 11 "10.20.1.7" "fluent-bit/2.2.0" "id" "ingest" '
+                         f'"10.0.3.31:8000"'))
+    for name, rows in (("es-master-1_server.json", master), ("es-data-2_server.json", data2),
+                       ("ingest-api.log", app), ("envoy-access.log", envoy)):
+        rows.sort(key=lambda r: r[0])
+        (folder / name).write_text("\n".join(r for _, r in rows) + "\n")
+
+
+def test_a_server_condition_that_the_clients_errors_quote_is_on_the_path_and_ranks_first(tmp_path: Path) -> None:
+    _es_folder(tmp_path)
+    t = triage([str(tmp_path)])
+    inc = t.incidents[0]
+    top = inc.candidates[0]
+    assert top.file.endswith("es-master-1_server.json") and "flood stage disk watermark" in top.text, \
+        [(c.text[:60], c.reasons) for c in inc.candidates]
+    assert any("repeats this line's words" in r for r in top.reasons)
+    assert "flood stage" in inc.title
+    assert not any("es-data-2" in (c.file or "") for c in inc.candidates[:1])
+    assert any((u.file or "").endswith("es-data-2_server.json") for u in t.unrelated)

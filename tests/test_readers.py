@@ -173,6 +173,11 @@ CASES = [
      "E0314 10:22:35.123456       1 reflector.go:138] failed to list *v1.Pod: connection refused\n"
      "I0314 10:22:36.000001       1 leaderelection.go:250] attempting to acquire leader lease\n",
      dict(level="ERROR", text="failed to list *v1.Pod: connection refused")),
+    ("ruby_logger",  # Rails / Sidekiq: severity letter, time, pid, severity word, program name, message
+     "E, [2025-03-14T10:22:35.123456 #4711] ERROR -- sidekiq: [jid-9] Redis::CannotConnectError: connection refused\n"
+     "I, [2025-03-14T10:22:36.000001 #4711]  INFO -- : [req-1] Completed 200 OK in 12ms\n",
+     dict(ts=utc(2025, 3, 14, 10, 22, 35.123456), level="ERROR", service="sidekiq",
+          text="[jid-9] Redis::CannotConnectError: connection refused")),
     ("container",  # docker compose logs: the container's name, then its own layout
      "api-1     | 2025-03-14T10:22:35.201Z ERROR could not connect to server: Connection refused\n"
      "web-1     | 2025-03-14T10:22:35.300Z info: GET /cart 502 1952ms\n",

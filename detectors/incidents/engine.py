@@ -96,6 +96,7 @@ class _Ctx:
     origin: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per source: its time group's start
     warmup_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per source: how long its group must have
     # logged before a key in it can be new (a 25th of the group's span, as the rate tests' warmup is of the whole)
+    word_keys: dict[str, int] | None = None  # word -> how many keys' texts hold it (filled lazily, _echoes)
 
     def host_services(self, host: int) -> set[str]:
         """The services (daemons) seen logging on a host."""
@@ -1266,6 +1267,21 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
             if text and _names_place(text, pattern, tokens, roles):
                 out.add(id(c))
                 break
+    # A failure whose own rare words a failing step on the path repeats is on the path: the client quotes the
+    # server's reason ("blocked by: [disk usage exceeded flood-stage watermark ...]" after the cluster's "flood
+    # stage disk watermark [95%] exceeded on [es-data-1]"), though it names no host of it.
+    for c in steps:
+        if id(c) in out or c.c.key < 0 or ctx.keys.bad[c.c.key] < 0.25:
+            continue
+        mine = _rare_words(ctx, texts.get(id(c), "") or ctx.keys.text[c.c.key])
+        if len(mine) < 2:
+            continue
+        for o in steps:
+            if id(o) not in out or o is c or o.c.key < 0 or ctx.keys.bad[o.c.key] < 0.55 or _same_place(ctx, o, c):
+                continue
+            if len(mine & _rare_words(ctx, texts.get(id(o), "") or ctx.keys.text[o.c.key])) >= 2:
+                out.add(id(c))
+                break
     # A failing client of a step on the path is on it too: "could not connect to server ... host "postgres"" on
     # api-1 names the failed database, and the front door's 502s follow (nothing logs the api as the front's
     # upstream). Until nothing changes.
@@ -1300,6 +1316,29 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
                     grew = True
                     break
     return out
+
+
+_WORD = re.compile(r"[a-z]{5,}")
+# Words of failures in general: shared by any two error messages, they link nothing.
+_COMMON_WORDS = frozenset((
+    "error", "errors", "failed", "failure", "exception", "exceeded", "timeout", "timed", "request", "requests",
+    "response", "connection", "connect", "refused", "unable", "cannot", "could", "server", "service", "client",
+    "retry", "retrying", "attempt", "limit", "invalid", "unavailable", "status", "value", "reason", "caused",
+    "while", "after", "before", "because", "which", "there", "their", "about", "other", "still", "total"))
+
+
+def _rare_words(ctx: _Ctx, text: str) -> set[str]:
+    """The words of a text (five letters or more, not a failure's common words) that at most three keys' texts
+    (or 2 % of the keys) hold: what a line says that few others say."""
+    if ctx.word_keys is None:
+        counts: dict[str, int] = {}
+        for t in ctx.keys.text:
+            for w in set(_WORD.findall(t.lower())):
+                counts[w] = counts.get(w, 0) + 1
+        ctx.word_keys = counts
+    cap = max(3, int(0.02 * len(ctx.keys.text)))
+    return {w for w in _WORD.findall(text.lower())
+            if w not in _COMMON_WORDS and ctx.word_keys.get(w, 0) <= cap}
 
 
 def _name_pattern(names: set[str]) -> re.Pattern[str] | None:
@@ -1457,6 +1496,26 @@ def _trace_end(src: str, n: int) -> str | None:
     return None
 
 
+_TAGS_ONLY = re.compile(r"\s*(?:\[[^\]\n]{0,80}\]\s*)*")  # a message of nothing but bracketed tags
+
+
+_TRACE_HEAD = "Traceback (most recent call last):"
+_TRACE_END = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b(?::|$)")
+
+
+def _trace_end(src: str, n: int) -> str | None:
+    """The exception line that ends the Python traceback opening at line n (within 60 lines), as a message: what
+    failed, where the first line only says a traceback follows."""
+    got = context_many(src, [n], before=0, after=60).get(n, [])
+    for ln, t in got:
+        if ln <= n:
+            continue
+        msg = message_of(t)
+        if _TRACE_END.match(msg):
+            return msg
+    return None
+
+
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
     """Read the message of these events back from their files (one pass per file), into ctx.texts."""
     want: dict[str, list[int]] = {}
@@ -1511,6 +1570,24 @@ def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
             if role:
                 f, ln = _where(ctx, o.event)
                 out[id(c)] = f"the line at {f}:{ln} (a {role[0]} client's error; {role[0]} runs here)"
+                break
+    # A failure elsewhere that repeats this step's rare words quotes it: "blocked by: [... flood-stage watermark]"
+    # quotes "flood stage disk watermark [95%] exceeded" (a periodic report may come a little after the quote).
+    for c in steps:
+        if id(c) in out or c.c.key < 0 or keys.bad[c.c.key] < 0.25:
+            continue
+        mine = _rare_words(ctx, ctx.texts.get(c.event, "") or keys.text[c.c.key])
+        if len(mine) < 2:
+            continue
+        for o in steps:
+            # (the quote reads as a clearly worse failure: a client's ERROR on the server's WARN condition; two
+            # clients' errors quoting one server are neither the other's cause)
+            if o is c or o.c.key < 0 or o.event < 0 or keys.bad[o.c.key] < 0.55 or _same_place(ctx, o, c) \
+                    or o.ts < c.ts - 120.0 or keys.bad[o.c.key] < keys.bad[c.c.key] + 0.15:
+                continue
+            if len(mine & _rare_words(ctx, ctx.texts.get(o.event, "") or keys.text[o.c.key])) >= 2:
+                f, ln = _where(ctx, o.event)
+                out[id(c)] = f"the line at {f}:{ln} (it repeats this line's words)"
                 break
     return out
 

@@ -1100,9 +1100,23 @@ def _first(ctx: _Ctx, q: Question) -> Composed:
         if name and name not in seen:
             seen[name] = s
     if not seen:
-        s = ordered[0]  # the earliest line, by time
-        text = f"The chain of {inc.id} starts with {_describe(s, ctx)}; its lines carry no {attr} names."
-        return Composed(text, "first", inc.confidence, facts=[text])
+        # No line names one: the files say where (a folder of logs is often laid out one file or folder a host).
+        by_file: dict[str, Step] = {}
+        for s in ordered:
+            path = (s.where or "").rpartition(":")[0]
+            if path and path not in by_file:
+                by_file[path] = s
+        if not by_file:
+            s = ordered[0]  # the earliest line, by time
+            text = f"The chain of {inc.id} starts with {_describe(s, ctx)}; its lines carry no {attr} names."
+            return Composed(text, "first", inc.confidence, facts=[text])
+        files = list(by_file)
+        facts = [f"No line of {inc.id}'s chain names a {attr}; by file, {ctx._short.get(files[0], files[0])} "
+                 f"logged it first: {_describe(by_file[files[0]], ctx)}."]
+        if len(files) > 1:
+            facts.append("Then " + "; ".join(f"{ctx._short.get(f, f)}: {_describe(by_file[f], ctx, 90)}"
+                                             for f in files[1:4]) + ".")
+        return Composed(" ".join(facts), "first", inc.confidence, facts=facts)
     names = list(seen)
     adj, low = _lead(inc.confidence, inc.confidence_reason)
     first = seen[names[0]]

@@ -404,9 +404,8 @@ def test_what_is_unrelated_lists_the_dismissed_activity(sleuth: Sleuth, incident
         assert_citations_resolve(answer.text, path)
 
 
-def test_a_change_after_the_onset_is_not_said_to_come_before_it(tmp_path: Path) -> None:
-    """The engine lists changes up to a few minutes after the onset (a failover that follows the first errors):
-    the answer says they came after it, not "just before"."""
+def _failover_folder(folder: Path, host: bool = True) -> None:
+    """A shop's writes fail from 09:30 (read-only transaction, 500s); Patroni promotes another node 40 s later."""
     import json
     import random
     from datetime import UTC, datetime, timedelta
@@ -420,7 +419,7 @@ def test_a_change_after_the_onset_is_not_said_to_come_before_it(tmp_path: Path) 
         t += timedelta(seconds=rng.expovariate(1.0))
         bad = t >= onset and rng.random() < 0.5
         app.append(json.dumps({"ts": t.isoformat().replace("+00:00", "Z"), "level": "error" if bad else "info",
-                               "service": "shop", "host": "web1", "status": 500 if bad else 200,
+                               "service": "shop", **({"host": "web1"} if host else {}), "status": 500 if bad else 200,
                                "msg": "cannot execute INSERT in a read-only transaction" if bad else "request completed"}))
         if rng.random() < 0.02:
             ha.append(f"{t:%Y-%m-%d %H:%M:%S},{t.microsecond // 1000:03d} INFO: no action. I am (pg-1), the leader "
@@ -428,8 +427,14 @@ def test_a_change_after_the_onset_is_not_said_to_come_before_it(tmp_path: Path) 
     fail = onset + timedelta(seconds=40)
     ha.append(f"{fail:%Y-%m-%d %H:%M:%S},000 INFO: promoted self to leader by acquiring session lock")
     ha.sort()
-    (tmp_path / "app.json.log").write_text("\n".join(app) + "\n")
-    (tmp_path / "patroni.log").write_text("\n".join(ha) + "\n")
+    (folder / "app.json.log").write_text("\n".join(app) + "\n")
+    (folder / "patroni.log").write_text("\n".join(ha) + "\n")
+
+
+def test_a_change_after_the_onset_is_not_said_to_come_before_it(tmp_path: Path) -> None:
+    """The engine lists changes up to a few minutes after the onset (a failover that follows the first errors):
+    the answer says they came after it, not "just before"."""
+    _failover_folder(tmp_path)
     s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
     s.audit([str(tmp_path / "app.json.log"), str(tmp_path / "patroni.log")])
     tri = s.workspace.result.triage
@@ -438,3 +443,12 @@ def test_a_change_after_the_onset_is_not_said_to_come_before_it(tmp_path: Path) 
     answer = s.ask("what changed just before it started?")
     assert "promoted self to leader" in answer.text and "after the onset" in answer.text, answer.text
     assert not answer.text.startswith("Just before"), answer.text
+
+
+def test_which_host_first_names_the_file_when_no_line_names_a_host(tmp_path: Path) -> None:
+    _failover_folder(tmp_path, host=False)
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(tmp_path / "app.json.log"), str(tmp_path / "patroni.log")])
+    answer = s.ask("which host failed first?")
+    assert answer.kind == "first" and "by file, app.json.log logged it first" in answer.text, answer.text
+    assert_citations_resolve(answer.text, tmp_path / "app.json.log")

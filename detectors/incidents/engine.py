@@ -1496,26 +1496,6 @@ def _trace_end(src: str, n: int) -> str | None:
     return None
 
 
-_TAGS_ONLY = re.compile(r"\s*(?:\[[^\]\n]{0,80}\]\s*)*")  # a message of nothing but bracketed tags
-
-
-_TRACE_HEAD = "Traceback (most recent call last):"
-_TRACE_END = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b(?::|$)")
-
-
-def _trace_end(src: str, n: int) -> str | None:
-    """The exception line that ends the Python traceback opening at line n (within 60 lines), as a message: what
-    failed, where the first line only says a traceback follows."""
-    got = context_many(src, [n], before=0, after=60).get(n, [])
-    for ln, t in got:
-        if ln <= n:
-            continue
-        msg = message_of(t)
-        if _TRACE_END.match(msg):
-            return msg
-    return None
-
-
 def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
     """Read the message of these events back from their files (one pass per file), into ctx.texts."""
     want: dict[str, list[int]] = {}

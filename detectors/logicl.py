@@ -236,6 +236,8 @@ class LogICL:
         self._context_vecs = np.zeros((0, 1), np.float32)
         self._context_version = ""
         self._known: dict[str, int] = {}  # every line of the fit units -> units holding it (`set_context`)
+        self.known_errors = 0  # lines of the fit units at ERROR/FATAL level, judged all the same (`set_context`)
+        self.fit_floor: float | None = None  # the closest a known line came to a pool failure (`set_context`)
 
     def set_context(self, units: Sequence[Sequence[str]], share: float | None = None) -> int:
         """Unlabelled lines of the system being judged (e.g. the audit's fit windows): a line present in at least
@@ -246,28 +248,82 @@ class LogICL:
         are concentrated in time (in few units) and stay for the pool to judge. Returns the number of context lines.
 
         With `settings.known_lines`, every line of the units, however rare, is known to this log: a later sample's
-        known line is not judged (its vote is 0, "already logged in the fit part"); the pool judges what is new.
+        known line is not judged (its vote is 0, "already logged in the fit part"); the pool judges what is new, and
+        (`judge_known_errors`) the lines logged at ERROR level or worse, known or not: a failure that recurs from
+        the log's start is no habit. With `fit_floor`, the known lines also calibrate the vote (`_calibrate`).
         """
         share = self.settings.context_share if share is None else share
         self._context = []
         self._context_vecs = np.zeros((0, 1), np.float32)
         self._context_version = ""
         self._known = {}
+        self.known_errors = 0
         if self.settings.known_lines:
             for ls in units:
                 for t in set(ls):
                     self._known[t] = self._known.get(t, 0) + 1
+            if self.settings.judge_known_errors:
+                # A line the log itself logged at ERROR or FATAL level is judged all the same: the rule is for a
+                # log's odd-looking habits, and an error is no habit however often it was logged before.
+                errors = [t for t in self._known if states_error(t)]
+                for t in errors:
+                    del self._known[t]
+                self.known_errors = len(errors)
             if self._known:
                 self._context_version = "known:" + hashlib.sha1("\n".join(sorted(self._known)).encode()).hexdigest()[:12]
+        self.fit_floor = None
         recurring = recurring_lines(units, share)
-        if not recurring:
-            return 0
         keep = [t for t, _ in recurring]
-        self._context = [Demo(f"context:{i}", t, "normal", CONTEXT_SYSTEM, f"in {c} of {len(units)} fit units",
-                              "line", [t], 0.0, True) for i, (t, c) in enumerate(recurring)]
-        self._context_vecs = np.asarray(self.pool.encoder.encode(keep), np.float32)
-        self._context_version += hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12]
+        if recurring:
+            self._context = [Demo(f"context:{i}", t, "normal", CONTEXT_SYSTEM, f"in {c} of {len(units)} fit units",
+                                  "line", [t], 0.0, True) for i, (t, c) in enumerate(recurring)]
+            self._context_vecs = np.asarray(self.pool.encoder.encode(keep), np.float32)
+            self._context_version += hashlib.sha1("\n".join(keep).encode()).hexdigest()[:12]
+        if self.settings.fit_floor and self._known and len(self.pool):
+            self.fit_floor = self._calibrate()
+            if self.fit_floor is not None:
+                self._context_version += f"floor:{self.fit_floor:.4f}"
         return len(keep)
+
+    def _calibrate(self) -> float | None:
+        """The similarity at which the pool's failures matched lines this log had already logged (the known lines
+        below ERROR level, taken as its normal behaviour, as `known_lines` takes them): the highest similarity of
+        a failure demo that decided such a line's vote as anomalous. None when the pool calls none of them an anomaly.
+
+        A later line below ERROR level is voted anomalous only by failure demos closer than that (`_line_floor`):
+        a pool whose failures resemble this log's routine lines at 0.6 says nothing about a new line at 0.5. It
+        is the label-free calibration of a classical detector (a new window must beat what the fit windows reach),
+        taken on the vote's evidence, the similarity, since the vote itself is 0 or 1 for most lines. As the
+        classical detector's rare errors, a line at ERROR level or worse is held to `min_sim` only: the floor
+        would otherwise silence a log's failures wherever its routine lines look a little like the pool's.
+        """
+        recurring = {d.text for d in self._context}  # voted normal by their own context demo: nothing to learn
+        lines = [t for t in self._known if not states_error(t) and t not in recurring]
+        if not lines:
+            return None
+        s = self.settings
+        prior = self.prior()
+        top: float | None = None
+        for t, qv in zip(lines, self.pool.encoder.encode(lines)):
+            nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
+            floor = self._line_floor(t, calibrated=False)
+            if vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=floor) < 0.5:
+                continue
+            sims = [r.similarity for r in nb if r.demo.y and r.similarity >= floor]
+            if sims and (top is None or max(sims) > top):
+                top = max(sims)
+        return top
+
+    def _line_floor(self, line: str | None, *, calibrated: bool = True) -> float:
+        """The least similarity of a demo that votes on this line: `min_sim` for a line at ERROR level or worse (or a
+        sample voted whole); for any other line `plain_min_sim`, and above `fit_floor` once calibrated."""
+        s = self.settings
+        if line is None or states_error(line):
+            return s.min_sim
+        floor = max(s.min_sim, s.plain_min_sim)
+        if calibrated and self.fit_floor is not None:
+            floor = max(floor, float(np.nextafter(np.float32(self.fit_floor), np.float32(2))))
+        return floor
 
     def is_known(self, line: str) -> bool:
         """Whether the fit part already logged this line (`set_context` with `settings.known_lines`)."""
@@ -342,8 +398,8 @@ class LogICL:
         prior = self.prior()
         for t, qv in zip(distinct, vecs):
             nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
-            floor = s.min_sim if _reads_as_failure(t) else max(s.min_sim, s.plain_min_sim)
-            by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=floor), t)
+            by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior,
+                                   min_sim=self._line_floor(t)), t)
         out: list[tuple[list[Retrieved], float, str | None]] = []
         for ls in lines:
             out.append(max((by_line[t] for t in ls), key=lambda x: x[1], default=([], 0.5, None)))
@@ -380,8 +436,7 @@ class LogICL:
             else:
                 by_sim = sorted(cands, key=lambda r: -r.similarity)[: s.k_vote]
                 one = lines[i][0] if lines is not None and len(lines[i]) == 1 else None
-                floor = s.min_sim if one is None or _reads_as_failure(one) else max(s.min_sim, s.plain_min_sim)
-                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=floor)
+                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=self._line_floor(one))
             out.append((self._select(qv, cands, text) if qv is not None and want[i] else [], by_sim, p, focus))
         return out
 
@@ -477,13 +532,16 @@ def default_pool_dir() -> Path:
 _LEVEL_PREFIX = re.compile("(" + "|".join(name for name in LEVELS if name) + "): ")  # as `_texts` writes them
 
 
-def _reads_as_failure(line: str) -> bool:
-    """Whether a window line ("LEVEL: text" or text) says by its own level or words that something failed."""
-    from detectors.incidents.semantics import badness  # here: the incident package is not needed to load LogICL
+# A line's own level, in capitals, as `_texts` ("ERROR: text"), a demo's text ("ERROR manager: text") or a raw
+# record ("KERNEL FATAL data TLB error", BGL's component then level) write it: among the first three words, unless
+# the first is a milder level. Words in a message ("Error: ...", "DB Error ...", "failed") are no level.
+_ERROR_LEVEL = re.compile(r"(?!(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING)\b)(?:[\w.\-]+\s+){0,2}"
+                          r"(?:ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|EMERG|EMERGENCY|ALERT|FAILURE)(?::|\s|$)")
 
-    m = _LEVEL_PREFIX.match(line)
-    level = LEVELS.index(m.group(1)) if m else 0
-    return badness(line[m.end():] if m else line, level, 0, False) >= 0.4
+
+def states_error(line: str) -> bool:
+    """Whether a line carries the ERROR level or a worse one: the log says itself that something failed there."""
+    return _ERROR_LEVEL.match(line) is not None
 
 
 def _without_level(line: str) -> str:
@@ -608,6 +666,12 @@ class LogICLDetector(Detector):
         if self.known_lines:
             known = (f"; the {self.known_lines} distinct line(s) they hold are known to this log and not judged: "
                      "the pool judges the lines the fit part never logged")
+        engine = self._engine
+        if engine is not None and engine.known_errors:
+            known += f", and the {engine.known_errors} it logged at ERROR level or worse all the same"
+        if engine is not None and engine.fit_floor is not None:
+            known += (f"; the pool's failures came as close as similarity {engine.fit_floor:.2f} to a known line, so "
+                      "a line below ERROR level needs a failure demonstration closer than that")
         return (f"{fitted_on}, for its lines only, no label (logicl judges each window against {what}; "
                 f"{self.context_lines} line(s) present in at least {self.settings.context_share:.0%} of the "
                 f"{self.context_units} fit windows vote as this log's normal background{known})")

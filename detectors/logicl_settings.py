@@ -20,8 +20,9 @@ class LogICLSettings:
     tau: float = 0.05  # vote temperature (cosine units)
     target_weight: float = 2.0  # weight of the target system's own few-shot demos in the vote
     min_sim: float = 0.0  # only demos at least this similar vote; none that close: normal
-    plain_min_sim: float = 0.55  # a line whose own words and level say nothing of a failure needs demos this close
-    # to be voted anomalous (a priori, not tuned: a boot banner must not pass for a failure at similarity 0.45)
+    plain_min_sim: float = 0.55  # a line below ERROR level needs demos this close to be voted anomalous (a boot
+    # banner must not pass for a failure at similarity 0.45; nor may failure words alone: HPC's 'risBoot ... Error:
+    # Timed out' at 0.50 from unrelated demos; set on the unlabelled Loghub logs, not on labels)
     balance: bool = True  # divide vote weights by the pool's class shares (pools hold far more normal demos)
     aggregate: str = "max"  # multi-line samples: "max" = by their most anomalous line; "sample" = voted as a whole
     # (a whole window's text carries its system's style, which does not transfer; its lines' meaning does. "max"
@@ -32,6 +33,12 @@ class LogICLSettings:
     # only what is new to this log is (`LogICL.set_context`). The pool knows failures elsewhere, not this log's habits:
     # a healthy log's own odd-looking lines, already present before, are not news, however they resemble another
     # system's failures. With the audit's default fit (the earlier half) the later half is judged for what it adds.
+    judge_known_errors: bool = True  # with `known_lines`: a fit-part line at ERROR/FATAL level is judged all the same
+    # (the log says itself that it failed there; `known_lines` is for a log's odd-looking habits, not its errors)
+    fit_floor: bool = False  # with `known_lines`: a line below ERROR level is voted anomalous only by failure demos
+    # closer to it than the pool's failures came to any known line of the fit part (`LogICL._calibrate`). Off: on the
+    # 13 Loghub logs, OpenStack and BGL it changed no verdict once `plain_min_sim` holds for every line below ERROR
+    # level, and encoding the known lines cost Mac's audit 24 CPU s more (30 -> 54)
     max_tokens: int = 120  # bound on the LLM's answer
     selection: str = "mmr"  # "mmr" | "knn" (top-k by relevance) | "random" | "none" (zero-shot)
     seed: int = 0  # for "random"

@@ -454,7 +454,8 @@ def shipped_row(name: str, texts: Sequence[str], lines_of: dict[str, list[str]],
 def _audit_split_rows(data: Path, seed: int, source: Sequence[Demo], encoder: Encoder, log: Any) -> list[Row]:
     """OpenStack split as `sleuth audit` splits a log: the earlier half of the instances (file order) is the fit
     part, the later half is judged. The shuffled split puts each failure kind in both halves, so the audit's rule
-    (a line the fit part already logged is not judged) has nothing new to find there; in the file's own order all
+    (a line the fit part already logged is not judged, unless logged at ERROR level or worse) finds only the
+    recurring errors there; in the file's own order all
     179 anomalous instances come after the first half. The builtin source pool's vote (MiniLM kNN, 0 shots) is the
     baseline on the same split."""
     part_a, test = _openstack_items(data, seed, ordered=True)
@@ -510,7 +511,8 @@ def loghub_quiet(data: Path, log: Any = print) -> dict[str, dict[str, Any]]:
 def bgl_audit(data: Path, log: Any = print) -> dict[str, dict[str, Any]]:
     """`sleuth audit BGL_20k.log --detector logicl` as a user would (default windows and fit), window F1 against the
     file's line labels (a window is anomalous when one of its lines is), with and without `known_lines`: the price
-    of leaving the fit part's lines unjudged on a log whose failures recur from its start."""
+    of leaving the fit part's lines unjudged (its ERROR/FATAL lines are judged all the same) on a log whose failures
+    recur from its start."""
     import retrieval.pool  # noqa: F401 - registers how LogICL opens its pool folder
     from detectors.pipeline import AuditOptions, audit
 

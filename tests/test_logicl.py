@@ -478,6 +478,21 @@ def test_a_short_log_is_judged_with_a_single_fit_window(tmp_path: Path) -> None:
     assert a.line == 23  # the line that decided the vote, not the window's first (line 6)
 
 
+def test_failure_words_without_an_error_level_need_a_close_demonstration_too() -> None:
+    # HPC's 'risBoot ... Error: Timed out while waiting for SRM prompt' was voted anomalous at similarity 0.50 from
+    # unrelated demos (disk usage, could not extend file): words alone are weak evidence at that distance. The same
+    # text at ERROR level, where the log says itself that it failed, is voted from the same demos.
+    enc = HashEncoder(128)
+    words = "machine check timed out error on node 7"
+    levelled = "ERROR: machine check timed out error on node 7"
+    failures = enc.encode([d.text for d in _pool().demos if d.y])
+    closest = (enc.encode([words, levelled]) @ failures.T).max(axis=1)
+    assert 0.3 < closest[0] < 0.55 and 0.3 < closest[1] < 0.55  # between min_sim and plain_min_sim
+    eng = LogICL(_pool(), settings=LogICLSettings(k_vote=3, tau=0.05, min_sim=0.3, aggregate="max"))
+    got = eng.retrieve([words, levelled], [[words], [levelled]], demos=False)
+    assert got[0][2] == 0.0 and got[1][2] == 1.0
+
+
 def test_a_line_that_reads_as_no_failure_needs_a_close_demonstration() -> None:
     # A boot banner a little like a failure demo (similarity 0.3 here) is not voted anomalous; a line that says
     # FATAL/error itself is, from the same demos. plain_min_sim 0 restores the old, looser vote.

@@ -165,8 +165,12 @@ def test_a_logs_recurring_lines_vote_as_its_normal_background_and_a_rare_failure
     after = engine.judge_many([routine, rare], use_llm=False)
     assert after[0].label == "normal" and after[0].neighbours[0].demo.system == "this log"
     assert after[1].label == "anomaly"
-    assert engine.set_context(units, share=0) == 0  # no background; the routine line is still known (logged before)
-    assert engine.judge(routine, use_llm=False).label == "normal" and engine.judge(rare, use_llm=False).label == "anomaly"
+    # No background: the routine line is known (logged before) but logged at ERROR level, so it is judged all the
+    # same (`judge_known_errors`); without that rule it is known and not judged.
+    assert engine.set_context(units, share=0) == 0 and engine.known_errors == 1
+    assert engine.judge(routine, use_llm=False).label == "anomaly" and engine.judge(rare, use_llm=False).label == "anomaly"
+    quiet = LogICL(pool, settings=LogICLSettings(min_sim=0.0, judge_known_errors=False))
+    assert quiet.set_context(units, share=0) == 0 and quiet.judge(routine, use_llm=False).label == "normal"
     bare = LogICL(pool, settings=LogICLSettings(min_sim=0.0, known_lines=False))
     assert bare.set_context(units, share=0) == 0 and bare.judge(routine, use_llm=False).label == "anomaly"
 
@@ -174,11 +178,12 @@ def test_a_logs_recurring_lines_vote_as_its_normal_background_and_a_rare_failure
 def test_a_line_the_fit_part_already_logged_is_known_and_only_new_lines_are_judged() -> None:
     # A healthy log's odd-looking line, logged once in its earlier (fit) part, is not news when it comes again: rare
     # there, it is no recurring background, yet it is this log's own behaviour. A failure line the fit part never
-    # logged is judged by the pool as before.
+    # logged is judged by the pool as before. (The odd line is a warning: one logged at ERROR level is judged all the
+    # same, see the next test.)
     from detectors.logicl import LogICL, LogICLSettings
 
     pool = InMemoryRetriever(HashEncoder(256), _system("alpha") + _system("beta"))
-    odd = "ERROR: gamma disk failure fatal error on node 1"
+    odd = "WARN: gamma disk failure fatal error on node 1"
     new = "ERROR: gamma disk failure fatal error on node 5"
     units = [[f"INFO: gamma job {i % 5} finished ok in <*> ms"] for i in range(40)]
     units[7].append(odd)  # once: below the recurring share, so not context
@@ -189,9 +194,60 @@ def test_a_line_the_fit_part_already_logged_is_known_and_only_new_lines_are_judg
     assert seen.label == "normal" and seen.vote == 0.0 and "already logged" in seen.neighbours[0].demo.source
     assert fresh.label == "anomaly" and fresh.focus == new
     assert engine.judge(odd, use_llm=False).label == "normal"  # a bare text too
-    off = LogICL(pool, settings=LogICLSettings(min_sim=0.0, known_lines=False))
+    off = LogICL(pool, settings=LogICLSettings(min_sim=0.0, plain_min_sim=0.0, known_lines=False))
     off.set_context(units)
     assert off.known_lines == 0 and off.judge_many(["later 1"], later[:1], use_llm=False)[0].label == "anomaly"
+
+
+def test_a_known_line_at_error_level_is_judged_all_the_same() -> None:
+    # A failure that recurs through the log (the same ERROR line in its earlier, fit part and in the part judged)
+    # is no habit: the pool judges it. A known warning of the same words stays unjudged. Before, both were known and
+    # voted 0 ("already logged"), so a recurring failure was never flagged (OpenStack split at random: F1 0.000).
+    from detectors.logicl import LogICL, LogICLSettings
+
+    pool = InMemoryRetriever(HashEncoder(256), _system("alpha") + _system("beta"))
+    error = "ERROR: gamma disk failure fatal error on node 1"
+    warning = "WARN: gamma disk failure fatal error on node 1"
+    units = [[f"INFO: gamma job {i % 5} finished ok in <*> ms"] for i in range(40)]
+    units[3].append(error)
+    units[9].append(warning)
+    engine = LogICL(pool, settings=LogICLSettings(min_sim=0.0, plain_min_sim=0.0))
+    assert engine.set_context(units) == 5 and engine.known_lines == 6 and engine.known_errors == 1
+    assert not engine.is_known(error) and engine.is_known(warning)
+    got = engine.judge_many(["w1", "w2"], [[units[0][0], error], [units[0][0], warning]], use_llm=False)
+    assert got[0].label == "anomaly" and got[0].focus == error
+    assert got[1].label == "normal" and got[1].vote == 0.0
+    old = LogICL(pool, settings=LogICLSettings(min_sim=0.0, plain_min_sim=0.0, judge_known_errors=False))
+    old.set_context(units)
+    assert old.judge_many(["w1"], [[units[0][0], error]], use_llm=False)[0].label == "normal"
+
+
+def test_a_new_line_below_error_level_must_beat_how_close_the_pools_failures_came_to_known_lines() -> None:
+    # The fit part's odd warning resembles the pool's disk failures closely; the pool would call it an anomaly. That
+    # is what the pool's failures look like next to this log's own lines: a later warning that resembles them less
+    # is not voted anomalous on that evidence (the label-free calibration); an ERROR line as far from them still is.
+    from detectors.logicl import LogICL, LogICLSettings
+
+    enc = HashEncoder(256)
+    pool = InMemoryRetriever(enc, _system("alpha") + _system("beta"))
+    odd = "WARN: gamma disk failure fatal error on node 1"
+    later_warn = "WARN: gamma disk failure seen"
+    later_error = "ERROR: gamma disk failure seen"
+    failures = enc.encode([d.text for d in pool.demos if d.y])
+    closest = (enc.encode([odd, later_warn, later_error]) @ failures.T).max(axis=1)
+    assert closest[0] > closest[1] > 0 and closest[0] > closest[2] > 0  # the premise: the new lines are further off
+    units = [[f"INFO: gamma job {i % 5} finished ok in <*> ms"] for i in range(40)]
+    units[9].append(odd)
+    settings = {"min_sim": 0.0, "plain_min_sim": 0.0}
+    engine = LogICL(pool, settings=LogICLSettings(fit_floor=True, **settings))
+    engine.set_context(units)
+    assert engine.fit_floor == pytest.approx(float(closest[0]), abs=1e-5)
+    warn, error = engine.judge_many(["a", "b"], [[units[0][0], later_warn], [units[0][0], later_error]], use_llm=False)
+    assert warn.label == "normal" and error.label == "anomaly" and error.focus == later_error
+    loose = LogICL(pool, settings=LogICLSettings(**settings))  # the default: no calibrated floor
+    loose.set_context(units)
+    assert loose.fit_floor is None
+    assert loose.judge_many(["a"], [[units[0][0], later_warn]], use_llm=False)[0].label == "anomaly"
 
 
 def test_the_tuning_leaves_a_held_out_systems_whole_family_out() -> None:

@@ -668,7 +668,8 @@ class LogICLDetector(Detector):
                      "the pool judges the lines the fit part never logged")
         engine = self._engine
         if engine is not None and engine.known_errors:
-            known += f", and the {engine.known_errors} it logged at ERROR level or worse all the same"
+            known += (f", and the {engine.known_errors} it logged at ERROR level or worse all the same" if known else
+                      f"; the {engine.known_errors} line(s) it logged at ERROR level or worse are judged")
         if engine is not None and engine.fit_floor is not None:
             known += (f"; the pool's failures came as close as similarity {engine.fit_floor:.2f} to a known line, so "
                       "a line below ERROR level needs a failure demonstration closer than that")

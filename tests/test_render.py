@@ -218,3 +218,21 @@ def test_terminal_escape_sequences_are_neutralised() -> None:
         assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
         assert "\\x1b[31malert" in out and "\\u202eevil" in out  # shown as visible escapes
         assert "… [+" in out and len(out) < 100_000  # the megabyte context line is clipped with a marker
+
+
+def test_changes_after_the_onset_are_not_said_to_come_before_it() -> None:
+    """The engine keeps changes up to a few minutes after the onset (a failover after the first errors): the
+    report says how long after, in seconds when it is seconds, under a heading that says 'or at the onset'."""
+    from detectors.incidents.render import html_lines, markdown_lines
+
+    tri = {"incidents": [{"id": "I1", "title": "t", "onset": "2025-01-01T00:00:00Z", "confidence": "high",
+                          "chain": [], "candidates": [],
+                          "changed_before": [
+                              {"kind": "failover", "text": "promoted self to leader", "where": "pg-2.log:616",
+                               "before_s": -33.0},
+                              {"kind": "deploy", "text": "deployed api 1.2", "where": "deploy.log:3", "before_s": 600.0}]}],
+           "unrelated": [], "notes": []}
+    md = "\n".join(markdown_lines(tri))
+    assert "Changed just before or at the onset" in md and "33 s after the onset" in md and "10 min before" in md
+    page = "\n".join(html_lines(tri))
+    assert "33 s after the onset" in page and "10 min before" in page

@@ -15,6 +15,19 @@ from detectors.terminal import visible
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
+def _gap(before_s: float) -> str:
+    """How long before the onset a change came ("12 min before"), or after it: the engine keeps changes up to a
+    few minutes after the onset (a failover that follows the first errors), which are never "before"."""
+    gap = abs(float(before_s or 0.0))
+    span = f"{gap:.0f} s" if gap < 120 else f"{gap / 60:.0f} min" if gap < 7200 else f"{gap / 3600:.1f} h"
+    return f"{span} before" if before_s >= 0 else f"{span} after the onset"
+
+
+def _changed_heading(changed: list[dict[str, Any]]) -> str:
+    return "Changed just before or at the onset" if any((c.get("before_s") or 0) < 0 for c in changed) \
+        else "Changed just before"
+
+
 def _clean(text: Any, limit: int = 300) -> str:
     # Controls (C0 and C1) and bidi characters as visible escapes: detectors.terminal, the one sanitiser.
     s = visible(str(text if text is not None else "").replace("\n", " ")[: limit * 2], limit=None,
@@ -78,11 +91,9 @@ def markdown_lines(triage: dict[str, Any] | None) -> list[str]:
             out.append("")
         changed = inc.get("changed_before") or []
         if changed:
-            out += ["**Changed just before:**", ""]
+            out += [f"**{_changed_heading(changed)}:**", ""]
             for ce in changed[:6]:
-                mins = ce.get("before_s", 0) / 60.0
-                when = f"{mins:.0f} min before" if mins >= 0 else f"{-mins:.0f} min after the first change"
-                out.append(f"- {_md(ce['kind'])}, {when}: {_code(ce.get('text'), 200)} at "
+                out.append(f"- {_md(ce['kind'])}, {_gap(ce.get('before_s', 0))}: {_code(ce.get('text'), 200)} at "
                            f"{_code(ce.get('where'), 120)}")
             out.append("")
     unrelated = triage.get("unrelated") or []
@@ -146,9 +157,9 @@ def html_lines(triage: dict[str, Any] | None) -> list[str]:
             out.append("</ol>")
         changed = inc.get("changed_before") or []
         if changed:
-            out += ["<h4>Changed just before</h4>", "<ul>"]
+            out += [f"<h4>{_changed_heading(changed)}</h4>", "<ul>"]
             for ce in changed[:6]:
-                out.append(f"<li>{_h(ce['kind'])}, {ce.get('before_s', 0) / 60.0:.0f} min before: "
+                out.append(f"<li>{_h(ce['kind'])}, {_gap(ce.get('before_s', 0))}: "
                            f"<code>{_h(ce.get('text'), 200)}</code> at <code>{_h(ce.get('where'), 120)}</code></li>")
             out.append("</ul>")
         out.append("</article>")

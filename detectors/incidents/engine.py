@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -670,14 +670,43 @@ def _coactivity(ctx: _Ctx, c: _Ch, anchor: _Ch, lo: int, hi: int) -> float:
     return float((e & a2).sum() / e.sum())
 
 
-def _recurring(ctx: _Ctx, c: _Ch, before_bin: int) -> int:
-    """How many separate earlier bursts the key had before `before_bin` (a flapping job)."""
+FLAP_SHARE = 0.25  # an earlier burst is like the change when it held at least this share of the change's lines
+
+
+def _recurring(ctx: _Ctx, c: _Ch, before_bin: int, like_it: bool = False) -> int:
+    """How many separate earlier bursts the key had before `before_bin` (a flapping job).
+
+    With `like_it`, only bursts like the change count: those that held at least FLAP_SHARE of the lines the change
+    holds (a few stray 5xx answers, or one short blip, before an hour-long storm of them are not the same)."""
     e = _elevated(ctx, c)
     if e is None or before_bin <= 1:
         return 0
     e = e[:max(0, before_bin - 1)]
-    starts = e & ~np.concatenate(([False], e[:-1]))
-    return int(starts.sum())
+    starts = np.nonzero(e & ~np.concatenate(([False], e[:-1])))[0]
+    if not like_it:
+        return len(starts)
+    counts = ctx.m[ctx.row[c.c.key]]
+    size = float(counts[max(0, c.c.bin):min(ctx.n_bins, c.c.end_bin + 1)].sum())
+    ends = np.nonzero(e & ~np.concatenate((e[1:], [False])))[0]
+    return sum(1 for s, t in zip(starts, ends, strict=True) if counts[s:t + 1].sum() >= FLAP_SHARE * size)
+
+
+def _dense_start(ctx: _Ctx, c: _Ch) -> _Ch:
+    """The change from the first bin (at or after its onset) that holds half its level after the onset (at least
+    2 lines): a key with stray lines before its storm begins with the storm."""
+    r = ctx.row.get(c.c.key)
+    if r is None or not ctx.timed:
+        return c
+    counts = ctx.m[r]
+    need = max(2.0, 0.5 * c.c.after)
+    lo = max(0, min(c.c.bin, int((c.ts - ctx.t0) // ctx.width)))
+    dense = np.nonzero(counts[lo:c.c.end_bin + 1] >= need)[0]
+    if not len(dense):
+        return c
+    e = ctx.first_after(c.c.key, ctx.bin_ts(lo + int(dense[0])))
+    if e < 0 or float(ctx.t[e]) <= c.ts:
+        return c
+    return replace(c, ts=float(ctx.t[e]), event=e)
 
 
 def _rate_around(ctx: _Ctx, k: int, ts: float, span: float) -> tuple[float, float]:
@@ -720,7 +749,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             c.coact = 1.0 if i == anchor_i else _coactivity(ctx, c, anchor, lo_bin, after_bin)
             recurring = _recurring(ctx, c, c.c.bin)
             if i != anchor_i and recurring >= 2 and c.c.kind != "new":
-                continue  # it flapped before the incident too: judged in the unrelated list
+                # A 5xx storm that keeps pace with the symptom is part of it, though a few stray 5xx came before
+                # (no earlier burst like it); it begins where its lines become many, not at a stray one.
+                if not (c.symptom >= 1.0 and c.coact >= 0.6 and _recurring(ctx, c, c.c.bin, like_it=True) < 2):
+                    continue  # it flapped before the incident too: judged in the unrelated list
+                c = bad[i] = _dense_start(ctx, c)
             if i != anchor_i and c.background and not _same_place(ctx, c, anchor):
                 continue  # routine host chatter (logins, desktop daemons) joins only on the symptom's own host
             if i != anchor_i and c.coact < 0.2 and (c.c.kind not in ("stopped", "new") or _client_error(ctx, c)):

@@ -374,9 +374,9 @@ class DiffDetector(Detector):
         if not todo:
             return
         d, j = self.nn.kneighbors(self._vectors([t for _, t in todo]))
-        for (k, _), dk, jk in zip(todo, d[:, 0], j[:, 0], strict=True):
-            if dk < dist[k]:
-                dist[k], nearest[k] = max(float(dk), 0.0), int(jk)
+        for (key, _), dk, jk in zip(todo, d[:, 0], j[:, 0], strict=True):
+            if dk < dist[key]:
+                dist[key], nearest[key] = max(float(dk), 0.0), int(jk)
 
     def _vectors(self, texts: list[str]) -> Any:
         """Binary word vectors of audited lines; a word the baseline never has weighs `NEW_WORD_WEIGHT`."""

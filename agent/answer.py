@@ -613,6 +613,12 @@ def _short_names(sources: Sequence[str]) -> dict[str, str]:
     return {s: (s.rsplit("/", 1)[-1] if names[s.rsplit("/", 1)[-1]] == 1 else s) for s in sources}
 
 
+def _lead_s(inc: IncidentView, c: Any) -> float | None:
+    """Seconds from a change to the incident's onset (negative: the change came after it), None when untimed."""
+    onset = epoch(inc.onset)
+    return onset - c.ts if c.ts is not None and onset is not None else None
+
+
 def _hm(value: Any) -> str:
     ts = epoch(value)
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S") if ts is not None else "an unknown time"
@@ -763,7 +769,7 @@ def _root_cause(ctx: _Ctx, q: Question) -> Composed:
         facts.append(f"It led to {_describe(symptom, ctx, 100)}.")
     if inc.changed_before:
         c = inc.changed_before[0]
-        late = c.ts is not None and inc.onset is not None and c.ts > (epoch(inc.onset) or 0.0)
+        late = (_lead_s(inc, c) or 0.0) < 0
         facts.append(f"{'Just after' if late else 'Just before'} the onset: {_describe(c, ctx, 100)}.")
     return Composed(" ".join(facts), "root_cause", inc.confidence, facts=facts)
 
@@ -1137,8 +1143,7 @@ def _changed(ctx: _Ctx, q: Question) -> Composed:
         text = (f"Nothing in these logs reads as a change (deploy, config, restart, upgrade) just before {inc.id} "
                 f"started at {clock(inc.onset)}.")
         return Composed(text, "changed", "medium", facts=[text])
-    gaps = [(epoch(inc.onset) or 0.0) - c.ts if c.ts is not None and inc.onset else None
-            for c in inc.changed_before[:4]]
+    gaps = [_lead_s(inc, c) for c in inc.changed_before[:4]]
     # The engine lists changes up to a few minutes after the onset too (a failover that follows the first errors):
     # those are said to come after it, never "just before".
     after = any(g is not None and g < 0 for g in gaps)
@@ -1346,7 +1351,7 @@ def explain_triage(ws: Workspace, store: EvidenceStore) -> Composed:
     inc = _pick_incident(ctx, q)
     if inc is not None and inc.changed_before:
         c = inc.changed_before[0]
-        late = c.ts is not None and inc.onset is not None and c.ts > (epoch(inc.onset) or 0.0)
+        late = (_lead_s(inc, c) or 0.0) < 0
         composed.facts.append(f"Changed just {'after' if late else 'before'} the onset: {_describe(c, ctx, 100)}.")
         composed.text = " ".join(composed.facts)
     composed.cited = list(ctx.cited)

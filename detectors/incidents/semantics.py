@@ -8,6 +8,7 @@ words, change-management verbs, the daemons of a desktop or bastion host), not t
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 
 # Error words: a message saying something failed, whatever its level says.
 _ERROR_WORDS = re.compile(
@@ -268,8 +269,6 @@ _OPENSSL_IN_TEXT = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|D
 def times_in_text(text: str) -> list[float]:
     """Epoch seconds of the dated times written in a message (ISO 8601, openssl's `Jul 25 16:30:00 2025 GMT`);
     a time without a zone is read as UTC, as the engine reads zone-less stamps."""
-    from datetime import UTC, datetime, timedelta, timezone
-
     out: list[float] = []
     for m in _ISO_IN_TEXT.finditer(text):
         y, mo, d, h, mi = (int(m.group(i)) for i in range(1, 6))

@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 from detectors.events import Event, ReadStats, Skip
 from detectors.fields import extract as extract_fields
-from detectors.formats import SAMPLE_LINES, Parsed, detect_format, looks_like_continuation, normalize_level
+from detectors.formats import PLAIN, SAMPLE_LINES, Parsed, detect_format, looks_like_continuation, normalize_level
 from detectors.sources import SourceError, is_remote, spool_remote
 from detectors.sources.otlp import flatten_otlp, looks_like_otlp
 
@@ -43,6 +43,7 @@ MAX_FOLDED_LINES = 200  # continuation lines per entry; the next ones start a ne
 PROGRESS_EVERY_LINES = 10_000
 MAX_OPEN_FILES = 64  # merging many files keeps only this many open; the others are reopened at their offset
 MAX_LEADING_UNTIMED = 1_000  # entries held back before a source's first timestamp (see _timed)
+PREAMBLE_FACTOR = 8  # a source whose first SAMPLE_LINES lines read as plain is sampled this many times further
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip raises all three on damaged input
 # Bytes that do not occur in text; \t \n \r \f \b and ESC (ANSI colours) do.
@@ -485,6 +486,21 @@ def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats, ref: flo
         return
     ref_ts = src.mtime if ref is None else ref
     fmt = detect_format(sample, ref_ts)
+    structured = fmt.structured
+    if fmt is PLAIN and len(sample) >= SAMPLE_LINES:
+        # A preamble (a CI job's banner and shell trace before its timestamped build log) can fill the first
+        # lines: look further before calling the whole source plain. Such a source mixes headed lines with
+        # lines of its own (shell trace, rsync's file list), so only what looks like a continuation is folded.
+        wanted = SAMPLE_LINES * PREAMBLE_FACTOR
+        longer = [ln for block in first_blocks for ln in block if ln and not ln.isspace()][:wanted]
+        while len(longer) < wanted and (block := next(blocks, None)) is not None:
+            first_blocks.append(block)
+            longer.extend(ln for ln in block if ln and not ln.isspace())
+        for at in range(SAMPLE_LINES, min(len(longer), wanted), SAMPLE_LINES):
+            later = detect_format(longer[at:at + SAMPLE_LINES], ref_ts)
+            if later is not PLAIN:
+                fmt, sample, structured = later, longer[:wanted], False
+                break
     parse = fmt.make_parser(ref_ts)
     stats.sources.append(source)
     stats.formats[fmt.name] += 1
@@ -492,7 +508,7 @@ def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats, ref: flo
     if not timed:
         stats.notes.append(f"{source}: no timestamps the readers could parse; its lines keep their order by "
                            f"position and stay out of time-based views")
-    entries = _entries(source, itertools.chain(first_blocks, blocks), parse, fmt.structured, fmt.name,
+    entries = _entries(source, itertools.chain(first_blocks, blocks), parse, structured, fmt.name,
                        lines.max, stats)
     yield from _timed(entries, stats) if timed else _count(entries, stats)
 

@@ -409,6 +409,23 @@ def test_missing_timestamps_are_carried_forward(tmp_path):
         ("b", utc(2024, 1, 1, 0, 0, 5), True), ("c", utc(2024, 1, 1, 0, 0, 9), False)]
 
 
+def test_a_long_preamble_before_timestamped_lines_does_not_make_the_source_plain(tmp_path):
+    # A CI console log: the job's banner and shell trace (60 lines, no time), then the timestamped build log.
+    preamble = ["Started by user anonymous", "Building remotely on node-1 in workspace /home/jenkins/ws"]
+    preamble += [f"+ echo 'step {i}'" if i % 2 else f"step {i}" for i in range(58)]
+    body = [f"2017-06-24 13:36:{i:02d},884 INFO:dlrn-build:DEBUG: writing part {i}" for i in range(40)]
+    body.append("2017-06-24 13:37:00,001 INFO:dlrn-build:ERROR: Bad exit status from /var/tmp/rpm-tmp (%install)")
+    events, stats = read([write(tmp_path / "console.fail", "\n".join(preamble + body) + "\n")])
+    assert stats.formats == {"iso8601": 1}
+    assert not any("no timestamps" in n for n in stats.notes)
+    last = events[-1]
+    assert last.line == 101 and last.ts == utc(2017, 6, 24, 13, 37, 0) + 0.001
+    assert sum(e.raw.count("\n") + 1 for e in events) == 101  # every line kept
+    # The preamble's own lines stay entries of their own (not one 60-line entry), stamped from the first time.
+    assert len(events) == 101 and events[0].text == "Started by user anonymous"
+    assert events[0].ts == utc(2017, 6, 24, 13, 36, 0) + 0.884 and events[0].ts_inferred
+
+
 # --- bad input --------------------------------------------------------------------------------------------
 
 

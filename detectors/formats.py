@@ -125,6 +125,7 @@ def _zone_offset(zone: str | None) -> int:
     """Seconds east of UTC for `Z`, `UTC`, `+02:00`, `-0700`; 0 when absent (naive = UTC)."""
     if not zone or zone in ("Z", "UTC", "GMT", "z"):
         return 0
+    zone = zone.lstrip()  # "[2026-12-07 15:02:12 +0000]": an offset after a space
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
     return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
@@ -162,7 +163,7 @@ class _NoYear:
 # timestamp values in JSON. Group names: iso*, clf* (Apache access logs), ct* (ctime), sy* (syslog).
 _ANY_TS = re.compile(
     r"(?P<iso>(?P<isod>\d{4}[-/]\d\d[-/]\d\d)[T _](?P<isoc>\d\d:\d\d:\d\d)(?:[.,](?P<isof>\d{1,9}))?"
-    r"(?:(?P<isoz>Z|[+-]\d\d:?\d\d)|\s?(?P<isou>UTC|GMT)\b)?)"
+    r"(?:(?P<isoz>Z|[+-]\d\d:?\d\d| [+-](?:0\d|1[0-4]):?[0-5]\d(?![\d:]))|\s?(?P<isou>UTC|GMT)\b)?)"
     r"|(?P<clf>(?P<clfd>\d\d)/(?P<clfm>[A-Z][a-z]{2})/(?P<clfy>\d{4}):(?P<clfc>\d\d:\d\d:\d\d)"
     r"(?: (?P<clfz>[+-]\d{4}))?)"
     r"|(?P<ct>[A-Z][a-z]{2} (?P<ctm>[A-Z][a-z]{2}) +(?P<ctd>\d{1,2}) (?P<ctc>\d\d:\d\d:\d\d)(?:\.(?P<ctf>\d+))?"
@@ -376,7 +377,24 @@ def _parse_openstack_nova(line: str) -> Parsed | None:
 # JSON log_format ("time_iso8601", "time_local"), python-json-logger ("asctime"), log4j2's JsonLayout ("timeMillis").
 _JSON_MESSAGE = ("message", "msg", "log", "text", "event", "@message", "@m", "@mt")
 _JSON_TIME = ("timestamp", "time", "@timestamp", "ts", "date", "datetime", "t", "@t", "start_time", "time_iso8601",
-              "time_local", "asctime", "timeMillis", "eventTime")
+              "time_local", "asctime", "timeMillis", "eventTime", "lastTimestamp")
+# Past those: any top-level key named like a time ("createdAt", "created_at", "firstTimestamp", "logged_time", "date")
+# whose value reads as one after 2001 (an "uptime" of 12345 s is no time of day): audit and event exports.
+_TIME_SUFFIXES = ("time", "timestamp", "date", "_at", "at")
+_EPOCH_2001 = 978307200.0
+
+
+def _time_by_name(obj: dict[str, Any], ref_ts: float | None) -> float | None:
+    for k, v in obj.items():
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            continue
+        low = k.lower()
+        if not low.endswith(_TIME_SUFFIXES) or (low.endswith("at") and not (k.endswith("At") or low.endswith("_at"))):
+            continue
+        ts = parse_timestamp(v, ref_ts)
+        if ts is not None and ts >= _EPOCH_2001:
+            return ts
+    return None
 _JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "@l")
 _JSON_ERROR = ("err", "error", "error.message", "exception", "error_message")
 _JSON_HOST = ("host", "hostname", "host.name", "node.name")  # node.name: Elasticsearch's own server log
@@ -456,8 +474,66 @@ def _object_entry(obj: dict[str, Any], line: str, ref_ts: float | None) -> Parse
         host = _first(obj, _JSON_HOST)
     if service is None or service == "":
         service = _first(obj, _JSON_SERVICE)
-    return (parse_timestamp(stamp, ref_ts), normalize_level(level), _name_of(host), _name_of(service), text, None,
+    ts = parse_timestamp(stamp, ref_ts) if stamp is not None else _time_by_name(obj, ref_ts)
+    return (ts, normalize_level(level), _name_of(host), _name_of(service), text, None,
             obj)  # type: ignore[return-value]
+
+
+# Network gear through syslog (Cisco IOS / IOS-XE / IOS-XR, Arista EOS): "%LINK-3-UPDOWN: Interface Te1/1/4, changed
+# state to down". The digit is the device's severity (syslog's 0-7); the device's own sequence number and clock may
+# come first ("812341: Dec  6 02:14:33.121 UTC: %...", "*Mar  1 18:46:11: %..."), or the mnemonic itself stands
+# where a program would ("Dec  6 02:14:33 10.1.1.1 %LINK-3-UPDOWN: ...").
+_DEVICE_MNEMONIC = re.compile(r"%[A-Z][A-Z0-9_]{0,30}(?:-[A-Z][A-Z0-9_]{0,30})?-([0-7])-[A-Z0-9_]{1,40}")
+_DEVICE_CLOCK = re.compile(r"(?:\d{1,12}: )?(?:[*.]?[A-Z][a-z]{2} +\d{1,2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d{1,6})?"
+                           r"(?: [A-Za-z]{2,5})?: )?(?=%)")
+
+
+def _device_message(service: str | None, text: str) -> tuple[str, str | None, str] | None:
+    """(level, program, message) of a network device's syslog message, or None when it is not one."""
+    if service is not None and service[:1] == "%":
+        m = _DEVICE_MNEMONIC.fullmatch(service)
+        return None if m is None else (_SYSLOG_SEVERITY[int(m.group(1))], None, f"{service}: {text}")
+    if "%" not in text[:64]:
+        return None
+    c = _DEVICE_CLOCK.match(text)
+    if c is None:
+        return None
+    m = _DEVICE_MNEMONIC.match(text, c.end())
+    if m is None:
+        return None
+    # a sequence number read as the program ("sw-core-1 812341: ...") names no program
+    return _SYSLOG_SEVERITY[int(m.group(1))], (None if service is None or service.isdigit() else service), \
+        text[c.end():]
+
+
+def _inner_header(text: str, ref_ts: float | None) -> Parsed | None:
+    """The entry a message holds when its writer put its own header inside another's: kubelet's klog line or
+    containerd's / dockerd's logfmt line inside syslog or journald ("I1205 09:44:10.512331    1187 eviction_manager.go:349]
+    ...", 'time="..." level=error msg="..."'). None when it holds none (the common case costs two character tests)."""
+    c = text[:1]
+    if c in "IWEF" and text[1:5].isdigit():
+        m = _KLOG.match(text)
+        if m is not None:
+            return None, _KLOG_LEVELS[m.group(1)], None, None, m.group(7), None
+    elif c in "tl" and text.startswith(("time=", "level=", "ts=")):
+        obj = _structured.logfmt_object(text)
+        if obj is not None and ("level" in obj or "msg" in obj):
+            return _object_entry(obj, text, ref_ts)
+    return None
+
+
+def _wrapped(ts: float | None, level: str | None, host: str | None, service: str | None, text: str,
+             ref_ts: float | None) -> Parsed:
+    """A syslog entry whose message may be a network device's or hold its writer's own header: the inner level
+    (the writer's own) wins over syslog's, which journald sets alike for every line a daemon writes."""
+    dev = _device_message(service, text)
+    if dev is not None:
+        return ts, dev[0], host, dev[1], dev[2], None
+    inner = _inner_header(text, ref_ts)
+    if inner is None:
+        return ts, level, host, service, text, None
+    return (ts, inner[1] or level, host, service, inner[4], None,  # type: ignore[return-value]
+            *inner[6:])
 
 
 _RFC5424 = re.compile(
@@ -473,8 +549,8 @@ def _make_syslog5424(ref_ts: float | None) -> LineParser:
         pri, stamp, host, app, _proc, _msgid, _sd, msg = m.groups()
         ts = None if stamp == "-" else parse_timestamp(stamp, ref_ts)
         text = (msg or "").removeprefix("\ufeff")
-        return (ts, _SYSLOG_SEVERITY[int(pri) & 7], None if host == "-" else host,
-                None if app == "-" else app, text, None)
+        return _wrapped(ts, _SYSLOG_SEVERITY[int(pri) & 7], None if host == "-" else host,
+                        None if app == "-" else app, text, ref_ts)
 
     return parse
 
@@ -496,7 +572,7 @@ def _make_syslog3164(ref_ts: float | None) -> LineParser:
         base = no_year(month, int(day), clock)
         service, text = _split_prog(rest)
         level = _SYSLOG_SEVERITY[int(pri) & 7] if pri else None
-        return (None if base is None else base + _frac(frac)), level, host, service, text, None
+        return _wrapped((None if base is None else base + _frac(frac)), level, host, service, text, ref_ts)
 
     return parse
 
@@ -518,10 +594,12 @@ def _parse_syslog_iso(line: str) -> Parsed | None:
     clock, frac, zone, host, prog, text = m.groups()
     base = iso_seconds(clock)
     ts = None if base is None else base + _frac(frac) - _zone_offset(zone)
-    return ts, None, host, prog, text, None
+    return _wrapped(ts, None, host, prog, text, None)
 
 
-_ZOOKEEPER = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) - " + _LVL + r" +\[(.*?)\] - (.*)", re.S)
+# ZooKeeper 3.5+ puts the server's id first ("2024-05-01 10:00:00,123 [myid:3] - WARN  [...] - ...").
+_ZOOKEEPER = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) (?:\[myid:\d*\] )?- " + _LVL + r" +\[(.*?)\] - (.*)",
+                        re.S)
 _ZK_COMPONENT = re.compile(r"(?<![\w$.])([\w$.]++)@\d+$")  # from a name's start only: linear
 
 
@@ -648,7 +726,8 @@ def _make_proxifier(ref_ts: float | None) -> LineParser:
 
 # Any ISO 8601 timestamp first on the line, then an optional level word.
 _ISO_START = re.compile(
-    r"\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(?:(Z|[+-]\d\d:?\d\d)|\s?(UTC|GMT)\b)?\]?[\s|,:-]*(.*)",
+    r"\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?"
+    r"(?:(Z|[+-]\d\d:?\d\d| [+-](?:0\d|1[0-4]):?[0-5]\d(?![\d:]))|\s?(UTC|GMT)\b)?\]?[\s|,:-]*(.*)",
     re.S,
 )
 _LEVEL_NEAR_START = re.compile(
@@ -759,8 +838,32 @@ _COMPOSE = re.compile(r"(?=[\w.-]{0,40}[A-Za-z])([A-Za-z0-9][\w.-]{0,62}?)\s{1,4
 _KUBECTL_PREFIX = re.compile(r"\[pod/([\w.-]{1,253})/([\w.-]{1,63})\] (.*)", re.S)
 
 
-def _make_container_prefixed(ref_ts: float | None) -> LineParser:
+def _make_inner(ref_ts: float | None) -> Callable[[str], Parsed]:
+    """How the line a container wrote reads once its wrapper's prefix is cut off: a JSON object, klog, logfmt, an
+    ISO or any other timestamp first, else a leading level word."""
     timestamped = _make_timestamped(ref_ts)
+    klog = _make_klog(ref_ts)
+
+    def parse(rest: str) -> Parsed:
+        if rest.startswith("{"):
+            obj = _structured.json_object(rest)
+            if obj is not None:
+                return _object_entry(obj, rest, ref_ts)
+        if rest[:1] in "IWEF" and (got := klog(rest)) is not None:
+            return got
+        if (got := _inner_header(rest, ref_ts)) is not None:
+            return got
+        inner = _parse_iso(rest) or timestamped(rest)
+        if inner is not None:
+            return inner[0], inner[1], inner[2], inner[3], inner[4], None
+        level, text = _split_level(rest)
+        return None, level, None, None, text, None
+
+    return parse
+
+
+def _make_container_prefixed(ref_ts: float | None) -> LineParser:
+    inner = _make_inner(ref_ts)
 
     def parse(line: str) -> Parsed | None:
         if line.startswith("[pod/"):
@@ -775,17 +878,33 @@ def _make_container_prefixed(ref_ts: float | None) -> LineParser:
                 return None
             name, rest = m.groups()
             host, service = None, name
-        if rest.startswith("{"):
-            obj = _structured.json_object(rest)
-            if obj is not None:
-                got = _object_entry(obj, rest, ref_ts)
-                return (got[0], got[1], got[2] or host, got[3] or service, got[4], None,
-                        obj)  # type: ignore[return-value]
-        inner = _parse_iso(rest) or timestamped(rest)
-        if inner is not None:
-            return inner[0], inner[1], host, service, inner[4], None
-        level, text = _split_level(rest)
-        return None, level, host, service, text, None
+        got = inner(rest)
+        return (got[0], got[1], got[2] or host, got[3] or service, got[4], None,  # type: ignore[return-value]
+                *got[6:])
+
+    return parse
+
+
+# The container runtime's own file of what a container wrote (CRI: containerd, CRI-O; kubelet's /var/log/pods and
+# /var/log/containers): "2024-05-01T10:00:00.123456789Z stderr F <the container's line>" (F a full line, P a part
+# of one). The runtime's time is kept (the container's own may carry no zone); the rest reads as the container wrote it.
+_CRI = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP](?: (.*))?$",
+                  re.S)
+
+
+def _make_cri(ref_ts: float | None) -> LineParser:
+    inner = _make_inner(ref_ts)
+
+    def parse(line: str) -> Parsed | None:
+        m = _CRI.match(line)
+        if m is None:
+            return None
+        clock, frac, zone, rest = m.groups()
+        base = iso_seconds(clock)
+        ts = None if base is None else base + _frac(frac) - _zone_offset(zone)
+        got = inner(rest or "")
+        return (ts if ts is not None else got[0], got[1], got[2], got[3], got[4], None,  # type: ignore[return-value]
+                *got[6:])
 
     return parse
 
@@ -845,6 +964,8 @@ FORMATS: tuple[LogFormat, ...] = (
     LogFormat("syslog5424", "RFC 5424 syslog", _make_syslog5424,
               "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] "
               "An application event log entry"),
+    LogFormat("cri", "container runtime (CRI) logs: containerd, CRI-O, Kubernetes /var/log/pods", _make_cri,
+              '2024-05-01T10:00:00.123456789Z stderr F {"level":"error","msg":"payment failed"}'),
     LogFormat("syslog_iso", "syslog with an ISO timestamp (rsyslog)", _fixed(_parse_syslog_iso),
               "2017-06-20T05:43:10.123456+00:00 web1 sshd[811]: Accepted publickey for root"),
     LogFormat("zookeeper", "ZooKeeper log4j", _fixed(_parse_zookeeper),

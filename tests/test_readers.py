@@ -183,6 +183,10 @@ CASES = [
      "web-1     | 2025-03-14T10:22:35.300Z info: GET /cart 502 1952ms\n",
      dict(ts=utc(2025, 3, 14, 10, 22, 35.201), level="ERROR", service="api-1",
           text="could not connect to server: Connection refused")),
+    ("cri",  # containerd / CRI-O (kubelet's /var/log/pods): the runtime's time and stream, then the container's line
+     '2025-03-14T10:22:35.201000000Z stderr F {"level":"error","ts":1741947755.0,"msg":"payment failed"}\n'
+     "2025-03-14T10:22:36.000000000Z stdout F W0314 10:22:36.000001       7 controller.go:1214] no endpoints\n",
+     dict(ts=utc(2025, 3, 14, 10, 22, 35.201), level="ERROR", text="payment failed")),
     ("plain",
      "Started by user anonymous\nBuilding remotely on bare-centos-7\n",
      dict(ts=None, level=None, text="Started by user anonymous")),

@@ -538,6 +538,9 @@ def _at_front(ctx: _Ctx, k: int) -> bool:
     return (int(keys.source[k]) * n_h + int(keys.host[k])) * n_s + int(keys.service[k]) in ctx.front_places
 
 
+LATENCY_BACKEND_SYMPTOM = 0.4  # a latency shift in a source whose lines are not requests (see _latency_changes)
+
+
 def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usable: np.ndarray) -> list[_Ch]:
     table = ctx.table
     lat = table.latency  # float32; the selected values are compared as float64
@@ -570,7 +573,10 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
             e = int(ev[at[np.argmin(ctx.t[ev[at]])]]) if len(at) else -1
             c.key = int(ctx.keys.of[e]) if e >= 0 else -1
             ts = float(ctx.t[e]) if e >= 0 else ctx.bin_ts(c.bin)
-            out.append(_Ch(c, ts, e, 0.6, 0.8, False))
+            # Slow answers to requests are what users saw; a back end's own report of a slow step (a broker's
+            # "have not heard from server in 13489ms", a GC pause, a slow query) is a sign of trouble, weighed
+            # below a front door's errors when choosing what the incident broke.
+            out.append(_Ch(c, ts, e, 0.6, 0.8 if int(s) in ctx.front else LATENCY_BACKEND_SYMPTOM, False))
     return out
 
 

@@ -66,6 +66,13 @@ def group_by_key(key_of: np.ndarray, t: np.ndarray, n_keys: int) -> tuple[np.nda
     return out, key_start
 
 
+def pair_codes(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    """The distinct values of a * width + b (int64, sorted), as np.unique over the whole columns gives them, a chunk
+    of events at a time (b < width)."""
+    parts = [np.unique(a[lo:hi].astype(np.int64) * width + b[lo:hi]) for lo, hi in _spans(len(a))]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
 def front_doors(table: EventTable) -> tuple[set[int], set[int]]:
     """(sources, (source, host, service) place codes) most of whose lines carry an HTTP status: user-facing.
 

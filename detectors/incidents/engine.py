@@ -102,8 +102,7 @@ class _Ctx:
         """The services (daemons) seen logging on a host."""
         if self._host_services is None:
             hs: dict[int, set[str]] = {}
-            pairs = np.unique(self.table.host.astype(np.int64) * (len(self.table.services) + 1)
-                              + self.table.service.astype(np.int64))
+            pairs = columns.pair_codes(self.table.host, self.table.service, len(self.table.services) + 1)
             for p in pairs:
                 h, sv = divmod(int(p), len(self.table.services) + 1)
                 name = _name(self.table.services, sv)
@@ -1764,6 +1763,8 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
             imp.share_5xx_during = round(imp.status_5xx / imp.requests, 4)
         if rb.any():
             imp.share_5xx_before = round(int((rb & (table.status >= 500)).sum()) / int(rb.sum()), 4)
+        del rd, rb
+    del req
     lat = table.latency
     has = np.isfinite(lat)
     if has.any():
@@ -1772,11 +1773,24 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
             imp.latency_p95_ms_during = round(float(np.percentile(ld, 95)), 1)
         if len(lb) >= 3:
             imp.latency_p95_ms_before = round(float(np.percentile(lb, 95)), 1)
+        del ld, lb
+    del has
     # Log rate analysis of the spike: the incident's error lines in the chain's sources vs all their lines before.
     srcs = {ctx.table.sources.index(s.file) for s in chain if s.file in ctx.table.sources}
-    in_src = np.isin(table.source, list(srcs)) if srcs else np.ones(len(table), bool)
-    spike = np.nonzero(is_err & during & in_src)[0]
-    base = np.nonzero(before & in_src)[0]
+    if srcs:  # a lookup per source, not np.isin (which makes an 8-byte index per event)
+        src_in = np.zeros(len(table.sources), dtype=bool)
+        src_in[list(srcs)] = True
+        in_src = src_in[table.source]
+    else:
+        in_src = np.ones(len(table), bool)
+    is_err &= during
+    is_err &= in_src
+    spike = np.nonzero(is_err)[0]
+    del is_err, during
+    before &= in_src
+    del in_src
+    base = np.nonzero(before)[0]
+    del before
     imp.explained_by = explain.field_shifts(table, spike, base)
     # What broke, in the log's words.
     k = symptom.c.key

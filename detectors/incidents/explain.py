@@ -35,30 +35,42 @@ def _shifts(name: str, labels: list[str], spike_codes: np.ndarray, base_codes: n
     return out
 
 
+def _status_class(status: np.ndarray) -> np.ndarray:
+    """HTTP status -> its class (5 for 5xx), 0 below 100."""
+    return np.where(status >= 100, status // 100, 0)
+
+
 def field_shifts(table: EventTable, spike: np.ndarray, base: np.ndarray, limit: int = 5) -> list[FieldShift]:
     """The field values most over-represented among `spike` events (indices) against `base` events."""
     n_s, n_b = len(spike), len(base)
     if n_s < MIN_COUNT:
         return []
     found: list[tuple[float, FieldShift]] = []
-    status_cls = np.where(table.status >= 100, table.status // 100, 0).astype(np.int64)
     status_labels = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"]
     columns = (("host", table.hosts, table.host), ("service", table.services, table.service),
                ("route", table.routes, table.route), ("exception", table.excs, table.exc),
-               ("status", status_labels, status_cls))
+               ("status", status_labels, table.status))
     for name, labels, col in columns:
         if len(labels) <= 1 and name != "status":
             continue
-        found += _shifts(name, list(labels), col[spike].astype(np.int64), col[base].astype(np.int64), n_s, n_b)
+        # Only the selected events' values are read (no array as long as the log).
+        s_codes, b_codes = col[spike].astype(np.int64), col[base].astype(np.int64)
+        if name == "status":
+            s_codes, b_codes = _status_class(s_codes), _status_class(b_codes)
+        found += _shifts(name, list(labels), s_codes, b_codes, n_s, n_b)
     if len(table.attr_event):
-        in_s = np.zeros(len(table), dtype=bool)
-        in_s[spike] = True
-        in_b = np.zeros(len(table), dtype=bool)
-        in_b[base] = True
-        ev = table.attr_event
-        codes = table.attr_code.astype(np.int64)
+        # One byte per event: bit 1 marks the spike's events, bit 2 the baseline's.
+        mark = np.zeros(len(table), dtype=np.int8)
+        mark[spike] |= 1
+        mark[base] |= 2
+        m = mark[table.attr_event]
+        del mark
+        codes = table.attr_code
         labels = table.attrs
-        for score, shift in _shifts("attr", list(labels), codes[in_s[ev]], codes[in_b[ev]], n_s, n_b):
+        s_codes = codes[(m & 1) > 0].astype(np.int64)
+        b_codes = codes[(m & 2) > 0].astype(np.int64)
+        del m
+        for score, shift in _shifts("attr", list(labels), s_codes, b_codes, n_s, n_b):
             field, _, value = shift.value.partition("=")
             shift.field, shift.value = field, value
             found.append((score, shift))

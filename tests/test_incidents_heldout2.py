@@ -56,3 +56,17 @@ def test_a_backends_slow_steps_rank_below_a_front_doors_errors(tmp_path: Path) -
     top = t.incidents[0]
     assert "payment gateway call failed" in top.title or "502" in top.title, [i.title for i in t.incidents]
     assert top.onset is not None and abs((top.onset - onset).total_seconds()) <= 120
+
+
+def test_a_standby_is_no_backup_job_and_a_vrrp_state_change_is_a_failover() -> None:
+    from detectors.incidents.semantics import change_kind
+
+    # HAProxy's server state lines count "backup servers"; keepalived enters BACKUP state: no backup job ran
+    assert change_kind("haproxy: Server web/w2 is DOWN, reason: Layer7 wrong status. 1 active and 0 backup servers "
+                       "left. 3 sessions active") != "scheduled-job"
+    assert change_kind("Keepalived_vrrp[77]: (VI_3) Entering BACKUP STATE") == "failover"
+    assert change_kind("Keepalived_vrrp[77]: VRRP_Instance(VI_3) Transition to MASTER STATE") == "failover"
+    assert change_kind("Keepalived_vrrp[77]: (VI_3) Entering MASTER STATE") == "failover"
+    # a backup run still is one
+    assert change_kind("CRON[311]: (root) CMD (/opt/bin/backup-db.sh --full)") == "scheduled-job"
+    assert change_kind("nightly backup of /srv started") == "scheduled-job"

@@ -69,12 +69,17 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                            r"removed node|node (?:joined|left))\b", re.I)),
     ("failover", re.compile(r"\b(?:failover|failed over|fail-over|promot(?:ed|ing)|demot(?:ed|ing)|"
                             r"leader(?:ship)? (?:elect\w*|change\w*|lost)|became (?:leader|primary|master)|"
+                            # VRRP (keepalived, network gear): an instance taking or giving up the virtual address
+                            r"(?:entering|transition(?:ed)? to|changed? to) (?:the )?(?:master|backup) state|"
                             r"switchover)\b", re.I)),
     ("restart", re.compile(r"\b(?:restart(?:ed|ing)?|reboot(?:ed|ing)?|boot(?:ed|ing)?|start(?:ed|ing) (?:up|\S+ "
                            r"(?:version|v\d))|shut(?:ting)? ?down|stopp(?:ed|ing)|sigterm|sigkill|exited|respawn\w*|"
                            r"(?:re)?load(?:ed|ing) (?:unit|service)|systemd\[1\])\b", re.I)),
     ("scheduled-job", re.compile(r"\b(?:cron(?:d|tab)?|anacron|systemd-timer|\.timer|scheduled (?:job|task|run)|"
-                                 r"batch job|nightly|hourly|daily|logrotate|backup|vacuum|compaction(?! pause)|snapshot|"
+                                 r"batch job|nightly|hourly|daily|logrotate|"
+                                 # a backup run, not a standby ("0 backup servers left", "Entering BACKUP STATE")
+                                 r"backup(?! (?:servers?|state|nodes?|hosts?|routers?|members?|pool|links?)\b)|"
+                                 r"vacuum|compaction(?! pause)|snapshot|"
                                  # a job that announces itself ("ReportExportJob started", "job nightly-export started")
                                  r"\w*(?:job|task)\b:? (?:\S+ )?(?:started|starting|triggered|kicked off))\b",
                                  re.I)),

@@ -213,6 +213,11 @@ def test_a_name_is_named_by_its_distinctive_word_only() -> None:
     assert _head("report-builder") is None
     assert _head("ip-10-5-89-173") is None
     assert _head("prod-etl-1") is None
+    # An ordinary word left once "prod" is dropped names nothing: Redis's MISCONF message says it is "configured to
+    # report errors", and nginx's 502 page says "Bad Gateway".
+    assert _head("prod-report-1") is None
+    assert _head("gateway-2") is None
+    assert _head("search-backup-3") is None
 
 
 def test_a_failed_certificate_renewal_hours_before_the_expiry_is_among_the_changes(tmp_path: Path) -> None:

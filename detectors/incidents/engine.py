@@ -1184,7 +1184,14 @@ _TOKEN = re.compile(r"[A-Za-z]{3,}")
 _GENERIC_TOKENS = frozenset(("prod", "production", "staging", "stage", "host", "node", "server", "srv", "svc",
                              "service", "app", "api", "internal", "local", "localdomain", "com", "net", "org",
                              "example", "web", "worker", "main", "primary", "default", "kernel", "systemd", "log",
-                             "daemon", "ip", "vm", "box", "cluster", "east", "west", "north", "south", "central"))
+                             "daemon", "ip", "vm", "box", "cluster", "east", "west", "north", "south", "central",
+                             # Ordinary words that messages use as words: a host named prod-report-1 or gateway-2
+                             # is not named by "configured to report errors" or "502 Bad Gateway".
+                             "report", "reports", "backup", "backups", "build", "batch", "admin", "test", "tests",
+                             "data", "file", "files", "store", "search", "index", "mail", "print", "media",
+                             "gateway", "monitor", "status", "health", "check", "task", "tasks", "event", "events",
+                             "stream", "update", "sync", "export", "import", "upload", "download", "static",
+                             "public", "private", "shared", "common", "core", "edge", "front", "legacy"))
 
 
 def _named_by(ctx: _Ctx, c: _Ch, others: Sequence[_Ch]) -> bool:
@@ -1413,10 +1420,9 @@ def _exception_first(ctx: _Ctx, cands: list[tuple[float, _Ch, list[str]]]) -> li
                     and 0 < abs(int(table.line[e.event]) - ln) <= 3 and abs(e.ts - c.ts) <= 5.0]
             if near:
                 esc, e = max(near, key=lambda x: x[0])
-                if sc >= esc:
-                    sc = esc - 0.05
-                    reasons = reasons + [f"comments on the exception at line {int(table.line[e.event])} "
-                                         f"(ranked below it)"]
+                sc = min(sc, esc - 0.05)
+                reasons = reasons + [f"comments on the exception at line {int(table.line[e.event])} "
+                                     f"(ranked below it)"]
         out.append((sc, c, reasons))
     return out
 

@@ -70,3 +70,58 @@ def test_a_standby_is_no_backup_job_and_a_vrrp_state_change_is_a_failover() -> N
     # a backup run still is one
     assert change_kind("CRON[311]: (root) CMD (/opt/bin/backup-db.sh --full)") == "scheduled-job"
     assert change_kind("nightly backup of /srv started") == "scheduled-job"
+
+
+def test_a_failure_that_comes_and_goes_with_the_symptom_is_on_its_path(tmp_path: Path) -> None:
+    """A load balancer's 503s come in bursts, each right after a switch port drops (the switch's line names no host
+    of the load balancer or its servers); a poller's SNMP failures on the same switches go on all along from just
+    before the first burst. The port is on the incident's path; the poller is not."""
+    rng = random.Random(5)
+    onset = T0 + timedelta(minutes=70)
+    stop = onset + timedelta(minutes=40)
+    end = T0 + timedelta(minutes=150)
+    drops = []
+    t = onset
+    while t < stop:
+        drops.append((t, t + timedelta(seconds=rng.uniform(20, 40))))
+        t += timedelta(seconds=rng.uniform(150, 260))
+    lb, sw = [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(0.3, 1.2))
+        cut = any(a <= t < b for a, b in drops)
+        st = 503 if cut and rng.random() < 0.6 else 200
+        lb.append(f"{t.strftime('%b %e %H:%M:%S')} edge-1 haproxy[311]: 192.0.2.{rng.randint(2, 250)}:"
+                  f"{rng.randint(30000, 60000)} [{t.strftime('%d/%b/%Y:%H:%M:%S')}.{rng.randint(100, 999)}] web "
+                  f"web/app-{rng.randint(1, 3)} 0/0/1/{rng.randint(3, 40)}/{rng.randint(5, 50)} {st} "
+                  f"{rng.randint(200, 900)} - - ---- 5/5/0/0/0 0/0 \"GET /api/x/{rng.randint(1, 99)} HTTP/1.1\"")
+    for a, b in drops:
+        lb.append(f"{(a + timedelta(seconds=5)).strftime('%b %e %H:%M:%S')} edge-1 haproxy[311]: Server web/app-2 "
+                  f"is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left.")
+    seq = 100
+    t = T0
+    while t < end:  # background: access ports that come and go
+        t += timedelta(seconds=rng.uniform(200, 400))
+        seq += 1
+        sw.append((t, f"dist-{rng.randint(1, 2)} {seq}: %LINEPROTO-5-UPDOWN: Line protocol on Interface "
+                      f"Gi1/0/{rng.randint(1, 48)}, changed state to {rng.choice(['up', 'down'])}"))
+    for a, b in drops:
+        seq += 1
+        sw.append((a - timedelta(seconds=0.5), f"dist-1 {seq}: %PORT_SECURITY-2-PSECURE_VIOLATION: Security "
+                                               f"violation occurred, caused by MAC 0011.2233.4455 on port "
+                                               f"TenGigabitEthernet1/1/2"))
+    t = onset - timedelta(minutes=1)
+    while t < end:  # the poller: all along from just before the first burst
+        t += timedelta(seconds=rng.uniform(3, 8))
+        seq += 1
+        sw.append((t, f"dist-{rng.randint(1, 2)} {seq}: %SNMP-3-AUTHFAIL: Authentication failure for SNMP req "
+                      f"from host 10.9.0.44"))
+    sw.sort()
+    (tmp_path / "edge-1.syslog").write_text("\n".join(lb) + "\n")
+    (tmp_path / "switches.log").write_text(
+        "\n".join(f"{ts.strftime('%Y-%m-%dT%H:%M:%S.%f')}+00:00 {msg}" for ts, msg in sw) + "\n")
+    t = triage([str(tmp_path)])
+    assert t.incidents
+    chain = [s.text for s in t.incidents[0].chain]
+    assert any("PSECURE_VIOLATION" in s for s in chain), chain
+    assert not any("AUTHFAIL" in s for s in chain), chain

@@ -1312,6 +1312,13 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
             if text and _names_place(text, pattern, tokens, roles):
                 out.add(id(c))
                 break
+    # A failure that comes and goes with the symptom, burst by burst, is on the path though nothing names its place:
+    # a switch port that flaps under a load balancer, a crash loop, a GC pause before each wave of timeouts.
+    anchor = max(sym, key=_anchor_weight) if sym else None
+    for c in steps:
+        if id(c) not in out and c.c.key >= 0 and ctx.keys.bad[c.c.key] >= 0.55 and anchor is not None \
+                and _keeps_step(ctx, c, anchor):
+            out.add(id(c))
     # A failure whose own rare words a failing step on the path repeats is on the path: the client quotes the
     # server's reason ("blocked by: [disk usage exceeded flood-stage watermark ...]" after the cluster's "flood
     # stage disk watermark [95%] exceeded on [es-data-1]"), though it names no host of it.
@@ -1361,6 +1368,36 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
                     grew = True
                     break
     return out
+
+
+STEP_BURSTS = 3  # separate bursts of the symptom (with quiet bins between them) that `_keeps_step` needs
+
+
+def _keeps_step(ctx: _Ctx, c: _Ch, s: _Ch) -> bool:
+    """Whether failure `c` keeps step with symptom `s`: from the first of them to the symptom's end, the symptom comes
+    in separate bursts (STEP_BURSTS or more, quiet bins between them), nine in ten of `c`'s busy bins fall in a burst
+    (within a bin), and `c` is there in at least half the bursts. Something that goes on all along, or now and then,
+    does not keep step: it fills the quiet bins or misses the bursts."""
+    a_all = _elevated(ctx, s)
+    r = ctx.row.get(c.c.key)
+    if a_all is None or r is None or c is s:
+        return False
+    lo = max(0, min(c.c.bin, s.c.bin) - 1)
+    hi = min(ctx.n_bins - 1, max(s.c.end_bin, s.c.bin) + 1)
+    a = a_all[lo:hi + 1]
+    k = ctx.m[r][lo:hi + 1] > 0
+    if len(a) < 2 * STEP_BURSTS or int((~a).sum()) < STEP_BURSTS or int(k.sum()) < STEP_BURSTS:
+        return False
+    prev = np.concatenate(([False], a[:-1]))
+    nxt = np.concatenate((a[1:], [False]))
+    if int((k & ~(a | prev | nxt)).sum()) > 0.1 * int(k.sum()):
+        return False
+    starts = np.nonzero(a & ~prev)[0]
+    ends = np.nonzero(a & ~nxt)[0]
+    if len(starts) < STEP_BURSTS:
+        return False
+    hit = sum(1 for b0, b1 in zip(starts, ends, strict=True) if k[max(0, b0 - 1):b1 + 2].any())
+    return hit >= max(STEP_BURSTS, 0.5 * len(starts))
 
 
 _WORD = re.compile(r"[a-z]{5,}")

@@ -37,9 +37,10 @@ def _requests(rng: random.Random, t: datetime, failing: bool, agent: str = "Mozi
             f'{rng.randint(100, 5000)} "-" "{agent}"')
 
 
-def cache_partition_folder(folder: Path, seed: int = 3) -> None:
+def cache_partition_folder(folder: Path, seed: int = 3, front: bool = False) -> None:
     """A cache host loses its link at ONSET; the API's Redis calls time out (naming only an address) and nginx
-    serves 503s. Ninety seconds earlier a disk on an unrelated host starts throwing I/O errors, loudly."""
+    serves 503s. Ninety seconds earlier a disk on an unrelated host starts throwing I/O errors, loudly. With
+    `front`, a front service logs its own errors naming the API ("upstream request failed: cart-api: ...")."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     syslog: list[tuple[datetime, str]] = []
@@ -64,6 +65,10 @@ def cache_partition_folder(folder: Path, seed: int = 3) -> None:
             app.append((t, json.dumps({"ts": _iso(t), "level": "error", "service": "cart-api", "host": "api-1",
                                        "msg": "Redis command failed on 10.0.6.94:6379: Command timed out",
                                        "status": 503})))
+            if front:
+                app.append((t, json.dumps({"ts": _iso(t), "level": "error", "service": "storefront",
+                                           "host": "web-1", "msg": "upstream request failed: cart-api: context "
+                                           "deadline exceeded", "status": 503})))
         else:
             app.append((t, json.dumps({"ts": _iso(t), "level": "info", "service": "cart-api", "host": "api-1",
                                        "msg": "request completed", "status": 200})))
@@ -88,6 +93,18 @@ def test_a_failure_with_no_path_to_the_symptom_is_not_the_cause(tmp_path: Path) 
     assert dismissed and "no path" in dismissed[0].reason
     # the address the client names is not the host's: the daemon on the host (redis-server) is what links them
     assert any("named by" in r for r in top.reasons), top.reasons
+
+
+def test_a_clients_error_ranks_below_the_failure_it_reports(tmp_path: Path) -> None:
+    # The API's Redis timeouts are named by the front's errors ("upstream request failed: cart-api"), as the
+    # cache host is named by them; but the cache host failed first: the client's error reports its failure.
+    cache_partition_folder(tmp_path, front=True)
+    inc = triage([str(tmp_path)]).incidents[0]
+    top = inc.candidates[0]
+    assert "Link is Down" in top.text or "link status" in top.text, [(c.score, c.text[:50]) for c in inc.candidates]
+    client = next(c for c in inc.candidates if "Redis command failed" in c.text)
+    assert client.score < top.score
+    assert any(r.startswith("reports the failure of cache-1") for r in client.reasons), client.reasons
 
 
 def test_a_limiters_rejections_are_caused_by_the_load(tmp_path: Path) -> None:

@@ -852,7 +852,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     symptom_service = int(keys.service[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     changes_before = _changes_before(ctx, onset, options.change_window_s, upto=max(onset, anchor.ts))
     _read_texts(ctx, [c.event for c in steps_ch])
-    named = _mentions(ctx, steps_ch)
+    namer: dict[int, _Ch] = {}
+    named = _mentions(ctx, steps_ch, namer)
     causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
     first_cause = causal[0] if causal else None
     # The next causal step elsewhere (a LOG line and its DETAIL line are one event, not two steps).
@@ -923,6 +924,17 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if by:
             score += 0.35
             reasons.append(f"named by {by}")
+        # A client's error that names a place whose own failure began first reports that failure: it is its
+        # effect ("Redis command failed on 10.0.6.69" after the cache host's "NIC Link is Down").
+        reported = [d for d in steps_ch if d is not c and namer.get(id(d)) is c and d.ts <= c.ts
+                    and d.c.key >= 0 and not d.background and not _is_symptom(ctx, d) and d.bad >= 0.25]
+        if reported:
+            d = reported[0]
+            score -= 0.3
+            place = _name(ctx.table.hosts, int(keys.host[d.c.key])) or \
+                _name(ctx.table.services, int(keys.service[d.c.key])) or "it"
+            lead = f"{_dur(c.ts - d.ts)} earlier" if c.ts > d.ts else "at the same time"
+            reasons.append(f"reports the failure of {place}, which began {lead} (weighed down)")
         if c.flagged > 0:
             score += 0.15
             reasons.append(f"flagged by the {ctx.detector} detector ({c.flagged:.1f}x its threshold)")
@@ -1600,9 +1612,9 @@ def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
             ctx.texts[lines[n]] = msg
 
 
-def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
+def _mentions(ctx: _Ctx, steps: Sequence[_Ch], namer: dict[int, _Ch] | None = None) -> dict[int, str]:
     """Steps whose host or service another step's line names ("connect to db-1:5432 failed" names db-1):
-    id(step) -> "the line at file:line"."""
+    id(step) -> "the line at file:line" (and, in `namer`, id(step) -> the step whose line names it)."""
     out: dict[int, str] = {}
     keys = ctx.keys
     for c in steps:
@@ -1626,11 +1638,15 @@ def _mentions(ctx: _Ctx, steps: Sequence[_Ch]) -> dict[int, str]:
             if text and pattern is not None and pattern.search(text):
                 f, ln = _where(ctx, o.event)
                 out[id(c)] = f"the line at {f}:{ln}"
+                if namer is not None:
+                    namer[id(c)] = o
                 break
             role = sorted(roles & semantics.roles_named(text)) if text and roles else []
             if role:
                 f, ln = _where(ctx, o.event)
                 out[id(c)] = f"the line at {f}:{ln} (a {role[0]} client's error; {role[0]} runs here)"
+                if namer is not None:
+                    namer[id(c)] = o
                 break
     # A failure elsewhere that repeats this step's rare words quotes it: "blocked by: [... flood-stage watermark]"
     # quotes "flood stage disk watermark [95%] exceeded" (a periodic report may come a little after the quote).

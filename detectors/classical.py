@@ -34,6 +34,7 @@ RARE_ERROR_SHARE = 0.02  # an error template in at most this share of the fit wi
 # Windows scored at once (the forest's scoring temporaries grow with it; the scores do not depend on it).
 COMPONENT_CHUNK = 5_000
 SEVERITY_CHUNK = 1 << 17  # events per step when the severities of a table are computed
+PAIR_CHUNK = 4_096  # windows per step when the fit counts the windows each template is in
 QUIET_QUANTILE = 0.995  # windows without a rare error must score above this quantile of the fit windows
 # Error words of a template, for lines that carry no level (syslog, plain text).
 _ERROR_WORDS = re.compile(r"\b(?:error|errors|fail|failed|failure|fatal|panic|exception|critical|abort|aborted|denied"
@@ -88,8 +89,28 @@ def _gather(offsets: np.ndarray, members: np.ndarray, rows: np.ndarray) -> tuple
     lengths = offsets[rows + 1] - offsets[rows]
     out = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=out[1:])
-    starts = np.repeat(offsets[rows] - out[:-1], lengths)
-    return out, members[np.arange(int(out[-1]), dtype=np.int64) + starts]
+    idx = np.arange(int(out[-1]), dtype=np.int64)
+    idx += np.repeat(offsets[rows] - out[:-1], lengths)
+    return out, members[idx]
+
+
+def _line_template_counts(template: np.ndarray, event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct template ids, lines of each) over the events listed in `event_ids` (each event once, however many
+    windows hold it): np.unique(template[events], return_counts=True), counted a chunk of events at a time."""
+    seen = np.zeros(len(template), dtype=bool)
+    seen[event_ids] = True
+    if len(template) and int(template.min()) < 0:  # no template id below 0 from a TemplateStore; bincount needs none
+        return np.unique(template[seen], return_counts=True)
+    counts = np.zeros(0, dtype=np.int64)
+    for lo in range(0, len(template), SEVERITY_CHUNK):
+        c = np.bincount(template[lo:lo + SEVERITY_CHUNK][seen[lo:lo + SEVERITY_CHUNK]])
+        if len(c) > len(counts):
+            c[:len(counts)] += counts
+            counts = c
+        else:
+            counts[:len(c)] += c
+    tids = np.flatnonzero(counts)
+    return tids.astype(template.dtype), counts[tids]
 
 
 def _robust(x: np.ndarray) -> tuple[float, float]:
@@ -144,15 +165,16 @@ class ClassicalDetector(Detector):
     # -- severity ------------------------------------------------------------------------------------------------
 
     def _severity(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(weight, hard) per event of the samples' table: weight (float32) 1 for severe lines (ERROR/FATAL, 5xx, an
-        exception, or an error word in a level-less line's template), hard for the first three only."""
+        """(weight, hard) per event of the samples' table: weight (bool: the weights are 0 or 1, and arithmetic on them
+        gives the 0.0 / 1.0 a float column gave) true for severe lines (ERROR/FATAL, 5xx, an exception, or an error
+        word in a level-less line's template), hard for the first three only. Kept for the table: 2 bytes per event."""
         table = getattr(samples, "table", None)
         if table is None or not getattr(table, "frozen", False):
             # Loose windows (a tool scoring one window) index the table this detector saw last.
             return (self._table_severity[1], self._table_severity[2]) if self._table_severity is not None else None
         if self._table_severity is not None and self._table_severity[0] == id(table):
             return self._table_severity[1], self._table_severity[2]
-        # In chunks of events, so that the temporaries stay small on long logs; the weights are 0 or 1 (float32).
+        # In chunks of events, so that the temporaries stay small on long logs.
         n = len(table.level)
         status = getattr(table, "status", None)
         status = status if status is not None and len(status) == n else None
@@ -171,7 +193,7 @@ class ClassicalDetector(Detector):
             hard[lo:hi] = h
             if self.template_text is not None:
                 unleveled_tids.append(np.unique(table.template[lo:hi][level == 0]))
-        weight = hard.astype(np.float32)
+        weight = hard.copy()
         if self.template_text is not None:
             tids = np.unique(np.concatenate(unleveled_tids)) if unleveled_tids else np.zeros(0, np.int32)
             for t in tids.tolist():
@@ -182,7 +204,7 @@ class ClassicalDetector(Detector):
                 for lo in range(0, n, SEVERITY_CHUNK):
                     hi = min(lo + SEVERITY_CHUNK, n)
                     worded = np.isin(table.template[lo:hi], tids[words]) & (table.level[lo:hi] == 0)
-                    weight[lo:hi][worded] = 1.0
+                    weight[lo:hi][worded] = True
         self._table_severity = (id(table), weight, hard)
         return weight, hard
 
@@ -194,13 +216,11 @@ class ClassicalDetector(Detector):
             raise NotEnoughData(f"the classical detector needs at least 2 windows to fit, got {len(offsets) - 1}")
         # Overlapping windows hold a line more than once: count each line once for template probabilities.
         if isinstance(samples, Windows):
-            seen = np.zeros(len(samples.table), dtype=bool)
-            seen[event_ids] = True
-            line_templates = samples.table.template[seen]
+            tids, counts = _line_template_counts(samples.table.template, event_ids)
         else:
             line_templates = members[np.unique(event_ids, return_index=True)[1]]
-        tids, counts = np.unique(line_templates, return_counts=True)
-        self.fit_lines = int(len(line_templates))
+            tids, counts = np.unique(line_templates, return_counts=True)
+        self.fit_lines = int(counts.sum())
         self.vocab = {int(t): i for i, t in enumerate(tids)}
         self.fit_counts = dict(zip(tids.tolist(), counts.tolist()))
         denom = self.fit_lines + SMOOTHING * (len(tids) + 1)
@@ -214,10 +234,18 @@ class ClassicalDetector(Detector):
         rows = np.arange(n) if n <= FIT_WINDOWS_MAX else np.sort(rng.choice(n, FIT_WINDOWS_MAX, replace=False))
         sev = self._severity(samples)
         member_events = event_ids if len(event_ids) == len(members) else None
-        fit_off, fit_mem = _gather(offsets, members, rows)
-        weight = sev[0][_gather(offsets, member_events, rows)[1]] if sev is not None and member_events is not None \
-            else None
+        if isinstance(members, _Templates) and member_events is not None:
+            # A window set's members are event ids: gather them once, then their templates and weights.
+            fit_off, fit_events = _gather(offsets, member_events, rows)
+            fit_mem = members.template[fit_events]
+            weight = sev[0][fit_events] if sev is not None else None
+            del fit_events
+        else:
+            fit_off, fit_mem = _gather(offsets, members, rows)
+            weight = sev[0][_gather(offsets, member_events, rows)[1]] if sev is not None and member_events is not None \
+                else None
         X = self._features(fit_off, fit_mem, weight)
+        del fit_off, fit_mem, weight
         self.forest = IsolationForest(n_estimators=self.n_estimators, max_samples=min(256, len(rows)),
                                       random_state=self.seed).fit(X)
         # Mean count per window of each template: the reference that count evidence is phrased against.
@@ -231,8 +259,8 @@ class ClassicalDetector(Detector):
             # temporaries stay a few MB on long logs.
             width = int(members.max()) + 1 if len(members) else 1
             per_template = np.zeros(width, dtype=np.int64)
-            for lo in range(0, n, FIT_WINDOWS_MAX):
-                hi = min(lo + FIT_WINDOWS_MAX, n)
+            for lo in range(0, n, PAIR_CHUNK):
+                hi = min(lo + PAIR_CHUNK, n)
                 rows_of = np.repeat(np.arange(lo, hi, dtype=np.int64) * width, np.diff(offsets[lo:hi + 1]))
                 pairs = np.unique(rows_of + members[offsets[lo]:offsets[hi]])
                 per_template += np.bincount(pairs % width, minlength=width)

@@ -282,6 +282,9 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         windows=window_verdicts(windows, scores, detector, store, anomalies, options.all_windows),
         windows_listed="all" if options.all_windows else "flagged",
     )
+    # Scored, ranked and reported: the members array of count/time windows (4 bytes per event and window holding
+    # it) is rebuilt if a tool or the TUI asks for it, and not kept through the triage.
+    windows.release()
     result = AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
     if options.incidents:
         from detectors.incidents import triage_audit

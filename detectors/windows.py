@@ -93,10 +93,27 @@ class Windows(Sequence[LogWindow]):
                  spec: WindowSpec, starts: np.ndarray | None = None) -> None:
         self.table = table
         self.offsets = offsets  # int64, len = n + 1
-        self.members = members  # event indices (int32 when the table has fewer than 2**31 events)
+        self._members: np.ndarray | None = members
         self.spec = spec
         self._keys = keys
         self._starts = starts  # first event index (count/time), for keys
+
+    @property
+    def members(self) -> np.ndarray:
+        """Event indices of every window, window after window (int32 when the table has fewer than 2**30 events).
+
+        Windows that are ranges of the table (count and time windows) rebuild it when `release` let it go."""
+        if self._members is None:
+            assert self._starts is not None  # only ranges are released
+            self._members = _range_members(self.offsets, self._starts, len(self.table))
+        return self._members
+
+    def release(self) -> None:
+        """Let the members array go when it can be rebuilt (count and time windows: each is a range of the table),
+        so that it does not stay in memory after scoring (4 bytes per event and window holding it); the next use
+        of `members` rebuilds it, the same."""
+        if self._starts is not None and len(self._starts) == len(self):
+            self._members = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -217,13 +234,19 @@ def _ranges(table: EventTable, starts: np.ndarray, ends: np.ndarray, spec: Windo
     lengths = ends - starts
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    return Windows(table, offsets, _range_members(offsets, starts, len(table)), None, spec, starts)
+
+
+def _range_members(offsets: np.ndarray, starts: np.ndarray, n_events: int) -> np.ndarray:
+    """The members of windows that are ranges starts[i] .. starts[i] + (offsets[i+1] - offsets[i]) of the table."""
+    lengths = np.diff(offsets)
     total = int(offsets[-1])
     # members = concat(arange(s, e)) without a Python loop, as int32 (event indices) when they fit: overlapping
     # windows hold each line more than once, and this array is the largest one kept per line.
-    dtype = _index_dtype(len(table))
+    dtype = _index_dtype(n_events)
     members = np.arange(total, dtype=dtype)
     shift = (offsets[:-1] - starts).astype(dtype)
     for lo in range(0, len(starts), 1 << 14):  # a block of windows at a time: no second array of that size
         hi = min(lo + (1 << 14), len(starts))
         members[offsets[lo]:offsets[hi]] -= np.repeat(shift[lo:hi], lengths[lo:hi])
-    return Windows(table, offsets, members, None, spec, starts)
+    return members

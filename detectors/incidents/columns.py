@@ -66,6 +66,21 @@ def group_by_key(key_of: np.ndarray, t: np.ndarray, n_keys: int) -> tuple[np.nda
     return out, key_start
 
 
+def flatnonzero32(mask: np.ndarray) -> np.ndarray:
+    """np.flatnonzero(mask) as int32 when the indices fit (int64 otherwise), a chunk at a time: no int64 array as
+    long as the answer on the way."""
+    n = len(mask)
+    if n >= 2**31 - 1:
+        return np.flatnonzero(mask)
+    out = np.empty(int(np.count_nonzero(mask)), dtype=np.int32)
+    at = 0
+    for lo, hi in _spans(n):
+        idx = np.flatnonzero(mask[lo:hi])
+        out[at:at + len(idx)] = idx + lo
+        at += len(idx)
+    return out
+
+
 def pair_codes(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
     """The distinct values of a * width + b (int64, sorted), as np.unique over the whole columns gives them, a chunk
     of events at a time (b < width)."""

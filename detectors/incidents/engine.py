@@ -543,18 +543,25 @@ LATENCY_BACKEND_SYMPTOM = 0.4  # a latency shift in a source whose lines are not
 def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usable: np.ndarray) -> list[_Ch]:
     table = ctx.table
     lat = table.latency  # float32; the selected values are compared as float64
-    has = usable & np.isfinite(lat)
+    has = np.isfinite(lat)
+    has &= usable
     out: list[_Ch] = []
     if has.sum() < 50:
         return out
     for s in np.unique(table.source[has]):
-        sel = np.flatnonzero(has & (table.source == s)).astype(np.int32)
+        this = table.source == s
+        this &= has
+        sel = columns.flatnonzero32(this)  # int32 event indices, without an int64 copy first
+        del this
         if len(sel) < 50:
             continue
         b = bins[sel]
         v = lat[sel]  # float32: sorted the same as float64; compared below as float64
         order = np.lexsort((v, b))
-        b, v, ev = b[order], v[order], sel[order]
+        # One column at a time, each old one let go as its sorted copy is made.
+        b = b[order]
+        v = v[order]
+        ev = sel[order]
         del order, sel
         cuts = np.searchsorted(b, np.arange(ctx.n_bins + 1))
         p90 = np.full(ctx.n_bins, np.nan)

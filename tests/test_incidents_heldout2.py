@@ -125,3 +125,34 @@ def test_a_failure_that_comes_and_goes_with_the_symptom_is_on_its_path(tmp_path:
     chain = [s.text for s in t.incidents[0].chain]
     assert any("PSECURE_VIOLATION" in s for s in chain), chain
     assert not any("AUTHFAIL" in s for s in chain), chain
+
+
+def test_a_failure_with_stray_earlier_lines_joins_the_chain_when_it_keeps_pace(tmp_path: Path) -> None:
+    """A code path switched on for a few requests fails now and then for an hour (one in twenty); switched on for
+    half of them at 09:30, it fails in step with the front door's 500s. The failure is a step of the incident (before:
+    dropped as a key that 'flapped before', the title was an access line)."""
+    rng = random.Random(9)
+    small, big = T0 + timedelta(minutes=20), T0 + timedelta(minutes=90)
+    end = T0 + timedelta(minutes=150)
+    app, access = [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(0.5, 1.5))
+        share = 0.5 if t >= big else 0.03 if t >= small else 0.0
+        rid = f"{rng.getrandbits(48):012x}"
+        if rng.random() < share:
+            app.append(f'time={_iso(t)} level=ERROR msg="panic recovered" err="runtime error: index out of range [3] '
+                       f'with length 3" request_id={rid}')
+            st = 500
+        else:
+            app.append(f'time={_iso(t)} level=INFO msg="quote computed" request_id={rid} dur=12ms')
+            st = 200
+        access.append(f'[{_iso(t)}] "POST /v1/quote HTTP/1.1" {st} - 120 {rng.randint(80, 400)} 14 12 "10.0.0.9" '
+                      f'"client/1.0" "{rid}" "quote:8080" "127.0.0.1:8080"')
+    (tmp_path / "quote.log").write_text("\n".join(app) + "\n")
+    (tmp_path / "envoy.log").write_text("\n".join(access) + "\n")
+    t = triage([str(tmp_path)])
+    assert t.incidents
+    inc = max(t.incidents, key=lambda i: i.strength)
+    assert any("panic recovered" in s.text for s in inc.chain), [(s.role, s.text[:60]) for s in inc.chain]
+    assert inc.onset is not None and abs((inc.onset - big).total_seconds()) <= 300

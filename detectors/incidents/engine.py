@@ -683,6 +683,7 @@ def _coactivity(ctx: _Ctx, c: _Ch, anchor: _Ch, lo: int, hi: int) -> float:
 
 
 FLAP_SHARE = 0.25  # an earlier burst is like the change when it held at least this share of the change's lines
+FAILURE_PACE = 0.9  # coactivity a failure (not a 5xx) with stray earlier lines needs to join the chain all the same
 
 
 def _recurring(ctx: _Ctx, c: _Ch, before_bin: int, like_it: bool = False) -> int:
@@ -762,8 +763,10 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             recurring = _recurring(ctx, c, c.c.bin)
             if i != anchor_i and recurring >= 2 and c.c.kind != "new":
                 # A 5xx storm that keeps pace with the symptom is part of it, though a few stray 5xx came before
-                # (no earlier burst like it); it begins where its lines become many, not at a stray one.
-                if not (c.symptom >= 1.0 and c.coact >= 0.6 and _recurring(ctx, c, c.c.bin, like_it=True) < 2):
+                # (no earlier burst like it); it begins where its lines become many, not at a stray one. So is a
+                # failure that keeps close pace (a feature rolled out to 5 % of requests, then to 50 %).
+                pace = 0.6 if c.symptom >= 1.0 else FAILURE_PACE if c.bad >= 0.55 else 2.0
+                if not (c.coact >= pace and _recurring(ctx, c, c.c.bin, like_it=True) < 2):
                     continue  # it flapped before the incident too: judged in the unrelated list
                 c = bad[i] = _dense_start(ctx, c)
             if i != anchor_i and c.background and not _same_place(ctx, c, anchor):

@@ -90,7 +90,7 @@ _ID_SEGMENT = re.compile(r"(?<=/)(?![A-Za-z][A-Za-z0-9]{0,3}(?:/|$))[^/]*\d[^/]*
 
 
 _ROUTES: dict[str, str] = {}  # path as written -> normalised route (the same few routes come back line after line)
-_CACHE_LIMIT = 50_000  # entries per cache; a cache is simply cleared past this
+_CACHE_LIMIT = 4_096  # entries per cache; a cache is simply cleared past this (small: see detectors.formats)
 
 
 def normalize_route(path: str) -> str:

@@ -32,6 +32,10 @@ from detectors.windows import WindowError, Windows, WindowSpec, make_windows
 # nearest reference and nothing is found.
 TIME_ORDERED_DEFAULT: dict[str, float] = {"icad": 0.5}
 
+# Events held as Python objects while reading, before their columns go into the event table (a batch's objects
+# are a few KB each: the batch, not the log, sets this part of the memory).
+READ_BATCH = 1024
+
 # progress(stage, advance, total): stage is "read" (bytes), "score" (windows) or "explain" (anomalies).
 ProgressHook = Callable[[str, float, float | None], None]
 
@@ -108,7 +112,7 @@ class _Ingest:
             tids.append(add(event.text.partition("\n")[0]))
             if keyer is not None:
                 keyer.add(event)
-            if len(batch) >= 4096:
+            if len(batch) >= READ_BATCH:
                 table.extend(batch, tids)
                 batch, tids = [], []
             if session_re is not None:

@@ -398,7 +398,8 @@ def _time_by_name(obj: dict[str, Any], ref_ts: float | None) -> float | None:
         if ts is not None and ts >= _EPOCH_2001:
             return ts
     return None
-_JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "@l")
+# "type" last: a Kubernetes Event's "Warning" / "Normal" (a type that is no level word, "container", gives none).
+_JSON_LEVEL = ("level", "severity", "lvl", "loglevel", "log_level", "levelname", "log.level", "@l", "type")
 _JSON_ERROR = ("err", "error", "error.message", "exception", "error_message")
 _JSON_HOST = ("host", "hostname", "host.name", "node.name")  # node.name: Elasticsearch's own server log
 _JSON_SERVICE = ("service", "logger", "component", "logger_name", "app", "service.name", "name")

@@ -137,3 +137,13 @@ def test_json_records_timed_by_a_key_named_like_a_time(tmp_path: Path) -> None:
     # a duration named like a time is no time of day
     events, stats = read(tmp_path, "x.jsonl", '{"msg": "done", "response_time": 0.25}\n{"msg": "x", "uptime": 99}\n')
     assert all(e.ts is None for e in events)
+
+
+def test_a_kubernetes_events_type_is_its_level(tmp_path: Path) -> None:
+    text = ('{"reason": "BackOff", "message": "Back-off restarting failed container", "type": "Warning", '
+            '"lastTimestamp": "2025-07-02T08:00:02Z"}\n'
+            '{"reason": "Pulled", "message": "Container image already present", "type": "Normal", '
+            '"lastTimestamp": "2025-07-02T08:00:03Z"}\n'
+            '{"type": "container", "status": "die", "time": 1751443204}\n')
+    events, _ = read(tmp_path, "events.jsonl", text)
+    assert [e.level for e in events] == ["WARN", None, None]

@@ -358,3 +358,27 @@ def test_only_the_block_right_before_a_step_failure_explains_it(tmp_path: Path) 
     assert res.triage is not None and res.triage.incidents
     top = res.triage.incidents[0].candidates[0]
     assert "undefined: redis.NewRingClient" in (top.text or ""), [c.text for c in res.triage.incidents[0].candidates]
+
+
+def test_of_two_lines_that_score_alike_the_earlier_ranks_first(tmp_path: Path) -> None:
+    # The kernel's OOM kill and systemd's note of it, in the same second on the same host, read alike to the
+    # engine; the one that came first in the file is the top candidate.
+    rng = random.Random(8)
+    syslog: list[tuple[datetime, str]] = []
+    access: list[tuple[datetime, str]] = []
+    t = T0
+    while t < T0 + timedelta(minutes=150):
+        t += timedelta(seconds=rng.uniform(0.5, 2.0))
+        access.append((t, _requests(rng, t, t >= ONSET + timedelta(seconds=5) and rng.random() < 0.7)))
+        if rng.random() < 0.02:
+            syslog.append((t, f"{_sys(t)} java-1 CRON[{rng.randint(1000, 9999)}]: (root) CMD (run-parts /etc/cron.hourly)"))
+    syslog.append((ONSET, f"{_sys(ONSET)} java-1 kernel: Out of memory: Killed process 9796 (java) total-vm:7812325kB"))
+    syslog.append((ONSET, f"{_sys(ONSET)} java-1 systemd[1]: customer-core.service: Failed with result 'oom-kill'."))
+    _write(tmp_path, "syslog", syslog)
+    _write(tmp_path, "access.log", access)
+    inc = triage([str(tmp_path)]).incidents[0]
+    cands = [c for c in inc.candidates if c.kind == "log"]
+    kernel = next(c for c in cands if "Out of memory" in c.text)
+    systemd = next(c for c in cands if "oom-kill" in c.text)
+    assert kernel.score >= systemd.score - 1e-6, [(c.score, c.text[:40]) for c in cands]
+    assert cands.index(kernel) < cands.index(systemd), [(c.score, c.text[:40]) for c in cands]

@@ -804,7 +804,9 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         seen_events.add(e)
         unique.append(i)
     kept = unique
-    steps_ch = sorted((bad[i] for i in kept if bad[i].metric is None and bad[i].event >= 0), key=lambda c: c.ts)
+    # (in time order; lines stamped alike in file order)
+    steps_ch = sorted((bad[i] for i in kept if bad[i].metric is None and bad[i].event >= 0),
+                      key=lambda c: (c.ts, c.event))
     metric_ch = [bad[i] for i in kept if bad[i].metric is not None]
     if not steps_ch:
         return None, taken
@@ -833,7 +835,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                     and semantics.is_limiter(keys.text[c.c.key])), None)
     load: tuple[_Ch, str] | None = _load_behind(ctx, limiter, chs, lookback) if limiter is not None else None
     if load is not None and all(c is not load[0] for c in steps_ch):
-        steps_ch = sorted(steps_ch + [load[0]], key=lambda c: c.ts)
+        steps_ch = sorted(steps_ch + [load[0]], key=lambda c: (c.ts, c.event))
     # A scheduled job's own output right after the job started (its command names the program that logs it) is the
     # job at work: it opens no chain unless it is all there is ("CRON: CMD (db-backup.sh)", then db-backup's
     # pg_dump warnings ten minutes before an unrelated service fails).
@@ -995,7 +997,9 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if lim is not None:
             cands = [(max(sc, lim + 0.1) if c is load[0] else sc, c, r) for sc, c, r in cands]
     cands = _exception_first(ctx, cands)
-    cands.sort(key=lambda x: -x[0])
+    # Equal scores: the earlier line first (the kernel's "Out of memory: Killed process" before systemd's
+    # "Failed with result 'oom-kill'" two lines later, in the same second).
+    cands.sort(key=lambda x: (-round(x[0], 6), x[1].ts, x[1].event))
 
     candidates: list[Candidate] = []
     top_log = cands[0] if cands else None

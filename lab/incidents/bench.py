@@ -152,7 +152,7 @@ def score_folders(folders: Sequence[tuple[Path, dict[str, Any]]], methods: Seque
                          "onset_said": p.onset, "onset_true": answer.get("onset"),
                          "top_where": (f"{p.top.file}:{p.top.line}" if p.top and p.top.file else None)})
         if progress:
-            eng = next((r for r in rows[-len(preds):] if r["method"] == "engine"), None)
+            eng = next((r for r in rows[-len(preds):] if r["method"].startswith("engine")), None)
             tail = f"engine score {eng['score']:.2f}" if eng else ""
             progress(f"[{i}/{len(folders)}] {folder.name} {tail}")
     return rows

@@ -313,6 +313,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
     chs += _latency_changes(ctx, window, warmup, bins, usable)
+    del bins, key_of, usable  # per-event columns no later step reads (4 + 4 + 1 bytes per event)
     chs += _metric_changes(ctx, series, window, warmup, out.notes)
     chs += _signal_changes(ctx, signals)
     chs = [c for c in chs if c is not None]
@@ -558,11 +559,11 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
         b = bins[sel]
         v = lat[sel]  # float32: sorted the same as float64; compared below as float64
         order = np.lexsort((v, b))
-        # One column at a time, each old one let go as its sorted copy is made.
-        b = b[order]
-        v = v[order]
-        ev = sel[order]
+        del b, v
+        ev = sel[order]  # then the sorted columns are read through it (the same values as b[order], v[order])
         del order, sel
+        b = bins[ev]
+        v = lat[ev]
         cuts = np.searchsorted(b, np.arange(ctx.n_bins + 1))
         p90 = np.full(ctx.n_bins, np.nan)
         for i in range(ctx.n_bins):

@@ -51,10 +51,10 @@ def test_a_backends_slow_steps_rank_below_a_front_doors_errors(tmp_path: Path) -
     (tmp_path / "nginx" / "access.log").write_text("\n".join(access) + "\n")
     (tmp_path / "payments.log").write_text("\n".join(app) + "\n")
     (tmp_path / "broker.log").write_text("\n".join(broker) + "\n")
-    t = triage([str(tmp_path)])
-    assert t.incidents
-    top = t.incidents[0]
-    assert "payment gateway call failed" in top.title or "502" in top.title, [i.title for i in t.incidents]
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    top = tri.incidents[0]
+    assert "payment gateway call failed" in top.title or "502" in top.title, [i.title for i in tri.incidents]
     assert top.onset is not None and abs((top.onset - onset).total_seconds()) <= 120
 
 
@@ -95,7 +95,7 @@ def test_a_failure_that_comes_and_goes_with_the_symptom_is_on_its_path(tmp_path:
                   f"{rng.randint(30000, 60000)} [{t.strftime('%d/%b/%Y:%H:%M:%S')}.{rng.randint(100, 999)}] web "
                   f"web/app-{rng.randint(1, 3)} 0/0/1/{rng.randint(3, 40)}/{rng.randint(5, 50)} {st} "
                   f"{rng.randint(200, 900)} - - ---- 5/5/0/0/0 0/0 \"GET /api/x/{rng.randint(1, 99)} HTTP/1.1\"")
-    for a, b in drops:
+    for a, _b in drops:
         lb.append(f"{(a + timedelta(seconds=5)).strftime('%b %e %H:%M:%S')} edge-1 haproxy[311]: Server web/app-2 "
                   f"is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left.")
     seq = 100
@@ -105,7 +105,7 @@ def test_a_failure_that_comes_and_goes_with_the_symptom_is_on_its_path(tmp_path:
         seq += 1
         sw.append((t, f"dist-{rng.randint(1, 2)} {seq}: %LINEPROTO-5-UPDOWN: Line protocol on Interface "
                       f"Gi1/0/{rng.randint(1, 48)}, changed state to {rng.choice(['up', 'down'])}"))
-    for a, b in drops:
+    for a, _b in drops:
         seq += 1
         sw.append((a - timedelta(seconds=0.5), f"dist-1 {seq}: %PORT_SECURITY-2-PSECURE_VIOLATION: Security "
                                                f"violation occurred, caused by MAC 0011.2233.4455 on port "
@@ -120,9 +120,9 @@ def test_a_failure_that_comes_and_goes_with_the_symptom_is_on_its_path(tmp_path:
     (tmp_path / "edge-1.syslog").write_text("\n".join(lb) + "\n")
     (tmp_path / "switches.log").write_text(
         "\n".join(f"{ts.strftime('%Y-%m-%dT%H:%M:%S.%f')}+00:00 {msg}" for ts, msg in sw) + "\n")
-    t = triage([str(tmp_path)])
-    assert t.incidents
-    chain = [s.text for s in t.incidents[0].chain]
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    chain = [s.text for s in tri.incidents[0].chain]
     assert any("PSECURE_VIOLATION" in s for s in chain), chain
     assert not any("AUTHFAIL" in s for s in chain), chain
 
@@ -151,8 +151,23 @@ def test_a_failure_with_stray_earlier_lines_joins_the_chain_when_it_keeps_pace(t
                       f'"client/1.0" "{rid}" "quote:8080" "127.0.0.1:8080"')
     (tmp_path / "quote.log").write_text("\n".join(app) + "\n")
     (tmp_path / "envoy.log").write_text("\n".join(access) + "\n")
-    t = triage([str(tmp_path)])
-    assert t.incidents
-    inc = max(t.incidents, key=lambda i: i.strength)
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    inc = max(tri.incidents, key=lambda i: i.strength)
     assert any("panic recovered" in s.text for s in inc.chain), [(s.role, s.text[:60]) for s in inc.chain]
     assert inc.onset is not None and abs((inc.onset - big).total_seconds()) <= 300
+
+
+def test_bench_triage_on_existing_folders_writes_into_a_new_out_folder(tmp_path: Path) -> None:
+    import json
+
+    from lab.incidents.bench import bench_triage
+    from lab.incidents.gen import ANSWER, generate_incident
+
+    folder = tmp_path / "data" / "one"
+    answer = generate_incident(folder, kind="disk_full", seed=1, lines=1500)
+    (folder / ANSWER).write_text(json.dumps(answer))
+    out = tmp_path / "results" / "run1"  # does not exist yet
+    res = bench_triage(data=tmp_path / "data", out=out, methods=["level:first"], scale=())
+    assert res["folders"] == 1
+    assert json.loads((out / "bench_triage.json").read_text())["folders"] == 1

@@ -293,6 +293,7 @@ def bench_triage(n: int | None = None, seed: int = 0, out: str | Path | None = N
         tmp = tempfile.TemporaryDirectory(prefix="sleuth-bench-triage-")
         out = tmp.name
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)  # (with --data nothing else creates it before bench_triage.json)
     try:
         if data is not None:
             root = Path(data)

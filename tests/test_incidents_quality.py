@@ -382,3 +382,33 @@ def test_of_two_lines_that_score_alike_the_earlier_ranks_first(tmp_path: Path) -
     systemd = next(c for c in cands if "oom-kill" in c.text)
     assert kernel.score >= systemd.score - 1e-6, [(c.score, c.text[:40]) for c in cands]
     assert cands.index(kernel) < cands.index(systemd), [(c.score, c.text[:40]) for c in cands]
+
+
+def test_a_scanners_404s_are_not_the_incident(tmp_path: Path) -> None:
+    # A vulnerability scanner probes for files from one address (hundreds of 404s in minutes); ten minutes later
+    # the payment provider fails and checkouts get 502s: fewer lines, but that is what the users get.
+    rng = random.Random(4)
+    access: list[tuple[datetime, str]] = []
+    app: list[tuple[datetime, str]] = []
+    probes = ["/.env", "/wp-login.php", "/.git/config", "/phpmyadmin/index.php", "/backup.zip", "/admin/.env"]
+    t = T0
+    while t < T0 + timedelta(minutes=150):
+        t += timedelta(seconds=rng.uniform(0.5, 2.0))
+        failing = rng.random() < (0.03 if t >= ONSET else 0.003)  # a stray 502 now and then before
+        access.append((t, _requests(rng, t, False, path="/api/checkout") if not failing else
+                       _requests(rng, t, True, path="/api/checkout").replace(" 503 ", " 502 ")))
+        if failing:
+            app.append((t, json.dumps({"ts": _iso(t), "level": "error", "service": "checkout", "host": "api-1",
+                                       "msg": "payment authorization failed: POST https://gw.psp.example/v1/"
+                                              "charges: 503 Service Unavailable"})))
+    scan = ONSET - timedelta(minutes=10)
+    for i in range(700):
+        ts = scan + timedelta(seconds=i * 0.6)
+        access.append((ts, f'5.207.53.149 - - [{ts.strftime("%d/%b/%Y:%H:%M:%S")} +0000] "GET {probes[i % 6]} '
+                           f'HTTP/1.1" 404 162 "-" "Mozilla/5.0 zgrab/0.x"'))
+    _write(tmp_path, "access.log", access)
+    _write(tmp_path, "checkout.jsonl", app)
+    inc = triage([str(tmp_path)]).incidents[0]
+    assert "payment authorization failed" in inc.title, inc.title
+    assert abs((inc.onset - ONSET).total_seconds()) <= 300
+    assert not any("zgrab" in s.text for s in inc.chain)

@@ -450,7 +450,9 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
         if sc == 5:
             symptom = 1.0
         elif sc == 4:
-            symptom = 0.45
+            # One client asking for what is not there (a scanner probing for /.env and /wp-login.php, a
+            # crawler) is that client's doing, not what the users get.
+            symptom = 0.1 if ev >= 0 and ctx.timed and _one_client_not_found(ctx, k, ts) else 0.45
         elif bad >= 0.55 and _at_front(ctx, k):
             symptom = 0.6
         elif bad >= 0.25:
@@ -465,6 +467,29 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
     return _Ch(c, ts, ev, bad, symptom, bool(keys.background[k]), flagged=flagged,
                baseline_novel=ctx.detector == "diff" and flagged > 0,
                healthy=bad < 0.25 and semantics.reads_healthy(keys.text[k]))
+
+
+# A request line's client address: nginx / Apache ("203.0.113.9 - - [...]"), HAProxy ("203.0.113.9:51234 [...]").
+_CLIENT_ADDR = re.compile(r"\s*(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7})(?::\d+)?\s", re.I)
+
+
+def _one_client_not_found(ctx: _Ctx, k: int, ts: float, span: float = 600.0, sample: int = 30) -> str | None:
+    """The client address behind 9 in 10 of a 4xx key's answers in the `span` seconds from ts, when they are
+    404 / 405 (what is not there): a scanner, a crawler. None otherwise (a sample of the lines is read back)."""
+    evs = ctx.events_of(k)
+    tt = ctx.t[evs]
+    sel = evs[(tt >= ts) & (tt <= ts + span)]
+    if len(sel) < 10:
+        return None
+    pick = [int(e) for e in sel[np.linspace(0, len(sel) - 1, min(len(sel), sample)).astype(np.int64)]]
+    if sum(int(ctx.table.status[e]) in (404, 405) for e in pick) < 0.9 * len(pick):
+        return None
+    _read_texts(ctx, pick)
+    addrs = [m.group(1) for e in pick if (m := _CLIENT_ADDR.match(ctx.texts.get(e, "")))]
+    if not addrs:
+        return None
+    top = max(set(addrs), key=addrs.count)
+    return top if addrs.count(top) >= 0.9 * len(pick) else None
 
 
 def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -> tuple[_Ch, str] | None:

@@ -890,7 +890,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     symptom_service = int(keys.service[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     changes_before = _changes_before(ctx, onset, options.change_window_s, upto=max(onset, anchor.ts))
     _read_texts(ctx, [c.event for c in steps_ch])
-    namer: dict[int, _Ch] = {}
+    namer: dict[int, list[_Ch]] = {}
     named = _mentions(ctx, steps_ch, namer)
     causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
     first_cause = causal[0] if causal else None
@@ -964,7 +964,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             reasons.append(f"named by {by}")
         # A client's error that names a place whose own failure began first reports that failure: it is its
         # effect ("Redis command failed on 10.0.6.69" after the cache host's "NIC Link is Down").
-        reported = [d for d in steps_ch if d is not c and namer.get(id(d)) is c and d.ts <= c.ts
+        reported = [d for d in steps_ch if d is not c and any(o is c for o in namer.get(id(d), ())) and d.ts <= c.ts
                     and d.c.key >= 0 and not d.background and not _is_symptom(ctx, d) and d.bad >= 0.25]
         if reported:
             d = reported[0]
@@ -1652,9 +1652,9 @@ def _read_texts(ctx: _Ctx, events: Sequence[int]) -> None:
             ctx.texts[lines[n]] = msg
 
 
-def _mentions(ctx: _Ctx, steps: Sequence[_Ch], namer: dict[int, _Ch] | None = None) -> dict[int, str]:
+def _mentions(ctx: _Ctx, steps: Sequence[_Ch], namer: dict[int, list[_Ch]] | None = None) -> dict[int, str]:
     """Steps whose host or service another step's line names ("connect to db-1:5432 failed" names db-1):
-    id(step) -> "the line at file:line" (and, in `namer`, id(step) -> the step whose line names it)."""
+    id(step) -> "the line at file:line" (the first such line; in `namer`, id(step) -> every step naming it)."""
     out: dict[int, str] = {}
     keys = ctx.keys
     for c in steps:
@@ -1675,19 +1675,21 @@ def _mentions(ctx: _Ctx, steps: Sequence[_Ch], namer: dict[int, _Ch] | None = No
             if same:
                 continue
             text = ctx.texts.get(o.event, "")
+            said = None
             if text and pattern is not None and pattern.search(text):
                 f, ln = _where(ctx, o.event)
-                out[id(c)] = f"the line at {f}:{ln}"
-                if namer is not None:
-                    namer[id(c)] = o
+                said = f"the line at {f}:{ln}"
+            else:
+                role = sorted(roles & semantics.roles_named(text)) if text and roles else []
+                if role:
+                    f, ln = _where(ctx, o.event)
+                    said = f"the line at {f}:{ln} (a {role[0]} client's error; {role[0]} runs here)"
+            if said is None:
+                continue
+            out.setdefault(id(c), said)
+            if namer is None:
                 break
-            role = sorted(roles & semantics.roles_named(text)) if text and roles else []
-            if role:
-                f, ln = _where(ctx, o.event)
-                out[id(c)] = f"the line at {f}:{ln} (a {role[0]} client's error; {role[0]} runs here)"
-                if namer is not None:
-                    namer[id(c)] = o
-                break
+            namer.setdefault(id(c), []).append(o)
     # A failure elsewhere that repeats this step's rare words quotes it: "blocked by: [... flood-stage watermark]"
     # quotes "flood stage disk watermark [95%] exceeded" (a periodic report may come a little after the quote).
     for c in steps:

@@ -312,6 +312,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
+    _weigh_down_scans(ctx, chs)
     chs += _latency_changes(ctx, window, warmup, bins, usable)
     del bins, key_of, usable  # per-event columns no later step reads (4 + 4 + 1 bytes per event)
     chs += _metric_changes(ctx, series, window, warmup, out.notes)
@@ -450,9 +451,7 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
         if sc == 5:
             symptom = 1.0
         elif sc == 4:
-            # One client asking for what is not there (a scanner probing for /.env and /wp-login.php, a
-            # crawler) is that client's doing, not what the users get.
-            symptom = 0.1 if ev >= 0 and ctx.timed and _one_client_not_found(ctx, k, ts) else 0.45
+            symptom = SYMPTOM_4XX  # (less when one client asks for what is not there: _weigh_down_scans)
         elif bad >= 0.55 and _at_front(ctx, k):
             symptom = 0.6
         elif bad >= 0.25:
@@ -473,23 +472,35 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
 _CLIENT_ADDR = re.compile(r"\s*(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7})(?::\d+)?\s", re.I)
 
 
-def _one_client_not_found(ctx: _Ctx, k: int, ts: float, span: float = 600.0, sample: int = 30) -> str | None:
-    """The client address behind 9 in 10 of a 4xx key's answers in the `span` seconds from ts, when they are
-    404 / 405 (what is not there): a scanner, a crawler. None otherwise (a sample of the lines is read back)."""
-    evs = ctx.events_of(k)
+SYMPTOM_4XX = 0.45
+SYMPTOM_SCAN = 0.1  # a 4xx key that one client's requests for what is not there make up
+
+
+def _not_found_sample(ctx: _Ctx, c: _Ch, span: float = 600.0, sample: int = 30) -> list[int]:
+    """Up to `sample` of a 4xx change's lines in the `span` seconds from its onset, when 9 in 10 of them are
+    404 / 405 (what is not there); [] otherwise, or when there are fewer than 10."""
+    evs = ctx.events_of(c.c.key)
     tt = ctx.t[evs]
-    sel = evs[(tt >= ts) & (tt <= ts + span)]
+    sel = evs[(tt >= c.ts) & (tt <= c.ts + span)]
     if len(sel) < 10:
-        return None
+        return []
     pick = [int(e) for e in sel[np.linspace(0, len(sel) - 1, min(len(sel), sample)).astype(np.int64)]]
-    if sum(int(ctx.table.status[e]) in (404, 405) for e in pick) < 0.9 * len(pick):
-        return None
-    _read_texts(ctx, pick)
-    addrs = [m.group(1) for e in pick if (m := _CLIENT_ADDR.match(ctx.texts.get(e, "")))]
-    if not addrs:
-        return None
-    top = max(set(addrs), key=addrs.count)
-    return top if addrs.count(top) >= 0.9 * len(pick) else None
+    return pick if sum(int(ctx.table.status[e]) in (404, 405) for e in pick) >= 0.9 * len(pick) else []
+
+
+def _weigh_down_scans(ctx: _Ctx, chs: Sequence[_Ch | None]) -> None:
+    """One client asking for what is not there (a scanner probing for /.env and /wp-login.php, a crawler) is that
+    client's doing, not what the users get: a 4xx change whose sampled lines come 9 in 10 from one client address
+    weighs SYMPTOM_SCAN as a symptom. The samples of all such changes are read back in one pass per file."""
+    if not ctx.timed:
+        return
+    picks = [(c, p) for c in chs if c is not None and c.symptom == SYMPTOM_4XX and c.event >= 0
+             and (p := _not_found_sample(ctx, c))]
+    _read_texts(ctx, [e for _, p in picks for e in p])
+    for c, pick in picks:
+        addrs = [m.group(1) for e in pick if (m := _CLIENT_ADDR.match(ctx.texts.get(e, "")))]
+        if addrs and max(addrs.count(a) for a in set(addrs)) >= 0.9 * len(pick):
+            c.symptom = SYMPTOM_SCAN
 
 
 def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -> tuple[_Ch, str] | None:
@@ -892,6 +903,14 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     _read_texts(ctx, [c.event for c in steps_ch])
     namer: dict[int, list[_Ch]] = {}
     named = _mentions(ctx, steps_ch, namer)
+    # A client's error that names a place whose own failure began first reports that failure: it is its effect
+    # ("Redis command failed on 10.0.6.69" after the cache host's "NIC Link is Down"). client -> that failure.
+    reports: dict[int, _Ch] = {}
+    for d in steps_ch:
+        if d.c.key >= 0 and not d.background and not _is_symptom(ctx, d) and d.bad >= 0.25:
+            for o in namer.get(id(d), ()):
+                if o is not d and d.ts <= o.ts:
+                    reports.setdefault(id(o), d)
     causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
     first_cause = causal[0] if causal else None
     # The next causal step elsewhere (a LOG line and its DETAIL line are one event, not two steps).
@@ -962,12 +981,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if by:
             score += 0.35
             reasons.append(f"named by {by}")
-        # A client's error that names a place whose own failure began first reports that failure: it is its
-        # effect ("Redis command failed on 10.0.6.69" after the cache host's "NIC Link is Down").
-        reported = [d for d in steps_ch if d is not c and any(o is c for o in namer.get(id(d), ())) and d.ts <= c.ts
-                    and d.c.key >= 0 and not d.background and not _is_symptom(ctx, d) and d.bad >= 0.25]
-        if reported:
-            d = reported[0]
+        d = reports.get(id(c))
+        if d is not None:
             score -= 0.3
             place = _name(ctx.table.hosts, int(keys.host[d.c.key])) or \
                 _name(ctx.table.services, int(keys.service[d.c.key])) or "it"

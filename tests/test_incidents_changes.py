@@ -96,3 +96,19 @@ def test_the_exception_outranks_the_lines_that_comment_on_it(shared_data: Path) 
     assert "IOError: [Errno 2]" in top.text, [(c.score, c.text[:60], c.reasons) for c in cands[:4]]
     saved = next(c for c in cands if "full traceback has been saved" in c.text)
     assert saved.score < top.score and any("comments on the exception" in r for r in saved.reasons)
+
+
+def test_an_exception_that_only_reports_a_failed_step_ranks_below_why(shared_data: Path) -> None:
+    """logreduce's zuul-console-pep8 (a failed tox run vs a good one): flake8's findings, then tox's
+    `InvocationError: …/flake8 …`. The exception only reports that the step failed; the findings before it say why,
+    and are not mere comments on it."""
+    from detectors.pipeline import AuditOptions, audit
+
+    case = shared_data / "logreduce_ci" / "zuul-console-pep8"
+    res = audit([str(case / "console.fail")], AuditOptions(baseline=(str(case / "console.good"),)))
+    assert res.triage is not None and res.triage.incidents
+    cands = [c for c in res.triage.incidents[0].candidates if c.kind == "log"]
+    assert "E305 expected 2 blank lines" in cands[0].text, [(c.score, c.text[:60]) for c in cands[:4]]
+    wrapper = next(c for c in cands if c.text.startswith("InvocationError"))
+    assert any("the lines before it say why" in r for r in wrapper.reasons)
+    assert not any("comments on the exception" in r for r in cands[0].reasons)

@@ -1037,7 +1037,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         lim = max((sc for sc, c, _ in cands if c is limiter), default=None)
         if lim is not None:
             cands = [(max(sc, lim + 0.1) if c is load[0] else sc, c, r) for sc, c, r in cands]
-    cands = _exception_first(ctx, cands)
+    cands = _exception_first(ctx, cands, explained_wrappers)
     # Equal scores: the earlier line first (the kernel's "Out of memory: Killed process" before systemd's
     # "Failed with result 'oom-kill'" two lines later, in the same second).
     cands.sort(key=lambda x: (-round(x[0], 6), x[1].ts, x[1].event))
@@ -1507,13 +1507,16 @@ def _names_place(text: str, pattern: re.Pattern[str] | None, tokens: set[str], r
 _IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b", re.I)  # pricing-service, db-1.internal
 
 
-def _exception_first(ctx: _Ctx, cands: list[tuple[float, _Ch, list[str]]]) -> list[tuple[float, _Ch, list[str]]]:
+def _exception_first(ctx: _Ctx, cands: list[tuple[float, _Ch, list[str]]],
+                     wrappers: set[int] | None = None) -> list[tuple[float, _Ch, list[str]]]:
     """An exception with its message ("IOError: [Errno 2] No such file or directory: …") is the failure itself;
     the lines right around it in the same file that name no exception ("The full traceback has been saved in …",
-    "Please also report this …", a bare frame) comment on it: they rank just below it."""
+    "Please also report this …", a bare frame) comment on it: they rank just below it. Not so for an exception
+    that only reports that a step failed (ids in `wrappers`: tox's "InvocationError: …/flake8 …"), whose lines
+    before it say why."""
     keys, table = ctx.keys, ctx.table
     exc = [(sc, c) for sc, c, _ in cands if c.event >= 0 and c.c.key >= 0 and int(keys.exc[c.c.key]) > 0
-           and c.bad >= 0.55]
+           and c.bad >= 0.55 and id(c) not in (wrappers or set())]
     if not exc:
         return cands
     out = []

@@ -231,7 +231,8 @@ class LogICL:
         self.llm_calls = 0
         self.llm_seconds = 0.0
         self.llm_errors = 0
-        self._prior: tuple[str, float | None] = ("", None)
+        self._prior: dict[tuple[str, bool], float | None] = {}  # (pool version, lines only) -> anomalous share
+        self._has_lines: tuple[str, bool] = ("", False)  # (pool version, whether it holds line demos)
         self._context: list[Demo] = []  # normal background lines of the judged system (`set_context`)
         self._context_vecs = np.zeros((0, 1), np.float32)
         self._context_version = ""
@@ -302,10 +303,11 @@ class LogICL:
         if not lines:
             return None
         s = self.settings
-        prior = self.prior()
+        only = self.lines_vote_lines()
+        prior = self.prior(lines_only=only)
         top: float | None = None
         for t, qv in zip(lines, self.pool.encoder.encode(lines)):
-            nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
+            nb = sorted(self._candidates(qv, s.k_vote, lines_only=only), key=lambda r: -r.similarity)[: s.k_vote]
             floor = self._line_floor(t, calibrated=False)
             if vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=floor) < 0.5:
                 continue
@@ -346,9 +348,33 @@ class LogICL:
         """The context lines in use (`set_context`)."""
         return list(self._context)
 
-    def _candidates(self, qv: np.ndarray, n: int, delta_weight: float = 0.0) -> list[Retrieved]:
-        """The pool's candidates plus the closest context lines (`set_context`), most similar first."""
-        cands = self.pool.candidates(qv, n, delta_weight=delta_weight)
+    def lines_vote_lines(self) -> bool:
+        """Whether a line is voted by the pool's line demos only (`settings.line_demos`, "max", a pool holding some)."""
+        s = self.settings
+        if not (s.line_demos and s.aggregate == "max"):
+            return False
+        version = self.pool.version
+        if self._has_lines[0] != version:
+            self._has_lines = (version, any(d.kind == "line" for d in self.pool.demos))
+        return self._has_lines[1]
+
+    def _pool_candidates(self, qv: np.ndarray, n: int, delta_weight: float, lines_only: bool) -> list[Retrieved]:
+        """The pool's top-`n` candidates; with `lines_only` its top-`n` line demos (fetched wider until found)."""
+        if not lines_only:
+            return self.pool.candidates(qv, n, delta_weight=delta_weight)
+        total = len(self.pool)
+        fetch = min(total, max(4 * n, n + 64))
+        while True:
+            found = [r for r in self.pool.candidates(qv, fetch, delta_weight=delta_weight) if r.demo.kind == "line"]
+            if len(found) >= n or fetch >= total:
+                return found[:n]
+            fetch = min(total, 4 * fetch)
+
+    def _candidates(self, qv: np.ndarray, n: int, delta_weight: float = 0.0, *,
+                    lines_only: bool = False) -> list[Retrieved]:
+        """The pool's candidates (`lines_only`: its line demos) plus the closest context lines (`set_context`),
+        most similar first."""
+        cands = self._pool_candidates(qv, n, delta_weight, lines_only)
         ctx = self._context
         if not ctx:
             return cands
@@ -374,15 +400,16 @@ class LogICL:
         # MMR needs the pool's stored vectors: the LLM is shown pool demos (context lines only vote).
         return self.pool.select([c for c in cands if c.demo.system != CONTEXT_SYSTEM], s.k, s.lam)
 
-    def prior(self) -> float | None:
-        """The pool's share of anomalous demos (None when the vote is not balanced)."""
+    def prior(self, *, lines_only: bool = False) -> float | None:
+        """The pool's share of anomalous demos, of its line demos with `lines_only` (None when the vote is not
+        balanced)."""
         if not self.settings.balance:
             return None
-        version = self.pool.version
-        if self._prior[0] != version:
-            demos = self.pool.demos
-            self._prior = (version, float(np.mean([d.y for d in demos])) if demos else None)
-        return self._prior[1]
+        key = (self.pool.version, lines_only)
+        if key not in self._prior:
+            ys = [d.y for d in self.pool.demos if not lines_only or d.kind == "line"]
+            self._prior[key] = float(np.mean(ys)) if ys else None
+        return self._prior[key]
 
     def _vote_lines(self, lines: Sequence[Sequence[str]]) -> list[tuple[list[Retrieved], float, str | None]]:
         """The vote of each sample's most anomalous distinct line (its neighbours, P(anomaly))."""
@@ -395,9 +422,10 @@ class LogICL:
             else:
                 distinct.append(t)
         vecs = self.pool.encoder.encode(distinct) if distinct else np.zeros((0, 1), np.float32)
-        prior = self.prior()
+        only = self.lines_vote_lines()
+        prior = self.prior(lines_only=only)
         for t, qv in zip(distinct, vecs):
-            nb = sorted(self._candidates(qv, s.k_vote), key=lambda r: -r.similarity)[: s.k_vote]
+            nb = sorted(self._candidates(qv, s.k_vote, lines_only=only), key=lambda r: -r.similarity)[: s.k_vote]
             by_line[t] = (nb, vote(nb, tau=s.tau, target_weight=s.target_weight, prior=prior,
                                    min_sim=self._line_floor(t)), t)
         out: list[tuple[list[Retrieved], float, str | None]] = []
@@ -423,7 +451,6 @@ class LogICL:
                     or (s.aggregate == "max" and text in self._known) for i, text in enumerate(texts)]
         whole = [i for i in range(len(texts)) if want[i] or not by_lines[i]]
         vec_of = dict(zip(whole, self.pool.encoder.encode([texts[i] for i in whole]))) if whole else {}
-        prior = self.prior()
         out = []
         for i, text in enumerate(texts):
             qv = vec_of.get(i)
@@ -434,9 +461,13 @@ class LogICL:
             elif by_lines[i]:
                 by_sim, p, focus = self._known_vote(text)
             else:
-                by_sim = sorted(cands, key=lambda r: -r.similarity)[: s.k_vote]
                 one = lines[i][0] if lines is not None and len(lines[i]) == 1 else None
-                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=prior, min_sim=self._line_floor(one))
+                # A one-line sample is a line: voted by line demos, as a window's lines are (`line_demos`).
+                only = one is not None and qv is not None and self.lines_vote_lines()
+                pick = self._candidates(qv, s.k_vote, lines_only=True) if only and qv is not None else cands
+                by_sim = sorted(pick, key=lambda r: -r.similarity)[: s.k_vote]
+                p = vote(by_sim, tau=s.tau, target_weight=s.target_weight, prior=self.prior(lines_only=only),
+                         min_sim=self._line_floor(one))
             out.append((self._select(qv, cands, text) if qv is not None and want[i] else [], by_sim, p, focus))
         return out
 

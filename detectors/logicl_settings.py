@@ -27,6 +27,10 @@ class LogICLSettings:
     aggregate: str = "max"  # multi-line samples: "max" = by their most anomalous line; "sample" = voted as a whole
     # (a whole window's text carries its system's style, which does not transfer; its lines' meaning does. "max"
     # alone over-flags a system the pool has never seen — one odd-looking line of 20 is enough — hence the context)
+    line_demos: bool = True  # with "max": a line is voted by the pool's line demonstrations (all of them when the
+    # pool has none). A window's or session's label is its whole text's, and that text is mostly its normal lines: a lone
+    # line close to it shares its system's words, not its failure (a Hadoop task's FATAL NoRouteToHost matched an SSH
+    # brute-force window, anomalous, through the user name 'hadoop' at 0.50, before any failure line)
     context_share: float = 0.05  # lines in at least this share of the fit windows vote as this log's normal lines
     # (`LogICL.set_context`; 0: off); set a priori, "seen in one window in twenty", not tuned on any label
     known_lines: bool = True  # a line the fit part already logged (the same template) is known there: not judged,

@@ -259,3 +259,39 @@ def test_the_tuning_leaves_a_held_out_systems_whole_family_out() -> None:
     tuning = tune_vote(pool)
     assert set(tuning.systems) == {"gen-a", "gen-b", "other"}
     assert tuning.per_system["gen-a"]["f1"] < 1.0  # not judged by its identical sibling
+
+
+def test_a_line_is_voted_by_line_demonstrations_not_by_a_window_that_shares_its_words() -> None:
+    # An SSH brute-force window is anomalous as a whole; a lone line of another system close to it shares its words
+    # ('user hadoop from <IP> port <NUM>'), not its failure. On Loghub's Hadoop sample a task's FATAL NoRouteToHost
+    # was voted by such a window (similarity 0.50, through the user name 'hadoop'), and the report showed it as the
+    # evidence. A line is voted by the pool's line demos (`line_demos`); a pool with none votes with what it has.
+    from detectors.logicl import LogICL, LogICLSettings
+    from retrieval.pool import session_text
+
+    brute = ["Invalid user hadoop from <IP> port <NUM>", "Invalid user steam from <IP> port <NUM>",
+             "Failed password for invalid user hadoop from <IP> port <NUM> ssh2"]
+    calm = ["Accepted publickey for deploy from <IP> port <NUM> ssh2",
+            "pam_unix(sshd:session): session opened for user deploy"]
+    windows = [Demo("ssh:w1", session_text(brute), "anomaly", "sshd", "auth.log:1", "window", brute),
+               Demo("ssh:w2", session_text(calm), "normal", "sshd", "auth.log:40", "window", calm)]
+    lines = [Demo("app:1", "ERROR: connection to database refused: no route to host", "anomaly", "app", "app.log:3"),
+             Demo("app:2", "FATAL: worker process died: unhandled exception", "anomaly", "app", "app.log:9"),
+             Demo("app:3", "INFO: job wordcount finished for user deploy", "normal", "app", "app.log:1"),
+             Demo("app:4", "INFO: container started on node <NUM> for user deploy", "normal", "app", "app.log:2")]
+    pool = InMemoryRetriever(HashEncoder(512), windows + lines)
+    line = "INFO: container started for user hadoop from <IP> port <NUM>"
+    sims = pool.encoder.encode([line]) @ pool.vectors().T
+    assert int(np.argmax(sims[0])) == 0 and sims[0, 0] > 0.6  # the premise: the window is its closest demo
+    vote: dict[str, Any] = {"k_vote": 3, "tau": 0.05, "min_sim": 0.4, "balance": False}
+    window = [line, "INFO: job wordcount finished for user deploy"]
+    for line_demos, label in ((True, "normal"), (False, "anomaly")):
+        engine = LogICL(pool, settings=LogICLSettings(line_demos=line_demos, **vote))
+        in_window = engine.judge_many(["w"], [window], use_llm=False)[0]
+        alone = engine.judge(line, [line], use_llm=False)
+        for v in (in_window, alone):
+            assert v.label == label, (line_demos, v.neighbours)
+            assert all(r.demo.kind == "line" for r in v.neighbours) == line_demos
+    # A pool of windows only (e.g. sessions a user added): they vote, as before.
+    only_windows = LogICL(InMemoryRetriever(HashEncoder(512), windows), settings=LogICLSettings(**vote))
+    assert only_windows.judge_many(["w"], [window], use_llm=False)[0].label == "anomaly"

@@ -171,8 +171,10 @@ _ANY_TS = re.compile(
     r"(?: (?P<clfz>[+-]\d{4}))?)"
     r"|(?P<ct>[A-Z][a-z]{2} (?P<ctm>[A-Z][a-z]{2}) +(?P<ctd>\d{1,2}) (?P<ctc>\d\d:\d\d:\d\d)(?:\.(?P<ctf>\d+))?"
     r" (?P<cty>\d{4}))"
-    r"|(?P<dmy>(?P<dmyd>\d{1,2}) (?P<dmym>[A-Z][a-z]{2}) (?P<dmyy>\d{4}) (?P<dmyc>\d\d:\d\d:\d\d)"
-    r"(?:[.,](?P<dmyf>\d{1,9}))?)"  # Redis, RFC 2822 ("Fri, 14 Mar 2025 10:22:33")
+    r"|(?P<dmy>(?P<dmyd>\d{1,2})(?P<dmys>[ -])(?P<dmym>[A-Z][a-z]{2})(?P=dmys)(?P<dmyy>\d{4}) "
+    r"(?P<dmyc>\d\d:\d\d:\d\d)(?:[.,](?P<dmyf>\d{1,9}))?(?: (?:UTC|GMT)\b)?)"
+    # Redis, RFC 2822 ("Fri, 14 Mar 2025 10:22:33"); PHP's error_log and php-fpm ("[05-Dec-2026 10:48:02]"),
+    # Tomcat's catalina.out and Java's dd-MMM-yyyy ("05-Dec-2026 10:48:02.123")
     r"|(?P<sy>(?P<sym>[A-Z][a-z]{2}) +(?P<syd>\d{1,2}) (?P<syc>\d\d:\d\d:\d\d)(?:\.(?P<syf>\d+))?)"
 )
 

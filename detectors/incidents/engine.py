@@ -338,6 +338,9 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
                and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts + lookback for inc in incidents):
             used.add(anchor_i)
             continue
+        if not _user_facing(anchor) and not _real_failure(ctx, anchor):
+            used.add(anchor_i)  # no user saw it, and it is no clear failure: not an incident of its own
+            continue
         members = [i for i in pool if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
         inc, taken = _incident(ctx, bad, anchor_i, members, chs, series, options, len(incidents) + 1, lookback)
         used |= taken
@@ -348,7 +351,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         # No user-facing symptom anchored one: the strongest onset of failures (an error burst, a crash at the end
         # of a build log) is still an incident, with low confidence.
         pool = [i for i, c in enumerate(bad) if c.bad >= 0.55 and not c.background and c.metric is None
-                and c.c.kind != "rate down" and c.c.strength >= rates.LLR_MIN]
+                and c.c.kind != "rate down" and c.c.strength >= rates.LLR_MIN and _real_failure(ctx, c)]
         if pool:
             anchor_i = max(pool, key=lambda i: bad[i].bad * np.log1p(bad[i].c.strength))
             anchor = bad[anchor_i]
@@ -684,6 +687,40 @@ def _is_bad(c: _Ch) -> bool:
                              and not c.healthy)
 
 
+def _user_facing(c: _Ch) -> bool:
+    """Whether a change is what users see: a front door's errors, slow answers, fewer successful requests."""
+    return c.symptom >= 0.6 or c.c.kind in ("latency up", "rate down")
+
+
+QUIET_RISE = 10.0  # a failure already there before must come this many times as often to be news on its own
+QUIET_BAD = 0.7  # an ERROR (or FATAL, a 5xx, error words where lines carry no level), not a WARN alone
+QUIET_MIN_LINES = 3  # ... and a new one this many lines (one is enough for a death: a crash, an OOM kill, a panic)
+
+
+def _real_failure(ctx: _Ctx, c: _Ch) -> bool:
+    """Whether a change with no user-facing symptom is evidence of a failure in its own right: its level (ERROR or
+    worse) or, where lines carry no level, its words say something failed (not routine chatter, not telemetry),
+    and it is news: never logged before (3 lines or more, or one death or FATAL) or at least QUIET_RISE
+    times its earlier rate. A warning that was there all along and now comes three times as often, a lone WARN with
+    a stack trace, a neutral message that began: worth a look in the anomaly list, not an incident (on quiet public logs: Apache's mod_jk 'error state 6' going from 2 to 7
+    per 10 min, an Android phone's single ClassCastException)."""
+    k = c.c.key
+    if c.metric is not None or k < 0:
+        return True
+    keys = ctx.keys
+    if c.bad < QUIET_BAD or c.background or c.healthy or semantics.is_telemetry(keys.text[k]):
+        return False
+    if c.c.kind in ("burst", "rate up") and c.c.after < QUIET_RISE * max(c.c.before, 1e-9):
+        return False
+    if c.c.kind not in ("new", "burst", "rate up"):
+        return False
+    r = ctx.row.get(k)
+    lines = float(ctx.m[r][max(0, c.c.bin):c.c.end_bin + 1].sum()) if r is not None else 0.0
+    death = c.bad >= 1.0 or bool(semantics.DEATH.search(keys.text[k]))
+    # (against a good run given as baseline, one line it never had is news enough: a build's failing step)
+    return death or c.baseline_novel or lines >= QUIET_MIN_LINES
+
+
 def _anchor_weight(c: _Ch) -> float:
     if c.metric is not None:
         return 0.0
@@ -893,6 +930,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     end_ts = ctx.bin_ts(min(ctx.n_bins - 1, max([hi_bin] + [c.c.end_bin for c in steps_ch if c.symptom >= 0.6]))
                         + 1)
     symptom_ch = max(steps_ch, key=_anchor_weight)
+    facing = _user_facing(symptom_ch)
 
     # Candidates among the log changes.
     cands: list[tuple[float, _Ch, list[str]]] = []
@@ -1001,6 +1039,13 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if _is_symptom(ctx, c):
             score -= 0.5
             reasons.append("user-facing symptom rather than a cause")
+        elif not facing and c.bad < 0.25 and c.metric is None and not c.baseline_novel:
+            # With no user-facing symptom the incident is its failures: a neutral line that began nearby
+            # (Proxifier's "close, 1268 bytes sent" before its proxy errors) explains none of them (a line a
+            # good run given as baseline never had is evidence whatever its words: a compiler's finding).
+            score -= 0.6
+            reasons.append("does not read as a failure, and no user-facing symptom anchors the incident "
+                           "(weighed down)")
         w = detail_of.get(id(c))
         if w is not None:
             score += 0.6

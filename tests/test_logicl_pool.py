@@ -295,3 +295,21 @@ def test_a_line_is_voted_by_line_demonstrations_not_by_a_window_that_shares_its_
     # A pool of windows only (e.g. sessions a user added): they vote, as before.
     only_windows = LogICL(InMemoryRetriever(HashEncoder(512), windows), settings=LogICLSettings(**vote))
     assert only_windows.judge_many(["w"], [window], use_llm=False)[0].label == "anomaly"
+
+
+def test_the_quiet_check_names_the_lines_behind_its_flagged_windows(shipped: Path, tmp_path: Path) -> None:
+    # Windows of 20 lines step 10 hold each line twice: two failure lines make three or four flagged windows. The
+    # bench's quiet check says which lines decided them, so a reader can tell one failure counted twice from many.
+    from lab.logicl_bench import format_table, loghub_quiet
+
+    folder = tmp_path / "shared" / "loghub_2k" / "Tiny"
+    folder.mkdir(parents=True)
+    lines = [f"2024-01-01 00:{i // 60:02d}:{i % 60:02d} INFO worker: gamma job {i % 5} finished ok in {i} ms"
+             for i in range(80)]
+    for n in (53, 68):
+        lines[n - 1] = f"2024-01-01 00:{(n - 1) // 60:02d}:{(n - 1) % 60:02d} ERROR worker: gamma disk failure fatal error"
+    (folder / "Tiny_2k.log").write_text("\n".join(lines) + "\n")
+    quiet = loghub_quiet(tmp_path / "shared", log=lambda _: None)
+    assert quiet["Tiny"]["flagged"] >= 3 and quiet["Tiny"]["focus_lines"] == [53, 68]
+    table = format_table({"rows": [], "loghub": quiet})
+    assert "| Tiny | 7 | " in table and "| 53, 68 |" in table

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.ensemble import IsolationForest
 
+from detectors import spill
 from detectors.base import Detector, Evidence, LogWindow, NotEnoughData, NotFitted, Sample, register
 from detectors.windows import Windows
 
@@ -97,13 +98,14 @@ def _gather(offsets: np.ndarray, members: np.ndarray, rows: np.ndarray) -> tuple
 def _line_template_counts(template: np.ndarray, event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct template ids, lines of each) over the events listed in `event_ids` (each event once, however many
     windows hold it): np.unique(template[events], return_counts=True), counted a chunk of events at a time."""
-    seen = np.zeros(len(template), dtype=bool)
+    seen = spill.full(len(template), False, bool)
     seen[event_ids] = True
     if len(template) and int(template.min()) < 0:  # no template id below 0 from a TemplateStore; bincount needs none
         return np.unique(template[seen], return_counts=True)
     counts = np.zeros(0, dtype=np.int64)
     for lo in range(0, len(template), SEVERITY_CHUNK):
         c = np.bincount(template[lo:lo + SEVERITY_CHUNK][seen[lo:lo + SEVERITY_CHUNK]])
+        spill.release()
         if len(c) > len(counts):
             c[:len(counts)] += counts
             counts = c
@@ -180,7 +182,7 @@ class ClassicalDetector(Detector):
         status = status if status is not None and len(status) == n else None
         exc = getattr(table, "exc", None)
         exc = exc if exc is not None and len(exc) == n else None
-        hard = np.empty(n, dtype=bool)
+        hard = spill.empty(n, bool)  # a long log's in a temporary file (detectors.spill)
         unleveled_tids = []
         for lo in range(0, n, SEVERITY_CHUNK):
             hi = min(lo + SEVERITY_CHUNK, n)
@@ -193,7 +195,8 @@ class ClassicalDetector(Detector):
             hard[lo:hi] = h
             if self.template_text is not None:
                 unleveled_tids.append(np.unique(table.template[lo:hi][level == 0]))
-        weight = hard.copy()
+            spill.release()
+        weight = spill.copy(hard)
         if self.template_text is not None:
             tids = np.unique(np.concatenate(unleveled_tids)) if unleveled_tids else np.zeros(0, np.int32)
             for t in tids.tolist():
@@ -205,6 +208,7 @@ class ClassicalDetector(Detector):
                     hi = min(lo + SEVERITY_CHUNK, n)
                     worded = np.isin(table.template[lo:hi], tids[words]) & (table.level[lo:hi] == 0)
                     weight[lo:hi][worded] = True
+                    spill.release()
         self._table_severity = (id(table), weight, hard)
         return weight, hard
 
@@ -264,6 +268,7 @@ class ClassicalDetector(Detector):
                 rows_of = np.repeat(np.arange(lo, hi, dtype=np.int64) * width, np.diff(offsets[lo:hi + 1]))
                 pairs = np.unique(rows_of + members[offsets[lo]:offsets[hi]])
                 per_template += np.bincount(pairs % width, minlength=width)
+                spill.release()
             self.window_share = {int(t): c / n for t, c in enumerate(per_template.tolist()) if c}
             # At least the 2 windows that one line falls in when windows overlap, so that small fits have rare errors.
             self.rare_share = max(RARE_ERROR_SHARE, 2.0 / n)
@@ -389,6 +394,7 @@ class ClassicalDetector(Detector):
                 rare_t = np.unique(mem)[share <= self.rare_share + 1e-12]
                 rare_err = sev[1][ev] & np.isin(mem, rare_t)
                 gate[lo:hi] = _window_max(rare_err.astype(np.float64), off) > 0
+            spill.release()  # the pages of the spilled columns read for this chunk go back
         return rar, iso, err, gate
 
     def element_scores(self, sample: Sample) -> np.ndarray | None:

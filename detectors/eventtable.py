@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detectors.events import Event
+from detectors.spill import Appender
 
 LEVELS: tuple[str, ...] = ("", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 MAX_ATTR_VALUES = 200  # distinct values kept per structured field
@@ -47,20 +48,21 @@ class EventTable:
     """
 
     def __init__(self) -> None:
-        self._ts = array("d")
-        self._template = array("i")
-        self._source = array("h")
-        self._line = array("i")
-        self._level = array("b")
-        self._host = array("i")
-        self._service = array("i")
-        self._label = array("b")
-        self._status = array("h")
-        self._latency = array("f")
-        self._route = array("i")
-        self._exc = array("i")
-        self._attr_event = array("i")
-        self._attr_code = array("i")
+        # Growing columns; past spill.SPILL_MIN events they go to a temporary file a chunk at a time.
+        self._ts = Appender("d")
+        self._template = Appender("i")
+        self._source = Appender("h")
+        self._line = Appender("i")
+        self._level = Appender("b")
+        self._host = Appender("i")
+        self._service = Appender("i")
+        self._label = Appender("b")
+        self._status = Appender("h")
+        self._latency = Appender("f")
+        self._route = Appender("i")
+        self._exc = Appender("i")
+        self._attr_event = Appender("i")
+        self._attr_code = Appender("i")
         self._routes = _Interner()
         self._excs = _Interner()
         self._attrs = _Interner()
@@ -144,10 +146,11 @@ class EventTable:
         fs = [e.fields for e in events]
         if not any(fs):
             n = len(fs)
-            self._status.frombytes(bytes(self._status.itemsize * n))
+            self._status.frombytes(bytes(2 * n))
             self._latency.extend(array("f", [nan]) * n)
-            self._route.frombytes(bytes(self._route.itemsize * n))
-            self._exc.frombytes(bytes(self._exc.itemsize * n))
+            self._route.frombytes(bytes(4 * n))
+            self._exc.frombytes(bytes(4 * n))
+            self._flush()
             return
         rget, rcode = self._routes.index.get, self._routes.code
         xget, xcode = self._excs.index.get, self._excs.code
@@ -158,43 +161,43 @@ class EventTable:
         for k, f in enumerate(fs):
             if f is not None and f.attrs:
                 self._add_attrs(start + k, f.attrs)
+        self._flush()
+
+    def _flush(self) -> None:
+        for col in (self._ts, self._template, self._source, self._line, self._level, self._host, self._service,
+                    self._label, self._status, self._latency, self._route, self._exc, self._attr_event,
+                    self._attr_code):
+            col.maybe_flush()
 
     def freeze(self) -> EventTable:
         """Turn the appended columns into numpy arrays.
 
         Float columns and the template and line columns are zero-copy views. The code columns (host, service,
         route, exception) become int16 when their codes fit (they nearly always do: a few hundred names), and their
-        growable arrays are let go one at a time, so a long log keeps 34 bytes per event instead of 42.
+        growable arrays are let go one at a time, so a long log keeps 34 bytes per event instead of 42. A long log's
+        columns were written to temporary files while it was read (`detectors.spill`): they come back mapped, and
+        use memory only while in use.
         """
         if self.frozen:
             return self
-        n = len(self._template)
 
-        def view(arr: array, dtype: type) -> np.ndarray:
-            return np.frombuffer(arr, dtype=dtype) if len(arr) else np.zeros(0, dtype)
+        def codes(col: Appender, names: list[str]) -> np.ndarray:
+            return col.freeze(np.int16 if len(names) <= np.iinfo(np.int16).max else np.int32)
 
-        def codes(name: str, names: list[str]) -> np.ndarray:
-            arr = getattr(self, name)
-            if len(names) <= np.iinfo(np.int16).max and n:
-                out = np.frombuffer(arr, dtype=np.int32).astype(np.int16)
-                setattr(self, name, array("i"))  # the int32 copy goes (a frozen table is not appended to)
-                return out
-            return view(arr, np.int32)
-
-        self.ts = view(self._ts, np.float64)
-        self.template = view(self._template, np.int32)
-        self.source = view(self._source, np.int16)
-        self.line = view(self._line, np.int32)
-        self.level = view(self._level, np.int8)
-        self.host = codes("_host", self._hosts.names)
-        self.service = codes("_service", self._services.names)
-        self.label = view(self._label, np.int8)
-        self.status = view(self._status, np.int16)
-        self.latency = view(self._latency, np.float32)
-        self.route = codes("_route", self._routes.names)
-        self.exc = codes("_exc", self._excs.names)
-        self.attr_event = view(self._attr_event, np.int32)
-        self.attr_code = view(self._attr_code, np.int32)
+        self.ts = self._ts.freeze(np.float64)
+        self.template = self._template.freeze(np.int32)
+        self.source = self._source.freeze(np.int16)
+        self.line = self._line.freeze(np.int32)
+        self.level = self._level.freeze(np.int8)
+        self.host = codes(self._host, self._hosts.names)
+        self.service = codes(self._service, self._services.names)
+        self.label = self._label.freeze(np.int8)
+        self.status = self._status.freeze(np.int16)
+        self.latency = self._latency.freeze(np.float32)
+        self.route = codes(self._route, self._routes.names)
+        self.exc = codes(self._exc, self._excs.names)
+        self.attr_event = self._attr_event.freeze(np.int32)
+        self.attr_code = self._attr_code.freeze(np.int32)
         self.frozen = True
         return self
 

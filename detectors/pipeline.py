@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 import detectors.classical  # noqa: F401  (registers the baseline detector)
+from detectors import spill
 from detectors.base import Detector, DetectorError, Evidence, LogWindow, NotEnoughData, get_detector
 from detectors.events import Event, ReadStats, Skip
 from detectors.eventtable import EventTable
@@ -150,7 +151,7 @@ def window_line_scores(windows: Windows, scores: np.ndarray, n_events: int,
     Events in no window score the lowest window score. Works in chunks of windows to keep memory flat.
     """
     low = float(scores.min()) if len(scores) else 0.0
-    out = np.full(n_events, -np.inf)
+    out = spill.full(n_events, -np.inf, np.float64)
     offsets, members = windows.offsets, windows.members
     for lo in range(0, len(windows), chunk):
         hi = min(lo + chunk, len(windows))
@@ -169,7 +170,11 @@ def window_line_scores(windows: Windows, scores: np.ndarray, n_events: int,
             # A share never drops a line below the lowest window score, so windows keep their order.
             per_member = low + (per_member - low) * share
         np.maximum.at(out, members[a:b], per_member)
-    out[np.isinf(out)] = low
+        spill.release()
+    for lo in range(0, n_events, 1 << 18):
+        part = out[lo:lo + (1 << 18)]
+        part[np.isinf(part)] = low
+    spill.release()
     return out
 
 
@@ -231,6 +236,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         if options.baseline:
             _check_sessions(spec, base_keys, options.baseline, len(base_table), "baseline")
     windows = make_windows(table, spec, sessions, keys)
+    spill.release()  # between stages, the pages of the spilled columns go back (detectors.spill)
     if fit_windows is None:
         fit_windows = windows
         fraction = options.fit_fraction
@@ -254,10 +260,12 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
                             f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
     detector.fit(fit_windows)
+    spill.release()
     fit_desc = detector.fit_description(fit_desc)
     if progress:
         progress("score", 0, float(len(windows)))
     scores = detector.score(windows)
+    spill.release()
     if progress:
         progress("score", float(len(windows)), None)
     line_scores = window_line_scores(windows, scores, len(table), detector)
@@ -265,6 +273,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
 
     ranked = detector.rank_anomalies(windows, scores, store, options.top, options.context, progress)
     anomalies = ranked if ranked is not None else _rank(windows, scores, detector, store, options, progress)
+    spill.release()
     report = Report(
         created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         sources=list(table.sources) or list(paths),
@@ -289,6 +298,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     # Scored, ranked and reported: the members array of count/time windows (4 bytes per event and window holding
     # it) is rebuilt if a tool or the TUI asks for it, and not kept through the triage.
     windows.release()
+    spill.release()
     result = AuditResult(report, table, store, windows, scores, line_scores, detector, stats)
     if options.incidents:
         from detectors.incidents import triage_audit
@@ -371,6 +381,7 @@ def window_verdicts(windows: Windows, scores: np.ndarray, detector: Detector, st
         if b <= a:
             continue
         if w // VERDICT_BLOCK != block[0]:
+            spill.release()  # the previous block's pages of spilled columns (detectors.spill)
             lo = w // VERDICT_BLOCK * VERDICT_BLOCK
             hi = min(lo + VERDICT_BLOCK, len(windows))
             elem = detector.member_scores(windows.slice(lo, hi))
@@ -422,9 +433,11 @@ def _rank(windows: Windows, scores: np.ndarray, detector: Detector, store: Templ
     repeats: dict[int, int] = {}
     if progress:
         progress("explain", 0, float(min(len(order), options.top)))
-    for w in order:
+    for i, w in enumerate(order):
         if len(anomalies) >= options.top:
             break
+        if i % 256 == 255:
+            spill.release()  # a long log's windows read so far (detectors.spill)
         sample = windows[int(w)]
         if len(sample.events) == 0:
             continue
@@ -456,6 +469,7 @@ def _rank(windows: Windows, scores: np.ndarray, detector: Detector, store: Templ
         a = shown_templates[tid]
         a.evidence.append(Evidence("repeat", f"{n} more anomalous window(s) have this line's template at their peak",
                                    template_id=tid, id=f"{a.id}.e{len(a.evidence) + 1}"))
+    spill.release()
     _fill_text(anomalies, options.context)
     return anomalies
 

@@ -13,6 +13,7 @@ from typing import overload
 
 import numpy as np
 
+from detectors import spill
 from detectors.base import DetectorError, LogWindow
 from detectors.eventtable import EventTable
 from detectors.saferegex import compile_user
@@ -243,10 +244,14 @@ def _range_members(offsets: np.ndarray, starts: np.ndarray, n_events: int) -> np
     total = int(offsets[-1])
     # members = concat(arange(s, e)) without a Python loop, as int32 (event indices) when they fit: overlapping
     # windows hold each line more than once, and this array is the largest one kept per line.
+    # A long log's members go to a temporary file (detectors.spill), written a block of windows at a time.
     dtype = _index_dtype(n_events)
-    members = np.arange(total, dtype=dtype)
+    members = spill.empty(total, dtype)
     shift = (offsets[:-1] - starts).astype(dtype)
     for lo in range(0, len(starts), 1 << 14):  # a block of windows at a time: no second array of that size
         hi = min(lo + (1 << 14), len(starts))
-        members[offsets[lo]:offsets[hi]] -= np.repeat(shift[lo:hi], lengths[lo:hi])
+        a, b = int(offsets[lo]), int(offsets[hi])
+        members[a:b] = np.arange(a, b, dtype=dtype)
+        members[a:b] -= np.repeat(shift[lo:hi], lengths[lo:hi])
+        spill.release()
     return members

@@ -10,20 +10,24 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from detectors import spill
 from detectors.eventtable import EventTable
 
 CHUNK = 1 << 16  # events per step
 
 
-def _spans(n: int) -> Iterator[tuple[int, int]]:
+def spans(n: int) -> Iterator[tuple[int, int]]:
+    """Chunks of events; after each, the pages of spilled columns go back (detectors.spill)."""
     for lo in range(0, n, CHUNK):
         yield lo, min(lo + CHUNK, n)
+        if n >= spill.SPILL_MIN:
+            spill.release()
 
 
 def bin_index(t: np.ndarray, usable: np.ndarray, t0: float, width: float) -> np.ndarray:
     """Each event's time bin, floor((t - t0) / width), or -1 where not usable (int32: bins are few)."""
-    out = np.empty(len(t), dtype=np.int32)
-    for lo, hi in _spans(len(t)):
+    out = spill.empty(len(t), np.int32)
+    for lo, hi in spans(len(t)):
         u = usable[lo:hi]
         out[lo:hi] = np.where(u, np.floor((np.where(u, t[lo:hi], t0) - t0) / width), -1)
     return out
@@ -39,14 +43,14 @@ def group_by_key(key_of: np.ndarray, t: np.ndarray, n_keys: int) -> tuple[np.nda
     n = len(key_of)
     dtype = np.int32 if n < 2**31 - 1 else np.int64
     counts = np.zeros(n_keys, dtype=np.int64)
-    for lo, hi in _spans(n):
+    for lo, hi in spans(n):
         k = key_of[lo:hi]
         counts += np.bincount(k[k >= 0], minlength=n_keys)
     key_start = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(counts, out=key_start[1:])
-    out = np.empty(int(key_start[-1]), dtype=dtype)
+    out = spill.empty(int(key_start[-1]), dtype)
     cursor = key_start[:-1].copy()
-    for lo, hi in _spans(n):
+    for lo, hi in spans(n):
         k = key_of[lo:hi]
         idx = np.flatnonzero(k >= 0)
         if not len(idx):
@@ -74,7 +78,7 @@ def flatnonzero32(mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)
     out = np.empty(int(np.count_nonzero(mask)), dtype=np.int32)
     at = 0
-    for lo, hi in _spans(n):
+    for lo, hi in spans(n):
         idx = np.flatnonzero(mask[lo:hi])
         out[at:at + len(idx)] = idx + lo
         at += len(idx)
@@ -84,7 +88,7 @@ def flatnonzero32(mask: np.ndarray) -> np.ndarray:
 def pair_codes(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
     """The distinct values of a * width + b (int64, sorted), as np.unique over the whole columns gives them, a chunk
     of events at a time (b < width)."""
-    parts = [np.unique(a[lo:hi].astype(np.int64) * width + b[lo:hi]) for lo, hi in _spans(len(a))]
+    parts = [np.unique(a[lo:hi].astype(np.int64) * width + b[lo:hi]) for lo, hi in spans(len(a))]
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
 
@@ -98,7 +102,7 @@ def front_doors(table: EventTable) -> tuple[set[int], set[int]]:
     with_status = np.zeros(n_src, dtype=np.int64)
     n_h, n_s = len(table.hosts) + 1, len(table.services) + 1
     codes, counts, status_codes, status_counts = [], [], [], []
-    for lo, hi in _spans(len(table)):
+    for lo, hi in spans(len(table)):
         src = table.source[lo:hi].astype(np.int64)
         has = table.status[lo:hi] > 0
         per_src += np.bincount(src, minlength=n_src)
@@ -124,7 +128,7 @@ def front_doors(table: EventTable) -> tuple[set[int], set[int]]:
 def key_maxima(key_of: np.ndarray, values: np.ndarray, n_keys: int) -> np.ndarray:
     """The highest value per key over the events that have one (-inf for keys without events)."""
     out = np.full(n_keys, -np.inf)
-    for lo, hi in _spans(len(key_of)):
+    for lo, hi in spans(len(key_of)):
         k = key_of[lo:hi]
         valid = k >= 0
         np.maximum.at(out, k[valid], np.asarray(values[lo:hi])[valid])

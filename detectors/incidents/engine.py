@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors import spill
 from detectors.eventtable import LEVELS, EventTable
 from detectors.formats import detect_format
 from detectors.incidents import columns, explain, rates, semantics, timebase
@@ -241,6 +242,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     started = time.perf_counter()
     out = Triage(sources=list(table.sources), events=len(table))
     tb = timebase.build(table, list(read_notes))
+    spill.release()  # the pages of spilled columns read by the step above go back (detectors.spill)
     out.notes = tb.notes
     out.timed = tb.timed
     series: list[MetricSeries] = []
@@ -250,6 +252,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         out.notes.append("no log lines to triage")
         return out
     keys = keys_mod.build(table, store, tb.usable)
+    spill.release()
     out.keys = len(keys)
     t = tb.t
     usable = tb.usable & np.isfinite(t)
@@ -297,6 +300,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     row = {int(k): i for i, k in enumerate(sel)}
 
     key_events, key_start = columns.group_by_key(key_of, t, len(keys))
+    spill.release()
     # User-facing sources: most of their lines are requests with an HTTP status (access logs, request logs).
     # A front door is a host / service that answers requests, not a whole file: a batch job logging into the same
     # JSON file as the API is not user-facing.
@@ -312,8 +316,10 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = [_derive(ctx, c) for c in changes]
+    spill.release()
     _weigh_down_scans(ctx, chs)
     chs += _latency_changes(ctx, window, warmup, bins, usable)
+    spill.release()
     del bins, key_of, usable  # per-event columns no later step reads (4 + 4 + 1 bytes per event)
     chs += _metric_changes(ctx, series, window, warmup, out.notes)
     chs += _signal_changes(ctx, signals)
@@ -345,6 +351,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         inc, taken = _incident(ctx, bad, anchor_i, members, chs, series, options, len(incidents) + 1, lookback)
         used |= taken
         used.add(anchor_i)
+        spill.release()
         if inc is not None:
             incidents.append(inc)
     if not incidents:
@@ -364,6 +371,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
                 incidents.append(inc)
     out.incidents = incidents
     out.unrelated = _unrelated(ctx, bad, used, incidents, options, lookback)
+    spill.release()
     _fill_texts(ctx, out)
     out.seconds = round(time.perf_counter() - started, 3)
     return out
@@ -623,6 +631,7 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
             # "have not heard from server in 13489ms", a GC pause, a slow query) is a sign of trouble, weighed
             # below a front door's errors when choosing what the incident broke.
             out.append(_Ch(c, ts, e, 0.6, 0.8 if int(s) in ctx.front else LATENCY_BACKEND_SYMPTOM, False))
+        spill.release()
     return out
 
 
@@ -1906,55 +1915,64 @@ def _novel_occurrence(ctx: _Ctx, evs: np.ndarray, since: float) -> int | None:
 def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, chain: list[Step]) -> Impact:
     table, t = ctx.table, ctx.t
     base_lo = onset - max(lookback, 30 * 60 if ctx.timed else lookback)
-    during = (t >= onset) & (t <= end)
-    before = (t >= base_lo) & (t < onset)
     dur_min = max((end - onset) / 60.0, 1e-9) if ctx.timed else 1.0
     base_min = max((onset - base_lo) / 60.0, 1e-9) if ctx.timed else 1.0
     badkey = np.zeros(len(ctx.keys) + 1, dtype=bool)
     badkey[:-1] = ctx.keys.bad >= 0.55
-    is_err = badkey[ctx.keys.of] | (table.status >= 500)
-    imp = Impact(summary="", symptom="")
-    imp.errors = int((is_err & during).sum())
-    imp.errors_per_min_during = round(imp.errors / dur_min, 2)
-    imp.errors_per_min_before = round(int((is_err & before).sum()) / base_min, 2)
-    req = table.status > 0
-    if req.any():
-        rd, rb = req & during, req & before
-        imp.requests = int(rd.sum())
-        imp.status_5xx = int((rd & (table.status >= 500)).sum())
-        imp.status_4xx = int((rd & (table.status >= 400) & (table.status < 500)).sum())
-        if rd.any():
-            imp.share_5xx_during = round(imp.status_5xx / imp.requests, 4)
-        if rb.any():
-            imp.share_5xx_before = round(int((rb & (table.status >= 500)).sum()) / int(rb.sum()), 4)
-        del rd, rb
-    del req
-    lat = table.latency
-    has = np.isfinite(lat)
-    if has.any():
-        ld, lb = lat[has & during].astype(np.float64), lat[has & before].astype(np.float64)
-        if len(ld) >= 3:
-            imp.latency_p95_ms_during = round(float(np.percentile(ld, 95)), 1)
-        if len(lb) >= 3:
-            imp.latency_p95_ms_before = round(float(np.percentile(lb, 95)), 1)
-        del ld, lb
-    del has
     # Log rate analysis of the spike: the incident's error lines in the chain's sources vs all their lines before.
     srcs = {ctx.table.sources.index(s.file) for s in chain if s.file in ctx.table.sources}
-    if srcs:  # a lookup per source, not np.isin (which makes an 8-byte index per event)
-        src_in = np.zeros(len(table.sources), dtype=bool)
-        src_in[list(srcs)] = True
-        in_src = src_in[table.source]
-    else:
-        in_src = np.ones(len(table), bool)
-    is_err &= during
-    is_err &= in_src
-    spike = np.nonzero(is_err)[0]
-    del is_err, during
-    before &= in_src
-    del in_src
-    base = np.nonzero(before)[0]
-    del before
+    src_in = np.zeros(len(table.sources), dtype=bool)  # a lookup per source, not np.isin
+    src_in[list(srcs) if srcs else slice(None)] = True
+    # One pass a chunk of events at a time: the masks are a few MB whatever the log's length.
+    n_err = n_err_before = n_req = n_rd = n_rb = n_5xx = n_4xx = n_5xx_before = 0
+    lat_d: list[np.ndarray] = []
+    lat_b: list[np.ndarray] = []
+    spike_parts: list[np.ndarray] = []
+    base_parts: list[np.ndarray] = []
+    for lo, hi in columns.spans(len(table)):
+        tt, st = t[lo:hi], table.status[lo:hi]
+        during = (tt >= onset) & (tt <= end)
+        before = (tt >= base_lo) & (tt < onset)
+        is_err = badkey[ctx.keys.of[lo:hi]] | (st >= 500)
+        n_err += int((is_err & during).sum())
+        n_err_before += int((is_err & before).sum())
+        req = st > 0
+        n_req += int(req.sum())
+        rd, rb = req & during, req & before
+        n_rd += int(rd.sum())
+        n_rb += int(rb.sum())
+        n_5xx += int((rd & (st >= 500)).sum())
+        n_4xx += int((rd & (st >= 400) & (st < 500)).sum())
+        n_5xx_before += int((rb & (st >= 500)).sum())
+        lat = table.latency[lo:hi]
+        has = np.isfinite(lat)
+        lat_d.append(lat[has & during])
+        lat_b.append(lat[has & before])
+        in_src = src_in[table.source[lo:hi]]
+        spike_parts.append(np.flatnonzero(is_err & during & in_src) + lo)
+        base_parts.append(np.flatnonzero(before & in_src) + lo)
+    imp = Impact(summary="", symptom="")
+    imp.errors = n_err
+    imp.errors_per_min_during = round(imp.errors / dur_min, 2)
+    imp.errors_per_min_before = round(n_err_before / base_min, 2)
+    if n_req:
+        imp.requests = n_rd
+        imp.status_5xx = n_5xx
+        imp.status_4xx = n_4xx
+        if n_rd:
+            imp.share_5xx_during = round(imp.status_5xx / imp.requests, 4)
+        if n_rb:
+            imp.share_5xx_before = round(n_5xx_before / n_rb, 4)
+    ld = np.concatenate(lat_d).astype(np.float64) if lat_d else np.zeros(0)
+    lb = np.concatenate(lat_b).astype(np.float64) if lat_b else np.zeros(0)
+    if len(ld) >= 3:
+        imp.latency_p95_ms_during = round(float(np.percentile(ld, 95)), 1)
+    if len(lb) >= 3:
+        imp.latency_p95_ms_before = round(float(np.percentile(lb, 95)), 1)
+    del ld, lb, lat_d, lat_b
+    spike = np.concatenate(spike_parts) if spike_parts else np.zeros(0, np.int64)
+    base = np.concatenate(base_parts) if base_parts else np.zeros(0, np.int64)
+    del spike_parts, base_parts
     imp.explained_by = explain.field_shifts(table, spike, base)
     # What broke, in the log's words.
     k = symptom.c.key

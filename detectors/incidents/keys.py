@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from detectors import spill
 from detectors.eventtable import EventTable
 from detectors.incidents import semantics
 
@@ -71,6 +72,8 @@ def _chunks(n: int, mask: np.ndarray | None) -> Iterator[tuple[int, int, np.ndar
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         yield lo, hi, (None if mask is None else np.nonzero(mask[lo:hi])[0])
+        if n >= spill.SPILL_MIN:
+            spill.release()  # the pages of the spilled columns read so far go back
 
 
 def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = None) -> Keys:
@@ -86,7 +89,7 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         parts.append(np.unique(comp if pos is None else comp[pos]))
     uniq = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
     k_count = len(uniq)
-    of = np.full(n, -1, dtype=np.int32)
+    of = spill.full(n, -1, np.int32)  # a long log's in a temporary file (detectors.spill)
     counts = np.zeros(k_count, dtype=np.int64)
     first = np.full(k_count, -1, dtype=np.int64)
     n_h, n_r = len(table.hosts) + 1, len(table.routes) + 1
@@ -143,6 +146,8 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         n_lat += np.bincount(k[has], minlength=k_count)
         # Added one by one in event order, as float64: the same sums as one bincount over all events.
         np.add.at(sum_lat, k[has], table.latency[lo:lo + CHUNK][has].astype(np.float64))
+        if n >= spill.SPILL_MIN:
+            spill.release()
     if n_lat.any():
         with np.errstate(invalid="ignore", divide="ignore"):
             slow_ms = np.where(n_lat >= max(1, 0), sum_lat / np.maximum(n_lat, 1), 0.0)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detectors import spill
 from detectors.eventtable import EventTable
 
 MIN_SHIFT_S = 30 * 60  # a smaller offset between sources is ordinary (services start and stop at other times)
@@ -64,6 +65,7 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
         v = ts[sel]  # a copy already: the quantiles may partition it in place
         ranges[s] = (float(np.quantile(v, 0.01, overwrite_input=True)), float(np.quantile(v, 0.99, overwrite_input=True)),
                      cnt)
+        spill.release()  # the pages of the spilled columns read for this source go back (detectors.spill)
     usable = finite.copy()
     if np.isinf(ts).any():
         t = np.where(finite, ts, np.nan)

@@ -1,0 +1,111 @@
+"""Long columns in temporary files (detectors.spill): the same answers as in memory, the pages handed back, the files
+gone, and no failure when the spill folder cannot be used."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors import spill
+from detectors.incidents import triage
+from detectors.pipeline import AuditOptions, audit
+from tests.incident_fixtures import haproxy_postgres
+
+
+@pytest.fixture
+def spill_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Spill every column of more than 64 elements, flushing while reading every 32 elements."""
+    folder = tmp_path / "spill"
+    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(folder))
+    monkeypatch.setattr(spill, "SPILL_MIN", 64)
+    monkeypatch.setattr(spill.Appender, "FLUSH", 32)
+    return folder
+
+
+def _resident_pages(a: np.ndarray) -> int:
+    """Pages of `a`'s mapping resident in this process (from /proc/self/smaps)."""
+    start = a.__array_interface__["data"][0]
+    with open("/proc/self/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        head = line.split()[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            if lo <= start < hi:
+                for more in lines[i + 1:]:
+                    if more.startswith("Rss:"):
+                        return int(more.split()[1]) // 4
+    raise AssertionError("mapping not found")
+
+
+def test_columns_spill_keep_their_values_and_hand_pages_back(spill_small: Path) -> None:
+    values = np.arange(200_000, dtype=np.float64) * 0.5
+    col = spill.copy(values)
+    assert spill.is_spilled(col)
+    assert np.array_equal(col, values)
+    if os.path.exists("/proc/self/smaps") and spill._DONTNEED is not None:
+        col.sum()  # every page read
+        assert _resident_pages(col) > 300
+        spill.release()
+        assert _resident_pages(col) == 0
+    assert np.array_equal(col, values)  # read back from the file after the release
+    col[5] = -1.0  # still writable, and the write survives a release
+    spill.release()
+    assert col[5] == -1.0
+    # The files are unlinked from the start: nothing is left in the folder for anyone to clean up.
+    assert not any(spill_small.iterdir())
+
+
+def test_short_columns_stay_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "s"))
+    assert not spill.is_spilled(spill.empty(spill.SPILL_MIN - 1, np.int32))
+    assert not (tmp_path / "s").exists()
+
+
+def test_unusable_spill_folder_keeps_columns_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(blocker / "spill"))  # cannot be created
+    monkeypatch.setattr(spill, "SPILL_MIN", 8)
+    monkeypatch.setattr(spill.Appender, "FLUSH", 4)
+    col = spill.full(100, 7, np.int16)
+    assert not spill.is_spilled(col) and int(col.sum()) == 700
+    app = spill.Appender("i")
+    for i in range(50):
+        app.append(i)
+        app.maybe_flush()
+    assert app.freeze(np.int16).tolist() == list(range(50))
+
+
+def _triage_json(folder: Path) -> str:
+    d = triage([str(folder)]).to_dict()
+    d.pop("seconds", None)
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def test_triage_and_audit_the_same_when_spilled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "incident"
+    haproxy_postgres(folder)
+    in_memory = _triage_json(folder)
+    opts = AuditOptions(detector="classical", state_dir=None, incidents=True)
+    res = audit([str(folder)], opts)
+    assert not spill.is_spilled(res.events.ts)
+    mem_scores, mem_lines = res.line_scores.copy(), [a.where for a in res.report.anomalies]
+    mem_incidents = json.dumps({k: v for k, v in res.report.incidents.items() if k != "seconds"}, sort_keys=True,
+                               default=str)
+
+    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "spill"))
+    monkeypatch.setattr(spill, "SPILL_MIN", 64)
+    monkeypatch.setattr(spill.Appender, "FLUSH", 32)
+    assert _triage_json(folder) == in_memory
+    res = audit([str(folder)], opts)
+    assert spill.is_spilled(res.events.ts) and spill.is_spilled(res.events.template)
+    assert spill.is_spilled(res.line_scores)
+    assert np.array_equal(res.line_scores, mem_scores)
+    assert [a.where for a in res.report.anomalies] == mem_lines
+    assert json.dumps({k: v for k, v in res.report.incidents.items() if k != "seconds"}, sort_keys=True,
+                      default=str) == mem_incidents

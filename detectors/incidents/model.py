@@ -187,6 +187,8 @@ class MetricSeries:
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):  # a numpy scalar that reached a field (a score computed on arrays): plain Python,
+        v = v.item()  # which msgpack (the agent's checkpoints) and every JSON writer take
     if isinstance(v, datetime):
         return v.isoformat().replace("+00:00", "Z")
     if isinstance(v, float) and v != v:

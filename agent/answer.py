@@ -109,7 +109,14 @@ selected anomaly anomalies filter
 """.split())
 _WHERE = re.compile(r"(?<![\w/.-])((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)(?![\d:])")
 _IDS = re.compile(r"(?<![\w.-])([AIE]\d+)(?![\w-])")
-_CLOCK = re.compile(r"(?:(?P<date>\d{4}-\d{2}-\d{2})[T ])?(?<![\d:])(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MON = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?" \
+       r"|nov(?:ember)?|dec(?:ember)?)\.?"
+# A clock time, with the date as logs write it before it: "2016-06-30 20:53", "Jun 30 20:53" (syslog), "30 Jun 2016
+# 20:53", "June 30th, at 8:53 pm".
+_CLOCK = re.compile(r"(?:(?P<date>\d{4}-\d{2}-\d{2})[T ]|(?<![\w])(?P<mdate>" + _MON + r"\s+\d{1,2}(?:st|nd|rd|th)?"
+                    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MON + r")(?:,?\s+(?P<year>\d{4}))?,?\s+(?:at\s+)?)?"
+                    r"(?<![\d:])(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?"
                     r"(?:\.\d+)?(?![\d])(?:\s*(?P<ampm>[ap])\.?m\b\.?)?\s*(?:z\b|utc\b)?"
                     r"|(?<![\w:.])(?P<h12>\d{1,2})\s*(?P<ampm12>[ap])\.?m\b\.?", re.I)
 # "10 minutes before the outage", "right before the incident", "after it started": a span relative to the onset.
@@ -158,9 +165,19 @@ def _word(name: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", text) is not None
 
 
-def _resolve_clock(date: str | None, h: int, m: int, s: int, vocab: LogVocabulary) -> float | None:
-    """Epoch seconds of a clock time named in a question: on its date if given, else on the logs' day that makes
-    it fall inside (or just around) the logs' span. None when it does not."""
+def _month_day(text: str) -> tuple[int, int] | None:
+    """(month, day) of "Jun 30", "30th of June", "Sept. 3"."""
+    low = text.lower()
+    month = next((i + 1 for i, name in enumerate(_MONTHS) if re.search(rf"\b{name}", low)), None)
+    day = re.search(r"\d{1,2}", low)
+    return (month, int(day.group(0))) if month and day else None
+
+
+def _resolve_clock(date: str | None, h: int, m: int, s: int, vocab: LogVocabulary, *,
+                   month_day: tuple[int, int] | None = None, year: int | None = None) -> float | None:
+    """Epoch seconds of a clock time named in a question: on its date if given (a month and day without a year take
+    the logs' year that puts it inside their span, as year-less log lines do), else on the logs' day that makes it
+    fall inside (or just around) the logs' span. None when it does not."""
     if h > 23 or m > 59 or s > 59:
         return None
     if date:
@@ -169,6 +186,21 @@ def _resolve_clock(date: str | None, h: int, m: int, s: int, vocab: LogVocabular
         except ValueError:
             return None
         return day.timestamp() + h * 3600 + m * 60 + s
+    if month_day is not None:
+        years = [year] if year else sorted({datetime.fromtimestamp(t, tz=UTC).year
+                                            for t in (vocab.first_ts, vocab.last_ts) if t is not None}) or \
+            [datetime.now(tz=UTC).year]
+        stamps = []
+        for y in years:
+            try:
+                stamps.append(datetime(y, *month_day, h, m, s, tzinfo=UTC).timestamp())
+            except ValueError:  # "Feb 30"
+                continue
+        if not stamps:
+            return None
+        inside = [t for t in stamps if vocab.first_ts is not None and vocab.last_ts is not None
+                  and vocab.first_ts - 86_400 <= t <= vocab.last_ts + 86_400]
+        return (inside or stamps)[0]
     if vocab.first_ts is None or vocab.last_ts is None:
         return None
     slack = 15 * 60
@@ -267,7 +299,9 @@ def classify(question: str, vocab: LogVocabulary) -> Question:
         ampm = (m.group("ampm") or m.group("ampm12") or "").lower()
         if ampm and 1 <= hour <= 12:
             hour = hour % 12 + (12 if ampm == "p" else 0)
-        t = _resolve_clock(m.group("date"), hour, int(m.group("m") or 0), int(m.group("s") or 0), vocab)
+        t = _resolve_clock(m.group("date"), hour, int(m.group("m") or 0), int(m.group("s") or 0), vocab,
+                           month_day=_month_day(m.group("mdate")) if m.group("mdate") else None,
+                           year=int(m.group("year")) if m.group("year") else None)
         consumed.append(m.span())
         if t is None:
             q.unknown.append(f"time {m.group(0).strip()}" if vocab.first_ts is not None
@@ -624,6 +658,17 @@ def _hm(value: Any) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S") if ts is not None else "an unknown time"
 
 
+def _between(span: tuple[float, float], vocab: LogVocabulary) -> str:
+    """"between 20:48:00 and 20:58:00", with the date when the logs cover more than one day (a clock time alone
+    does not say which of their days is meant)."""
+    if vocab.first_ts is not None and vocab.last_ts is not None and (
+            datetime.fromtimestamp(vocab.first_ts, tz=UTC).date() != datetime.fromtimestamp(vocab.last_ts, tz=UTC).date()):
+        a, b = (datetime.fromtimestamp(t, tz=UTC) for t in span)
+        return f"between {a:%Y-%m-%d %H:%M:%S} and {b:%H:%M:%S}" if a.date() == b.date() else \
+            f"between {a:%Y-%m-%d %H:%M:%S} and {b:%Y-%m-%d %H:%M:%S}"
+    return f"between {_hm(span[0])} and {_hm(span[1])}"
+
+
 def _q(text: str, limit: int = 140) -> str:
     """Log text quoted for an answer: one line, control characters and prompt-like markup made inert, clipped,
     in “…” (which the citation check leaves alone)."""
@@ -700,17 +745,34 @@ def _cause(inc: IncidentView) -> Step | None:
     return inc.first("cause") or (inc.chain[0] if inc.chain else None)
 
 
+def _error_lines(ctx: _Ctx) -> str:
+    """" 3 lines at ERROR or worse: the first …, the last …." when there are any: with no incident they are still
+    what an on-call engineer reads first (a failed CI job's last lines), so an answer never hides them."""
+    t = ctx.table
+    idx = np.nonzero(t.level >= LEVELS.index("ERROR"))[0]
+    if not len(idx):
+        return ""
+    ts = t.ts[idx]
+    idx = idx[np.lexsort((idx, np.where(np.isfinite(ts), ts, np.inf)))]
+    first, last = ctx.steps_of([int(idx[0]), int(idx[-1])])
+    text = f" Still, {len(idx)} line{'s' if len(idx) > 1 else ''} at ERROR or worse: "
+    if len(idx) == 1:
+        return text + f"{_describe(first, ctx)}."
+    return text + f"the first {_describe(first, ctx)}, the last {_describe(last, ctx)}."
+
+
 def _nothing(ctx: _Ctx) -> Composed:
     anomalies = ctx.ws.result.report.anomalies
+    errors = _error_lines(ctx)
     if anomalies:
         a = anomalies[0]
         step = Step(a.text or a.template or "", a.where, a.time, a.host)
         ctx.note(step)
         text = (f"No incident was found in these logs ({ctx.vocab.describe()}). The strongest anomaly is "
-                f"{_describe(step, ctx)}, score {a.score:.3g} against a threshold of {a.threshold:.3g}.")
+                f"{_describe(step, ctx)}, score {a.score:.3g} against a threshold of {a.threshold:.3g}.{errors}")
         return Composed(text, "what_happened", "low")
-    return Composed(f"No incident and no anomaly above the detector's threshold in these logs ({ctx.vocab.describe()}).",
-                    "what_happened", "high")
+    text = f"No incident and no anomaly above the detector's threshold in these logs ({ctx.vocab.describe()})."
+    return Composed(text + errors, "what_happened", "low" if errors else "high")
 
 
 def _what_happened(ctx: _Ctx, q: Question) -> Composed:
@@ -882,7 +944,7 @@ def _around(ctx: _Ctx, q: Question) -> Composed:
     mask = ctx.mask(q, span=span)
     idx = np.nonzero(mask)[0]
     where = " and ".join(x for x in [", ".join(q.hosts), ", ".join(q.services)] if x) or "all hosts"
-    when = f"between {_hm(span[0])} and {_hm(span[1])}" if span else "in these logs"
+    when = _between(span, ctx.vocab) if span else "in these logs"
     if not len(idx):
         return Composed(f"Nothing was logged on {where} {when} (these logs: {ctx.vocab.describe()}).", "around", "high")
     level = ctx.table.level[idx].astype(int)
@@ -1037,11 +1099,15 @@ def _minutes(seconds: float) -> str:
 def _rate(n: int, seconds: float) -> str:
     """"2.4 per minute", "3.1 per hour", "0.5 per day": the unit that reads best."""
     per_min = n / max(seconds / 60, 1 / 60)
+
+    def num(x: float) -> str:  # "120", not "1.2e+02"
+        return f"{x:.0f}" if x >= 100 else f"{x:.2g}"
+
     if per_min >= 0.1:
-        return f"{per_min:.2g} per minute"
+        return f"{num(per_min)} per minute"
     if per_min * 60 >= 0.1:
-        return f"{per_min * 60:.2g} per hour"
-    return f"{per_min * 1440:.2g} per day"
+        return f"{num(per_min * 60)} per hour"
+    return f"{num(per_min * 1440)} per day"
 
 
 _ANCHORS = (("root cause", "cause"), ("cause", "cause"), ("onset", "first"), ("start", "first"), ("symptom", "symptom"),
@@ -1279,15 +1345,15 @@ def _count(ctx: _Ctx, q: Question) -> Composed:
     what = what if what.startswith(("HTTP", "lines at")) else f"lines about {what}"
     where = f" on {', '.join([*q.hosts, *q.services])}" if (q.hosts or q.services) else ""
     if not len(idx):
-        text = f"0 {what}{where}" + (f" between {_hm(span[0])} and {_hm(span[1])}" if span else "") + "."
+        text = f"0 {what}{where}" + (f" {_between(span, ctx.vocab)}" if span else "") + "."
         return Composed(text, "count", "high", facts=[text])
     ts = t.ts[idx]
     finite = ts[np.isfinite(ts)]
     first, last = ctx.steps_of([int(idx[0]), int(idx[-1])]) if len(idx) > 1 else ctx.steps_of([int(idx[0])]) * 2
-    between = f" between {_hm(span[0])} and {_hm(span[1])}" if span else ""
+    between = f" {_between(span, ctx.vocab)}" if span else ""
     facts = [f"{len(idx)} {what}{where}{between}: the first {_describe(first, ctx, 100)}"
              + (f", the last {_describe(last, ctx, 100)}" if len(idx) > 1 else "") + "."]
-    if len(finite) >= 2 and finite.max() > finite.min():
+    if len(finite) >= 2 and finite.max() - finite.min() >= 60:  # a rate over a few seconds says nothing
         facts.append(f"That is about {_rate(len(idx), float(finite.max() - finite.min()))} over "
                      f"{_minutes(finite.max() - finite.min())}.")
     hosts = Counter(t.host_name(int(i)) or "-" for i in idx)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import ormsgpack
+import pytest
 
 from agent import Settings
 from agent.cli_support import explain_audit
@@ -47,3 +48,74 @@ def test_openstack_nova_log_is_explained_without_a_crash(shared_data: Path, tmp_
     result = audit([str(path)], AuditOptions())
     report = explain_audit(result, [str(path)], Settings(data_dir=tmp_path / "data", llm="none"))
     assert report.explanation is not None and report.incidents and report.incidents["incidents"]
+
+
+def _syslog_days(path: Path) -> Path:
+    """Four days of one host's syslog (no year, as RFC 3164 writes it); each evening at 20:53 a cron line, and on
+    Jun 30 only a burst of Kerberos failures at that same clock time."""
+    lines = []
+    for day in (28, 29, 30):
+        for minute in range(0, 60, 3):
+            lines.append(f"Jun {day} 20:{minute:02d}:01 combo CRON[{day}{minute}]: (root) CMD (run-parts /etc/cron.hourly)")
+        lines.append(f"Jun {day} 20:53:02 combo crond[77]: nightly report mailed to ops")
+        if day == 30:
+            lines += [f"Jun 30 20:53:{4 + i:02d} combo klogind[1927{i}]: Kerberos authentication failed" for i in range(6)]
+    lines.append("Jul  1 09:16:01 combo logrotate: ALERT exited abnormally with [1]")
+    lines.sort(key=lambda ln: (ln[:6].replace("Jul  1", "Jul 01"), ln[7:15]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("question", ["what happened on combo around Jun 30 20:53?",
+                                      "what happened around 30 June at 8:53 pm?",
+                                      "anything on June 30th, 20:53?"])
+def test_a_question_naming_a_syslog_date_looks_at_that_day(question: str, tmp_path: Path) -> None:
+    """'around Jun 30 20:53' was read as 20:53 on the logs' first day (the date was dropped), and the answer said
+    'Nothing was logged on combo between 20:48:00 and 20:58:00' on Loghub's Linux_2k.log, 46 lines logged then."""
+    from agent import Sleuth
+
+    path = _syslog_days(tmp_path / "messages")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(path)])
+    text = s.ask(question).text
+    assert "Kerberos authentication failed" in text, text
+    assert "-06-30 20:48:00" in text, text  # the logs span days: the span names its date
+
+
+def test_counting_lines_a_second_apart_gives_no_rate(tmp_path: Path) -> None:
+    """'how many errors?' on a CI console whose two ERROR lines came 0.2 ms apart said 'That is about 1.2e+02 per
+    minute over 0 s' (zuul-console-pep8)."""
+    from agent import Sleuth
+
+    path = _ci_console(tmp_path / "console.log")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(path)])
+    text = s.ask("how many errors?").text
+    assert "2 lines at ERROR or worse" in text, text
+    assert "e+" not in text and "per minute over 0 s" not in text, text
+
+
+def _ci_console(path: Path) -> Path:
+    lines = [f"2017-11-12 14:26:{10 + i // 2:02d}.{i:06d} | py35 installed: package-{i}==1.{i}" for i in range(40)]
+    lines += ["2017-11-12 14:27:38.214034 | app/models.py:76:1: E305 expected 2 blank lines after class or function "
+              "definition, found 1",
+              "2017-11-12 14:27:38.252631 | ERROR: InvocationError: '/src/.tox/pep8/bin/flake8 app'",
+              "2017-11-12 14:27:38.252818 | ___________________________________ summary ____",
+              "2017-11-12 14:27:38.252843 | py35: commands succeeded",
+              "2017-11-12 14:27:38.252861 | ERROR: pep8: commands failed",
+              "2017-11-12 14:27:39.243340 | [Zuul] Job complete, result: FAILURE"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_what_broke_first_never_hides_the_error_lines(tmp_path: Path) -> None:
+    """On a failed CI job whose last lines are ERRORs the engine may find no rate change; 'what broke first?' then
+    answered 'No incident and no anomaly ...' (high confidence) and named none of the ERROR lines."""
+    from agent import Sleuth
+
+    path = _ci_console(tmp_path / "console.log")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(path)])
+    answer = s.ask("what broke first?")
+    assert "InvocationError" in answer.text and "console.log:42" in answer.text, answer.text
+    assert answer.citations["dropped"] == []

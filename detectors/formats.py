@@ -462,6 +462,8 @@ def _object_entry(obj: dict[str, Any], line: str, ref_ts: float | None) -> Parse
     if msg is None or msg == "":
         msg = _first(obj, _JSON_MESSAGE)
     err = _first(obj, _JSON_ERROR)
+    if isinstance(err, dict):
+        err = err.get("message")  # a serialized error (pino, bunyan, winston: {"type", "message", "stack"})
     if msg is None and isinstance(err, str):
         msg, err = err, None
     if msg is None:

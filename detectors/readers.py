@@ -383,6 +383,22 @@ def _open_source(source: str, stdin: BinaryIO | None) -> _Source:
     return _StreamSource(open(source, "rb"))  # a FIFO or device the user named: read once, as a stream
 
 
+# Kubernetes' container log files: /var/log/pods/<namespace>_<pod>_<pod uid>/<container>/<restart>.log (rotated:
+# 0.log.20241201-101010, .gz) and the links /var/log/containers/<pod>_<namespace>_<container>-<container id>.log.
+_KUBE_POD_LOG = re.compile(r"(?:^|/)[a-z0-9][a-z0-9-]{0,62}_([a-z0-9][a-z0-9.-]{0,252})_[0-9a-f]{8}(?:-[0-9a-f]{4}){3}"
+                           r"-[0-9a-f]{12}/([a-z0-9][a-z0-9-]{0,62})/\d+\.log(?:\.[\w.-]+)?$")
+_KUBE_CONTAINER_LOG = re.compile(r"(?:^|/)([a-z0-9][a-z0-9.-]{0,252})_[a-z0-9][a-z0-9-]{0,62}_([a-z0-9][a-z0-9-]{0,62})"
+                                 r"-[0-9a-f]{64}\.log$")
+
+
+def kube_place(source: str) -> tuple[str, str] | None:
+    """(pod, container) of a Kubernetes container log file, from its path; None for other files. A pod is the
+    place its containers run (its own address, the hostname its processes see), the container the service."""
+    path = source.replace("\\", "/")
+    m = _KUBE_POD_LOG.search(path) or _KUBE_CONTAINER_LOG.search(path)
+    return (m.group(1), m.group(2)) if m else None
+
+
 def _source_events(source: str, stats: ReadStats, stdin: BinaryIO | None,
                    on_progress: Callable[[int], None] | None, max_line_bytes: int,
                    ref_ts: float | None = None) -> Iterator[Event]:
@@ -397,8 +413,15 @@ def _source_events(source: str, stats: ReadStats, stdin: BinaryIO | None,
         return
     lines = _Lines(src, max_line_bytes)
     reported_line = reported_pos = 0
+    place = kube_place(source)
     try:
         for event in _events(source, src, lines, stats, ref_ts):
+            if place is not None:
+                # A container's own line rarely says where it runs; Kubernetes' file layout does.
+                if event.host is None:
+                    event.host = place[0]
+                if event.service is None:
+                    event.service = place[1]
             yield event
             if on_progress is not None and lines.lineno - reported_line >= PROGRESS_EVERY_LINES:
                 pos = src.consumed()

@@ -76,3 +76,33 @@ def test_a_quiet_log_needs_real_evidence_of_a_failure(tmp_path: Path) -> None:
     assert inc.confidence == "low" and "Input/output error" in inc.title, (inc.title, inc.candidates[:3])
     mounted = next(c for c in inc.candidates if "mounted volume" in c.text)
     assert any("does not read as a failure" in r for r in mounted.reasons)
+
+
+def _cri(t: datetime, text: str, stream: str = "stdout") -> str:
+    return f"{t.strftime('%Y-%m-%dT%H:%M:%S.%f')}123Z {stream} F {text}"
+
+
+POD_UID = "4b1f0c7e-1a2b-4c3d-9e8f-0a1b2c3d4e5f"
+
+
+def test_kubernetes_pod_logs_take_their_place_from_the_path(tmp_path: Path) -> None:
+    """/var/log/pods/<namespace>_<pod>_<uid>/<container>/0.log and /var/log/containers/<pod>_<namespace>_<container>-
+    <id>.log: a container's own lines rarely say where they run; the pod is the place, the container the service.
+    A serialized error object (pino, bunyan: {"err": {"type", "message", "stack"}}) joins the message."""
+    pods = tmp_path / "pods" / f"shop_mailer-85c4d7f9b6-zt7rp_{POD_UID}" / "mailer"
+    pods.mkdir(parents=True)
+    (pods / "0.log").write_text(_cri(T0, '{"level":50,"time":1773043200000,"msg":"send failed","err":{"type":"Error",'
+                                         '"message":"getaddrinfo EAI_AGAIN smtp.relay.example","code":"EAI_AGAIN"}}')
+                                + "\n")
+    links = tmp_path / "containers"
+    links.mkdir()
+    (links / f"checkout-6f7d9c8b5-q2w4e_shop_checkout-{'a' * 64}.log").write_text(
+        _cri(T0, 'level=error msg="charge failed" err="dial tcp: lookup psp.example: i/o timeout"', "stderr") + "\n")
+    (tmp_path / "app.log").write_text(f"{T0.strftime('%Y-%m-%d %H:%M:%S')} ERROR plain file, no place\n")
+    evs = {e.source.rsplit("/", 1)[-1]: e for e in read_events([str(tmp_path)], stats=ReadStats())}
+    mailer = evs["0.log"]
+    assert (mailer.host, mailer.service) == ("mailer-85c4d7f9b6-zt7rp", "mailer")
+    assert mailer.text == "send failed: getaddrinfo EAI_AGAIN smtp.relay.example"
+    checkout = next(e for n, e in evs.items() if n.startswith("checkout-"))
+    assert (checkout.host, checkout.service) == ("checkout-6f7d9c8b5-q2w4e", "checkout")
+    assert evs["app.log"].host is None and evs["app.log"].service is None

@@ -241,10 +241,23 @@ def _md_evidence(e: Evidence) -> str:
     return f"- {head}**{_md(e.kind)}**: {_md(e.summary)}{where}"
 
 
+def window_label(window: str, where: str | None = None) -> str:
+    """A window's key as a reader wants it: "app.log:771..790", not "app.log:771..app.log:790" (the file said once
+    when the window stays in the file of the anomaly's line, `where`); sessions, time spans and windows across
+    files are shown as they are."""
+    path = where.rpartition(":")[0] if where else ""
+    if not path:
+        return window
+    head, sep, tail = window.partition(f"..{path}:")
+    if not sep or not head.startswith(f"{path}:") or not tail.isdigit() or not head[len(path) + 1:].isdigit():
+        return window
+    return head if head[len(path) + 1:] == tail else f"{head}..{tail}"
+
+
 def _md_anomaly(a: Anomaly, max_context: int) -> list[str]:
     out = [f"### {_md(a.id)} \u00b7 {_md(a.severity)} \u00b7 {_md(a.where)}", ""]
     out.append(f"- **score** {_num(a.score)} vs threshold {_num(a.threshold)} (detector {_md(a.detector)})")
-    out.append(f"- **where** {_md_code(a.where)}" + (f", window {_md_code(a.window)}" if a.window else ""))
+    out.append(f"- **where** {_md_code(a.where)}" + (f", window {_md_code(window_label(a.window, a.where))}" if a.window else ""))
     if a.time:
         out.append(f"- **time** {_md(a.time)}")
     if a.level or a.host:
@@ -582,7 +595,7 @@ def _html_anomaly(a: Anomaly) -> list[str]:
     if a.time:
         out.append(f"<dt>time</dt><dd>{_h(a.time)}</dd>")
     if a.window:
-        out.append(f"<dt>window</dt><dd><code>{_h(a.window)}</code></dd>")
+        out.append(f"<dt>window</dt><dd><code>{_h(window_label(a.window, a.where))}</code></dd>")
     if a.level or a.host:
         out.append(f"<dt>level / host</dt><dd>{_h(a.level or _DASH)} / {_h(a.host or _DASH)}</dd>")
     if a.template is not None:

@@ -119,3 +119,21 @@ def test_what_broke_first_never_hides_the_error_lines(tmp_path: Path) -> None:
     answer = s.ask("what broke first?")
     assert "InvocationError" in answer.text and "console.log:42" in answer.text, answer.text
     assert answer.citations["dropped"] == []
+
+
+def test_a_window_in_one_file_names_the_file_once(tmp_path: Path) -> None:
+    """The report's window read '/work/shared/data/loghub_2k/Apache/Apache_2k.log:771../work/shared/data/loghub_2k/
+    Apache/Apache_2k.log:790': the same long path twice in one cell."""
+    from detectors.pipeline import audit
+    from detectors.render import render_html, render_markdown
+
+    path = tmp_path / "a folder" / "app.log"
+    path.parent.mkdir()
+    lines = [f"2026-03-01 10:{i // 60:02d}:{i % 60:02d} INFO worker: job {i} done in {i % 7} ms" for i in range(400)]
+    lines[250] = "2026-03-01 10:04:10 ERROR worker: disk /dev/sdb1 failed: Input/output error"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = audit([str(path)]).report
+    assert report.anomalies and report.anomalies[0].window.count(str(path)) == 2  # the key itself is unchanged
+    md, page = render_markdown(report), render_html(report)
+    assert f"window `{path}:" in md and f"..{path}:" not in md, md
+    assert f"..{path}:" not in page

@@ -106,3 +106,104 @@ def test_kubernetes_pod_logs_take_their_place_from_the_path(tmp_path: Path) -> N
     checkout = next(e for n, e in evs.items() if n.startswith("checkout-"))
     assert (checkout.host, checkout.service) == ("checkout-6f7d9c8b5-q2w4e", "checkout")
     assert evs["app.log"].host is None and evs["app.log"].service is None
+
+
+def _ruby(t: datetime, sev: str, req: str, msg: str) -> str:
+    lvl = {"I": "INFO", "F": "FATAL"}[sev]
+    return f"{sev}, [{t.strftime('%Y-%m-%dT%H:%M:%S.%f')} #811] {lvl:>5} -- : [{req}] {msg}"
+
+
+def test_a_schema_change_ranks_above_the_database_clients_errors_it_caused(tmp_path: Path) -> None:
+    """A cron'd maintenance script runs ALTER TABLE on the database at 02:00; from then on the app's queries on
+    that table wait for its metadata lock and time out ('Lock wait timeout exceeded'). The app names no host,
+    the script's log no client: the link is the kind of server, a schema change to the database before a
+    database client's failure. (Before, the change was listed but ranked below the app's error.)"""
+    rng = random.Random(8)
+    onset = T0 + timedelta(hours=2, seconds=1)
+    maint = [f"{(T0 + timedelta(hours=h, seconds=1)).strftime('%Y-%m-%d %H:%M:%S')} db-maint[{2000 + h}]: analyze "
+             f"shop.sessions: OK" for h in (0, 1)]
+    maint += [f"{onset.strftime('%Y-%m-%d %H:%M:%S')} db-maint[2812]: rebuild shop.orders: starting (nightly)",
+              f"{onset.strftime('%Y-%m-%d %H:%M:%S')} db-maint[2812]: running: ALTER TABLE shop.orders "
+              f"ENGINE=InnoDB, ALGORITHM=INPLACE, LOCK=NONE"]
+    app, access = [], []
+    t = T0
+    while t < onset + timedelta(minutes=20):
+        t += timedelta(seconds=rng.uniform(0.5, 2.0))
+        req = f"{rng.getrandbits(64):016x}"
+        path = rng.choice(["/orders", "/products/7", "/cart"])
+        app.append(_ruby(t, "I", req, f"Started GET \"{path}\" for 10.0.0.{rng.randint(2, 99)}"))
+        if path == "/orders" and t > onset + timedelta(seconds=2):
+            te = t + timedelta(seconds=30)
+            app.append(_ruby(te, "I", req, "Completed 500 Internal Server Error in 30012ms"))
+            app.append(_ruby(te, "F", req, "ActiveRecord::LockWaitTimeout (Mysql2::Error::TimeoutError: Lock wait "
+                                           "timeout exceeded; try restarting transaction):"))
+            st, took = 500, 30.012
+        else:
+            app.append(_ruby(t, "I", req, "Completed 200 OK in 41ms"))
+            st, took = 200, 0.041
+        access.append(f'198.51.100.{rng.randint(2, 250)} - - [{_clf(t + timedelta(seconds=took))}] "GET {path} '
+                      f'HTTP/1.1" {st} 512 "-" "Mozilla/5.0" {took:.3f}')
+    (tmp_path / "db-1").mkdir()
+    (tmp_path / "db-1" / "db-maint.log").write_text("\n".join(maint) + "\n")
+    (tmp_path / "app-1").mkdir()
+    (tmp_path / "app-1" / "production.log").write_text("\n".join(sorted(app, key=lambda s: s[3:29])) + "\n")
+    (tmp_path / "lb").mkdir()
+    (tmp_path / "lb" / "access.log").write_text("\n".join(sorted(access, key=lambda s: s.split("[")[1][:20]))
+                                                  + "\n")
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    top = tri.incidents[0].candidates[0]
+    assert top.kind == "change" and "ALTER TABLE shop.orders" in top.text, [(c.kind, c.text[:60], c.reasons)
+                                                                            for c in tri.incidents[0].candidates]
+    assert any("a change to the database" in r for r in top.reasons)
+
+
+def _clf(t: datetime) -> str:
+    return t.strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def test_a_restart_after_a_failure_that_names_its_service_is_its_effect(tmp_path: Path) -> None:
+    """The kubelet evicts pods ('Container checkout was using ...'), then checkout's own log says 'server stopped'
+    and its regular lines stop; the ingress answers 503. The stop is the eviction's effect, not a change that
+    began the incident: it ranks below the failures (before, as a restart on the failing pod's own place, it
+    ranked first)."""
+    rng = random.Random(6)
+    onset = T0 + timedelta(minutes=50)
+    end = T0 + timedelta(minutes=90)
+    pod = tmp_path / "pods" / f"shop_checkout-7d9f8c6b5-x2x9q_{POD_UID}" / "checkout"
+    pod.mkdir(parents=True)
+    own, ingress = [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(1, 3))
+        down = t >= onset + timedelta(seconds=2)
+        if not down:
+            own.append(_cri(t, f'{{"level":"info","ts":{t.timestamp():.3f},"msg":"order placed"}}', "stderr"))
+        ingress.append(f'10.0.0.{rng.randint(2, 250)} - - [{_clf(t)}] "POST /api/checkout HTTP/2.0" '
+                       f'{503 if down else 200} 120 "-" "Mozilla/5.0" 0.0{rng.randint(10, 99)}')
+    stop = onset + timedelta(seconds=1.5)
+    own.append(_cri(stop, f'{{"level":"info","ts":{stop.timestamp():.3f},"msg":"received signal, shutting down"}}',
+                    "stderr"))
+    own.append(_cri(stop, f'{{"level":"info","ts":{stop.timestamp():.3f},"msg":"server stopped"}}', "stderr"))
+    pod.joinpath("0.log").write_text("\n".join(sorted(own)) + "\n")
+    events = []
+    for i, msg in enumerate(["Pulled container image", "Started container checkout", "Created container checkout"]):
+        at = T0 + timedelta(minutes=5 + 10 * i)
+        events.append(f'{{"type":"Normal","reason":"Started","message":"{msg}","lastTimestamp":"{_iso(at)}"}}')
+    for i in range(6):  # the node evicts one pod after another
+        events.append(f'{{"type":"Warning","reason":"Evicted","message":"The node was low on resource: '
+                      f'ephemeral-storage. Container checkout was using {48 + i}Ki, request is 0.",'
+                      f'"lastTimestamp":"{_iso(onset + timedelta(seconds=15 * i))}"}}')
+    (tmp_path / "events.jsonl").write_text("\n".join(events) + "\n")
+    (tmp_path / "ingress").mkdir()
+    (tmp_path / "ingress" / "access.log").write_text("\n".join(ingress) + "\n")
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    cands = tri.incidents[0].candidates
+    assert cands[0].kind == "log", [(c.kind, c.text[:50], c.reasons) for c in cands]
+    stopped = [c for c in cands if c.kind == "change" and ("server stopped" in c.text or "shutting down" in c.text)]
+    assert stopped and all(any("names its service" in r for r in c.reasons) for c in stopped)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"

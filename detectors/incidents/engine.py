@@ -1113,8 +1113,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         score = 0.5 + 0.4 * max(0.0, 1.0 - ce.before_s / options.change_window_s)
         reasons = [f"{ce.kind} {_dur(ce.before_s)} {'before' if ce.before_s >= 0 else 'after'} the onset"]
         linked = None
-        # The chain step on the same host / service / file that this change precedes (within 15 min).
-        for cscore, c, _ in cands:
+        ce_roles = _change_roles(ce)
+        # The chain step on the same host / service / file that this change precedes (within 15 min); a link by
+        # the kind of server only when nothing links it more directly.
+        passes = [(x, False) for x in cands] + ([(x, True) for x in cands] if ce_roles else [])
+        for (cscore, c, _), by_kind in passes:
             k = c.c.key
             reach = 5 * 60 if ce.kind.startswith("scheduled-job") else 15 * 60  # a job just before, not hours
             # A clock that jumped forward stamps its own report with the new time: the failures it caused may
@@ -1134,11 +1137,17 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             names_it = (bool(svc) and len(svc) >= 4 and svc.lower() in (ce.text or "").lower()) \
                 or _shares_name(ce.text or "", ctx.texts.get(c.event, ""), ctx.table.sources[int(keys.source[k])])
             names_it = names_it or clock_link
-            if (same_host or same_svc or same_file or names_it) and "routine" not in ce.kind and not ce.background:
+            # A change to a kind of server (a schema change is one to a database; a change on a host or daemon
+            # that runs one) before a failure whose words name that kind of server: "ALTER TABLE shop.orders" by a
+            # cron'd maintenance script, then the app's "Lock wait timeout exceeded" (its client names no host).
+            role = sorted(ce_roles & semantics.roles_named(ctx.texts.get(c.event, "") or keys.text[k])) \
+                if by_kind and c.bad >= 0.55 else []
+            if (same_host or same_svc or same_file or names_it or role) and "routine" not in ce.kind \
+                    and not ce.background:
                 best = top_log[0] if top_log is not None else cscore
                 kind_bonus = 0.1 if not ce.kind.startswith(("scheduled-job", "restart", "scaling")) else 0.0
-                if same_host or same_svc or names_it or ce.kind in ("deploy", "config", "config-management",
-                                                                     "certificate", "schema"):
+                if same_host or same_svc or names_it or role or ce.kind in ("deploy", "config", "config-management",
+                                                                             "certificate", "schema"):
                     score = max(score, best + 0.05 + kind_bonus + 0.1 * (1.0 - abs(c.ts - ce.ts) / (15 * 60)))
                 else:
                     # Only the file links them (one log holds everything): a job or restart in it ranks next to
@@ -1146,7 +1155,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                     score = max(score, best - 0.05)
                 what = ("on the same host" if same_host else "on the same service" if same_svc
                         else "whose check of time it fails" if clock_link
-                        else "naming the same service" if names_it else "in the same file")
+                        else "naming the same service" if names_it
+                        else f"of a {role[0]} client, a change to the {role[0]}" if role else "in the same file")
                 f, ln = _where(ctx, c.event)
                 gap = c.ts - ce.ts
                 reasons.append(f"{_dur(abs(gap))} {'before' if gap >= 0 else 'after (by its own clock)'} the "
@@ -1173,6 +1183,14 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                 for c in steps_ch):
             score = min(score, top_log[0] - 0.05)
             reasons.append("came after a failure in its own place (ranked below it)")
+        elif ce.ts is not None and top_log is not None and ce.kind.startswith(("restart", "scaling", "failover")):
+            # A restart after a failure that names what it restarts is that failure's effect (the kubelet evicts
+            # "Container checkout", then checkout's "server stopped"), wherever the failure was logged.
+            said = _names_of_change(ce)
+            if said is not None and any(c.event >= 0 and c.ts < ce.ts and c.bad >= 0.25
+                                        and said.search(ctx.texts.get(c.event, "") or "") for c in steps_ch):
+                score = min(score, top_log[0] - 0.05)
+                reasons.append("came after a failure that names its service (ranked below it)")
         candidates.append(Candidate(0, "change", ce.text, ce.where, ce.file, ce.line, ce.ts, ce.time, ce.host,
                                     ce.service, round(score, 3), reasons, linked=linked))
     for score, c, reasons in cands:
@@ -1586,6 +1604,29 @@ def _exception_first(ctx: _Ctx, cands: list[tuple[float, _Ch, list[str]]],
                                      f"(ranked below it)"]
         out.append((sc, c, reasons))
     return out
+
+
+def _names_of_change(ce: ChangeEvent) -> re.Pattern[str] | None:
+    """A pattern finding a change's service (or host) named as a word in a line, when the name is telling (four
+    letters or more, not a generic daemon such as systemd)."""
+    names = [n for n in (ce.service, ce.host) if n and len(n) >= 4 and n.lower() not in _GENERIC_SERVICES
+             and n.lower() not in _GENERIC_TOKENS]
+    if not names:
+        return None
+    return re.compile(r"(?<![\w.-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.I)
+
+
+def _change_roles(ce: ChangeEvent) -> set[str]:
+    """The kinds of server (database, cache, ...) a change was made to: a schema change is one to a database; a
+    change on a host or by a daemon whose name says what it runs (db-1, redis-2, postgres) is one to that."""
+    roles: set[str] = {"database"} if ce.kind == "schema" else set()
+    if ce.host:
+        roles |= semantics.roles_named(re.sub(r"[-._]", " ", ce.host))
+    if ce.service:
+        role = semantics.role_of_service(ce.service)
+        if role:
+            roles.add(role)
+    return roles
 
 
 def _shares_name(change_text: str, step_text: str, step_file: str) -> bool:

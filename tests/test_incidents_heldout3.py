@@ -207,3 +207,65 @@ def test_a_restart_after_a_failure_that_names_its_service_is_its_effect(tmp_path
 
 def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def test_a_consumer_that_stopped_after_a_failure_is_where_a_later_backlog_began(tmp_path: Path) -> None:
+    """A worker deploy that cannot import (ImportError, the service exits) at 09:00: the worker's steady 'Task
+    received' lines stop. Nothing consumes the queue; 16 min later the broker's memory alarm blocks the publishers
+    and the API answers 502 until the worker is rolled back at 09:40 and the backlog drains. Nothing names the
+    worker in the API's lines: the flow that stopped right after the failure, stayed stopped until the symptom
+    and came back just before it ended ties them. The incident begins at the ImportError (before: at the 502s,
+    titled 'WORKER TIMEOUT', the worker's failure 'unrelated')."""
+    rng = random.Random(12)
+    fail = T0 + timedelta(hours=1)
+    alarm = fail + timedelta(minutes=16)
+    back = fail + timedelta(minutes=40)
+    end = T0 + timedelta(hours=2)
+    w = tmp_path / "worker-1"
+    w.mkdir()
+    celery, journal = [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(2, 5))
+        if not fail <= t < back:
+            celery.append(f"[{t.strftime('%Y-%m-%d %H:%M:%S')},{rng.randint(100, 999)}: INFO/MainProcess] Task "
+                          f"billing.tasks.render_invoice[{rng.getrandbits(64):016x}] received")
+        if rng.random() < 0.02:
+            journal.append(f"{t.strftime('%Y-%m-%dT%H:%M:%S')}+0000 worker-1 sshd[{rng.randint(1000, 9999)}]: "
+                           f"Accepted publickey for deploy from 10.0.9.4 port {rng.randint(30000, 60000)} ssh2")
+    for i in range(6):
+        at = fail + timedelta(seconds=9 * i)
+        pid = 4100 + i
+        journal += [f"{at.strftime('%Y-%m-%dT%H:%M:%S')}+0000 worker-1 celery[{pid}]: Traceback (most recent call "
+                    f"last):",
+                    f"{at.strftime('%Y-%m-%dT%H:%M:%S')}+0000 worker-1 celery[{pid}]:   File \"/srv/billing/tasks.py\", "
+                    f"line 14, in <module>",
+                    f"{at.strftime('%Y-%m-%dT%H:%M:%S')}+0000 worker-1 celery[{pid}]: ImportError: cannot import name "
+                    f"'InvoiceLine' from 'billing.models'",
+                    f"{at.strftime('%Y-%m-%dT%H:%M:%S')}+0000 worker-1 systemd[1]: billing-worker.service: Main process "
+                    f"exited, code=exited, status=1/FAILURE"]
+    (w / "celery.log").write_text("\n".join(celery) + "\n")
+    (w / "journal.txt").write_text("\n".join(sorted(journal)) + "\n")
+    api = tmp_path / "api-1"
+    api.mkdir()
+    access, gun = [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(1, 3))
+        blocked = alarm + timedelta(seconds=30) <= t < back + timedelta(minutes=3) and rng.random() < 0.9
+        access.append(f'10.0.1.{rng.randint(2, 60)} - - [{_clf(t)}] "POST /api/invoices HTTP/1.1" '
+                      f'{502 if blocked else 201} 157 "-" "billing-web/5.2"')
+        if blocked and rng.random() < 0.3:
+            gun.append(f"[{t.strftime('%Y-%m-%d %H:%M:%S')} +0000] [2001] [CRITICAL] WORKER TIMEOUT "
+                       f"(pid:{rng.randint(2100, 2400)})")
+    (api / "access.log").write_text("\n".join(access) + "\n")
+    (api / "gunicorn.log").write_text("\n".join(gun) + "\n")
+    (tmp_path / "mq-1").mkdir()
+    (tmp_path / "mq-1" / "rabbit.log").write_text(
+        f"{alarm.strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00 [warning] <0.511.0> memory resource limit alarm set on node "
+        f"'rabbit@mq-1'.\n")
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    inc = tri.incidents[0]
+    assert inc.onset is not None and abs((inc.onset - fail).total_seconds()) <= 60, (inc.onset, inc.title)
+    assert "ImportError" in inc.title, (inc.title, [(c.text[:60], c.reasons) for c in inc.candidates[:3]])

@@ -73,6 +73,7 @@ class _Ch:
     off_path: str | None = None  # why it was left out of an incident's chain (no path to its symptom)
     baseline_novel: bool = False  # flagged by the diff detector: never seen in the good run given as baseline
     healthy: bool = False  # its words say all is well ("... ok", "succeeded", "no errors")
+    via_silence: bool = False  # on the path as a flow of work that stopped (or the failure that stopped it)
 
 
 @dataclass
@@ -1309,6 +1310,9 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
     core_ch = [bad[i] for i in core]
     _read_texts(ctx, [c.event for c in core_ch])
     out = list(core)
+    stalled = _stalled_flows(ctx, bad, rest, anchor)
+    out += stalled
+    rest = [i for i in rest if i not in stalled]
     for i in rest:
         c = bad[i]
         if _client_error(ctx, c):
@@ -1317,6 +1321,53 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
                 or _named_by(ctx, c, core_ch):
             out.append(i)
     return out
+
+
+STALL_FAILURE_S = 600.0  # a failure at most this long before a flow of work stopped is what stopped it
+STALL_RESUME_S = 900.0  # ... and the symptom ended at most this long after the flow came back
+
+
+def _stalled_flows(ctx: _Ctx, bad: list[_Ch], rest: list[int], anchor: _Ch) -> list[int]:
+    """Earlier changes that belong to the incident as a stalled flow of work: a steady message (a queue consumer's
+    "Task received", a replication stream, a batch's progress) that went silent well before the symptom, right
+    after a failure in its own place (host, service, or the folder that holds its files), stayed silent until
+    the symptom began, and came back shortly before the symptom ended. A backlog grows in between (a worker
+    deploy that cannot import, then the broker's memory alarm blocks the publishers 16 min later). Returns
+    the indices of such silences and of the failures that stopped them; all are marked `via_silence`."""
+    if not ctx.timed:
+        return []
+    out: list[int] = []
+    a_bin = max(0, anchor.c.bin)
+    end_ts = ctx.bin_ts(min(ctx.n_bins - 1, max(anchor.c.end_bin, anchor.c.bin)) + 1)
+    for i in rest:
+        s = bad[i]
+        if s.c.kind != "stopped" or s.c.key < 0 or s.background or s.c.end_bin < a_bin - 1:
+            continue  # (it must still be silent when the symptom begins)
+        back = ctx.bin_ts(s.c.end_bin + 1)
+        if not (back <= end_ts + ctx.width and end_ts - back <= STALL_RESUME_S):
+            continue  # never came back, or came back long before the symptom ended: no sign it was the cause
+        last = ctx.t[s.event] if s.event >= 0 else s.ts
+        why = [j for j in rest if j != i and bad[j].c.kind in ("new", "burst", "rate up") and bad[j].bad >= 0.55
+               and not bad[j].background and bad[j].c.key >= 0
+               and -ctx.width <= s.ts - bad[j].ts and bad[j].ts - last <= 0.5 * STALL_FAILURE_S
+               and last - bad[j].ts <= STALL_FAILURE_S and _same_machine(ctx, s, bad[j])]
+        if not why:
+            continue
+        for j in [i] + why:
+            if j not in out:
+                out.append(j)
+                bad[j].via_silence = True
+    return out
+
+
+def _same_machine(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
+    """Same place (host, else service), or files in the same folder (one machine's logs gathered in one folder:
+    worker-1/celery.log and worker-1/journal.txt)."""
+    if _same_place(ctx, a, b, by_file=False):
+        return True
+    fa = ctx.table.sources[int(ctx.keys.source[a.c.key])]
+    fb = ctx.table.sources[int(ctx.keys.source[b.c.key])]
+    return Path(fa).parent == Path(fb).parent and Path(fa).parent.name not in ("", ".", "logs", "log")
 
 
 _TOKEN = re.compile(r"[A-Za-z]{3,}")
@@ -1427,7 +1478,8 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
     on its host, or the kind of server it is: a Hikari timeout names the host running postgres). A failure nothing
     names, away from the symptom, has no path to it."""
     sym = [c for c in steps if c.c.key >= 0 and (_is_symptom(ctx, c) or c.symptom >= 0.6)]
-    out = {id(c) for c in steps if c.c.key < 0 or c.c.kind in ("latency up", "rate down")} | {id(c) for c in sym}
+    out = {id(c) for c in steps if c.c.key < 0 or c.c.kind in ("latency up", "rate down") or c.via_silence} \
+        | {id(c) for c in sym}
     texts = {id(o): ctx.texts.get(o.event, "") for o in steps if o.event >= 0}
     lost = any(semantics.CONNECTION_LOST.search(texts.get(id(o), "")) for o in steps)
     for c in steps:

@@ -18,11 +18,13 @@ _ERROR_WORDS = re.compile(
     r"lost|not responding|unhealthy|rejected|exceeded|overload(?:ed)?|degraded|dropp(?:ed|ing)|fatal|severe|"
     r"critical|segfault|stack trace|traceback|oom-killer|disk full|read-only file system|i/o error|"
     r"no route to host|connection reset|too many|backoff|circuit (?:breaker )?open|throttl(?:ed|ing)|"
-    r"5\d\d|bad gateway|gateway timeout|service unavailable|down)\b", re.I)
+    r"5\d\d|bad gateway|gateway timeout|service unavailable|down|"
+    # an alarm (RabbitMQ's memory / disk alarm, an optic's Rx power alarm): the system says it is in trouble
+    r"alarm(?:s|ed)?)\b", re.I)
 _WARN_WORDS = re.compile(r"\b(?:retry(?:ing)?|retries|slow|high|latency|warn(?:ing)?|evict(?:ed|ing)|full|"
                          r"saturat(?:ed|ion)|lag(?:ging)?|stale|pending|queue(?:d)? (?:full|backlog)|shed)\b", re.I)
 _NEGATED = re.compile(r"\b(?:no|0|zero|without) (?:errors?|failures?|problems?)\b|\bsucce(?:ss|eded|ssful)\b|"
-                      r"\b(?:recovered|resolved|restored|healthy|back to normal|ok)\b|"
+                      r"\b(?:recovered|resolved|restored|healthy|back to normal|ok)\b|\balarms? clear(?:ed)?\b|"
                       r"\b(?:please |you (?:can|may) )?ignore (?:the|this|that|these|any) (?:\w+ )?(?:errors?|warnings?|failures?)\b|"
                       r"\b(?:can|may|should) (?:safely )?be ignored\b|\bsafe to ignore\b", re.I)
 

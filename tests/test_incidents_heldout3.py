@@ -108,6 +108,73 @@ def test_kubernetes_pod_logs_take_their_place_from_the_path(tmp_path: Path) -> N
     assert evs["app.log"].host is None and evs["app.log"].service is None
 
 
+def _dns_folder(root: Path) -> datetime:
+    """CoreDNS forwards external names to a resolver that stops answering at the onset: checkout's calls to its
+    payment provider fail on the lookup, it logs 'charge failed' and 'request failed' (status=502), envoy answers
+    502. Before, CoreDNS's upstream dropped a query now and then (the same error, rarely)."""
+    rng = random.Random(4)
+    onset = T0 + timedelta(minutes=70)
+    end = T0 + timedelta(minutes=120)
+    dns, app, envoy = [], [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(1.0, 3.0))
+        ext = rng.random() < 0.4
+        name = rng.choice(["api.psp.example.", "smtp.relay.example."]) if ext else "db.shop.svc.cluster.local."
+        if ext and t >= onset:
+            dns.append(_cri(t, f"[ERROR] plugin/errors: 2 {name} A: read udp 10.244.0.12:{rng.randint(30000, 60000)}"
+                               f"->10.20.0.53:53: i/o timeout"))
+        else:
+            if ext and rng.random() < 0.01:
+                dns.append(_cri(t, f"[ERROR] plugin/errors: 2 {name} A: read udp 10.244.0.12:"
+                                   f"{rng.randint(30000, 60000)}->10.20.0.2:53: i/o timeout"))
+            dns.append(_cri(t, f"[INFO] 10.244.1.17:{rng.randint(30000, 60000)} - {rng.randint(1, 65535)} \"A IN "
+                               f"{name} udp 60 false 512\" NOERROR qr,rd,ra 120 0.00{rng.randint(100, 999)}s"))
+        if rng.random() < 0.5:
+            ts = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+            if t >= onset and rng.random() < 0.9:
+                app.append(_cri(t, f'level=error ts={ts} msg="charge failed" err="Post \\"https://api.psp.example/v1'
+                                   f'/charges\\": dial tcp: lookup api.psp.example on 10.96.0.10:53: server '
+                                   f'misbehaving"', "stderr"))
+                app.append(_cri(t, f'level=error ts={ts} msg="request failed" method=POST path=/api/checkout '
+                                   f'status=502 duration_ms=2011', "stderr"))
+                st = 502
+            else:
+                app.append(_cri(t, f'level=info ts={ts} msg="checkout completed" psp_ms={rng.randint(100, 600)}',
+                                "stderr"))
+                st = 200
+            envoy.append(f'[{ts}] "POST /api/checkout HTTP/1.1" {st} - 300 87 {rng.randint(20, 2000)} 10 '
+                         f'"198.51.100.7" "okhttp/4.12.0" "{rng.getrandbits(64):x}" "shop.example.com" '
+                         f'"10.244.1.17:8080"')
+    for sub, rows in ((f"kube-system_coredns-7db6d8ff4d-x2v9q_{POD_UID}/coredns", dns),
+                      (f"shop_checkout-6f7d9c8b5-q2w4e_{POD_UID}/checkout", app)):
+        d = root / "pods" / sub
+        d.mkdir(parents=True)
+        (d / "0.log").write_text("\n".join(rows) + "\n")
+    (root / "envoy").mkdir()
+    (root / "envoy" / "access.log").write_text("\n".join(envoy) + "\n")
+    return onset
+
+
+def test_a_failing_resolver_outranks_its_clients_lookup_errors(tmp_path: Path) -> None:
+    """A client's lookup error ('dial tcp: lookup ... server misbehaving', getaddrinfo EAI_AGAIN) names DNS: when
+    the resolver's own errors began first, they are the cause and the client's line reports them. The service's
+    own 'request failed' line with status=502 says no more than its status: it is the symptom, not a cause
+    (before, it titled the incident)."""
+    onset = _dns_folder(tmp_path)
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    inc = tri.incidents[0]
+    top = inc.candidates[0]
+    assert "plugin/errors" in top.text and "10.20.0.53" in top.text, [(c.text[:70], c.reasons) for c in
+                                                                     inc.candidates[:4]]
+    assert inc.onset is not None and abs((inc.onset - onset).total_seconds()) <= 60
+    charge = next(c for c in inc.candidates if "charge failed" in c.text)
+    assert any("reports the failure of" in r for r in charge.reasons)
+    said = [s for s in inc.chain if s.text.startswith("request failed")]
+    assert said and all(s.role == "symptom" for s in said)
+
+
 def _ruby(t: datetime, sev: str, req: str, msg: str) -> str:
     lvl = {"I": "INFO", "F": "FATAL"}[sev]
     return f"{sev}, [{t.strftime('%Y-%m-%dT%H:%M:%S.%f')} #811] {lvl:>5} -- : [{req}] {msg}"

@@ -957,7 +957,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     for d in steps_ch:
         if d.c.key >= 0 and not d.background and not _is_symptom(ctx, d) and d.bad >= 0.25:
             for o in namer.get(id(d), ()):
-                if o is not d and d.ts <= o.ts:
+                # (two files' clocks and buffering differ: a few seconds apart there is at the same time, for
+                # failures that are lines; a silence is placed only to within the gap between its lines)
+                tol = 0.0 if o.event < 0 or d.event < 0 or d.c.kind not in ("new", "burst", "rate up") \
+                    or ctx.table.source[o.event] == ctx.table.source[d.event] else REPORT_SLACK_S
+                if o is not d and d.ts <= o.ts + tol:
                     reports.setdefault(id(o), d)
     causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
     first_cause = causal[0] if causal else None
@@ -1018,6 +1022,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             reasons.append("a regular message that went silent")
         elif c.c.kind in ("burst", "rate up"):
             reasons.append(f"rate rose from {c.c.before:.2g} to {c.c.after:.2g} per {_dur(ctx.width)}")
+            if c.c.before < 1.0 and c.c.after >= max(RARE_STORM, RARE_RISE * c.c.before):
+                # A stray line now and then before, a storm now: as new as a message never logged (a resolver
+                # that dropped a query an hour, then every external lookup).
+                score += 0.35
+                reasons.append("rare before: as good as new")
         score += 0.3 * c.coact
         if k >= 0 and (int(keys.host[k]) != symptom_host or int(keys.service[k]) != symptom_service) \
                 and c is not symptom_ch:
@@ -1321,6 +1330,11 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
                 or _named_by(ctx, c, core_ch):
             out.append(i)
     return out
+
+
+REPORT_SLACK_S = 10.0  # a failure in another file this little after its client's report of it still came first
+RARE_RISE = 20.0  # a key whose rate rose this many times from under one line a bin counts as new ...
+RARE_STORM = 5.0  # ... when it now comes at least this many lines a bin (a storm, not a few more strays)
 
 
 STALL_FAILURE_S = 600.0  # a failure at most this long before a flow of work stopped is what stopped it

@@ -156,7 +156,7 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
     excs, services = table.excs, table.services
     for k in range(k_count):
         text = store.template(int(keys.template[k]))
-        keys.says_error[k] = semantics.badness(text, 0, 0, False) >= 0.5  # its own words say what failed
+        keys.says_error[k] = semantics.names_failure(text)  # its own words say what failed
         sc = int(keys.status_class[k])
         if sc:
             text += f" [{sc}xx]"

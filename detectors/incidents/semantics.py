@@ -28,6 +28,23 @@ _NEGATED = re.compile(r"\b(?:no|0|zero|without) (?:errors?|failures?|problems?)\
                       r"\b(?:please |you (?:can|may) )?ignore (?:the|this|that|these|any) (?:\w+ )?(?:errors?|warnings?|failures?)\b|"
                       r"\b(?:can|may|should) (?:safely )?be ignored\b|\bsafe to ignore\b", re.I)
 
+# A message that says only that the request (call, handler) failed, with the status in its fields: the service's own
+# record of an answer it gave ("request failed" status=502), not a failure that says what went wrong.
+_ONLY_REQUEST_FAILED = re.compile(
+    r"\W*(?:the |an? )?(?:http |incoming |outgoing )?(?:request|call|handler|response|rpc)s? "
+    r"(?:failed|errored|error|failure)(?: with (?:status|code)(?: \S+)?)?\W*|"
+    r"\W*(?:failed|error(?:ed)?(?: (?:handling|serving|processing))?) (?:the |an? )?(?:http )?(?:request|call)\W*",
+    re.I)
+
+
+def names_failure(text: str) -> bool:
+    """Whether a message's own words say what failed (not only its level or status): "certificate has expired",
+    "connect to db-1 refused"; "request failed" alone says no more than its 5xx status."""
+    if _ONLY_REQUEST_FAILED.fullmatch(text.strip()):
+        return False
+    return badness(text, 0, 0, False) >= 0.5
+
+
 # Change events: what changed the system (the usual suspects of a postmortem's "what changed").
 CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("config-management", re.compile(
@@ -188,7 +205,9 @@ ROLES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
                 r"cockroach\w*)$", re.I)),
     ("cache", re.compile(r"\b(?:redis\w*|memcache\w*|valkey|keydb|jedis|lettuce)\b", re.I),
      re.compile(r"^(?:redis[\w-]*|memcached|valkey[\w-]*|keydb[\w-]*)$", re.I)),
-    ("dns", re.compile(r"\b(?:dns|resolv\w*|servfail|nxdomain|no such host|name resolution|lookup)\b", re.I),
+    ("dns", re.compile(r"\b(?:dns|resolv\w*|servfail|nxdomain|no such host|name resolution|lookup|getaddrinfo|"
+                       r"eai_again|enotfound|unknownhostexception|name or service not known|"
+                       r"no address associated with hostname)\b", re.I),
      re.compile(r"^(?:unbound|named|bind9?|dnsmasq|coredns|systemd-resolved|pdns\w*)$", re.I)),
     ("queue", re.compile(r"\b(?:kafka\w*|rabbit\w*|amqp|broker|nats|sqs)\b", re.I),
      re.compile(r"^(?:kafka\w*|rabbitmq\w*|beam\.smp|nats-server|activemq)$", re.I)),

@@ -137,3 +137,36 @@ def test_a_window_in_one_file_names_the_file_once(tmp_path: Path) -> None:
     md, page = render_markdown(report), render_html(report)
     assert f"window `{path}:" in md and f"..{path}:" not in md, md
     assert f"..{path}:" not in page
+
+
+def test_a_rotated_log_is_one_source_in_time(tmp_path: Path) -> None:
+    """A folder as /var/log leaves it: syslog.1 (yesterday), syslog (today) and an app log of today. The engine
+    said syslog.1 'does not overlap the other sources; its clock, year or time zone may be off' and dropped its
+    lines from the rate series, so yesterday gave no baseline. Found on Loghub's OpenSSH log cut into
+    auth.log.2.gz / auth.log.1 / auth.log."""
+    import gzip
+
+    from detectors.incidents import timebase
+    from detectors.pipeline import audit
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    old = [f"2026-03-01T{h:02d}:{m:02d}:00Z host1 cron[1]: job {h}{m} finished" for h in range(12, 24) for m in (0, 30)]
+    new = [f"2026-03-02T{h:02d}:{m:02d}:00Z host1 cron[1]: job {h}{m} finished" for h in range(0, 12) for m in (0, 30)]
+    with gzip.open(folder / "syslog.2.gz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(x.replace("2026-03-01T1", "2026-02-28T1").replace("2026-03-01T2", "2026-02-28T2")
+                           for x in old) + "\n")
+    (folder / "syslog.1").write_text("\n".join(old) + "\n", encoding="utf-8")
+    (folder / "syslog").write_text("\n".join(new) + "\n", encoding="utf-8")
+    (folder / "app.log").write_text("\n".join(f"2026-03-02T{h:02d}:{m:02d}:10Z host1 app[2]: served {h * m} requests"
+                                              for h in range(0, 12) for m in range(0, 60, 10)) + "\n", encoding="utf-8")
+    result = audit([str(folder)])
+    tb = timebase.build(result.events)
+    assert not [n for n in tb.notes if "does not overlap" in n or "clock looks" in n], tb.notes
+    sources = result.events.sources
+    for name in ("syslog.2.gz", "syslog.1"):
+        s = next(i for i, src in enumerate(sources) if src.endswith(name))
+        assert tb.usable[result.events.source == s].all(), name
+    assert timebase.rotation_families([f"/v/{n}" for n in ("auth.log", "auth.log.1", "auth.log.2.gz", "api-1.log",
+                                                          "api-2.log", "messages-20241201", "messages")]) == \
+        {0: [0, 1, 2], 3: [3], 4: [4], 5: [5, 6]}

@@ -7,6 +7,7 @@ comes in as `read_notes` and is passed on.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +39,20 @@ def _fmt(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
 
 
+# A rotated piece of a log: "auth.log.1", "auth.log.2.gz", "messages-20241201", "syslog.1.gz", "app.log.2024-12-01".
+_ROTATED = re.compile(r"(?:[.-]\d{8}|\.\d{4}-\d{2}-\d{2}|\.\d{1,3})?(?:\.(?:gz|bz2|xz|zst))?$")
+
+
+def rotation_families(sources: list[str]) -> dict[int, list[int]]:
+    """Sources that are pieces of one rotated log (the same name in the same folder, with logrotate's number, date or
+    compression suffix), keyed by the first of them: they cover consecutive periods by design, so their time
+    ranges are one range, not sources that fail to overlap."""
+    families: dict[str, list[int]] = {}
+    for i, source in enumerate(sources):
+        families.setdefault(_ROTATED.sub("", source) or source, []).append(i)
+    return {members[0]: members for members in families.values()}
+
+
 def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
     """Check the sources' clocks against each other and choose the time axis."""
     n = len(table)
@@ -66,6 +81,11 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
         ranges[s] = (float(np.quantile(v, 0.01, overwrite_input=True)), float(np.quantile(v, 0.99, overwrite_input=True)),
                      cnt)
         spill.release()  # the pages of the spilled columns read for this source go back (detectors.spill)
+    families = rotation_families(list(sources))
+    for head, members in families.items():  # the pieces of a rotated log are checked as one source
+        got = [ranges.pop(m) for m in members if m in ranges]
+        if got:
+            ranges[head] = (min(r[0] for r in got), max(r[1] for r in got), sum(r[2] for r in got))
     usable = finite.copy()
     if np.isinf(ts).any():
         t = np.where(finite, ts, np.nan)
@@ -81,13 +101,17 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
             span = max(o_hi - o_lo, hi - lo, 60.0)
             d_lo, d_hi = lo - o_lo, hi - o_hi
             overlap = min(hi, max(r[1] for r in others)) - max(lo, min(r[0] for r in others))
+            members = families[s]
+            name = sources[s] if len(members) == 1 else \
+                f"{sources[s]} (with its rotated pieces {', '.join(sources[m] for m in members[1:])})"
+            mine = np.isin(src, members)
             if overlap < 0:
-                notes.append(f"{sources[s]}: covers {_fmt(lo)} to {_fmt(hi)} UTC, which does not overlap the other "
+                notes.append(f"{name}: covers {_fmt(lo)} to {_fmt(hi)} UTC, which does not overlap the other "
                              f"sources ({_fmt(o_lo)} to {_fmt(o_hi)}); its clock, year or time zone may be off, so its "
                              f"changes are not grouped with theirs")
                 others_overlap = len(others) >= 2 and min(r[1] for r in others) >= max(r[0] for r in others)
                 if others_overlap:
-                    usable &= src != s
+                    usable &= ~mine
                 continue
             same_shift = abs(d_lo - d_hi) <= max(0.05 * span, 120.0)
             # Only against others that agree among themselves (rotated files cover consecutive periods).
@@ -97,12 +121,13 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                 shift = (d_lo + d_hi) / 2
                 hours = round(shift / 3600.0)
                 if hours and abs(shift - hours * 3600.0) <= 300:
-                    t = np.where(src == s, t - hours * 3600.0, t)
-                    shifts[sources[s]] = -hours * 3600.0
-                    notes.append(f"{sources[s]}: its times run {hours:+d} h against the other sources over the same "
+                    t = np.where(mine, t - hours * 3600.0, t)
+                    for m in members:
+                        shifts[sources[m]] = -hours * 3600.0
+                    notes.append(f"{name}: its times run {hours:+d} h against the other sources over the same "
                                  f"period (a time-zone difference?); shifted by {-hours:+d} h to compare them")
                 else:
-                    notes.append(f"{sources[s]}: its clock looks {shift / 60:+.0f} min off against the other sources "
+                    notes.append(f"{name}: its clock looks {shift / 60:+.0f} min off against the other sources "
                                  f"(start and end both shifted); cross-source order with it is not trusted")
     return TimeBase(t, usable, True, notes, shifts, *_groups(t, src, len(sources)))
 

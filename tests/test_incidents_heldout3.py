@@ -336,3 +336,43 @@ def test_a_consumer_that_stopped_after_a_failure_is_where_a_later_backlog_began(
     inc = tri.incidents[0]
     assert inc.onset is not None and abs((inc.onset - fail).total_seconds()) <= 60, (inc.onset, inc.title)
     assert "ImportError" in inc.title, (inc.title, [(c.text[:60], c.reasons) for c in inc.candidates[:3]])
+
+
+def test_a_network_fault_outranks_the_connections_it_dropped(tmp_path: Path) -> None:
+    """An uplink's optic loses power: the core switch logs 'Rx power low alarm' on the port, a second later an API
+    host's database connections drop ('Connection terminated unexpectedly') and the load balancer answers 503.
+    The API's error names no switch; the network fault before a client's dropped connections elsewhere is what
+    they report (before, the API's 'query failed' titled the incident, the switch second)."""
+    rng = random.Random(21)
+    onset = T0 + timedelta(minutes=60)
+    end = T0 + timedelta(minutes=100)
+    sw, app, lb = [], [], []
+    t = T0
+    while t < end:
+        t += timedelta(seconds=rng.uniform(1, 3))
+        broken = onset + timedelta(seconds=1) <= t < onset + timedelta(minutes=20)
+        if broken and rng.random() < 0.5:
+            app.append(f"{_iso(t)} ERROR query failed: Connection terminated unexpectedly host=api-2")
+            lb.append(f'10.0.0.{rng.randint(2, 250)} - - [{_clf(t)}] "GET /v2/balance HTTP/1.1" 503 90 "-" "app/1.0"')
+        else:
+            if rng.random() < 0.2:
+                app.append(f"{_iso(t)} INFO balance served host=api-2")
+            lb.append(f'10.0.0.{rng.randint(2, 250)} - - [{_clf(t)}] "GET /v2/balance HTTP/1.1" 200 90 "-" "app/1.0"')
+        if rng.random() < 0.02:
+            sw.append(f"{_iso(t)} sw-core-1 %SYS-5-CONFIG_I: Configured from console by netops on vty0")
+    for i in range(8):
+        at = onset + timedelta(minutes=2.5 * i)
+        sw.append(f"{_iso(at)} sw-core-1 %SFF8472-3-THRESHOLD_VIOLATION: Te1/1/4: Rx power low alarm; Operating "
+                  f"value: -26.{i} dBm, Threshold value: -20.0 dBm.")
+    (tmp_path / "network").mkdir()
+    (tmp_path / "network" / "switches.log").write_text("\n".join(sorted(sw)) + "\n")
+    (tmp_path / "api-2").mkdir()
+    (tmp_path / "api-2" / "app.log").write_text("\n".join(app) + "\n")
+    (tmp_path / "lb-1").mkdir()
+    (tmp_path / "lb-1" / "access.log").write_text("\n".join(lb) + "\n")
+    tri = triage([str(tmp_path)])
+    assert tri.incidents
+    cands = tri.incidents[0].candidates
+    assert "Rx power low alarm" in cands[0].text, [(c.text[:60], c.reasons) for c in cands[:3]]
+    query = next(c for c in cands if "Connection terminated" in c.text)
+    assert any("network fault" in r for r in query.reasons)

@@ -963,6 +963,23 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                     or ctx.table.source[o.event] == ctx.table.source[d.event] else REPORT_SLACK_S
                 if o is not d and d.ts <= o.ts + tol:
                     reports.setdefault(id(o), d)
+    # A fault of the network itself (a link, port or optic) before a client's dropped connections elsewhere: the
+    # client reports it ("query failed: Connection terminated unexpectedly" on api-2, a second after the core
+    # switch's "Rx power low alarm" on the uplink), though its line names no switch.
+    dropped_after: dict[int, _Ch] = {}  # client step -> the network fault before it
+    drops_of: dict[int, str] = {}  # network fault -> where the connections it dropped were
+    faults = [n for n in steps_ch if n.c.key >= 0 and n.event >= 0 and n.bad >= 0.55 and not n.background
+              and semantics.NETWORK_FAULT.search(ctx.texts.get(n.event, "") or keys.text[n.c.key])]
+    for d in steps_ch if faults else ():
+        text = ctx.texts.get(d.event, "") if d.event >= 0 else ""
+        if d.c.key < 0 or d in faults or d.bad < 0.25 or _is_symptom(ctx, d) \
+                or not semantics.CONNECTION_DROPPED.search(text or keys.text[d.c.key]):
+            continue
+        n = next((n for n in faults if n.ts <= d.ts + REPORT_SLACK_S and not _same_place(ctx, n, d)), None)
+        if n is not None:
+            dropped_after[id(d)] = n
+            drops_of.setdefault(id(n), _name(ctx.table.hosts, int(keys.host[d.c.key]))
+                                or Path(_where(ctx, d.event)[0]).name)
     causal = [c for c in steps_ch if not _is_symptom(ctx, c) and not c.background]
     first_cause = causal[0] if causal else None
     # The next causal step elsewhere (a LOG line and its DETAIL line are one event, not two steps).
@@ -1038,6 +1055,14 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         if by:
             score += 0.35
             reasons.append(f"named by {by}")
+        fault = dropped_after.get(id(c))
+        if fault is not None:
+            score -= 0.3
+            where = _name(ctx.table.hosts, int(keys.host[fault.c.key])) or Path(_where(ctx, fault.event)[0]).name
+            reasons.append(f"a dropped connection after the network fault on {where} (weighed down)")
+        elif id(c) in drops_of and not by:
+            score += 0.35
+            reasons.append(f"a network fault before the dropped connections of {drops_of[id(c)]}")
         d = reports.get(id(c))
         if d is not None:
             score -= 0.3
@@ -1333,6 +1358,7 @@ def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list
 
 
 REPORT_SLACK_S = 10.0  # a failure in another file this little after its client's report of it still came first
+NETWORK_LEAD_S = 300.0  # a network fault at most this long before a client's dropped connections is their cause
 RARE_RISE = 20.0  # a key whose rate rose this many times from under one line a bin counts as new ...
 RARE_STORM = 5.0  # ... when it now comes at least this many lines a bin (a storm, not a few more strays)
 
@@ -1517,6 +1543,16 @@ def _on_path(ctx: _Ctx, steps: Sequence[_Ch]) -> set[int]:
             if text and _names_place(text, pattern, tokens, roles):
                 out.add(id(c))
                 break
+    # A fault of the network itself (a link, port or optic) shortly before a client's connections dropped on the
+    # path is on it too: the network carries every path, and no client names the switch it goes through.
+    drops = [o for o in steps if id(o) in out and o.c.key >= 0
+             and semantics.CONNECTION_DROPPED.search(texts.get(id(o), "") or ctx.keys.text[o.c.key])]
+    for c in steps:
+        if id(c) in out or c.c.key < 0 or ctx.keys.bad[c.c.key] < 0.55 or not drops \
+                or not semantics.NETWORK_FAULT.search(texts.get(id(c), "") or ctx.keys.text[c.c.key]):
+            continue
+        if any(-REPORT_SLACK_S <= o.ts - c.ts <= NETWORK_LEAD_S for o in drops):
+            out.add(id(c))
     # A failure that comes and goes with the symptom, burst by burst, is on the path though nothing names its place:
     # a switch port that flaps under a load balancer, a crash loop, a GC pause before each wave of timeouts.
     anchor = max(sym, key=_anchor_weight) if sym else None

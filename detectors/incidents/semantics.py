@@ -262,6 +262,17 @@ CONNECTION_LOST = re.compile(r"\b(?:connection refused|econnrefused|connection r
                              r"prematurely closed|unexpected eof|eof|no healthy upstream|upstream connect error|"
                              r"bad gateway|502|503|service unavailable|connect(?:ion)? (?:failed|timed out))\b", re.I)
 
+# A fault of the network itself (a link, port, NIC or optic going down or degrading), not of a server on it: every
+# connection through it drops or stalls, whoever's it is.
+NETWORK_FAULT = re.compile(r"\b(?:nic link is down|link (?:is |went )?down|link status (?:definitely )?down|"
+                           r"(?:lost|no) carrier|carrier (?:lost|off|down)|changed state to down|link ?flap\w*|"
+                           r"[rt]x power (?:low|high)|loss of signal|los alarm|transceiver|optic\w*|sfp\w*|"
+                           r"crc errors?|(?:interface|port) \S+ (?:is |went )?down)\b", re.I)
+# What a client sees when the network under it fails: its connections dropped, reset or timed out.
+CONNECTION_DROPPED = re.compile(r"\b(?:connection (?:terminated|closed|lost|dropped|reset|timed out)(?: unexpectedly)?|"
+                                r"connection reset by peer|broken pipe|unexpected eof|econnreset|etimedout|"
+                                r"no route to host|network is unreachable|host is unreachable)\b", re.I)
+
 # A failure that only reports that a step failed (a build tool, a test runner, a CI job): the lines just before it,
 # in the same file, say why (the linter's findings, the failed assertion, the compiler's error).
 WRAPPER = re.compile(r"\b(?:invocationerror|commands? failed|returned non-zero exit status|non-zero exit|"

@@ -532,14 +532,30 @@ def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats, ref: flo
         stats.notes.append(f"{source}: no timestamps the readers could parse; its lines keep their order by "
                            f"position and stay out of time-based views")
     entries = _entries(source, itertools.chain(first_blocks, blocks), parse, structured, fmt.name,
-                       lines.max, stats)
+                       lines.max, stats, ref_ts)
     yield from _timed(entries, stats) if timed else _count(entries, stats)
 
 
+# A line that opens with a date or time ("2015-07-29 17:41", "[Sun Dec 04 04:47:44 2005]", "Jun 14 15:16:01",
+# "081109 203615", "17/06/09 20:10:40"): it may head an entry of another layout than the source's.
+_HEADISH = re.compile(r"\[?(?:\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{6,}[ T]|\d{1,2}:\d{2}:\d{2}"
+                      r"|(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,? +)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+                      r"[a-z]* +\d|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,? +\d)", re.I)
+MAX_REDETECT = 64  # lines of another layout tried per source without finding it (a bound on the cost)
+
+
 def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Parsed | None], structured: bool,
-             fmt: str, max_chars: int, stats: ReadStats) -> Iterator[Event]:
-    """Events in file order: one per header line, continuation lines folded in; ts as parsed (may be None)."""
+             fmt: str, max_chars: int, stats: ReadStats, ref_ts: float | None = None) -> Iterator[Event]:
+    """Events in file order: one per header line, continuation lines folded in; ts as parsed (may be None).
+
+    A line without the source's header that is not shaped like a continuation but opens with a date is tried
+    against the other layouts: logs concatenated into one file (`cat app.log db.log`, a service whose log layout
+    changed at an upgrade) keep one event per line of the second layout instead of being folded, 200 lines at a
+    time, into the last entry of the first."""
     lineno = 0
+    other: tuple[Callable[[str], Parsed | None], str] | None = None  # the other layout found in this source
+    tries = 0
+    first_fmt = fmt
     first: str | None = None  # the current entry's first line
     first_no = 0
     parsed: Parsed | None = None
@@ -555,6 +571,20 @@ def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Pa
                     blanks.append(line)
                 continue
             p = parse(line)
+            line_fmt = fmt
+            if p is None and structured and first is not None and not looks_like_continuation(line) \
+                    and _HEADISH.match(line):
+                if other is not None:
+                    p = other[0](line)
+                if p is None and tries < MAX_REDETECT:
+                    found = detect_format([line], ref_ts)
+                    if found is not PLAIN and found.name != fmt:
+                        other = (found.make_parser(ref_ts), found.name)
+                        p = other[0](line)
+                    if p is None:
+                        tries += 1
+                if p is not None and other is not None:
+                    line_fmt = other[1]
             # Structured formats: a line without the header continues the entry. Plain text has no header to
             # go by, so only what looks like a continuation (indented, a stack frame) is folded.
             if first is not None and p is not None and parsed is not None and _same_writer_trace(parsed, p, folded):
@@ -573,12 +603,12 @@ def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Pa
                     stats.folded += 1
                     continue
             if first is not None:
-                yield _event(source, first_no, first, parsed, folded, fmt)
+                yield _event(source, first_no, first, parsed, folded, first_fmt)
             if blanks:
                 blanks.clear()
-            first, first_no, parsed, folded = line, lineno, p, None
+            first, first_no, parsed, folded, first_fmt = line, lineno, p, None, line_fmt
     if first is not None:
-        yield _event(source, first_no, first, parsed, folded, fmt)
+        yield _event(source, first_no, first, parsed, folded, first_fmt)
 
 
 _TRACE_HEAD = "Traceback (most recent call last):"

@@ -170,3 +170,27 @@ def test_a_rotated_log_is_one_source_in_time(tmp_path: Path) -> None:
     assert timebase.rotation_families([f"/v/{n}" for n in ("auth.log", "auth.log.1", "auth.log.2.gz", "api-1.log",
                                                           "api-2.log", "messages-20241201", "messages")]) == \
         {0: [0, 1, 2], 3: [3], 4: [4], 5: [5, 6]}
+
+
+def test_two_logs_concatenated_into_one_file_keep_their_lines(tmp_path: Path) -> None:
+    """`cat Zookeeper_2k.log Apache_2k.log > all.log` (or a service whose layout changed at an upgrade): the file's
+    layout is detected on its head, and the 1,999 Apache lines, without that header, were folded 200 at a time
+    into the last ZooKeeper entry (3,999 lines read as 2,009 events); Apache's errors were gone."""
+    from detectors.readers import ReadStats, read_events
+
+    zk = [f"2015-07-29 17:{m:02d}:{s:02d},{(m * s) % 1000:03d} - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:Follower@{m}] "
+          f"- Got zxid 0x{m:x}{s:02x} expected 0x1" for m in range(40, 50) for s in range(0, 60, 5)]
+    apache = [f"[Sun Dec 04 04:{m:02d}:{s:02d} 2005] [notice] jk2_init() Found child {m * 60 + s} in scoreboard slot 6"
+              for m in range(10, 20) for s in range(0, 60, 5)]
+    apache[50] = "[Sun Dec 04 04:14:10 2005] [error] mod_jk child workerEnv in error state 6"
+    trace = ["2015-07-29 17:50:01,001 - ERROR [main:Leader@80] - Unexpected exception",
+             "java.net.SocketException: Connection reset", "\tat java.net.SocketInputStream.read(SocketInputStream.java:196)"]
+    path = tmp_path / "all.log"
+    path.write_text("\n".join(zk + trace + apache) + "\n", encoding="utf-8")
+    stats = ReadStats()
+    events = sorted(read_events([str(path)], stats=stats), key=lambda e: e.line)
+    assert len(events) == len(zk) + 1 + len(apache)
+    assert stats.folded == 2  # the ZooKeeper stack trace, as before
+    err = events[len(zk) + 1 + 50]
+    assert err.level == "ERROR" and err.text == "mod_jk child workerEnv in error state 6" and err.ts is not None
+    assert err.line == len(zk) + len(trace) + 51

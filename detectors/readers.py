@@ -911,18 +911,21 @@ def year_references(sources: Sequence[str], stats: ReadStats | None = None) -> d
         if latest is not None:
             refs[source] = latest
             if stats is not None:
+                year = time.gmtime(latest).tm_year
                 stats.notes.append(
-                    f"{source}: its timestamps carry no year; took {time.gmtime(latest).tm_year} from the other "
-                    f"sources (they reach {time.strftime('%Y-%m-%d %H:%M', time.gmtime(latest))} UTC), with "
-                    f"December lines before a January range put in the year before")
+                    f"{source}: its timestamps carry no year; dated against the other sources (they reach "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(latest))} UTC): in {year}, or in {year - 1} for "
+                    f"a month and day more than two days after that")
         elif stats is not None:
             try:
                 mtime = os.stat(source).st_mtime
             except OSError:
                 continue
+            year = time.gmtime(mtime).tm_year
             stats.notes.append(
-                f"{source}: its timestamps carry no year and no other source gives one; took "
-                f"{time.gmtime(mtime).tm_year} from the file's modification time")
+                f"{source}: its timestamps carry no year and no other source gives one; dated by the file's "
+                f"modification time ({time.strftime('%Y-%m-%d', time.gmtime(mtime))}): in {year}, or in {year - 1} "
+                f"for a month and day more than two days after it")
     return refs
 
 

@@ -194,3 +194,25 @@ def test_two_logs_concatenated_into_one_file_keep_their_lines(tmp_path: Path) ->
     err = events[len(zk) + 1 + 50]
     assert err.level == "ERROR" and err.text == "mod_jk child workerEnv in error state 6" and err.ts is not None
     assert err.line == len(zk) + len(trace) + 51
+
+
+def test_the_year_note_names_the_year_the_lines_got(tmp_path: Path) -> None:
+    """Loghub's OpenSSH lines ('Dec 10 06:55:46 LabSZ sshd[24200]: ...') in a file modified on 2026-12-07: the lines
+    were dated 2025 (a date more than two days after the reference goes to the year before), and the note said
+    'took 2026 from the file's modification time'."""
+    import calendar
+    import os
+    import time
+
+    from detectors.readers import ReadStats, read_events
+
+    path = tmp_path / "auth.log"
+    path.write_text("".join(f"Dec 10 06:{m:02d}:46 LabSZ sshd[242{m:02d}]: Connection closed by 173.234.31.186 "
+                            "[preauth]\n" for m in range(30)), encoding="utf-8")
+    mtime = calendar.timegm((2026, 12, 7, 12, 0, 0))
+    os.utime(path, (mtime, mtime))
+    stats = ReadStats()
+    events = list(read_events([str(path)], stats=stats))
+    assert {time.gmtime(e.ts).tm_year for e in events if e.ts is not None} == {2025}
+    note = next(n for n in stats.notes if "carry no year" in n)
+    assert "2025" in note and "2026-12-07" in note, note

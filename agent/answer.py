@@ -1011,7 +1011,17 @@ def _unrelated_list(ctx: _Ctx) -> Composed:
 
 def _related(ctx: _Ctx, q: Question) -> Composed:
     if not ctx.view.incidents:
-        return _nothing(ctx)
+        # Nothing to relate it to; still show the line asked about (the worst of them, then the first).
+        found = _targets(ctx, q) if (q.subject or q.wheres or q.ids) else []
+        if not found:
+            return _nothing(ctx)
+        lv, tsc = ctx.table.level, ctx.table.ts
+        best = min(found, key=lambda i: (-int(lv[i]), float(tsc[i]) if np.isfinite(tsc[i]) else np.inf, i))
+        (s,) = ctx.steps_of([best])
+        more = f" (one of {len(found)} such lines)" if len(found) > 1 else ""
+        text = (f"There is no incident in these logs to relate it to ({ctx.vocab.describe()}): no error, status or "
+                f"latency rate changed enough. The line asked about: {_describe(s, ctx)}{more}.{_error_lines(ctx)}")
+        return Composed(text, "related", "low", facts=[text])
     if not set(q.subject) - _NOISE_WORDS and ctx.view.unrelated:
         return _unrelated_list(ctx)  # "what is unrelated?", "what can I ignore?": the list, not one line
     targets = _targets(ctx, q)

@@ -216,3 +216,21 @@ def test_the_year_note_names_the_year_the_lines_got(tmp_path: Path) -> None:
     assert {time.gmtime(e.ts).tm_year for e in events if e.ts is not None} == {2025}
     note = next(n for n in stats.notes if "carry no year" in n)
     assert "2025" in note and "2026-12-07" in note, note
+
+
+def test_is_it_related_without_an_incident_shows_the_line(tmp_path: Path) -> None:
+    """'is the sphinx traceback related?' on logreduce's mock-01 console.fail (no incident found there) answered
+    the same 'No incident was found ...' paragraph as every other question, without the line asked about."""
+    from agent import Sleuth
+
+    path = tmp_path / "build.log"
+    lines = [f"2026-05-02 08:00:{i:02d},000 INFO builder: step {i} ok" for i in range(50)]
+    lines[31] = "2026-05-02 08:00:31,000 WARNING builder: cache warmup took 14 s"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(path)])
+    incidents = s.workspace.result.report.incidents
+    assert incidents is not None and not incidents["incidents"]
+    answer = s.ask("is the cache warmup related?")
+    assert "no incident" in answer.text and "build.log:32" in answer.text, answer.text
+    assert answer.citations["dropped"] == []

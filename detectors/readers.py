@@ -450,7 +450,7 @@ def _report_problems(source: str, lines: _Lines, stats: ReadStats) -> None:
     if lines.long:
         stats.skip(Skip(source, lines.long_first, "line too long",
                         f"{source}:{lines.long_first}: {lines.long} line(s) longer than {lines.max} bytes were "
-                        f"truncated to {lines.max} bytes; raise max_line_bytes to keep them whole"))
+                        f"cut: the first {lines.max} bytes of each were audited, the rest dropped"))
     if lines.nul:
         stats.skip(Skip(source, lines.nul_first, "NUL bytes",
                         f"{source}:{lines.nul_first}: {lines.nul} line(s) hold NUL bytes (shown as \\x00); the file "

@@ -234,3 +234,17 @@ def test_is_it_related_without_an_incident_shows_the_line(tmp_path: Path) -> Non
     answer = s.ask("is the cache warmup related?")
     assert "no incident" in answer.text and "build.log:32" in answer.text, answer.text
     assert answer.citations["dropped"] == []
+
+
+def test_a_cut_line_is_reported_without_advice_the_cli_cannot_follow(tmp_path: Path) -> None:
+    """A 2 MB line was reported as 'truncated to 1000000 bytes; raise max_line_bytes to keep them whole': no
+    command-line option sets that. The note now says what happened to the line."""
+    from detectors.pipeline import audit
+
+    path = tmp_path / "app.log"
+    lines = [f"2026-01-01 00:00:{i:02d} INFO svc: payload {i}" for i in range(40)]
+    lines[20] = "2026-01-01 00:00:20 INFO svc: payload " + "x" * 1_200_000
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = audit([str(path)])
+    note = next(s.message for s in result.stats.skips if s.reason == "line too long")
+    assert f"{path}:21" in note and "max_line_bytes" not in note and "the rest dropped" in note, note

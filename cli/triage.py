@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, settings
+from cli.common import Llm, fail, settings
 
 
 def triage(
@@ -18,6 +18,7 @@ def triage(
     window: Annotated[str, typer.Option("--window", "-w", help="count:SIZE[:STEP], time:SPAN[:STEP] or session:REGEX.")] = "count:20:10",
     detector: Annotated[str, typer.Option("--detector", "-d", help="Detector name.")] = "classical",
     llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server (vLLM); default: the embedded model.")] = None,
+    llm: Annotated[Llm | None, typer.Option("--llm", help="Model back end of the agent pane: auto (a server when --llm-url is set, else embedded), embedded, served, or none (deterministic answers only, no model).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Served model name, or a GGUF path for the embedded engine.")] = None,
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Do not mask secrets before they go to a remote server.")] = False,
 ) -> None:
@@ -48,7 +49,8 @@ def triage(
             check_name(session)
         except SessionError as error:
             raise fail(str(error)) from None
-    conf = settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None})
+    conf = settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None,
+                     "llm": llm.value if llm else None})
     options = AuditOptions(detector=detector, window=window, state_dir=None)
     run_triage(paths, [str(m) for m in metrics or []], follow, session, audit_options=options, settings=conf)
 

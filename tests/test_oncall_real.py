@@ -4,6 +4,7 @@ CI cases), each fixed generally: the checks use the real readers, engine, agent 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import ormsgpack
@@ -248,3 +249,22 @@ def test_a_cut_line_is_reported_without_advice_the_cli_cannot_follow(tmp_path: P
     result = audit([str(path)])
     note = next(s.message for s in result.stats.skips if s.reason == "line too long")
     assert f"{path}:21" in note and "max_line_bytes" not in note and "the rest dropped" in note, note
+
+
+def test_triage_takes_llm_none_like_audit_and_chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'sleuth triage FILE --llm none' stopped with 'No such option: --llm', though audit and chat take it (a new
+    user learns it there, and the dashboard's agent pane is the same agent)."""
+    from typer.testing import CliRunner
+
+    import tui.app
+    from cli.main import app
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path / "state"))
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(tui.app, "run_triage", lambda paths, metrics, follow, session, **kw: seen.update(kw))
+    log = tmp_path / "app.log"
+    log.write_text("2026-01-01 00:00:00 INFO svc: up\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["triage", str(log), "--llm", "none"])
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].llm == "none"

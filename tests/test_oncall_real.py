@@ -268,3 +268,28 @@ def test_triage_takes_llm_none_like_audit_and_chat(tmp_path: Path, monkeypatch: 
     result = CliRunner().invoke(app, ["triage", str(log), "--llm", "none"])
     assert result.exit_code == 0, result.output
     assert seen["settings"].llm == "none"
+
+
+def test_the_dashboard_dates_lines_of_a_log_that_spans_days(tmp_path: Path) -> None:
+    """On Loghub's Linux_2k.log (six weeks of one host's syslog) the dashboard's time column read '15:16:02' then
+    '02:04:59': no day, so which night a burst came in could not be told. Lines of a log over several days now show
+    'MM-DD HH:MM:SS'; a log within one day keeps the short time."""
+    from detectors.pipeline import AuditOptions, audit
+    from tui.logindex import LogModel, index_source
+    from tui.widgets.logview import LogView
+
+    days = tmp_path / "days.log"
+    days.write_text("".join(f"2026-06-{14 + i // 10:02d}T{(i * 7) % 24:02d}:16:01Z combo sshd[1]: INFO session {i}\n"
+                            for i in range(40)), encoding="utf-8")
+    model = LogModel([index_source(str(days))])
+    model.attach_audit(audit([str(days)], AuditOptions(incidents=False)))
+    assert model.parsed(0)[0] == "06-14 00:16:01" and model.parsed(39)[0].startswith("06-17 ")
+    assert LogView(model).header_widths(120)[0] == 14
+    one = tmp_path / "one.log"
+    one.write_text("".join(f"2026-06-14T10:{i:02d}:00Z combo sshd[1]: INFO session {i}\n" for i in range(40)),
+                   encoding="utf-8")
+    short = LogModel([index_source(str(one))])
+    short.attach_audit(audit([str(one)], AuditOptions(incidents=False)))
+    assert short.parsed(0)[0] == "10:00:00" and LogView(short).header_widths(120)[0] == 8
+    model.close()
+    short.close()

@@ -790,8 +790,23 @@ class LogModel:
         if ts is not None and ts == ts:
             from datetime import datetime
 
-            when = datetime.fromtimestamp(float(ts), tz=UTC).strftime("%H:%M:%S")
+            when = datetime.fromtimestamp(float(ts), tz=UTC).strftime("%m-%d %H:%M:%S" if self.multi_day else "%H:%M:%S")
         return when, os.path.basename(src.name), str(host or service or ""), level or "", message, False
+
+    @property
+    def multi_day(self) -> bool:
+        """Whether the audited lines cover more than one (UTC) day: a time column then needs the date too (on a
+        month of syslog "02:04:59" follows "15:16:02" and says nothing of which day it is)."""
+        c = self.columns
+        if c is None or not len(c.ts):
+            return False
+        cached = getattr(self, "_multi_day", None)
+        if cached is not None and cached[0] is c:
+            return bool(cached[1])
+        finite = c.ts[np.isfinite(c.ts)]
+        multi = bool(len(finite)) and int(finite.min() // 86_400) != int(finite.max() // 86_400)
+        self._multi_day = (c, multi)
+        return multi
 
     def _parser(self, k: int) -> Callable[[str], Any] | None:
         """The line parser of source `k` (its format detected from its first lines), cached."""

@@ -271,7 +271,8 @@ class LogView(ScrollView, can_focus=True):
         hosts = m.columns.hosts if m.columns is not None else []
         longest = max((len(h) for h in hosts if h), default=0)
         host_w = min(8 if narrow else 12, longest) if longest else (8 if narrow else 10)
-        return 8, src_w, host_w, 4
+        time_w = 14 if m.multi_day else 8  # "06-30 20:53:04" when the lines cover several days
+        return time_w, src_w, host_w, 4
 
     def _draw(self, pos: int, band: int, scroll_x: int, width: int) -> Strip:
         base = self._style("")

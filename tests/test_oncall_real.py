@@ -293,3 +293,21 @@ def test_the_dashboard_dates_lines_of_a_log_that_spans_days(tmp_path: Path) -> N
     assert short.parsed(0)[0] == "10:00:00" and LogView(short).header_widths(120)[0] == 8
     model.close()
     short.close()
+
+
+def test_the_incident_panel_dates_a_chain_that_spans_days() -> None:
+    """Loghub's HPC_2k.log: the dashboard's incident panel listed chain steps 13 days apart as '10:37:54',
+    '16:43:31', '14:49:53' (and 'onset 20:53:04' on the six weeks of Linux_2k.log): the days were missing."""
+    from tui.widgets.incident import IncidentPanel
+
+    onset = 1751316784.0  # 2025-06-30 20:53:04 UTC
+    step = {"role": "cause", "text": "not responding", "where": "HPC_2k.log:382", "ts": onset}
+    panel = IncidentPanel()
+    panel.show_incidents([{"id": "I1", "confidence": "low", "title": "t", "onset_ts": onset,
+                           "chain": [step, {**step, "ts": onset + 3 * 86_400, "where": "HPC_2k.log:17"}]}])
+    assert str(panel.border_title).endswith("onset 06-30 20:53:04")
+    panel.show_incidents([{"id": "I1", "confidence": "low", "title": "t", "onset_ts": onset, "chain": [step]}])
+    assert str(panel.border_title).endswith("onset 20:53:04")  # one day, and logs of one day: as before
+    panel.show_incidents([{"id": "I1", "confidence": "low", "title": "t", "onset_ts": onset, "chain": [step]}],
+                         dated=True)  # the logs cover several days
+    assert str(panel.border_title).endswith("onset 06-30 20:53:04")

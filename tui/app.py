@@ -436,7 +436,7 @@ class TriageApp(App[None]):
         self.main(EvidencePanel).show_anomalies(report.anomalies)
         notes = list((getattr(report, "incidents", None) or {}).get("notes") or [])
         panel = self.main(IncidentPanel)
-        panel.show_incidents(self.model.incidents, notes)
+        panel.show_incidents(self.model.incidents, notes, dated=self.model.multi_day)
         self._rank = -1
         self._mark_metrics(window=panel.window())
         self.main(Timeline).recompute()

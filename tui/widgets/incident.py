@@ -22,9 +22,9 @@ _CONF_STYLE = {"high": "bold red", "medium": "dark_orange", "low": "yellow"}
 MAX_STEPS = 6  # chain rows shown (the rest are one `…` row: the report has them all)
 
 
-def _hms(ts: Any) -> str:
+def _hms(ts: Any, dated: bool = False) -> str:
     try:
-        return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%H:%M:%S")
+        return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%m-%d %H:%M:%S" if dated else "%H:%M:%S")
     except (TypeError, ValueError, OverflowError, OSError):
         return "--:--:--"
 
@@ -64,8 +64,10 @@ class IncidentPanel(OptionList):
         self.border_title = "incident"
         self.add_option(Option(Text("the incident engine runs with the audit…", "dim"), disabled=True))
 
-    def show_incidents(self, incidents: list[dict[str, Any]], notes: list[str] | None = None) -> None:
-        """Show the strongest incident (and how many others there are)."""
+    def show_incidents(self, incidents: list[dict[str, Any]], notes: list[str] | None = None, *,
+                       dated: bool = False) -> None:
+        """Show the strongest incident (and how many others there are); `dated`: the logs cover several days, so
+        times carry the date (as do a chain's that crosses midnight)."""
         self.incidents = list(incidents)
         self.clear_options()
         if not incidents:
@@ -78,7 +80,11 @@ class IncidentPanel(OptionList):
         inc = incidents[0]
         more = f" (+{len(incidents) - 1} more)" if len(incidents) > 1 else ""
         conf = str(inc.get("confidence") or "")
-        self.border_title = f"{inc.get('id', 'I1')} · {conf} confidence · onset {_hms(inc.get('onset_ts'))}{more}"
+        chain = list(inc.get("chain") or [])
+        days = {int(float(s["ts"]) // 86_400) for s in chain if isinstance(s.get("ts"), int | float)}
+        dated = dated or len(days) > 1
+        self.border_title = (f"{inc.get('id', 'I1')} · {conf} confidence · onset "
+                             f"{_hms(inc.get('onset_ts'), dated)}{more}")
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(f"{conf:<6} ", _CONF_STYLE.get(conf, ""))
         title.append(_clean(inc.get("title"), 400), "bold")
@@ -86,13 +92,12 @@ class IncidentPanel(OptionList):
         impact = (inc.get("impact") or {}).get("summary")
         if impact:
             self.add_option(Option(Text.assemble(("impact ", "dim"), _clean(impact, 300)), id="impact", disabled=True))
-        chain = list(inc.get("chain") or [])
         for k, step in enumerate(chain[:MAX_STEPS]):
             role = str(step.get("role") or "")
             where = str(step.get("where") or f"{step.get('file')}:{step.get('line')}")
             row = Text(no_wrap=True, overflow="ellipsis")
             row.append(f"{k + 1}. {role:<12}", _ROLE_STYLE.get(role, ""))
-            row.append(f"{_hms(step.get('ts'))} ", "dim")
+            row.append(f"{_hms(step.get('ts'), dated)} ", "dim")
             row.append(_cut(_clean(step.get("host") or step.get("service") or "-"), 12) + " ", "cyan")
             row.append(_cut(_clean(step.get("change")), 10) + " ", "dim")
             row.append(_clean(step.get("text"), 300))

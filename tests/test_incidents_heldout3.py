@@ -376,3 +376,21 @@ def test_a_network_fault_outranks_the_connections_it_dropped(tmp_path: Path) -> 
     assert "Rx power low alarm" in cands[0].text, [(c.text[:60], c.reasons) for c in cands[:3]]
     query = next(c for c in cands if "Connection terminated" in c.text)
     assert any("network fault" in r for r in query.reasons)
+
+
+def test_a_flat_incident_folder_is_no_machine(tmp_path: Path) -> None:
+    """The consumer test's logs in one flat folder: worker and API files side by side say nothing about a machine
+    (the folder that holds every source is no place), so the worker's failure no longer stands for the silence of
+    a flow in another file, and the incident begins at the API's symptom (the stalled-flow rule needs the failure
+    and the silenced flow in one machine's folder or on one host)."""
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    test_a_consumer_that_stopped_after_a_failure_is_where_a_later_backlog_began(nested)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in nested.rglob("*.*"):
+        if f.is_file():
+            f.rename(flat / f"{f.parent.name}-{f.name}")
+    tri = triage([str(flat)])
+    assert tri.incidents
+    assert "ImportError" not in tri.incidents[0].title, tri.incidents[0].title

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -1405,9 +1406,19 @@ def _same_machine(ctx: _Ctx, a: _Ch, b: _Ch) -> bool:
     worker-1/celery.log and worker-1/journal.txt)."""
     if _same_place(ctx, a, b, by_file=False):
         return True
-    fa = ctx.table.sources[int(ctx.keys.source[a.c.key])]
-    fb = ctx.table.sources[int(ctx.keys.source[b.c.key])]
-    return Path(fa).parent == Path(fb).parent and Path(fa).parent.name not in ("", ".", "logs", "log")
+    fa = Path(ctx.table.sources[int(ctx.keys.source[a.c.key])]).parent
+    fb = Path(ctx.table.sources[int(ctx.keys.source[b.c.key])]).parent
+    # (the folder that holds every source, a flat incident folder, says nothing about a machine)
+    return fa == fb and fa.name not in ("", ".", "logs", "log") and str(fa) != _common_root(tuple(ctx.table.sources))
+
+
+@functools.lru_cache(maxsize=8)
+def _common_root(sources: tuple[str, ...]) -> str:
+    """The deepest folder that holds every source ("" when they share none)."""
+    try:
+        return str(Path(os.path.commonpath([str(Path(s).parent) for s in sources])))
+    except ValueError:
+        return ""
 
 
 _TOKEN = re.compile(r"[A-Za-z]{3,}")

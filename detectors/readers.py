@@ -20,6 +20,7 @@ import heapq
 import itertools
 import os
 import re
+import shlex
 import stat
 import sys
 import tempfile
@@ -314,6 +315,25 @@ class _Lines:
         return out
 
 
+def _looks_utf16(head: bytes) -> bool:
+    """Text in UTF-16 (a byte-order mark, or every other byte NUL) that decodes to mostly plain ASCII text."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        enc, body = ("utf-16-le" if head[:2] == b"\xff\xfe" else "utf-16-be"), head[2:514]
+    else:
+        body = head[:512]
+        if len(body) < 16:
+            return False
+        if body[1::2].count(0) > 0.9 * len(body[1::2]):
+            enc = "utf-16-le"
+        elif body[0::2].count(0) > 0.9 * len(body[0::2]):
+            enc = "utf-16-be"
+        else:
+            return False
+    text = body[: len(body) // 2 * 2].decode(enc, "replace")
+    plain = sum(1 for ch in text if ch in "\t\r\n" or " " <= ch <= "~")
+    return len(text) >= 8 and plain >= 0.8 * len(text)
+
+
 def _looks_binary(head: bytes) -> bool:
     """NUL bytes, or mostly control characters / undecodable bytes, in the first bytes of a source."""
     if not head:
@@ -482,6 +502,12 @@ def _events(source: str, src: _Source, lines: _Lines, stats: ReadStats, ref: flo
     if not head:
         if lines.error is None:
             stats.skip(Skip(source, None, "empty file", f"{source}: the file is empty; nothing to read"))
+        return
+    if _looks_utf16(head):
+        stats.skip(Skip(source, None, "UTF-16 text",
+                        f"{source}: UTF-16 text (as Windows PowerShell's > and Out-File write it), which is not read; "
+                        f"convert it to UTF-8 first: iconv -f UTF-16 -t UTF-8 {shlex.quote(source)} > "
+                        f"{shlex.quote(os.path.basename(source) + '.utf8.log')}"))
         return
     if _looks_binary(head):
         stats.skip(Skip(source, None, "binary file",

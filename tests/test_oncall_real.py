@@ -311,3 +311,24 @@ def test_the_incident_panel_dates_a_chain_that_spans_days() -> None:
     panel.show_incidents([{"id": "I1", "confidence": "low", "title": "t", "onset_ts": onset, "chain": [step]}],
                          dated=True)  # the logs cover several days
     assert str(panel.border_title).endswith("onset 06-30 20:53:04")
+
+
+@pytest.mark.parametrize("bom", [b"\xff\xfe", b""], ids=["with-bom", "no-bom"])
+def test_a_utf16_log_is_named_as_such_with_the_command_to_convert_it(tmp_path: Path, bom: bytes) -> None:
+    """A log saved by Windows PowerShell ('Get-WinEvent ... > events.log' writes UTF-16LE) was skipped as 'looks
+    binary (NUL bytes ...)': true to the bytes, no help to the user. It is now named UTF-16, with the iconv line."""
+    from detectors.readers import ReadStats, read_events
+
+    path = tmp_path / "events.log"
+    text = "".join(f"2026-01-05 10:00:{i:02d} Information Service Control Manager: service {i} entered the running "
+                   "state\r\n" for i in range(40))
+    path.write_bytes(bom + text.encode("utf-16-le"))
+    stats = ReadStats()
+    assert list(read_events([str(path)], stats=stats)) == []
+    (skip,) = stats.skips
+    assert skip.reason == "UTF-16 text" and "iconv -f UTF-16 -t UTF-8" in skip.message and str(path) in skip.message
+    binary = tmp_path / "core.log"
+    binary.write_bytes(bytes(range(256)) * 8)
+    stats = ReadStats()
+    list(read_events([str(binary)], stats=stats))
+    assert [s.reason for s in stats.skips] == ["binary file"]

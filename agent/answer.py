@@ -105,7 +105,7 @@ outage outages problem problems trouble alert alerts stuff involved relevant res
 since long ago right just shortly immediately earlier later seeing seen still currently today yet please hey hi
 happend hapened idea tell know think guess going went whats what's wat wht lines summary stop stopped
 logged logging occur occurred occurring appear appears appeared showed shown total were there been
-selected anomaly anomalies filter
+selected anomaly anomalies filter events entries records
 """.split())
 _WHERE = re.compile(r"(?<![\w/.-])((?:[\w.-]*/)*[\w.-]*[A-Za-z][\w.-]*):(\d+)(?![\d:])")
 _IDS = re.compile(r"(?<![\w.-])([AIE]\d+)(?![\w-])")
@@ -1337,6 +1337,9 @@ def _count(ctx: _Ctx, q: Question) -> Composed:
     elif q.errors:
         about = t.level >= LEVELS.index("ERROR")
         what = "lines at ERROR or worse"
+    elif re.search(r"\b(lines|events|entries|messages|log lines|records)\b", q.text.lower()):
+        about = np.ones(len(t), bool)  # "how many lines between 20:50 and 21:00": every line, not the symptom's
+        what = "lines in all"
     elif inc is not None:
         symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), inc.chain[-1] if inc.chain else None)
         tid = ctx_template(ctx, symptom) if symptom else None
@@ -1352,7 +1355,7 @@ def _count(ctx: _Ctx, q: Question) -> Composed:
     if len(idx):
         ts_all = t.ts[idx]
         idx = idx[np.lexsort((idx, np.where(np.isfinite(ts_all), ts_all, np.inf)))]
-    what = what if what.startswith(("HTTP", "lines at")) else f"lines about {what}"
+    what = what if what.startswith(("HTTP", "lines at", "lines in all")) else f"lines about {what}"
     where = f" on {', '.join([*q.hosts, *q.services])}" if (q.hosts or q.services) else ""
     if not len(idx):
         text = f"0 {what}{where}" + (f" {_between(span, ctx.vocab)}" if span else "") + "."

@@ -332,3 +332,18 @@ def test_a_utf16_log_is_named_as_such_with_the_command_to_convert_it(tmp_path: P
     stats = ReadStats()
     list(read_events([str(binary)], stats=stats))
     assert [s.reason for s in stats.skips] == ["binary file"]
+
+
+@pytest.mark.parametrize("question", ["how many lines between Jun 30 20:50 and Jun 30 21:00?",
+                                      "how many events between Jun 30 20:50 and Jun 30 21:00?"])
+def test_how_many_lines_in_a_span_counts_every_line(question: str, tmp_path: Path) -> None:
+    """'how many lines between Jun 30 20:50 and Jun 30 21:00?' on Linux_2k.log counted only 'I1's symptom' (15 of
+    the 46 lines logged then); 'how many events on combo?' looked for the word 'events' ('No line ... matches')."""
+    from agent import Sleuth
+
+    path = _syslog_days(tmp_path / "messages")
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([str(path)])
+    logged = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("Jun 30 20:5")]
+    text = s.ask(question).text
+    assert text.startswith(f"{len(logged)} lines in all between"), text

@@ -77,7 +77,9 @@ def audit(
     if report.totals.events == 0:
         raise fail("no log lines could be read from " + ", ".join(paths) + "; see the messages above")
 
-    if conf.explain and report.anomalies:
+    # An incident is explained though no window crossed the detector's threshold (the engine reads rates, the
+    # detector rare windows: a run compared with a like baseline flags no line and still has its incident).
+    if conf.explain and (report.anomalies or (report.incidents or {}).get("incidents")):
         from agent.cli_support import explain_audit  # the agent (LangGraph, LangChain) loads only when it explains
 
         err.print("explaining the incident (no model: the incident engine's words)…" if conf.backend == "none"

@@ -347,3 +347,26 @@ def test_how_many_lines_in_a_span_counts_every_line(question: str, tmp_path: Pat
     logged = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("Jun 30 20:5")]
     text = s.ask(question).text
     assert text.startswith(f"{len(logged)} lines in all between"), text
+
+
+def test_an_incident_is_explained_when_no_window_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'sleuth audit Linux_2k.log --baseline Linux_2k.log --llm none': the diff detector flags no line (the run is
+    its own baseline), the engine still finds I1, and the report had no Explanation (it was asked only when
+    anomalies were shown)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from lab.synth import generate_logs
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SLEUTH_DATA_DIR", str(tmp_path / "state"))
+    path = tmp_path / "incident.log"
+    generate_logs(path, lines=3000, seed=2)
+    result = CliRunner().invoke(app, ["audit", str(path), "--baseline", str(path), "--llm", "none", "--format", "json",
+                                      "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["anomalies"] == [] and report["incidents"]["incidents"]
+    assert report["explanation"] and "I1" in report["explanation"]["text"], report["explanation"]

@@ -47,6 +47,7 @@ def chat_loop(
     lines: Iterable[str] | None = None,
     echo: Echo = _echo,
     write: Callable[[str], None] | None = None,
+    baseline: Sequence[str] = (),
 ) -> int:
     """`sleuth chat [--session NAME] [PATH...]`: audit PATHs (if given), then answer questions, streaming tokens.
 
@@ -57,12 +58,25 @@ def chat_loop(
         lines: Questions (default: read from the terminal until EOF, "exit" or "quit").
         echo: Prints a whole line.
         write: Prints a streamed token (default: stdout without newline).
+        baseline: Logs of a good run: the audit compares PATHs with them (as `sleuth audit --baseline`).
 
     Returns:
         The exit code (0).
     """
     out = write or (lambda t: (sys.stdout.write(visible(t, limit=None)), sys.stdout.flush()))
-    sleuth = Sleuth(settings, session=session)
+    options = None
+    if baseline:
+        from dataclasses import replace
+
+        from detectors.pipeline import AuditOptions
+
+        # As `sleuth audit --baseline`: the default detector compares with the good run (diff); a detector set in
+        # the settings other than the default one is kept, fitted on the baseline.
+        detector = "auto" if settings.detector == "classical" else settings.detector
+        options = AuditOptions(detector=detector, baseline=tuple(baseline))
+        if settings.window:
+            options = replace(options, window=settings.window)
+    sleuth = Sleuth(settings, session=session, audit_options=options)
     try:
         history = sleuth.history()
         if history:

@@ -16,6 +16,7 @@ def chat(
     llm: Annotated[Llm | None, typer.Option("--llm", help="Model back end: auto (a server when --llm-url is set, else embedded), embedded, served, or none (deterministic answers only, no model).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Served model name, or a GGUF path for the embedded engine.")] = None,
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Do not mask secrets before they go to a remote server.")] = False,
+    baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Logs of a good run to compare the logs with, as in `sleuth audit --baseline` (repeatable).")] = None,
 ) -> None:
     """Ask about your logs: what happened, the root cause, when it started, what happened on HOST around TIME, is X
     related, the lines around X, which host first, what changed, is it still happening, how many. Answers come from
@@ -27,7 +28,7 @@ def chat(
     conf = settings({"llm_url": llm_url, "model": model, "redact": False if no_redact else None,
                      "llm": llm.value if llm else None})
     try:
-        code = chat_loop(conf, session, paths=paths or [])
+        code = chat_loop(conf, session, paths=paths or [], baseline=baseline or [])
     except SessionError as error:
         raise fail(str(error)) from None
     raise typer.Exit(code)

@@ -370,3 +370,24 @@ def test_an_incident_is_explained_when_no_window_is_flagged(tmp_path: Path, monk
     report = json.loads(result.stdout)
     assert report["anomalies"] == [] and report["incidents"]["incidents"]
     assert report["explanation"] and "I1" in report["explanation"]["text"], report["explanation"]
+
+
+def test_chat_compares_a_failed_run_with_a_good_one(tmp_path: Path) -> None:
+    """'sleuth audit console.fail --baseline console.good' found the incident of logreduce's zuul-console-pep8 case
+    (titled with flake8's E305), but 'sleuth chat' had no --baseline: chatting about the same failed run answered
+    'No incident and no anomaly ...'. chat_loop (and `sleuth chat --baseline`) now compares with the good run."""
+    from agent.cli_support import chat_loop
+
+    good, fail = tmp_path / "console.good", tmp_path / "console.fail"
+    head = [f"2017-11-12 14:26:{10 + i // 2:02d}.{i:06d} | py35 installed: package-{i}==1.{i}" for i in range(40)]
+    good.write_text("\n".join([*head, "2017-11-12 14:27:38.252843 | py35: commands succeeded",
+                               "2017-11-12 14:27:38.252861 | pep8: commands succeeded",
+                               "2017-11-12 14:27:39.243340 | [Zuul] Job complete, result: SUCCESS"]) + "\n")
+    _ci_console(fail)
+    said: list[str] = []
+    settings = Settings(llm="none", data_dir=tmp_path / "data")
+    chat_loop(settings, paths=[str(fail)], baseline=[str(good)], lines=["what broke first?"], echo=said.append,
+              write=said.append)
+    text = "".join(said)
+    assert "No incident" not in text and "I1" in text, text  # alone, the failed run shows no incident here
+    assert "E305 expected 2 blank lines" in text and "[console.fail:41]" in text, text

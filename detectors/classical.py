@@ -59,7 +59,11 @@ class _Templates:
 
     def max(self) -> int:
         step = 1 << 18
-        return max(int(self[lo:lo + step].max()) for lo in range(0, len(self), step))
+        top = 0
+        for lo in range(0, len(self), step):
+            top = max(top, int(self[lo:lo + step].max())) if lo else int(self[lo:lo + step].max())
+            spill.release()  # the pages of a long log's spilled columns read for this slice (detectors.spill)
+        return top
 
 
 def _csr(samples: Sequence[Sample], with_events: bool = False) -> tuple[np.ndarray, Any, np.ndarray]:
@@ -92,7 +96,14 @@ def _gather(offsets: np.ndarray, members: np.ndarray, rows: np.ndarray) -> tuple
     np.cumsum(lengths, out=out[1:])
     idx = np.arange(int(out[-1]), dtype=np.int64)
     idx += np.repeat(offsets[rows] - out[:-1], lengths)
-    return out, members[idx]
+    if len(idx) < spill.SPILL_MIN:
+        return out, members[idx]
+    got = np.empty(len(idx), dtype=members.dtype)
+    step = 1 << 16
+    for lo in range(0, len(idx), step):  # a long log's members are in a spill file: its pages go back as read
+        got[lo:lo + step] = members[idx[lo:lo + step]]
+        spill.release()
+    return out, got
 
 
 def _line_template_counts(template: np.ndarray, event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,8 +252,11 @@ class ClassicalDetector(Detector):
         if isinstance(members, _Templates) and member_events is not None:
             # A window set's members are event ids: gather them once, then their templates and weights.
             fit_off, fit_events = _gather(offsets, member_events, rows)
+            spill.release()  # the sampled windows lie all over a long log: its pages go back after each gather
             fit_mem = members.template[fit_events]
+            spill.release()
             weight = sev[0][fit_events] if sev is not None else None
+            spill.release()
             del fit_events
         else:
             fit_off, fit_mem = _gather(offsets, members, rows)

@@ -436,7 +436,7 @@ def _rank(windows: Windows, scores: np.ndarray, detector: Detector, store: Templ
     for i, w in enumerate(order):
         if len(anomalies) >= options.top:
             break
-        if i % 256 == 255:
+        if i % 16 == 15:
             spill.release()  # a long log's windows read so far (detectors.spill)
         sample = windows[int(w)]
         if len(sample.events) == 0:

@@ -63,8 +63,15 @@ def empty(n: int, dtype: np.dtype | type) -> np.ndarray:
 
 
 def full(n: int, value: float | int, dtype: np.dtype | type) -> np.ndarray:
+    """A column of `n` elements set to `value` (filled a few MB at a time when spilled)."""
     out = empty(n, dtype)
-    out.fill(value)
+    if n < SPILL_MIN:
+        out.fill(value)
+        return out
+    step = max(1, (1 << 22) // max(out.itemsize, 1))
+    for lo in range(0, n, step):
+        out[lo:lo + step] = value
+        release()
     return out
 
 

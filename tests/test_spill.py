@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from detectors import spill
-from detectors.incidents import triage
+from detectors.incidents import columns, timebase, triage
+from detectors.incidents import keys as keys_mod
 from detectors.pipeline import AuditOptions, audit
 from tests.incident_fixtures import haproxy_postgres
 
@@ -101,6 +102,11 @@ def test_triage_and_audit_the_same_when_spilled(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "spill"))
     monkeypatch.setattr(spill, "SPILL_MIN", 64)
     monkeypatch.setattr(spill.Appender, "FLUSH", 32)
+    # Chunks far smaller than the log, so that every chunked pass (times, keys, groups, impact) crosses chunk
+    # boundaries as it does on a long log.
+    monkeypatch.setattr(columns, "CHUNK", 257)
+    monkeypatch.setattr(timebase, "_STEP", 257)
+    monkeypatch.setattr(keys_mod, "CHUNK", 257)
     assert _triage_json(folder) == in_memory
     res = audit([str(folder)], opts)
     assert spill.is_spilled(res.events.ts) and spill.is_spilled(res.events.template)

@@ -61,13 +61,82 @@ def group_by_key(key_of: np.ndarray, t: np.ndarray, n_keys: int) -> tuple[np.nda
         rank = np.arange(len(ks)) - np.searchsorted(ks, ks, side="left")  # place within its key in this chunk
         out[cursor[ks] + rank] = idx[order] + lo
         cursor += np.bincount(kk, minlength=n_keys)
+    done = 0
     for g in np.flatnonzero(counts > 1):
         a, b = int(key_start[g]), int(key_start[g + 1])
         seg = out[a:b]
         tg = t[seg]
         if not (tg[1:] >= tg[:-1]).all():  # NaN compares False: sorted, NaN last, as lexsort puts it
             out[a:b] = seg[np.argsort(tg, kind="stable")]
+        done += b - a
+        if done >= 4096 and n >= spill.SPILL_MIN:  # a key's times lie all over the log: let their pages go
+            spill.release()
+            done = 0
     return out, key_start
+
+
+def finite_where(mask: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """mask & isfinite(t), a chunk at a time (a new bool array)."""
+    out = np.empty(len(t), dtype=bool)
+    for lo, hi in spans(len(t)):
+        np.logical_and(mask[lo:hi], np.isfinite(t[lo:hi]), out=out[lo:hi])
+    return out
+
+
+def min_max_where(t: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(t[mask].min(), t[mask].max()) without the copy t[mask] (mask selects at least one event)."""
+    low, high = np.inf, -np.inf
+    for lo, hi in spans(len(t)):
+        v = t[lo:hi][mask[lo:hi]]
+        if len(v):
+            low, high = min(low, float(v.min())), max(high, float(v.max()))
+    return low, high
+
+
+def smallest_where(t: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """The k smallest of t[mask], sorted (np.sort(np.partition(t[mask], k - 1)[:k])), a chunk at a time."""
+    best = np.zeros(0)
+    for lo, hi in spans(len(t)):
+        pool = np.concatenate((best, t[lo:hi][mask[lo:hi]]))
+        best = np.partition(pool, k - 1)[:k] if len(pool) > k else pool
+    return np.sort(best)
+
+
+def keep_from(mask: np.ndarray, t: np.ndarray, start: float) -> int:
+    """mask &= t >= start, in place, a chunk at a time; how many events the mask keeps."""
+    kept = 0
+    for lo, hi in spans(len(t)):
+        mask[lo:hi] &= t[lo:hi] >= start
+        kept += int(mask[lo:hi].sum())
+    return kept
+
+
+def values_where(col: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """np.unique(col[mask]), a chunk at a time."""
+    parts = [np.unique(col[lo:hi][mask[lo:hi]]) for lo, hi in spans(len(col))]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, col.dtype)
+
+
+def nonzero_where(mask: np.ndarray, col: np.ndarray, value: int) -> np.ndarray:
+    """The events where mask and col == value (int32 indices when they fit), a chunk at a time."""
+    dtype = np.int32 if len(col) < 2**31 - 1 else np.int64
+    parts = [(np.flatnonzero(mask[lo:hi] & (col[lo:hi] == value)) + lo).astype(dtype) for lo, hi in spans(len(col))]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """values[index], a chunk of the index at a time, into a column that a long log keeps in a spill file."""
+    out = spill.empty(len(index), values.dtype)
+    for lo, hi in spans(len(index)):
+        out[lo:hi] = values[index[lo:hi]]
+    return out
+
+
+def in_source_between(table: EventTable, t: np.ndarray, src: int, lo_t: float, hi_t: float) -> np.ndarray:
+    """The events of source `src` with lo_t <= t < hi_t (int64 indices, in position order), a chunk at a time."""
+    parts = [np.flatnonzero((t[lo:hi] >= lo_t) & (t[lo:hi] < hi_t) & (table.source[lo:hi] == src)) + lo
+             for lo, hi in spans(len(t))]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def flatnonzero32(mask: np.ndarray) -> np.ndarray:

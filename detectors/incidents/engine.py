@@ -100,6 +100,7 @@ class _Ctx:
     warmup_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per source: how long its group must have
     # logged before a key in it can be new (a 25th of the group's span, as the rate tests' warmup is of the whole)
     word_keys: dict[str, int] | None = None  # word -> how many keys' texts hold it (filled lazily, _echoes)
+    key_t: np.ndarray | None = None  # t[key_events]: each key's times in one stretch (a long log's in a spill file)
 
     def host_services(self, host: int) -> set[str]:
         """The services (daemons) seen logging on a host."""
@@ -120,18 +121,24 @@ class _Ctx:
     def events_of(self, k: int) -> np.ndarray:
         return self.key_events[self.key_start[k]:self.key_start[k + 1]]
 
+    def times_of(self, k: int) -> np.ndarray:
+        """The times of `events_of(k)` (t[events_of(k)], read from one stretch of `key_t`, not from all over t)."""
+        if self.key_t is None:
+            return self.t[self.events_of(k)]
+        return self.key_t[self.key_start[k]:self.key_start[k + 1]]
+
     def first_after(self, k: int, ts: float) -> int:
         ev = self.events_of(k)
         if len(ev) == 0:
             return -1
-        i = int(np.searchsorted(self.t[ev], ts, side="left"))
+        i = int(np.searchsorted(self.times_of(k), ts, side="left"))
         return int(ev[min(i, len(ev) - 1)])
 
     def last_before(self, k: int, ts: float) -> int:
         ev = self.events_of(k)
         if len(ev) == 0:
             return -1
-        i = int(np.searchsorted(self.t[ev], ts, side="left")) - 1
+        i = int(np.searchsorted(self.times_of(k), ts, side="left")) - 1
         return int(ev[max(i, 0)])
 
 
@@ -257,17 +264,17 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     spill.release()
     out.keys = len(keys)
     t = tb.t
-    usable = tb.usable & np.isfinite(t)
-    if usable.sum() < 2:
+    usable = columns.finite_where(tb.usable, t)
+    n_usable = int(usable.sum())
+    if n_usable < 2:
         out.notes.append("too few timed lines to follow rates over time")
         return out
-    t0, t1 = float(t[usable].min()), float(t[usable].max())
-    lead = _stale_lead(t[usable], t0, t1)
+    t0, t1 = columns.min_max_where(t, usable)
+    lead = _stale_lead(t, usable, n_usable, t0, t1)
     if lead is not None:
         # A few lines dated long before all the rest (dpkg.log keeps last week's upgrades): the time axis starts
         # after them, or its bins would be hours wide and every key's first line "new" at the real start.
-        dropped = int((usable & (t < lead)).sum())
-        usable &= t >= lead
+        dropped = n_usable - columns.keep_from(usable, t, lead)
         out.notes.append(f"{dropped} line(s) dated from {iso(t0)} lie long before the other lines "
                          f"(from {iso(lead)}): left out of the rates over time")
         t0 = lead
@@ -302,13 +309,13 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     row = {int(k): i for i, k in enumerate(sel)}
 
     key_events, key_start = columns.group_by_key(key_of, t, len(keys))
-    spill.release()
+    key_t = columns.gather(t, key_events)
     # User-facing sources: most of their lines are requests with an HTTP status (access logs, request logs).
     # A front door is a host / service that answers requests, not a whole file: a batch job logging into the same
     # JSON file as the API is not user-facing.
     front, front_places = columns.front_doors(table)
     ctx = _Ctx(table, keys, t, t0, width, n_bins, tb.timed, m, row, key_events, key_start, front,
-               detector_name, key_flag, front_places=front_places)
+               detector_name, key_flag, front_places=front_places, key_t=key_t)
 
     window = int(np.clip(round(300 / width), 3, max(3, n_bins // 8))) if tb.timed else 5
     warmup = max(3, n_bins // 25)
@@ -317,7 +324,10 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
                             (tb.group_end - ctx.origin) / 25.0) if len(tb.origin) else tb.origin
     changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
-    chs = [_derive(ctx, c) for c in changes]
+    chs = []
+    for c in changes:
+        chs.append(_derive(ctx, c))
+        spill.release()  # the pages of the spilled columns this change read (detectors.spill)
     spill.release()
     _weigh_down_scans(ctx, chs)
     chs += _latency_changes(ctx, window, warmup, bins, usable)
@@ -383,14 +393,13 @@ LEAD_SHARE = 0.005  # at most this share of the lines may be cut off the start o
 LEAD_GAP_S = 6 * 3600.0  # ... and only when a gap this long (and longer than all that follows) sets them apart
 
 
-def _stale_lead(t: np.ndarray, t0: float, t1: float) -> float | None:
-    """The time after a long gap that sets the first few lines (at most LEAD_SHARE) apart from all the others, when
-    the gap is longer than LEAD_GAP_S and than the span after it; else None."""
-    n = len(t)
+def _stale_lead(t: np.ndarray, usable: np.ndarray, n: int, t0: float, t1: float) -> float | None:
+    """The time after a long gap that sets the first few lines (at most LEAD_SHARE of the `n` usable ones) apart
+    from all the others, when the gap is longer than LEAD_GAP_S and than the span after it; else None."""
     k = int(n * LEAD_SHARE)
     if k < 1 or t1 - t0 < 2 * LEAD_GAP_S:
         return None
-    head = np.sort(np.partition(t, k)[:k + 1])  # the k+1 earliest times
+    head = columns.smallest_where(t, usable, k + 1)  # the k+1 earliest times, sorted
     gaps = np.diff(head)
     if not len(gaps):
         return None
@@ -445,7 +454,7 @@ def _derive(ctx: _Ctx, c: rates.Change) -> _Ch | None:
             # The rate test fires on the bin where the lines became many; the first of them may come minutes
             # earlier (one OutOfMemoryError, then a storm): walk back over lines no more than 10 min apart.
             evs = ctx.events_of(k)
-            j = int(np.searchsorted(ctx.t[evs], ts, side="left"))
+            j = int(np.searchsorted(ctx.times_of(k), ts, side="left"))
             limit = ts - 30 * 60
             while j > 0 and ctx.t[evs[j]] - ctx.t[evs[j - 1]] <= 600 and ctx.t[evs[j - 1]] >= limit:
                 j -= 1
@@ -493,7 +502,7 @@ def _not_found_sample(ctx: _Ctx, c: _Ch, span: float = 600.0, sample: int = 30) 
     """Up to `sample` of a 4xx change's lines in the `span` seconds from its onset, when 9 in 10 of them are
     404 / 405 (what is not there); [] otherwise, or when there are fewer than 10."""
     evs = ctx.events_of(c.c.key)
-    tt = ctx.t[evs]
+    tt = ctx.times_of(c.c.key)
     sel = evs[(tt >= c.ts) & (tt <= c.ts + span)]
     if len(sel) < 10:
         return []
@@ -542,10 +551,10 @@ def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -
     why = (f"the load that tripped the limiter: its requests rose from {c.c.before:.2g} to {c.c.after:.2g} per "
            f"{_dur(ctx.width)}, {_dur(limiter.ts - c.ts)} before the first rejection")
     ev = ctx.events_of(c.c.key)
-    tt = ctx.t[ev]
+    tt = ctx.times_of(c.c.key)
     spike = ev[(tt >= c.ts) & (tt <= limiter.ts + 10 * 60)]
     src = int(ctx.table.source[c.event])
-    base = np.nonzero((ctx.t >= c.ts - 30 * 60) & (ctx.t < c.ts) & (ctx.table.source == src))[0]
+    base = columns.in_source_between(ctx.table, ctx.t, src, c.ts - 30 * 60, c.ts)
     shifts = [f for f in explain.field_shifts(ctx.table, spike, base) if f.field not in ("status", "exception")]
     if shifts:
         why += " (" + ", ".join(f"{f.field}={f.value}: {f.spike_share:.0%} of them" for f in shifts[:2]) + ")"
@@ -593,27 +602,21 @@ LATENCY_BACKEND_SYMPTOM = 0.4  # a latency shift in a source whose lines are not
 def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usable: np.ndarray) -> list[_Ch]:
     table = ctx.table
     lat = table.latency  # float32; the selected values are compared as float64
-    has = np.isfinite(lat)
-    has &= usable
+    has = columns.finite_where(usable, lat)
     out: list[_Ch] = []
     if has.sum() < 50:
         return out
-    for s in np.unique(table.source[has]):
-        this = table.source == s
-        this &= has
-        sel = columns.flatnonzero32(this)  # int32 event indices, without an int64 copy first
-        del this
+    for s in columns.values_where(table.source, has):
+        sel = columns.nonzero_where(has, table.source, int(s))  # int32 event indices of this source's timings
         if len(sel) < 50:
             continue
-        b = bins[sel]
-        v = lat[sel]  # float32: sorted the same as float64; compared below as float64
-        order = np.lexsort((v, b))
-        del b, v
-        ev = sel[order]  # then the sorted columns are read through it (the same values as b[order], v[order])
+        v = columns.gather(lat, sel)  # float32: sorted the same as float64; compared below as float64
+        # Its events by bin, each bin's by latency (ties by position): what np.lexsort((v, b)) gives, as a
+        # counting sort with int32 positions (no int64 order as long as the source).
+        order, cuts = columns.group_by_key(columns.gather(bins, sel), v, ctx.n_bins)
+        ev = columns.gather(sel, order)
+        v = columns.gather(v, order)
         del order, sel
-        b = bins[ev]
-        v = lat[ev]
-        cuts = np.searchsorted(b, np.arange(ctx.n_bins + 1))
         p90 = np.full(ctx.n_bins, np.nan)
         for i in range(ctx.n_bins):
             lo, hi = cuts[i], cuts[i + 1]
@@ -625,7 +628,8 @@ def _latency_changes(ctx: _Ctx, window: int, warmup: int, bins: np.ndarray, usab
             c.kind = "latency up"
             c.series = f"latency of {table.sources[int(s)]}"
             # The first slow line at or after the onset.
-            at = np.nonzero((b >= c.bin) & (v.astype(np.float64) > max(c.after, c.before * 2)))[0]
+            first = int(cuts[min(c.bin, ctx.n_bins)])
+            at = first + np.nonzero(v[first:].astype(np.float64) > max(c.after, c.before * 2))[0]
             e = int(ev[at[np.argmin(ctx.t[ev[at]])]]) if len(at) else -1
             c.key = int(ctx.keys.of[e]) if e >= 0 else -1
             ts = float(ctx.t[e]) if e >= 0 else ctx.bin_ts(c.bin)
@@ -811,7 +815,7 @@ def _rate_around(ctx: _Ctx, k: int, ts: float, span: float) -> tuple[float, floa
     ev = ctx.events_of(k)
     if len(ev) == 0:
         return 0.0, 0.0
-    tt = ctx.t[ev]
+    tt = ctx.times_of(k)
     before = int(np.searchsorted(tt, ts) - np.searchsorted(tt, ts - span))
     after = int(np.searchsorted(tt, ts + span) - np.searchsorted(tt, ts))
     return float(before), float(after)
@@ -1263,8 +1267,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         sc = int(keys.status_class[k]) if k >= 0 else 0
         count = 0
         if k >= 0:
-            ev = ctx.events_of(k)
-            tt = ctx.t[ev]
+            tt = ctx.times_of(k)
             count = int(np.searchsorted(tt, end_ts) - np.searchsorted(tt, c.ts))
         chain.append(Step(
             key=keys.name(k) if k >= 0 else "", text="", template=keys.text[k] if k >= 0 else (c.c.series or ""),
@@ -1997,7 +2000,7 @@ def _changes_before(ctx: _Ctx, onset: float, window_s: float, upto: float | None
         ev = ctx.events_of(k)
         if len(ev) == 0:
             continue
-        tt = ctx.t[ev]
+        tt = ctx.times_of(k)
         # (one bin after the onset for rounding, at most five minutes: on a log of weeks a bin is hours long)
         # (a clock that jumped forward stamps its own report late, by as much as it jumped: five minutes after)
         after = 300.0 if kind == "clock" else min(ctx.width, 300.0)
@@ -2247,8 +2250,10 @@ def _unrelated(ctx: _Ctx, bad: list[_Ch], used: set[int], incidents: list[Incide
                                    f"{main.id}'s onset, {a:.0f} after)", float(keys.count[k]))
     # Lines the audit detector flagged that the incidents do not explain.
     if ctx.key_flag is not None:
-        for k in np.nonzero(ctx.key_flag > 0)[0][:200]:
+        for i, k in enumerate(np.nonzero(ctx.key_flag > 0)[0][:200]):
             k = int(k)
+            if i % 32 == 31:
+                spill.release()  # each key's first line is on a page of its own (detectors.spill)
             if keys.name(k) in chain_keys:
                 continue
             ev = ctx.events_of(k)

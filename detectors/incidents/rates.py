@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detectors import spill
+
 NICE_WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400)
 TARGET_BINS = 240
 MAX_SERIES_KEYS = 6000  # keys with a rate series (the most frequent and every bad or change key)
@@ -57,6 +59,8 @@ def counts_matrix(key_of: np.ndarray, bins: np.ndarray, keys: np.ndarray, n_bins
         r = row[k[ok]]
         sel = r >= 0
         counts += np.bincount(r[sel] * n_bins + bins[lo:lo + (1 << 17)][ok][sel], minlength=len(counts))
+        if len(key_of) >= spill.SPILL_MIN:
+            spill.release()  # the pages of the spilled key and bin columns read so far (detectors.spill)
     return counts.reshape(len(keys), n_bins).astype(np.float64)
 
 

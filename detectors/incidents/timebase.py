@@ -35,6 +35,9 @@ class TimeBase:
     group_end: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+_STEP = 1 << 16  # events per chunk
+
+
 def _fmt(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
 
@@ -58,7 +61,13 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
     n = len(table)
     notes = list(read_notes or [])
     ts = np.asarray(table.ts, dtype=np.float64)
-    finite = np.isfinite(ts)
+    finite = np.empty(n, dtype=bool)
+    any_inf = False
+    for lo in range(0, n, _STEP):  # a chunk at a time: a long log's times are read through a spill file
+        finite[lo:lo + _STEP] = np.isfinite(ts[lo:lo + _STEP])
+        any_inf = any_inf or bool(np.isinf(ts[lo:lo + _STEP]).any())
+        if n >= spill.SPILL_MIN:
+            spill.release()
     sources = table.sources
     if n == 0:
         return TimeBase(np.zeros(0), np.zeros(0, bool), False, notes)
@@ -68,26 +77,34 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
         return TimeBase(np.arange(n, dtype=np.float64), np.ones(n, bool), False, notes)
     src = table.source
     ranges: dict[int, tuple[float, float, int]] = {}
+    step = _STEP
     for s in range(len(sources)):
-        sel = (src == s) & finite
-        cnt = int(sel.sum())
+        # This source's timed lines, gathered a chunk of events at a time (the columns of a long log are read
+        # through a spill file: detectors.spill); the quantiles may partition the copy in place.
+        parts = []
+        for lo in range(0, n, step):
+            parts.append(ts[lo:lo + step][(src[lo:lo + step] == s) & finite[lo:lo + step]])
+            if n >= spill.SPILL_MIN:
+                spill.release()
+        v = np.concatenate(parts) if parts else np.zeros(0)
+        del parts
+        cnt = len(v)
         if cnt == 0:
             total = int((src == s).sum())
             if total and not any(sources[s] in note and "no timestamps" in note for note in notes):
                 notes.append(f"{sources[s]}: no timestamps; its {total} lines keep their order by position and stay "
                              f"out of the rate series")
             continue
-        v = ts[sel]  # a copy already: the quantiles may partition it in place
         ranges[s] = (float(np.quantile(v, 0.01, overwrite_input=True)), float(np.quantile(v, 0.99, overwrite_input=True)),
                      cnt)
-        spill.release()  # the pages of the spilled columns read for this source go back (detectors.spill)
+        del v
     families = rotation_families(list(sources))
     for head, members in families.items():  # the pieces of a rotated log are checked as one source
         got = [ranges.pop(m) for m in members if m in ranges]
         if got:
             ranges[head] = (min(r[0] for r in got), max(r[1] for r in got), sum(r[2] for r in got))
     usable = finite.copy()
-    if np.isinf(ts).any():
+    if any_inf:
         t = np.where(finite, ts, np.nan)
     else:
         t = ts.view()  # the table's own column, not a copy of it (8 bytes per event): read-only here
@@ -139,12 +156,17 @@ def _groups(t: np.ndarray, src: np.ndarray, n_sources: int) -> tuple[np.ndarray,
     source from another day or year, alone in its group, only starts."""
     origin = np.full(n_sources, np.nan)
     end = np.full(n_sources, np.nan)
-    ok = np.isfinite(t)
-    spans: list[tuple[float, float, int]] = []
-    for s in range(n_sources):
-        v = t[ok & (src == s)]
-        if len(v):
-            spans.append((float(v.min()), float(v.max()), s))
+    # Each source's first and last time, one pass a chunk of events at a time.
+    low, high = np.full(n_sources, np.inf), np.full(n_sources, -np.inf)
+    n = len(t)
+    for lo in range(0, n, _STEP):
+        tt, ss = t[lo:lo + _STEP], src[lo:lo + _STEP]
+        ok = np.isfinite(tt)
+        np.minimum.at(low, ss[ok], tt[ok])
+        np.maximum.at(high, ss[ok], tt[ok])
+        if n >= spill.SPILL_MIN:
+            spill.release()
+    spans = [(float(low[s]), float(high[s]), s) for s in range(n_sources) if low[s] <= high[s]]
     if not spans:
         return origin, end
     spans.sort()

@@ -37,6 +37,34 @@ _ONLY_REQUEST_FAILED = re.compile(
     re.I)
 
 
+# Words that read as a failure only out of context: "up/down" names what a unit does ("Bring up/down networking",
+# an interface's up/down state), and a crash kernel (kdump, "Crash recovery kernel arming", crashkernel=) is set up at
+# boot to catch a crash that has not happened. Blanked before the error words are looked for.
+_NOT_A_FAILURE = re.compile(
+    r"\b(?:up ?[/-] ?down|down ?[/-] ?up|up (?:and|or) down|down (?:and|or) up|"
+    r"crash ?(?:recovery |dump |capture )?kernel|kdump\w*|kexec\w*)\b", re.I)
+
+# systemd's (and other inits') news of a unit's life: "Started X.", "Starting X...", "Reached target X.". X is the
+# unit's description: it says what the unit does ("Process error reports ...", "Crash recovery kernel arming"), not
+# that anything went wrong. A unit that failed says so in other words ("Failed to start X.", "Dependency failed for
+# X.", "X.service: Main process exited ..."); an outcome written after the description still counts.
+_LIFECYCLE = re.compile(
+    r"\s*(?:started|starting|stopped|stopping|(?:reached|stopped) target|listening on|closed|mounted|mounting|"
+    r"unmounted|unmounting|(?:created|removed) slice|finished|reloading|reloaded|activated|deactivated)"
+    r"\s+(?P<what>.+?)\s*\.{1,3}\s*", re.I)
+_OUTCOME = re.compile(r"\b(?:fail\w*|due to|because|unexpected(?:ly)?|abnormal(?:ly)?|"
+                      r"with (?:result|error|status|code|signal|exit)|exit(?:ed)? (?:code|status)|timed out|"
+                      r"refused|killed|denied|out of memory|core dumped)\b", re.I)
+
+
+def _failure_words(text: str) -> str:
+    """The part of a message whose words may say that something failed."""
+    m = _LIFECYCLE.fullmatch(text)
+    if m and not _OUTCOME.search(m.group("what")):
+        return ""
+    return _NOT_A_FAILURE.sub(" ", text)
+
+
 def names_failure(text: str) -> bool:
     """Whether a message's own words say what failed (not only its level or status): "certificate has expired",
     "connect to db-1 refused"; "request failed" alone says no more than its 5xx status."""
@@ -134,10 +162,11 @@ def badness(text: str, level: int, status_class: int, has_exc: bool) -> float:
         b = max(b, 0.3)
     if has_exc:
         b = max(b, 0.6)
-    if _ERROR_WORDS.search(text):
+    words = _failure_words(text)
+    if _ERROR_WORDS.search(words):
         # Without a level (kernel and syslog lines carry none) the words are all there is to go by.
         b = max(b, 0.7 if level == 0 else (0.55 if level >= 4 else 0.4))
-    elif _WARN_WORDS.search(text):
+    elif _WARN_WORDS.search(words):
         b = max(b, 0.25)
     if b and _NEGATED.search(text) and level < 5 and status_class < 5:
         b *= 0.3

@@ -548,7 +548,7 @@ def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -
     if best is None:
         return None
     c = best[1]
-    why = (f"the load that tripped the limiter: its requests rose from {c.c.before:.2g} to {c.c.after:.2g} per "
+    why = (f"the load that tripped the limiter: its requests rose from {_num(c.c.before)} to {_num(c.c.after)} per "
            f"{_dur(ctx.width)}, {_dur(limiter.ts - c.ts)} before the first rejection")
     ev = ctx.events_of(c.c.key)
     tt = ctx.times_of(c.c.key)
@@ -1043,7 +1043,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             score += 0.3
             reasons.append("a regular message that went silent")
         elif c.c.kind in ("burst", "rate up"):
-            reasons.append(f"rate rose from {c.c.before:.2g} to {c.c.after:.2g} per {_dur(ctx.width)}")
+            reasons.append(f"rate rose from {_num(c.c.before)} to {_num(c.c.after)} per {_dur(ctx.width)}")
             if c.c.before < 1.0 and c.c.after >= max(RARE_STORM, RARE_RISE * c.c.before):
                 # A stray line now and then before, a storm now: as new as a message never logged (a resolver
                 # that dropped a query an hour, then every external lookup).
@@ -1972,13 +1972,34 @@ def _by_onset(steps: list[_Ch], cause_key: str | None, keys: keys_mod.Keys) -> l
     return sorted(steps, key=rank)
 
 
+def _num(x: float) -> str:
+    """A count or rate as people write it, with no exponent: "230", "18.5", "2.3", "0.47"."""
+    if x != x or abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}".removesuffix(".0")
+    if x and abs(x) < 0.001:
+        return f"{x:.6f}".rstrip("0")
+    return f"{x:.2g}"
+
+
+def _rates(during: float, before: float) -> str:
+    """Two per-minute rates in the unit that shows them: "12/min vs 0.5/min", or per hour / per day when they
+    are that rare (92 error lines over 13 days are not "0/min")."""
+    top = max(during, before)
+    unit, per_min = ("min", 1.0) if top == 0 or top >= 0.1 else ("h", 60.0) if top * 60 >= 0.1 else ("day", 1440.0)
+    return f"{_num(during * per_min)}/{unit} vs {_num(before * per_min)}/{unit}"
+
+
 def _dur(s: float) -> str:
     s = abs(float(s))
     if s < 90:
         return f"{s:.0f} s"
     if s < 5400:
         return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"  # "11.3 days", not "270.1 h"
 
 
 _CHANGE_MAX = 40
@@ -2110,8 +2131,9 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
         base_parts.append(np.flatnonzero(before & in_src) + lo)
     imp = Impact(summary="", symptom="")
     imp.errors = n_err
-    imp.errors_per_min_during = round(imp.errors / dur_min, 2)
-    imp.errors_per_min_before = round(n_err_before / base_min, 2)
+    # Four significant digits: a rate of a few lines a day is not "0/min".
+    imp.errors_per_min_during = float(f"{imp.errors / dur_min:.4g}")
+    imp.errors_per_min_before = float(f"{n_err_before / base_min:.4g}")
     if n_req:
         imp.requests = n_rd
         imp.status_5xx = n_5xx
@@ -2151,8 +2173,8 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
     if imp.requests and imp.share_5xx_during is not None and (imp.status_5xx or imp.share_5xx_before):
         before_s = f" ({imp.share_5xx_before:.1%} before)" if imp.share_5xx_before is not None else ""
         parts.append(f"{imp.status_5xx} 5xx of {imp.requests} requests ({imp.share_5xx_during:.1%}){before_s}")
-    parts.append(f"{imp.errors} error lines ({imp.errors_per_min_during:g}/min vs {imp.errors_per_min_before:g}/min "
-                 f"before)" if ctx.timed else f"{imp.errors} error lines")
+    parts.append(f"{imp.errors} error lines ({_rates(imp.errors_per_min_during, imp.errors_per_min_before)} before)"
+                 if ctx.timed else f"{imp.errors} error lines")
     if imp.latency_p95_ms_during is not None and imp.latency_p95_ms_before is not None \
             and imp.latency_p95_ms_during > 1.5 * imp.latency_p95_ms_before:
         parts.append(f"p95 latency {imp.latency_p95_ms_during:.0f} ms (was {imp.latency_p95_ms_before:.0f} ms)")

@@ -1,0 +1,39 @@
+"""How the incident engine writes numbers: rates in a unit that shows them, no exponents, long spans in days."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from detectors.incidents import triage
+from detectors.incidents.engine import _dur, _num, _rates
+
+
+def test_numbers_read_as_people_write_them() -> None:
+    assert _num(230.4) == "230" and _num(2.345) == "2.3" and _num(0.47) == "0.47" and _num(0.0049) == "0.0049"
+    assert "e" not in _num(1234567.0) and "e" not in _num(0.00002)
+    assert _num(18.51) == "18.5" and _num(20.0) == "20"
+    assert _rates(12.3, 0.5) == "12.3/min vs 0.5/min"
+    assert _rates(0.0049, 0.0012) == "0.29/h vs 0.072/h"  # 92 lines in 13 days is not "0/min vs 0/min"
+    assert _rates(0.00005, 0.0) == "0.072/day vs 0/day"
+    assert _rates(0.0, 0.0) == "0/min vs 0/min"
+    assert _dur(45) == "45 s" and _dur(600) == "10 min" and _dur(7200) == "2.0 h" and _dur(11.3 * 86400) == "11.3 days"
+
+
+def test_an_error_burst_after_weeks_of_quiet_reads_plainly(tmp_path: Path) -> None:
+    """Weeks of a quiet cluster log, then a node's errors: the impact gives their rate without exponents."""
+    t0 = datetime(2025, 3, 1, tzinfo=UTC)
+    lines = []
+    for h in range(0, 24 * 20, 3):  # a heartbeat every 3 hours for 20 days
+        t = t0 + timedelta(hours=h)
+        lines.append(f"{t:%Y-%m-%d %H:%M:%S} INFO node-{h % 7} heartbeat ok seq={h}")
+    for i in range(40):  # then, on day 20, a storm of one node's disk errors over 2 hours
+        t = t0 + timedelta(days=20, minutes=3 * i)
+        lines.append(f"{t:%Y-%m-%d %H:%M:%S} ERROR node-3 disk sda failed: I/O error on sector {1000 + i}")
+    (tmp_path / "cluster.log").write_text("\n".join(lines) + "\n")
+    t = triage([str(tmp_path / "cluster.log")])
+    assert t.incidents, t.notes
+    summary = t.incidents[0].impact.summary
+    assert "0/min vs 0/min" not in summary and "e+" not in summary and "e-" not in summary
+    assert re.search(r"40 error lines \(0\.\d+/min vs 0/min before\)", summary), summary

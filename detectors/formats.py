@@ -124,11 +124,26 @@ def _frac(digits: str | None) -> float:
     return int(digits) / 10 ** len(digits) if digits else 0.0
 
 
+# Zone abbreviations written after a time ("2026-11-18 10:27:59.241 CET [812] LOG: ..." is PostgreSQL's %m with
+# log_timezone = 'Europe/Berlin'), hours east of UTC. Only the unambiguous ones: CST (US Central or China), IST
+# (India, Ireland or Israel) and BST (British Summer or Bangladesh) stay unread, and such a time stays naive (UTC).
+ZONE_ABBREVIATIONS = {
+    "UTC": 0.0, "GMT": 0.0, "WET": 0.0, "WEST": 1.0, "CET": 1.0, "CEST": 2.0, "MET": 1.0, "MEST": 2.0, "EET": 2.0,
+    "EEST": 3.0, "MSK": 3.0, "EST": -5.0, "EDT": -4.0, "CDT": -5.0, "MST": -7.0, "MDT": -6.0, "PST": -8.0,
+    "PDT": -7.0, "AKST": -9.0, "AKDT": -8.0, "HST": -10.0, "JST": 9.0, "KST": 9.0, "HKT": 8.0, "SGT": 8.0,
+    "AWST": 8.0, "ACST": 9.5, "ACDT": 10.5, "AEST": 10.0, "AEDT": 11.0, "NZST": 12.0, "NZDT": 13.0,
+}
+_ZONE_NAME = "|".join(sorted(ZONE_ABBREVIATIONS, key=len, reverse=True))
+
+
 def _zone_offset(zone: str | None) -> int:
-    """Seconds east of UTC for `Z`, `UTC`, `+02:00`, `-0700`; 0 when absent (naive = UTC)."""
+    """Seconds east of UTC for `Z`, `UTC`, `CET`, `+02:00`, `-0700`; 0 when absent (naive = UTC)."""
     if not zone or zone in ("Z", "UTC", "GMT", "z"):
         return 0
     zone = zone.lstrip()  # "[2026-12-07 15:02:12 +0000]": an offset after a space
+    hours = ZONE_ABBREVIATIONS.get(zone)
+    if hours is not None:
+        return int(hours * 3600)
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
     return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
@@ -166,13 +181,13 @@ class _NoYear:
 # timestamp values in JSON. Group names: iso*, clf* (Apache access logs), ct* (ctime), sy* (syslog).
 _ANY_TS = re.compile(
     r"(?P<iso>(?P<isod>\d{4}[-/]\d\d[-/]\d\d)[T _](?P<isoc>\d\d:\d\d:\d\d)(?:[.,](?P<isof>\d{1,9}))?"
-    r"(?:(?P<isoz>Z|[+-]\d\d:?\d\d| [+-](?:0\d|1[0-4]):?[0-5]\d(?![\d:]))|\s?(?P<isou>UTC|GMT)\b)?)"
+    r"(?:(?P<isoz>Z|[+-]\d\d:?\d\d| [+-](?:0\d|1[0-4]):?[0-5]\d(?![\d:]))|\s?(?P<isou>" + _ZONE_NAME + r")\b)?)"
     r"|(?P<clf>(?P<clfd>\d\d)/(?P<clfm>[A-Z][a-z]{2})/(?P<clfy>\d{4}):(?P<clfc>\d\d:\d\d:\d\d)"
     r"(?: (?P<clfz>[+-]\d{4}))?)"
     r"|(?P<ct>[A-Z][a-z]{2} (?P<ctm>[A-Z][a-z]{2}) +(?P<ctd>\d{1,2}) (?P<ctc>\d\d:\d\d:\d\d)(?:\.(?P<ctf>\d+))?"
     r" (?P<cty>\d{4}))"
     r"|(?P<dmy>(?P<dmyd>\d{1,2})(?P<dmys>[ -])(?P<dmym>[A-Z][a-z]{2})(?P=dmys)(?P<dmyy>\d{4}) "
-    r"(?P<dmyc>\d\d:\d\d:\d\d)(?:[.,](?P<dmyf>\d{1,9}))?(?: (?:UTC|GMT)\b)?)"
+    r"(?P<dmyc>\d\d:\d\d:\d\d)(?:[.,](?P<dmyf>\d{1,9}))?(?: (?P<dmyz>" + _ZONE_NAME + r")\b)?)"
     # Redis, RFC 2822 ("Fri, 14 Mar 2025 10:22:33"); PHP's error_log and php-fpm ("[05-Dec-2026 10:48:02]"),
     # Tomcat's catalina.out and Java's dd-MMM-yyyy ("05-Dec-2026 10:48:02.123")
     r"|(?P<sy>(?P<sym>[A-Z][a-z]{2}) +(?P<syd>\d{1,2}) (?P<syc>\d\d:\d\d:\d\d)(?:\.(?P<syf>\d+))?)"
@@ -220,7 +235,7 @@ def _ts_of_match(m: re.Match[str], no_year: _NoYear | None, ref_ts: float | None
             return None
         c = g("dmyc")
         base = _civil(int(g("dmyy")), month, int(g("dmyd")), int(c[0:2]), int(c[3:5]), int(c[6:8]))
-        return None if base is None else base + _frac(g("dmyf"))
+        return None if base is None else base + _frac(g("dmyf")) - _zone_offset(g("dmyz"))
     month = MONTHS.get(g("sym"))
     if month is None:
         return None
@@ -735,7 +750,7 @@ def _make_proxifier(ref_ts: float | None) -> LineParser:
 # Any ISO 8601 timestamp first on the line, then an optional level word.
 _ISO_START = re.compile(
     r"\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?"
-    r"(?:(Z|[+-]\d\d:?\d\d| [+-](?:0\d|1[0-4]):?[0-5]\d(?![\d:]))|\s?(UTC|GMT)\b)?\]?[\s|,:-]*(.*)",
+    r"(?:(Z|[+-]\d\d:?\d\d| [+-](?:0\d|1[0-4]):?[0-5]\d(?![\d:]))|\s?(" + _ZONE_NAME + r")\b)?\]?[\s|,:-]*(.*)",
     re.S,
 )
 _LEVEL_NEAR_START = re.compile(

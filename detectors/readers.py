@@ -568,6 +568,10 @@ _HEADISH = re.compile(r"\[?(?:\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{6,}[ T]|\d{1,2}
                       r"|(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,? +)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
                       r"[a-z]* +\d|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,? +\d)", re.I)
 MAX_REDETECT = 64  # lines of another layout tried per source without finding it (a bound on the cost)
+# A Go program's death as its runtime writes it to stderr, without the logger's header ("panic: runtime error: ...",
+# "fatal error: concurrent map writes", then the goroutine dump): where stderr goes to the same file as the logger
+# (supervisord, runit, `2>&1`), it is the process's last words, not more of the line the logger wrote before it.
+_CRASH_HEAD = re.compile(r"(?:panic|fatal error): \S")
 
 
 def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Parsed | None], structured: bool,
@@ -616,7 +620,8 @@ def _entries(source: str, blocks: Iterator[list[str]], parse: Callable[[str], Pa
             if first is not None and p is not None and parsed is not None and _same_writer_trace(parsed, p, folded):
                 line = p[4]  # a stack trace that syslog / journald split into one entry a line: its message goes on
                 p = None
-            if first is not None and (p is None if structured else looks_like_continuation(line)):
+            if first is not None and (p is None and not _CRASH_HEAD.match(line) if structured
+                                      else looks_like_continuation(line)):
                 if folded is None:
                     folded, folded_chars = [], len(first)
                 if len(folded) < MAX_FOLDED_LINES and folded_chars < max_chars:

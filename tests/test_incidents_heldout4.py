@@ -1,0 +1,81 @@
+"""Reader and engine rules found on a fourth set of hand-written held-out folders (a Postgres replica logging in
+CET, a Go service whose panics go to the same file as its logger under supervisord, ...): each test builds a small
+synthetic input of its own."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+from detectors.events import ReadStats
+from detectors.formats import parse_timestamp
+from detectors.incidents import triage
+from detectors.readers import read_events
+
+T0 = datetime(2026, 11, 18, 6, 0, 0, tzinfo=UTC)
+
+
+def _read(*paths: Path) -> list:
+    return list(read_events([str(p) for p in paths], stats=ReadStats()))
+
+
+def test_a_zone_abbreviation_after_the_time_is_read(tmp_path: Path) -> None:
+    """PostgreSQL's %m with log_timezone = 'Europe/Berlin' writes '2026-11-18 10:27:59.241 CET [812] LOG: ...';
+    the zone was left in the message and the time read as UTC, an hour late against the primary's UTC log."""
+    pri = tmp_path / "primary.log"
+    pri.write_text("2026-11-18 09:27:59.240 UTC [4411] replicator@[unknown] ERROR:  requested WAL segment "
+                   "00000001000000A70000004E has already been removed\n")
+    rep = tmp_path / "replica.log"
+    rep.write_text("2026-11-18 10:27:59.241 CET [812] FATAL:  could not receive data from WAL stream\n"
+                   "2026-07-18 11:27:59.241 CEST [812] LOG:  started streaming WAL\n"
+                   "2026-11-18 04:27:59 EST [812] LOG:  checkpoint starting: time\n")
+    by = {(Path(e.source).name, e.line): e for e in _read(pri, rep)}
+    want = datetime(2026, 11, 18, 9, 27, 59, 240000, tzinfo=UTC).timestamp()
+    assert by[("primary.log", 1)].ts == want
+    assert abs(by[("replica.log", 1)].ts - (want + 0.001)) < 1e-6
+    assert not by[("replica.log", 1)].text.startswith("CET")
+    assert abs(by[("replica.log", 2)].ts - datetime(2026, 7, 18, 9, 27, 59, 241000, tzinfo=UTC).timestamp()) < 1e-6
+    assert by[("replica.log", 3)].ts == datetime(2026, 11, 18, 9, 27, 59, tzinfo=UTC).timestamp()
+    # (the day-month-year layout too; an ambiguous abbreviation such as CST is not guessed: naive = UTC)
+    assert parse_timestamp("18 Nov 2026 10:27:59 CET") == want - 0.240
+    assert parse_timestamp("2026-11-18 09:27:59 CST") == want - 0.240
+
+
+def _go_service(path: Path, crash_at: float) -> None:
+    """A Go service's zap console log under supervisord: stderr (its runtime's panics) goes to the same file."""
+    rng = random.Random(3)
+    lines = []
+    t = T0.timestamp()
+    end = t + 4 * 3600
+    while t < end:
+        t += rng.uniform(2, 6)
+        stamp = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        if rng.random() < 0.2:
+            lines.append(f'{stamp}\tWARN\tupstream/pool.go:144\tretrying upstream\t{{"attempt": 2, "err": '
+                         '"context deadline exceeded"}')
+        else:
+            lines.append(f'{stamp}\tINFO\tproxy/handler.go:91\trequest\t{{"route": "quote", "status": 200}}')
+        if crash_at <= t < crash_at + 1800 and rng.random() < 0.3:
+            lines += ["panic: runtime error: invalid memory address or nil pointer dereference",
+                      "[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x6c1f3a]", "",
+                      "goroutine 41 [running]:", "svc/internal/route.(*Table).Lookup(0x0, {0xc0004a2000, 0x11})",
+                      "\t/src/internal/route/table.go:142 +0x3a", "created by net/http.(*Server).Serve in goroutine 1",
+                      "\t/usr/local/go/src/net/http/server.go:3086 +0x5cb"]
+            lines.append(f"{stamp}\tINFO\tcmd/main.go:40\tstarting svc\t{{\"version\": \"1.31.2\"}}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_go_panic_without_the_loggers_header_is_an_event_of_its_own(tmp_path: Path) -> None:
+    """The runtime writes 'panic: ...' and the goroutine dump to stderr without the logger's time; it was folded
+    into whatever line the logger wrote before it (a 'retrying upstream' WARN became the incident's title)."""
+    log = tmp_path / "svc.log"
+    crash = T0.timestamp() + 3 * 3600
+    _go_service(log, crash)
+    evs = _read(log)
+    panics = [e for e in evs if e.text.startswith("panic: runtime error")]
+    assert panics and all(e.ts is not None and e.ts >= crash - 10 for e in panics)
+    assert not any("panic:" in e.text and not e.text.startswith("panic:") for e in evs)
+    assert all("goroutine 41 [running]:" in e.text for e in panics)  # the dump stays with its panic
+    t = triage([str(log)])
+    assert t.incidents and "nil pointer dereference" in t.incidents[0].title

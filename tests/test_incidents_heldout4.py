@@ -79,3 +79,39 @@ def test_a_go_panic_without_the_loggers_header_is_an_event_of_its_own(tmp_path: 
     assert all("goroutine 41 [running]:" in e.text for e in panics)  # the dump stays with its panic
     t = triage([str(log)])
     assert t.incidents and "nil pointer dereference" in t.incidents[0].title
+
+
+def test_a_few_stray_5xx_long_before_the_storm_are_not_its_onset(tmp_path: Path) -> None:
+    """One proxy key holds every 5xx: a couple of 502s each time a static backend flaps (from 25 min before), then
+    504s by the hundred on /search when the search node stalls. The onset was the first stray 502, and the chain
+    was built around it (the stall was not in it)."""
+    rng = random.Random(5)
+    t0 = T0.timestamp()
+    storm = t0 + 3 * 3600
+    acc, app = [], []
+
+    def clf(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+    t = t0
+    while t < t0 + 4 * 3600:
+        t += rng.expovariate(1.0)
+        path = rng.choice(("/search?q=lamp", "/products/12", "/static/a.png"))
+        st = 504 if path.startswith("/search") and storm <= t < storm + 1500 and rng.random() < 0.6 else 200
+        acc.append((t, f'10.0.0.{rng.randint(2, 250)} - - [{clf(t)}] "GET {path} HTTP/1.1" {st} 512 "-" "curl/8.0"'))
+    t = storm - 1500
+    while t < t0 + 4 * 3600:
+        acc.append((t, f'10.0.0.9 - - [{clf(t)}] "GET /static/b.png HTTP/1.1" 502 0 "-" "curl/8.0"'))
+        t += rng.uniform(240, 420)
+    for k in range(40):
+        ts = storm + k * 30 + 0.5
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+        app.append(f"{stamp} WARN  [jvm-monitor] c.s.search.GcMonitor - overhead, spent [6.1s] collecting in the "
+                   "last [6.6s]")
+    (tmp_path / "access.log").write_text("\n".join(line for _, line in sorted(acc)) + "\n")
+    (tmp_path / "search.log").write_text("\n".join(app) + "\n")
+    tri = triage([str(tmp_path / "access.log"), str(tmp_path / "search.log")])
+    assert tri.incidents
+    inc = tri.incidents[0]
+    assert inc.onset_ts is not None and abs(inc.onset_ts - storm) < 300, (inc.onset, inc.title)
+    assert any("overhead, spent" in (s.text or "") for s in inc.chain), [s.text for s in inc.chain]

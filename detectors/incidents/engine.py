@@ -347,7 +347,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         if not pool:
             break
         anchor_i = max(pool, key=lambda i: _anchor_weight(bad[i]))
-        anchor = bad[anchor_i]
+        anchor = bad[anchor_i] = _storm_start(ctx, bad[anchor_i])
         if _anchor_weight(anchor) < SYMPTOM_MIN * np.log1p(rates.LLR_MIN):
             break
         if incidents and _anchor_weight(anchor) < 0.25 * incidents[0].strength:
@@ -809,6 +809,26 @@ def _dense_start(ctx: _Ctx, c: _Ch) -> _Ch:
     if e < 0 or float(ctx.t[e]) <= c.ts:
         return c
     return replace(c, ts=float(ctx.t[e]), event=e)
+
+
+STRAY_GAP_S = 600.0  # stray lines this long before a symptom's storm ...
+STRAY_SHARE = 0.1  # ... and at most this share of the storm's lines are not its onset
+
+
+def _storm_start(ctx: _Ctx, c: _Ch) -> _Ch:
+    """A symptom whose first lines are a few strays long before its storm begins with the storm: a handful of 502s
+    from a flapping static backend 20 min before /search answers 504 by the hundred (one key: the proxy's 5xx) do
+    not make the incident's onset, nor pull its chain back to them."""
+    if c.c.key < 0 or c.metric is not None or c.c.kind not in ("new", "burst", "rate up") or not ctx.timed:
+        return c
+    d = _dense_start(ctx, c)
+    if d.ts - c.ts < STRAY_GAP_S:
+        return c
+    tt = ctx.times_of(c.c.key)
+    end = ctx.bin_ts(min(ctx.n_bins, c.c.end_bin + 1))
+    early = int(np.searchsorted(tt, d.ts) - np.searchsorted(tt, c.ts))
+    storm = int(np.searchsorted(tt, end) - np.searchsorted(tt, d.ts))
+    return d if early <= STRAY_SHARE * storm else c
 
 
 def _rate_around(ctx: _Ctx, k: int, ts: float, span: float) -> tuple[float, float]:

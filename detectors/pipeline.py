@@ -256,23 +256,37 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
     if options.baseline:
         _check_baseline(options.baseline, base_stats, base_table, paths, stats, table)
     least = detector.min_fit_windows or (1 if detector.line_level else 2)
+    too_few = f"only {len(fit_windows)} window(s) to fit on ({len(table)} events)"
+    if len(fit_windows) < least and (options.baseline or not options.incidents):
+        raise NotEnoughData(f"{too_few}: give more logs, a --baseline of normal logs, or a smaller --window (now "
+                            f"{options.window!r})")
     if len(fit_windows) < least:
-        raise NotEnoughData(f"only {len(fit_windows)} window(s) to fit on ({len(table)} events): give more logs, "
-                            f"a --baseline of normal logs, or a smaller --window (now {options.window!r})")
-    detector.fit(fit_windows)
-    spill.release()
-    fit_desc = detector.fit_description(fit_desc)
-    if progress:
-        progress("score", 0, float(len(windows)))
-    scores = detector.score(windows)
-    spill.release()
-    if progress:
-        progress("score", float(len(windows)), None)
-    line_scores = window_line_scores(windows, scores, len(table), detector)
-    store.save()
+        # A log too short to learn what is normal from (a CI job's 19 lines): no anomaly is scored, and the
+        # incident engine still reads every line (a failed run's verdict and what came before it need no fit).
+        fit_desc = (f"nothing: {too_few}, too few to learn what is normal from, so no anomaly was scored (give a "
+                    f"--baseline of a good run, or a smaller --window than {options.window!r}); the incident engine "
+                    f"read every line")
+        scores = np.zeros(len(windows))  # below the unfitted detector's threshold (inf)
+        line_scores = window_line_scores(windows, scores, len(table))
+        store.save()
+        anomalies: list[Anomaly] = []
+        threshold_rule = "none: the detector was not fitted"
+    else:
+        detector.fit(fit_windows)
+        spill.release()
+        fit_desc = detector.fit_description(fit_desc)
+        if progress:
+            progress("score", 0, float(len(windows)))
+        scores = detector.score(windows)
+        spill.release()
+        if progress:
+            progress("score", float(len(windows)), None)
+        line_scores = window_line_scores(windows, scores, len(table), detector)
+        store.save()
 
-    ranked = detector.rank_anomalies(windows, scores, store, options.top, options.context, progress)
-    anomalies = ranked if ranked is not None else _rank(windows, scores, detector, store, options, progress)
+        ranked = detector.rank_anomalies(windows, scores, store, options.top, options.context, progress)
+        anomalies = ranked if ranked is not None else _rank(windows, scores, detector, store, options, progress)
+        threshold_rule = detector.threshold_rule()
     spill.release()
     report = Report(
         created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -280,7 +294,7 @@ def audit(paths: Sequence[str], options: AuditOptions | None = None, *, progress
         detector=detector.name,
         windowing=detector.describe_windows() or spec.describe(),
         fit=fit_desc,
-        threshold_rule=detector.threshold_rule(),
+        threshold_rule=threshold_rule,
         totals=Totals(
             sources=len(table.sources), lines=stats.lines, events=stats.events, folded=stats.folded,
             skipped=sum(stats.skipped_by_reason.values()), templates=len(store.counts),

@@ -84,7 +84,21 @@ def test_too_few_lines_is_a_clear_error(tmp_path: Path) -> None:
     log = tmp_path / "tiny.log"
     log.write_text("2026-01-01T00:00:00Z host app: hello\n")
     with pytest.raises(DetectorError, match="window"):
-        audit([str(log)])
+        audit([str(log)], AuditOptions(incidents=False))
+
+
+def test_a_log_too_short_to_fit_on_is_still_triaged(tmp_path: Path) -> None:
+    """A failed CI job's 19 lines make one window of 20: too few to fit the detector on. The audit said only 'only 1
+    window(s) to fit on' and stopped; now no anomaly is scored, the report says why, and the incident engine reads
+    the lines (the job's failure is its incident)."""
+    log = tmp_path / "job.log"
+    log.write_text("\n".join(["TASK [Gathering Facts] ****", "ok: [web-1]", "TASK [Install app] ****",
+                              'fatal: [web-1]: FAILED! => {"msg": "No package matching \'appd\' found", "rc": 1}',
+                              "PLAY RECAP ****", "web-1 : ok=1 changed=0 unreachable=0 failed=1"]) + "\n")
+    result = audit([str(log)], AuditOptions(state_dir=None))
+    assert result.report.anomalies == [] and "too few to learn what is normal" in result.report.fit
+    assert result.triage is not None and result.triage.incidents
+    assert "No package matching" in result.triage.incidents[0].candidates[0].text
 
 
 @pytest.mark.data

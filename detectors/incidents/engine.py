@@ -75,6 +75,7 @@ class _Ch:
     baseline_novel: bool = False  # flagged by the diff detector: never seen in the good run given as baseline
     healthy: bool = False  # its words say all is well ("... ok", "succeeded", "no errors")
     via_silence: bool = False  # on the path as a flow of work that stopped (or the failure that stopped it)
+    run: str = ""  # a line of a failed run's last error block (_failed_runs): "verdict", "cause" or "block"
 
 
 @dataclass
@@ -356,7 +357,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
                and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts + lookback for inc in incidents):
             used.add(anchor_i)
             continue
-        if not _user_facing(anchor) and not _real_failure(ctx, anchor):
+        if not _user_facing(anchor) and not (_real_failure(ctx, anchor) and _new_in_this_run(ctx, anchor)):
             used.add(anchor_i)  # no user saw it, and it is no clear failure: not an incident of its own
             continue
         members = [i for i in pool if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
@@ -367,10 +368,26 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         if inc is not None:
             incidents.append(inc)
     if not incidents:
+        # A log of one run (a CI job, a build, a playbook) that ended in failure: its last error block is the
+        # incident, whatever the rates say (one run has no before).
+        for run in _failed_runs(ctx)[:options.max_incidents]:
+            inc = _run_incident(ctx, run, bad, chs, series, options, len(incidents) + 1, lookback, used)
+            if inc is not None:
+                incidents.append(inc)
+    if not incidents:
         # No user-facing symptom anchored one: the strongest onset of failures (an error burst, a crash at the end
         # of a build log) is still an incident, with low confidence.
         pool = [i for i, c in enumerate(bad) if c.bad >= 0.55 and not c.background and c.metric is None
                 and c.c.kind != "rate down" and c.c.strength >= rates.LLR_MIN and _real_failure(ctx, c)]
+        old = [bad[i] for i in pool if not _new_in_this_run(ctx, bad[i])]
+        pool = [i for i in pool if _new_in_this_run(ctx, bad[i])]
+        if old and not pool:
+            top = max(old, key=lambda c: c.bad * np.log1p(c.c.strength))
+            _read_texts(ctx, [top.event])
+            said = _clip_middle(" ".join((ctx.texts.get(top.event) or ctx.keys.text[top.c.key]).split()), 90)
+            out.notes.append(f"no failure in these logs is new against the good run given as baseline: "
+                             f"{len(old)} (e.g. \u201c{said}\u201d) were logged there too, so none is an incident; "
+                             f"the anomalies list the lines it never had")
         if pool:
             anchor_i = max(pool, key=lambda i: bad[i].bad * np.log1p(bad[i].c.strength))
             anchor = bad[anchor_i]
@@ -736,6 +753,16 @@ def _real_failure(ctx: _Ctx, c: _Ch) -> bool:
     return death or c.baseline_novel or lines >= QUIET_MIN_LINES
 
 
+def _new_in_this_run(ctx: _Ctx, c: _Ch) -> bool:
+    """Against a good run given as baseline (the diff detector), a failure that is news only because this log had
+    not logged it before, and that the good run logged as well, is not what went wrong in this one (dracut's "module
+    'busybox' will not be installed" on every boot of both): with no user-facing symptom it anchors no incident. A
+    known failure that became more frequent still may (the diff compares lines, not rates); so may any failure
+    without a baseline."""
+    return ctx.detector != "diff" or ctx.key_flag is None or c.baseline_novel or c.metric is not None \
+        or c.c.kind != "new"
+
+
 def _anchor_weight(c: _Ch) -> float:
     if c.metric is not None:
         return 0.0
@@ -851,7 +878,9 @@ def _name(names: list[str], code: int) -> str | None:
 
 def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs: list[_Ch],
               series: Sequence[MetricSeries], options: TriageOptions, number: int,
-              lookback: float) -> tuple[Incident | None, set[int]]:
+              lookback: float, run: _Run | None = None) -> tuple[Incident | None, set[int]]:
+    """The incident anchored at bad[anchor_i] among `members`; a failed run's (`run`) members are its last error
+    block, kept as they are (the block, not the rates, says what belongs together)."""
     anchor = bad[anchor_i]
     keys = ctx.keys
     lo_bin = max(0, int((anchor.ts - lookback - ctx.t0) // ctx.width))
@@ -859,7 +888,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     taken: set[int] = set()
     kept: list[int] = []
     per_key: dict[int, int] = {}
-    for i in members:
+    for i in members if run is None else ():
         c = bad[i]
         if c.c.kind == "rate down":
             # Fewer successful requests while the symptom lasts: part of the impact, not a step of its own.
@@ -901,9 +930,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             per_key[c.c.key] = i
         kept.append(i)
         taken.add(i)
+    if run is not None:
+        kept, taken = list(members), set(members)
     if anchor_i not in kept:
         kept.append(anchor_i)
-    kept = _together(ctx, bad, kept, anchor_i)
+    kept = _together(ctx, bad, kept, anchor_i) if run is None else kept
     seen_events: set[int] = set()
     unique = []
     for i in sorted(kept, key=lambda i: (-bad[i].c.strength, bad[i].ts)):
@@ -927,7 +958,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     # The path explains the failure when one of its failures (a front door's own error included) says what failed.
     explained = any(id(c) in path and c.c.key >= 0 and c.bad >= 0.55
                     and (c in causal_all or bool(keys.says_error[c.c.key])) for c in steps_ch)
-    if explained:
+    if explained and run is None:
         off = {id(c) for c in causal_all if id(c) not in path}
         for c in steps_ch:
             if id(c) in off:
@@ -949,7 +980,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     # job at work: it opens no chain unless it is all there is ("CRON: CMD (db-backup.sh)", then db-backup's
     # pg_dump warnings ten minutes before an unrelated service fails).
     jobs = [ce for ce in _changes_before(ctx, steps_ch[0].ts, 15 * 60, upto=max(steps_ch[0].ts, anchor.ts))
-            if ce.kind.startswith("scheduled-job") and ce.ts is not None]
+            if ce.kind.startswith("scheduled-job") and ce.ts is not None] if run is None else []
     if jobs:
         busy = {id(c) for c in steps_ch if c.c.key >= 0 and not _is_symptom(ctx, c) and c.symptom < 0.6
                 and any(0 <= c.ts - ce.ts <= 15 * 60 and _job_output(
@@ -973,6 +1004,10 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
     symptom_host = int(keys.host[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     symptom_service = int(keys.service[symptom_ch.c.key]) if symptom_ch.c.key >= 0 else 0
     changes_before = _changes_before(ctx, onset, options.change_window_s, upto=max(onset, anchor.ts))
+    if run is not None:
+        # A failed run's own steps ("PLAYBOOK: deploy.yml", "Upgraded: ...") are what it was doing, not a change
+        # made to it from outside.
+        changes_before = [ce for ce in changes_before if ce.file != ctx.table.sources[run.source]]
     _read_texts(ctx, [c.event for c in steps_ch])
     namer: dict[int, list[_Ch]] = {}
     named = _mentions(ctx, steps_ch, namer)
@@ -1126,6 +1161,13 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         elif id(c) in explained_wrappers:
             score -= 0.4
             reasons.append("reports that a step failed; the lines before it say why (weighed down)")
+        elif c.run == "verdict" or (c.run == "block" and semantics.run_verdict(ctx.texts.get(c.event, "")) == "failed"):
+            score -= 0.4
+            reasons.append("says that the run or a step failed; the lines before it say why (weighed down)")
+        if c.run == "cause" and run is not None:
+            score += 0.8
+            said = _clip_middle(ctx.texts.get(run.verdict, "") or "", 60)
+            reasons.append(f"the first failure of the run's last error block, which ends in \u201c{said}\u201d")
         if load is not None and c is load[0]:
             score += 0.9
             reasons.append(load[1])
@@ -1330,6 +1372,170 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
                         "note": (f"{len(flagged)} of {len(chain)} chain steps were above the {ctx.detector} "
                                  f"detector's threshold")}
     return inc, taken
+
+
+# --- a failed run: the log of a CI job, a build, a playbook that ended in failure -------------------------------
+
+RUN_TAIL = 60  # a run's verdict is among the last max(RUN_TAIL, RUN_TAIL_SHARE of its) lines (then cleanup, upload)
+RUN_TAIL_SHARE = 0.05
+RUN_TAIL_MAX = 400
+RUN_GAP = 30  # the lines of one error block are at most this many lines apart (a cleanup may come between them)
+RUN_BLOCK_MAX = 400  # ... and the block reaches at most this many lines back from the verdict
+RUN_OUTPUT = 3  # when only verdicts say it failed: this many lines of output right before the first are its cause
+_VERDICT_HINT = re.compile(r"fail|exit|status|return|result|err", re.I)  # (templates worth reading lines for)
+RUN_REASON = ("the log's run ended in failure (its verdict is the symptom); the cause is the first failure of its "
+              "last error block, taken by position in the log, not by comparison with a good run")
+
+
+@dataclass
+class _Run:
+    """The log of one run (a CI job, a build, a playbook) that ended in failure."""
+
+    source: int
+    verdict: int  # the event of its last verdict of failure ("result: FAILURE", "failed=1", "exit code: 1")
+    block: list[int]  # the events of its last error block, in log order (the verdict among them)
+    cause: int  # where its failure begins: the block's first line that is more than a verdict, else the output
+
+
+def _failed_runs(ctx: _Ctx) -> list[_Run]:
+    """The sources that are the log of a run that ended in failure: a verdict of failure (semantics.run_verdict)
+    among its last lines, and no verdict of success after it. Its failure is the last block of failing lines (that
+    read as failures, verdicts, a compiler's or linter's findings; each at most RUN_GAP lines from the next) that
+    holds the verdict; its cause is the block's first line that is more than a verdict, else the output right
+    before it. General: a job's log ends with its runner's verdict, and the step that failed says why just before
+    it (tox's InvocationError after flake8's findings, ansible's PLAY RECAP after the task's 'fatal', make's '***'
+    after the compiler's error)."""
+    table = ctx.table
+    n_src = len(table.sources)
+    src = np.asarray(table.source)
+    order = np.argsort(src, kind="stable")
+    bounds = np.searchsorted(src[order], np.arange(n_src + 1))
+    line = np.asarray(table.line)
+    runs: list[_Run] = []
+    for s in range(n_src):
+        ev = order[bounds[s]:bounds[s + 1]]
+        run = _failed_run(ctx, s, ev[np.argsort(line[ev], kind="stable")]) if len(ev) else None
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def _failed_run(ctx: _Ctx, s: int, ev: np.ndarray) -> _Run | None:
+    """Source s's run, when it ended in failure (`ev`: its events in log order); see _failed_runs."""
+    keys = ctx.keys
+    tail = ev[-min(RUN_TAIL_MAX, max(RUN_TAIL, int(RUN_TAIL_SHARE * len(ev)))):]
+    if not any(k >= 0 and (_VERDICT_HINT.search(keys.text[k]) or "<*>" in keys.text[k])
+               for k in set(keys.of[tail].tolist())):
+        return None
+    _read_texts(ctx, tail.tolist())
+
+    def text(p: int) -> str:
+        return ctx.texts.get(int(ev[p]), "")
+
+    verdict = -1
+    for p in range(len(ev) - 1, len(ev) - 1 - len(tail), -1):
+        said = semantics.run_verdict(text(p))
+        # (a failure the log itself says to ignore on the next line is none: "Please ignore the error above")
+        if said == "failed" and p + 1 < len(ev) and semantics.reads_healthy(text(p + 1)):
+            continue
+        if said:
+            verdict = p if said == "failed" else -1
+            break
+    if verdict < 0 or int(keys.of[ev[verdict]]) < 0:
+        return None
+    lo = max(0, verdict - RUN_BLOCK_MAX)
+    _read_texts(ctx, ev[lo:].tolist())
+
+    def failing(p: int) -> bool:
+        said, k = text(p), int(keys.of[ev[p]])
+        if not said.strip() or semantics.reads_healthy(said) or (p + 1 < len(ev)
+                                                                and semantics.reads_healthy(text(p + 1))):
+            return False
+        if semantics.run_verdict(said) == "failed" or semantics.DIAGNOSTIC.search(said):
+            return True
+        return k >= 0 and _line_bad(ctx, int(ev[p])) >= 0.55 and not keys.background[k]
+
+    end = max((p for p in range(verdict, len(ev)) if failing(p)), default=verdict)
+    block = [end]
+    p = end - 1
+    while p >= lo and block[-1] - p <= RUN_GAP:
+        if failing(p):
+            block.append(p)
+        p -= 1
+    block.reverse()
+    more = [p for p in block if semantics.run_verdict(text(p)) != "failed" and int(keys.of[ev[p]]) >= 0]
+    if ctx.detector == "diff" and ctx.key_flag is not None:
+        # Against a good run given as baseline, the block's lines it never had belong to the failure too, whatever
+        # their words ("The full traceback has been saved in ..."); the cause stays the first failure.
+        block = sorted(set(block) | {p for p in range(block[0], block[-1]) if int(keys.of[ev[p]]) >= 0
+                                     and ctx.key_flag[int(keys.of[ev[p]])] > 0})
+    if more:
+        cause = more[0]
+    else:
+        # Only verdicts say it failed ("ERROR: InvocationError", "make: *** [all] Error 1"): the output of the
+        # step right before the first of them says why.
+        before = ev[max(0, block[0] - RUN_OUTPUT):block[0]]
+        _read_texts(ctx, before.tolist())
+        out = [block[0] - len(before) + i for i, e in enumerate(before)
+               if int(keys.of[e]) >= 0 and ctx.texts.get(int(e), "").strip()]
+        block = out + block
+        cause = out[-1] if out else block[0]
+    return _Run(s, int(ev[verdict]), [int(ev[p]) for p in block], int(ev[cause]))
+
+
+_NUMBERS = re.compile(r"\b\d+(?:[.,]\d+)*\b")
+
+
+def _line_bad(ctx: _Ctx, e: int) -> float:
+    """How much one line reads as a failure, by its own words (its key's template may have blanked them; its
+    numbers are blanked here as in a template: "xstate_sizes[2]: 576" holds no 5xx)."""
+    table = ctx.table
+    status = int(table.status[e])
+    said = _NUMBERS.sub("<NUM>", ctx.texts.get(e, "")) or ctx.keys.text[int(ctx.keys.of[e])]
+    return semantics.badness(said, int(table.level[e]),
+                             status // 100 if 100 <= status <= 599 else 0, int(table.exc[e]) > 0)
+
+
+def _run_incident(ctx: _Ctx, run: _Run, bad: list[_Ch], chs: list[_Ch], series: Sequence[MetricSeries],
+                  options: TriageOptions, number: int, lookback: float, used: set[int]) -> Incident | None:
+    """The incident of a failed run: its last error block as the chain, the verdict its symptom, the block's first
+    failure its cause. The block's keys' other changes are taken (not listed as unrelated)."""
+    keys = ctx.keys
+    mine: list[int] = []
+    seen: set[int] = set()
+    for e in run.block:
+        k = int(keys.of[e])
+        if k < 0 or (k in seen and e != run.verdict):
+            continue
+        seen.add(k)
+        b = int(np.clip((float(ctx.t[e]) - ctx.t0) // ctx.width, 0, ctx.n_bins - 1))
+        said = ctx.texts.get(e, "")
+        role = "verdict" if e == run.verdict else "cause" if e == run.cause else "block"
+        weight = _line_bad(ctx, e)
+        if semantics.DIAGNOSTIC.search(said) or semantics.run_verdict(said) == "failed":
+            weight = max(weight, 0.55)
+        elif role == "cause":
+            weight = max(weight, 0.3)  # the step's output right before its verdict
+        flagged = float(ctx.key_flag[k]) if ctx.key_flag is not None else 0.0
+        mine.append(len(bad))
+        bad.append(_Ch(rates.Change(k, b, "new", rates.LLR_MIN + 1.0, 0.0, 1.0, b, event=e), float(ctx.t[e]), e,
+                       weight, 0.6 if role == "verdict" else 0.0, bool(keys.background[k]), flagged=flagged,
+                       baseline_novel=ctx.detector == "diff" and flagged > 0, run=role))
+    anchor_i = next((i for i in mine if bad[i].run == "verdict"), None)
+    if anchor_i is None:
+        return None
+    used |= {i for i, c in enumerate(bad) if c.c.key in seen}
+    inc, _ = _incident(ctx, bad, anchor_i, mine, chs, series, options, number, lookback, run=run)
+    if inc is None:
+        return None
+    said = " ".join((ctx.texts.get(run.verdict, "") or keys.text[int(keys.of[run.verdict])]).split())
+    symptom = f"the run failed: \u201c{_clip_middle(said, 80)}\u201d"
+    f, first = _where(ctx, run.block[0])
+    last = _where(ctx, run.block[-1])[1]
+    inc.impact.summary = f"{symptom}: its last error block is lines {first}-{last} of {Path(f).name}"
+    inc.impact.symptom = symptom
+    inc.confidence, inc.confidence_reason = "medium", RUN_REASON
+    return inc
 
 
 _GENERIC_SERVICES = frozenset(("systemd", "kernel", "init", "cron", "crond", "su", "sudo", "root", "syslog",
@@ -2419,5 +2625,6 @@ def _title(inc: Incident) -> str:
         title += f" after \u201c{what}\u201d"
     symptom = inc.impact.symptom
     if symptom:
-        title += f" \u2014 broke {symptom}" if not symptom.startswith("errors in") else f" \u2014 {symptom}"
+        title += f" \u2014 broke {symptom}" if not symptom.startswith(("errors in", "the run failed")) \
+            else f" \u2014 {symptom}"
     return title

@@ -316,6 +316,40 @@ def is_wrapper(text: str) -> bool:
     return bool(WRAPPER.search(text))
 
 
+# A run's verdict: a CI job, build, test session, playbook, step or command that ended in failure, in the words of
+# its runner (a result, an exit status, a summary's count of failures). Besides the wrappers above: Zuul's and
+# Jenkins' "result: FAILURE" / "Finished: FAILURE", Maven's "BUILD FAILURE", "Tests FAILED", "cmd failed", "Bad exit
+# status from ...", a child's "return code was: 1", ansible's PLAY RECAP "failed=1" / "unreachable=1", pytest's
+# "== 1 failed, 3 passed in 2.1s ==", unittest's "FAILED (failures=1)", npm's "npm ERR!", GitHub's "Process completed
+# with exit code 1".
+RUN_FAILED = re.compile(
+    WRAPPER.pattern + r"|\b(?:result|status|conclusion|finished):? (?:failure|failed)\b|\bbuild failure\b|"
+    r"\b(?:build|job|run|pipeline|workflow|stage|step|task|play|deploy(?:ment)?|tests?|test run|test suite|check|"
+    r"command|cmd|script)s? (?:has |have )?failed\b|\bbad exit status\b|"
+    r"\breturn(?:ed)? code(?: was)?:? [1-9]\d*\b|\bexit(?:ed)? (?:with )?(?:code|status)[ =:]+[1-9]\d*\b|"
+    r"\b(?:failed|unreachable)=[1-9]\d*\b|\b\d+ failed\b(?:, \d+ \w+)* in \d|\bfailed \((?:failures|errors)=\d|"
+    r"\bnpm err!|\bmarked (?:the )?build as fail(?:ure|ed)\b", re.I)
+# A verdict that the run (or the step retried after the failure) passed in the end: after it, the run did not fail.
+RUN_PASSED = re.compile(r"\b(?:result|status|conclusion|finished):? (?:success|succeeded|passed)\b|"
+                        r"\bbuild succe(?:ss|ssful|eded)\b|\b(?:job|pipeline|workflow|run|build) (?:succeeded|passed)\b",
+                        re.I)
+# A compiler's or linter's finding: "logreduce/models.py:76:1: E305 expected 2 blank lines ..." (flake8, pylint,
+# mypy, eslint, gcc, go build, rustc): a file, a line and a column, or a file and a line then a code or a severity.
+# In a failed run's last block it is the failing step's output, whatever its words ("undefined: redis.NewClient").
+DIAGNOSTIC = re.compile(r"(?:^|\s)[\w./\\-]+\.\w{1,6}:\d+(?::\d+:?\s+\S|:?\s+(?:\[?[A-Z]{1,4}\d{2,5}\b\]?|error\b|"
+                        r"fatal\b))")
+
+
+def run_verdict(text: str) -> str | None:
+    """"failed" when a line says the run (job, build, step, command, test session) failed, "passed" when it says it
+    passed, else None."""
+    if RUN_FAILED.search(text):
+        return "failed"
+    if RUN_PASSED.search(text):
+        return "passed"
+    return None
+
+
 def reads_healthy(text: str) -> bool:
     """A message that says things are fine ("disk usage / 45% ok", "backup succeeded", "no errors found")."""
     return bool(_NEGATED.search(text))

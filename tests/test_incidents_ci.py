@@ -1,0 +1,152 @@
+"""A CI job's, build's or playbook's log read alone: the run ended in failure, and its last error block is the
+incident (the verdict its symptom, the block's first failure its cause); against a good run, a failure the good run
+had too is not an incident."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from detectors.incidents import semantics
+from detectors.incidents.engine import triage
+from detectors.pipeline import AuditOptions, audit
+
+
+def _job(path: Path, body: list[str], stamped: bool = True) -> str:
+    t = datetime(2024, 3, 5, 10, 0, 0, tzinfo=UTC)
+    out = [f"{(t + timedelta(seconds=i)).strftime('%Y-%m-%d %H:%M:%S.%f')} | {line}" if stamped else line
+           for i, line in enumerate(body)]
+    path.write_text("\n".join(out) + "\n")
+    return str(path)
+
+
+_SETUP = [f"Collecting package{i}==1.{i}.0" for i in range(30)] + ["Successfully installed 30 packages",
+                                                                  "+ python -m pytest -q tests"]
+
+
+def _top(tr: object) -> tuple[str, str]:
+    inc = tr.incidents[0]  # type: ignore[attr-defined]
+    cause = next(c for c in inc.candidates if c.kind == "log")
+    return cause.text, inc.title
+
+
+def test_a_failed_pytest_job_read_alone_names_the_failed_assertion(tmp_path: Path) -> None:
+    """Before: no incident (one run has no before: every line is 'new' once, nothing is a rate change)."""
+    log = _job(tmp_path / "job.log", _SETUP + [
+        "============================= FAILURES =============================",
+        "_________________________ test_checkout _________________________",
+        "    def test_checkout():",
+        ">       assert total(cart) == 42",
+        "E       AssertionError: assert 41 == 42",
+        "tests/test_cart.py:17: AssertionError",
+        "=========================== short test summary info ===========================",
+        "FAILED tests/test_cart.py::test_checkout - AssertionError: assert 41 == 42",
+        "========================= 1 failed, 12 passed in 3.21s =========================",
+        "Cleaning up project directory and file based variables",
+        "ERROR: Job failed: exit code 1"])
+    tr = triage([log])
+    assert tr.incidents, "a failed run read alone is an incident"
+    cause, title = _top(tr)
+    assert "AssertionError: assert 41 == 42" in cause and "E " in cause
+    assert "the run failed" in title and "Job failed: exit code 1" in title
+    chain = tr.incidents[0].chain
+    assert chain[-1].role == "symptom" and "Job failed" in (chain[-1].text or chain[-1].template)
+
+
+def test_only_a_wrapper_says_the_step_failed_so_the_output_before_it_is_the_cause(tmp_path: Path) -> None:
+    """Nothing but the runner's verdicts reads as a failure ('make: *** ... Error 2'): the step's output just before
+    them says why, whatever its words."""
+    log = _job(tmp_path / "build.log", _SETUP[:20] + ["+ make all", "cc -O2 -c main.c", "ld: main.o: undefined symbol foo_init",
+                                                      "make: *** [Makefile:8: all] Error 2",
+                                                      "Build step 'Execute shell' marked build as failure",
+                                                      "Finished: FAILURE"], stamped=False)
+    tr = triage([log])
+    assert tr.incidents
+    cause, title = _top(tr)
+    assert "undefined symbol foo_init" in cause, title
+    assert "Finished: FAILURE" in title
+
+
+def test_a_linter_finding_is_the_failure_of_the_lint_step(tmp_path: Path) -> None:
+    log = _job(tmp_path / "console.log", _SETUP[:30] + [
+        "pep8 runtests: commands[0] | flake8 app",
+        "app/models.py:76:1: E305 expected 2 blank lines after class or function definition, found 1",
+        "app/views.py:12:80: E501 line too long (88 > 79 characters)",
+        "ERROR: InvocationError: '/w/.tox/pep8/bin/flake8 app'",
+        "___________________________________ summary ____________________________________",
+        "  py311: commands succeeded",
+        "ERROR:   pep8: commands failed",
+        "[Zuul] Task exit code: 1",
+        "[Zuul] Job complete, result: FAILURE"])
+    tr = triage([log])
+    assert tr.incidents
+    cause, title = _top(tr)
+    assert "E305 expected 2 blank lines" in cause, title
+    assert any("InvocationError" in (s.text or s.template) for s in tr.incidents[0].chain)
+
+
+def test_a_run_that_passed_or_was_told_to_ignore_an_error_is_no_failed_run(tmp_path: Path) -> None:
+    passed = _job(tmp_path / "ok.log", _SETUP + ["ERROR: Job failed: exit code 1", "retrying the job (attempt 2)",
+                                                "========================= 13 passed in 3.02s =========================",
+                                                "[Zuul] Job complete, result: SUCCESS"])
+    assert not triage([passed]).incidents
+    ignored = _job(tmp_path / "mock.log", _SETUP + ["Executing command: ['btrfs', 'subv', 'list', '/var/lib/mock']",
+                                                   "Child return code was: 1",
+                                                   "Please ignore the error above about btrfs.",
+                                                   "Finish: clean chroot"])
+    assert not triage([ignored]).incidents
+
+
+def test_verdicts() -> None:
+    for said in ("[Zuul] Job complete, result: FAILURE", "localhost : ok=1 changed=0 unreachable=0 failed=1",
+                 "Child return code was: 1", "error: Bad exit status from /var/tmp/rpm-tmp.x (%install)",
+                 "===== 1 failed, 3 passed in 2.10s =====", "FAILED (failures=1)", "Finished: FAILURE",
+                 "Error: Process completed with exit code 1.", "cmd failed. See logs at: /x", "07: Tests FAILED"):
+        assert semantics.run_verdict(said) == "failed", said
+    for said in ("Finished: SUCCESS", "[Zuul] Job complete, result: SUCCESS", "build successful"):
+        assert semantics.run_verdict(said) == "passed", said
+    for said in ("web-1 : ok=3 changed=0 unreachable=0 failed=0", "Child return code was: 0", "[Zuul] Task exit code: 0",
+                 "dracut module 'busybox' will not be installed, because command 'busybox' could not be found!"):
+        assert semantics.run_verdict(said) is None, said
+    assert semantics.DIAGNOSTIC.search("internal/store/cache.go:88:14: undefined: redis.NewRingClient")
+    assert semantics.DIAGNOSTIC.search("foo.py:3: error: Incompatible types in assignment")
+    assert not semantics.DIAGNOSTIC.search("2024-01-01 12:00:00 INFO main.go:12: listening on :8080")
+
+
+def test_against_a_good_run_a_failure_it_had_too_is_no_incident(tmp_path: Path) -> None:
+    """logreduce's syslog-01 shape: both boots log dracut's 'module busybox ... could not be found' and a burst of
+    errors; the failed boot differs elsewhere. Before: I1 was titled by the failure both runs had."""
+    def boot(path: Path, last: str) -> str:
+        body = [f"Jun 20 05:43:{i % 60:02d} host-1 systemd[1]: Started Unit number {i}." for i in range(200)]
+        body += [f"Jun 20 05:44:{i % 60:02d} host-1 dracut[512]: dracut module 'busybox' will not be installed, "
+                 f"because command 'busybox' could not be found!" for i in range(5)]
+        body += [f"Jun 20 05:44:{10 + i:02d} host-1 cloud-init[800]: Failed at attempted import of 'rhel' due to: "
+                 f"No module named rhel" for i in range(6)]
+        body += [f"Jun 20 05:45:{i:02d} host-1 systemd[1]: Started Unit number {i}." for i in range(40)] + [last]
+        path.write_text("\n".join(body) + "\n")
+        return str(path)
+
+    good = boot(tmp_path / "syslog.good", "Jun 20 05:46:00 host-1 chronyd[637]: Selected source 10.0.0.1")
+    fail = boot(tmp_path / "syslog.fail", "Jun 20 05:46:00 host-1 chronyd[637]: System clock wrong by 1.4 seconds")
+    res = audit([fail], AuditOptions(baseline=(good,), state_dir=None))
+    assert res.triage is not None
+    titles = [inc.title for inc in res.triage.incidents]
+    assert not any("busybox" in t or "rhel" in t for t in titles), titles
+    assert any("logged there too" in n for n in res.triage.notes), res.triage.notes
+    alone = triage([fail])  # without a baseline the same failures are still the log's news
+    assert alone.incidents
+
+
+@pytest.mark.data
+def test_the_logreduce_failed_runs_read_alone_are_incidents_and_their_good_runs_are_not(shared_data: Path) -> None:
+    """The failed CI logs of logreduce's cases, each read alone (no --baseline): an incident whose symptom is the
+    run's failure; the good runs' logs: none. (Only the verdicts are checked here, not the annotated lines.)"""
+    base = shared_data / "logreduce_ci"
+    for case, stem in (("ansible-01", "output"), ("basic-01", "log"), ("mock-01", "console"),
+                       ("zuul-console-pep8", "console")):
+        tr = triage([str(base / case / f"{stem}.fail")])
+        assert tr.incidents and "the run failed" in tr.incidents[0].title, (case, [i.title for i in tr.incidents])
+        good = triage([str(base / case / f"{stem}.good")])
+        assert not any("the run failed" in i.title for i in good.incidents), case

@@ -783,11 +783,18 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
     cause = _cause(inc)
     head = f"{inc.id}, from {clock(inc.onset)}"
     quiet = inc.user_facing is False and inc.confidence != "high"
-    if quiet:
+    ran = inc.impact.startswith("the run failed")  # the log of a CI job / build that ended in failure
+    if ran:
+        # No request failed, and none was to: the run itself failed, and its verdict is what its owner saw.
+        head = f"{inc.id}, from {clock(inc.onset)}, is a run that ended in failure; its first failure is"
+        quiet = False
+    elif quiet:
         # No request failed or slowed down and the engine is not sure: a change worth a look, not an outage.
         head = (f"{inc.id}, from {clock(inc.onset)}, is no outage that shows in these logs (no failing or slow "
                 f"requests): the strongest change the incident engine found ({inc.confidence} confidence). It begins")
-    if cause is not None and quiet:
+    if cause is not None and ran:
+        facts = [f"{head} {_describe(cause, ctx)}{low}."]
+    elif cause is not None and quiet:
         facts = [f"{head} with {_describe(cause, ctx)}{low}."]
     elif cause is not None:
         facts = [f"{head}: the {adj}root cause is {_describe(cause, ctx)}{low}."]
@@ -798,7 +805,8 @@ def _what_happened(ctx: _Ctx, q: Question) -> Composed:
         facts.append("It spread: " + "; then ".join(_describe(s, ctx, 100) for s in props) + ".")
     symptom = next((s for s in reversed(inc.chain) if s.role == "symptom"), None)
     if symptom is not None and symptom is not cause:
-        facts.append(f"{'Its last symptom' if quiet else 'What users saw'}: {_describe(symptom, ctx)}.")
+        facts.append(f"{'Its last symptom' if quiet else 'The verdict' if ran else 'What users saw'}: "
+                     f"{_describe(symptom, ctx)}.")
     if inc.impact:
         facts.append(f"Impact: {clip(inc.impact, 200)}.")
     others = [i for i in ctx.view.incidents if i is not inc][:2]

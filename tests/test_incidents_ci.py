@@ -150,3 +150,21 @@ def test_the_logreduce_failed_runs_read_alone_are_incidents_and_their_good_runs_
         assert tr.incidents and "the run failed" in tr.incidents[0].title, (case, [i.title for i in tr.incidents])
         good = triage([str(base / case / f"{stem}.good")])
         assert not any("the run failed" in i.title for i in good.incidents), case
+
+
+def test_what_happened_says_the_run_failed_not_that_no_request_failed(tmp_path: Path) -> None:
+    """'what happened?' (--llm none) on a failed job's log said 'I1 ... is no outage that shows in these logs (no
+    failing or slow requests): the strongest change the incident engine found'; it now says the run ended in failure,
+    names its first failure and the verdict."""
+    from agent import Settings, Sleuth
+
+    log = _job(tmp_path / "job.log", _SETUP + ["E       AssertionError: assert 41 == 42",
+                                              "FAILED tests/test_cart.py::test_checkout - AssertionError",
+                                              "========================= 1 failed, 12 passed in 3.21s ==========",
+                                              "ERROR: Job failed: exit code 1"])
+    s = Sleuth(Settings(llm="none", data_dir=tmp_path / "data"))
+    s.audit([log])
+    answer = s.ask("what happened?")
+    assert "a run that ended in failure" in answer.text and "no outage" not in answer.text, answer.text
+    assert "assert 41 == 42" in answer.text and "job.log:33" in answer.text, answer.text
+    assert "The verdict" in answer.text and "Job failed: exit code 1" in answer.text, answer.text

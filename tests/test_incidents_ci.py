@@ -168,3 +168,19 @@ def test_what_happened_says_the_run_failed_not_that_no_request_failed(tmp_path: 
     assert "a run that ended in failure" in answer.text and "no outage" not in answer.text, answer.text
     assert "assert 41 == 42" in answer.text and "job.log:33" in answer.text, answer.text
     assert "The verdict" in answer.text and "Job failed: exit code 1" in answer.text, answer.text
+
+
+def test_a_failure_with_a_json_payload_is_titled_by_what_failed(tmp_path: Path) -> None:
+    """ansible's 'fatal: [host]: FAILED! => {...}' carries what failed in its JSON ("msg", "cmd", "rc"); the title
+    was cut in the middle of the object ('... {"changed": true ... "stdout": "MemTotal: ...') and showed neither."""
+    payload = ('{"changed": true, "cmd": "systemctl restart appd", "delta": "0:00:00.031", "end": "2024-03-05 '
+               '10:00:40.1", "failed": true, "msg": "non-zero return code", "rc": 5, "start": "2024-03-05 10:00:40.0", '
+               '"stderr": "Failed to restart appd.service: Unit appd.service not found.", "stdout": "", '
+               '"stdout_lines": []}')
+    log = _job(tmp_path / "deploy.log", ["PLAY [web] ****", "TASK [Gathering Facts] ****", "ok: [web-1]",
+                                        "TASK [restart app] ****", f"fatal: [web-1]: FAILED! => {payload}",
+                                        "PLAY RECAP ****", "web-1 : ok=1 changed=0 unreachable=0 failed=1"],
+               stamped=False)
+    title = triage([log]).incidents[0].title
+    assert title.startswith("\u201cfatal: [web-1]: FAILED! => msg: non-zero return"), title
+    assert "not found" in title and "rc: 5" in title and "stdout" not in title, title

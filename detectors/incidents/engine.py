@@ -2602,6 +2602,37 @@ def _clip_middle(msg: str, width: int) -> str:
     return f"{head.rstrip(' ,;:')} ... {tail}"
 
 
+# The fields of a JSON payload that say what failed (ansible's "FAILED! => {...}", an API's error body), in order.
+_GIST_FIELDS = ("msg", "message", "error", "reason", "exception", "stderr", "cmd", "command", "rc", "exit_code",
+                "status_code")
+_JSON_FIELD = re.compile(r'"(\w+)":\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)')
+
+
+def _payload_gist(msg: str) -> str:
+    """A long message that ends in a JSON object, with the object told by the fields that say what failed
+    ('fatal: [web-1]: FAILED! => {"changed": true, "cmd": "head /proc/meminfo && false", ..., "rc": 1, ...}' ->
+    'fatal: [web-1]: FAILED! => cmd: head /proc/meminfo && false; rc: 1'); else the message as it is. The message may
+    be cut short (its object then unclosed): the fields are read where they are."""
+    at = msg.find("{\"")
+    if at <= 0:
+        return msg
+    found: dict[str, str] = {}
+    for m in _JSON_FIELD.finditer(msg, at):
+        name, raw = m.group(1).lower(), m.group(2)
+        if name in _GIST_FIELDS and name not in found:
+            try:
+                value = str(json.loads(raw))
+            except ValueError:
+                value = raw.strip('"')
+            value = " ".join(value.split("\n", 1)[0].split())
+            if value:
+                found[name] = value[:80]
+    if not found:
+        return msg
+    gist = "; ".join(f"{name}: {found[name]}" for name in _GIST_FIELDS if name in found)
+    return f"{msg[:at].rstrip()} {gist}"
+
+
 def _title(inc: Incident) -> str:
     """The failing message, where, and what it broke."""
     top = inc.candidates[0] if inc.candidates else None
@@ -2612,7 +2643,7 @@ def _title(inc: Incident) -> str:
     step = next((s for s in inc.chain if s.role == "cause"), None) or (inc.chain[0] if inc.chain else None)
     msg = (cause.text if cause and cause.text else (step.text if step else "")) or (step.template if step else "")
     msg = msg.strip().splitlines()[0] if msg.strip() else "a change"
-    msg = _clip_middle(msg, 110)
+    msg = _clip_middle(_payload_gist(msg) if len(msg) > 110 else msg, 110)
     where = None
     if cause is not None:
         where = cause.host or cause.service or (Path(cause.file).name if cause.file else None)

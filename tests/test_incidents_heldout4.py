@@ -115,3 +115,64 @@ def test_a_few_stray_5xx_long_before_the_storm_are_not_its_onset(tmp_path: Path)
     inc = tri.incidents[0]
     assert inc.onset_ts is not None and abs(inc.onset_ts - storm) < 300, (inc.onset, inc.title)
     assert any("overhead, spent" in (s.text or "") for s in inc.chain), [s.text for s in inc.chain]
+
+
+def _clf(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def test_a_burst_inside_a_long_unrelated_trickle_is_an_incident_of_its_own_and_first(tmp_path: Path) -> None:
+    """Exports time out (504) a few times a minute from 40 min before a burst of 401s on every route (with the
+    API's 'token used before issued') to the logs' end. The burst was skipped (it began inside the export
+    incident's span), so the only incident was the trickle."""
+    rng = random.Random(9)
+    t0 = T0.timestamp()
+    burst = t0 + 3 * 3600
+    acc, api = [], []
+    t = t0
+    while t < t0 + 4 * 3600:
+        t += rng.expovariate(2.0)
+        path = rng.choice(("/api/orders", "/api/profile", "/api/addresses", "/api/cart"))
+        st = 200
+        stamp = datetime.fromtimestamp(t, UTC).isoformat()
+        if burst <= t < burst + 1500 and rng.random() < 0.5:
+            st = 401
+            api.append((t, f"ts={stamp} level=error msg=\"token validation failed\" err=\"Token used before "
+                           f"issued\" path={path}"))
+        else:
+            api.append((t, f"ts={stamp} level=info msg=request path={path} status=200 dur_ms={rng.randint(3, 90)}"))
+        acc.append((t, f'10.0.{rng.randint(0, 9)}.{rng.randint(2, 250)} - - [{_clf(t)}] "GET {path} HTTP/1.1" {st} 61 '
+                       '"-" "Mozilla/5.0"'))
+    t = burst - 2400
+    while t < t0 + 4 * 3600:
+        acc.append((t, f'10.0.5.9 - - [{_clf(t)}] "GET /api/v2/export?fmt=csv HTTP/1.1" 504 167 "-" "python-requests/2.31"'))
+        t += rng.uniform(5, 15)
+    (tmp_path / "access.log").write_text("\n".join(x for _, x in sorted(acc)) + "\n")
+    (tmp_path / "orders.log").write_text("\n".join(x for _, x in sorted(api)) + "\n")
+    tri = triage([str(tmp_path / "access.log"), str(tmp_path / "orders.log")])
+    assert tri.incidents
+    first = tri.incidents[0]
+    assert first.onset_ts is not None and abs(first.onset_ts - burst) < 300, [(i.title, i.onset) for i in tri.incidents]
+    assert "used before issued" in first.title or any("used before issued" in c.text for c in first.candidates[:1])
+    assert [i.id for i in tri.incidents] == [f"I{n}" for n in range(1, len(tri.incidents) + 1)]
+    assert any(i.onset_ts is not None and abs(i.onset_ts - (burst - 2400)) < 300 for i in tri.incidents[1:])
+
+
+def test_logs_that_end_just_inside_a_bin_do_not_drop_at_the_end(tmp_path: Path) -> None:
+    """A busy access log whose last line falls a second into a new bin: that bin counted as a whole one, and every
+    window reaching it saw a 'drop' (an incident 'fewer successful requests' in the logs' last minutes)."""
+    from detectors.incidents import rates
+
+    rng = random.Random(2)
+    t0 = T0.timestamp()
+    span = 4 * 3600.0
+    width = rates.bin_width(span)
+    span = (span // width) * width + 1.0  # the last line 1 s into the last bin
+    lines, t = [], t0
+    while t < t0 + span:
+        lines.append(f'10.0.0.{rng.randint(2, 250)} - - [{_clf(t)}] "GET /api/orders HTTP/1.1" 200 512 "-" "curl/8"')
+        t += rng.expovariate(3.0)
+    lines.append(f'10.0.0.7 - - [{_clf(t0 + span)}] "GET /api/orders HTTP/1.1" 200 512 "-" "curl/8"')
+    (tmp_path / "access.log").write_text("\n".join(lines) + "\n")
+    tri = triage([str(tmp_path / "access.log")])
+    assert not tri.incidents, [(i.title, i.onset, i.impact.summary) for i in tri.incidents]

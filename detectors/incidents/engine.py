@@ -323,7 +323,8 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     ctx.origin = np.maximum(tb.origin, t0) if len(tb.origin) else tb.origin  # (after a stale lead, its end)
     ctx.warmup_s = np.where(tb.group_end - ctx.origin >= 0.9 * (t1 - t0), warmup * width,
                             (tb.group_end - ctx.origin) / 25.0) if len(tb.origin) else tb.origin
-    changes = rates.rate_changes(m, sel, window, warmup) + rates.silences(m, sel)
+    last_share = ((t1 - t0) - (n_bins - 1) * width) / width if tb.timed else 1.0  # (the logs end inside the last bin)
+    changes = rates.rate_changes(m, sel, window, warmup, last_share=last_share) + rates.silences(m, sel)
     changes += _rare_new_failures(ctx, changes, window, warmup)
     chs = []
     for c in changes:
@@ -354,7 +355,8 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         if incidents and _anchor_weight(anchor) < 0.25 * incidents[0].strength:
             break
         if any(inc.onset_ts is not None and inc.end_ts is not None
-               and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts + lookback for inc in incidents):
+               and inc.onset_ts - lookback <= anchor.ts <= inc.end_ts + lookback
+               and not _starts_apart(ctx, anchor, inc, lookback) for inc in incidents):
             used.add(anchor_i)
             continue
         if not _user_facing(anchor) and not (_real_failure(ctx, anchor) and _new_in_this_run(ctx, anchor)):
@@ -366,7 +368,12 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         used.add(anchor_i)
         spill.release()
         if inc is not None:
-            incidents.append(inc)
+            # Of two incidents at the same time, the stronger first (a burst of 401s on every route before the
+            # trickle of export timeouts it began inside of).
+            at = next((j for j, o in enumerate(incidents) if o.strength < inc.strength and _overlap(o, inc, lookback)),
+                      len(incidents))
+            incidents.insert(at, inc)
+            _renumber(incidents)
     if not incidents:
         # A log of one run (a CI job, a build, a playbook) that ended in failure: its last error block is the
         # incident, whatever the rates say (one run has no before).
@@ -761,6 +768,40 @@ def _new_in_this_run(ctx: _Ctx, c: _Ch) -> bool:
     without a baseline."""
     return ctx.detector != "diff" or ctx.key_flag is None or c.baseline_novel or c.metric is not None \
         or c.c.kind != "new"
+
+
+def _starts_apart(ctx: _Ctx, anchor: _Ch, inc: Incident, lookback: float) -> bool:
+    """Whether a symptom that begins while an earlier incident lasts is an incident of its own: it begins well
+    after that one's onset (more than the lookback), on a key none of its steps has, and it was not already
+    elevated at that onset (a steady stream of export timeouts for an hour does not hide a burst of 401s that
+    starts 40 min into it)."""
+    if inc.onset_ts is None or anchor.ts - inc.onset_ts <= lookback or anchor.c.key < 0 \
+            or anchor.c.kind not in ("new", "burst", "rate up"):
+        return False
+    if any(s.key == ctx.keys.name(anchor.c.key) for s in inc.chain):
+        return False
+    e = _elevated(ctx, anchor)
+    if e is None:
+        return False
+    b0 = max(0, int((inc.onset_ts - ctx.t0) // ctx.width))
+    b1 = max(b0 + 1, int((anchor.ts - ctx.t0) // ctx.width) - 1)
+    return not bool(e[b0:b1].any())
+
+
+def _overlap(a: Incident, b: Incident, lookback: float) -> bool:
+    return None not in (a.onset_ts, a.end_ts, b.onset_ts, b.end_ts) \
+        and a.onset_ts - lookback <= b.end_ts and b.onset_ts - lookback <= a.end_ts  # type: ignore[operator]
+
+
+def _renumber(incidents: list[Incident]) -> None:
+    """I1, I2, ... in list order, and the reasons that name their own incident follow."""
+    for n, inc in enumerate(incidents, 1):
+        old, new = inc.id, f"I{n}"
+        if old == new:
+            continue
+        inc.id = new
+        for c in inc.candidates:
+            c.reasons = [r.replace(f"{old}'s", f"{new}'s").replace(f"{old}:", f"{new}:") for r in c.reasons]
 
 
 def _anchor_weight(c: _Ch) -> float:

@@ -76,12 +76,15 @@ def _llr_down(obs: np.ndarray, exp: np.ndarray) -> np.ndarray:
     return np.where(obs < exp, v, 0.0)
 
 
-def rate_changes(m: np.ndarray, key_ids: np.ndarray, window: int, warmup: int, max_per_key: int = 3) -> list[Change]:
+def rate_changes(m: np.ndarray, key_ids: np.ndarray, window: int, warmup: int, max_per_key: int = 3,
+                 last_share: float = 1.0) -> list[Change]:
     """Rises (and drops, for keys with volume) in each row of the counts matrix `m`.
 
     For every bin b >= warmup: the count over [b, b+window) against the baseline rate of [0, b) (with a small
     prior). Each run of bins above LLR_MIN is one change; its onset is the first bin of the run whose own count
-    exceeds the baseline rate (refining the window's start to the bin where the lines begin).
+    exceeds the baseline rate (refining the window's start to the bin where the lines begin). `last_share`: the
+    part of the last bin the logs cover (they end inside it): a drop tested over a window that reaches it expects
+    that much less, or every busy key would "drop" in the logs' last minutes.
     """
     k, n = m.shape
     if n <= warmup + 1 or k == 0:
@@ -95,6 +98,8 @@ def rate_changes(m: np.ndarray, key_ids: np.ndarray, window: int, warmup: int, m
     exp = base_rate * width
     up = _llr_up(obs, exp)
     # Drops only where the baseline expects volume; tested over a longer window (a quiet minute is not a drop).
+    if last_share < 1.0:
+        exp = exp - base_rate * np.where(hi == n, 1.0 - max(last_share, 0.0), 0.0)
     down = _llr_down(obs, exp) * (exp >= 8.0)
     out: list[Change] = []
     for direction, score in ((1, up), (-1, down)):

@@ -184,3 +184,21 @@ def test_a_failure_with_a_json_payload_is_titled_by_what_failed(tmp_path: Path) 
     title = triage([log]).incidents[0].title
     assert title.startswith("\u201cfatal: [web-1]: FAILED! => msg: non-zero return"), title
     assert "not found" in title and "rc: 5" in title and "stdout" not in title, title
+
+
+def test_against_a_good_run_a_failed_runs_new_cause_is_high_confidence(tmp_path: Path) -> None:
+    """Alone, the failed run's cause is taken by position (medium); when the good run given as baseline never logged
+    it, position and comparison agree (high). Before, both read 'low: no user-facing symptom'."""
+    common = _SETUP[:30] + ["pep8 runtests: commands[0] | flake8 app"]
+    good = _job(tmp_path / "console.good", common + ["  pep8: commands succeeded", "[Zuul] Job complete, result: SUCCESS"])
+    fail = _job(tmp_path / "console.fail", common + [
+        "app/models.py:76:1: E305 expected 2 blank lines after class or function definition, found 1",
+        "ERROR: InvocationError: '/w/.tox/pep8/bin/flake8 app'", "ERROR:   pep8: commands failed",
+        "[Zuul] Job complete, result: FAILURE"])
+    alone = triage([fail]).incidents[0]
+    assert alone.confidence == "medium" and "by position" in alone.confidence_reason
+    res = audit([fail], AuditOptions(baseline=(good,), state_dir=None))
+    assert res.triage is not None and res.triage.incidents
+    inc = res.triage.incidents[0]
+    assert "E305" in inc.candidates[0].text and inc.confidence == "high", (inc.confidence, inc.confidence_reason)
+    assert "baseline never logged it" in inc.confidence_reason

@@ -1426,6 +1426,8 @@ RUN_OUTPUT = 3  # when only verdicts say it failed: this many lines of output ri
 _VERDICT_HINT = re.compile(r"fail|exit|status|return|result|err", re.I)  # (templates worth reading lines for)
 RUN_REASON = ("the log's run ended in failure (its verdict is the symptom); the cause is the first failure of its "
               "last error block, taken by position in the log, not by comparison with a good run")
+RUN_REASON_BASELINE = ("the log's run ended in failure (its verdict is the symptom); the cause is the first failure "
+                       "of its last error block, and the good run given as baseline never logged it")
 
 
 @dataclass
@@ -1576,6 +1578,12 @@ def _run_incident(ctx: _Ctx, run: _Run, bad: list[_Ch], chs: list[_Ch], series: 
     inc.impact.summary = f"{symptom}: its last error block is lines {first}-{last} of {Path(f).name}"
     inc.impact.symptom = symptom
     inc.confidence, inc.confidence_reason = "medium", RUN_REASON
+    cause = next((bad[i] for i in mine if bad[i].run == "cause"), None)
+    top = next((c for c in inc.candidates if c.kind == "log"), None)
+    if cause is not None and cause.baseline_novel and top is not None \
+            and (top.file, top.line) == _where(ctx, cause.event):
+        # The good run given as baseline never logged the cause: position and comparison agree.
+        inc.confidence, inc.confidence_reason = "high", RUN_REASON_BASELINE
     return inc
 
 

@@ -106,11 +106,25 @@ def _gather(offsets: np.ndarray, members: np.ndarray, rows: np.ndarray) -> tuple
     return out, got
 
 
+def _max(a: np.ndarray) -> int:
+    """int(a.max()) of a non-empty array, a slice at a time (a long log's column is read through its spill file)."""
+    step = 1 << 18
+    top = int(a[:step].max())
+    for lo in range(step, len(a), step):
+        top = max(top, int(a[lo:lo + step].max()))
+        spill.release()
+    return top
+
+
 def _line_template_counts(template: np.ndarray, event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct template ids, lines of each) over the events listed in `event_ids` (each event once, however many
     windows hold it): np.unique(template[events], return_counts=True), counted a chunk of events at a time."""
     seen = spill.full(len(template), False, bool)
-    seen[event_ids] = True
+    step = 1 << 16
+    for lo in range(0, len(event_ids), step):  # a long log's ids and mask are spilled: their pages go back as set
+        seen[event_ids[lo:lo + step]] = True
+        if len(event_ids) >= spill.SPILL_MIN:
+            spill.release()
     if len(template) and int(template.min()) < 0:  # no template id below 0 from a TemplateStore; bincount needs none
         return np.unique(template[seen], return_counts=True)
     counts = np.zeros(0, dtype=np.int64)
@@ -375,7 +389,7 @@ class ClassicalDetector(Detector):
             return np.zeros(0)
         sev = self._severity(samples)
         events = event_ids if len(event_ids) == len(members) else None
-        if sev is not None and events is not None and len(events) and int(events.max()) >= len(sev[0]):
+        if sev is not None and events is not None and len(events) and _max(events) >= len(sev[0]):
             sev = None  # windows of another table than the one the severities belong to
         rar, iso, err, gate = self._components(offsets, members, events, sev)
         raw = self._combine(rar, iso, err)

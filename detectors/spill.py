@@ -165,9 +165,14 @@ class Appender:
                 mm = mmap.mmap(f.fileno(), n * own.itemsize)
                 _live.add(mm)
                 return np.frombuffer(mm, dtype=dt, count=n)
-            src = np.memmap(f, dtype=own, mode="r", shape=(n,))
+            # The narrower copy is read through a map that release() knows, so its pages go back as copied.
+            mm = mmap.mmap(f.fileno(), n * own.itemsize, access=mmap.ACCESS_READ)
+            _live.add(mm)
+            src = np.frombuffer(mm, dtype=own, count=n)
             out = copy(src, dt)
             del src
+            _live.discard(mm)
+            mm.close()
             return out
         finally:
             f.close()

@@ -115,3 +115,45 @@ def test_triage_and_audit_the_same_when_spilled(tmp_path: Path, monkeypatch: pyt
     assert [a.where for a in res.report.anomalies] == mem_lines
     assert json.dumps({k: v for k, v in res.report.incidents.items() if k != "seconds"}, sort_keys=True,
                       default=str) == mem_incidents
+
+
+def test_quantiles_without_the_copy_are_numpys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columns, "CHUNK", 97)
+    rng = np.random.default_rng(7)
+    qs = (0.01, 0.99, 0.0, 1.0, 0.3)
+    for n in (1, 2, 5, 250, 4000):
+        t = np.round(rng.normal(1.7e9, 3e4, n), rng.integers(0, 3))  # ties too
+        for share in (0.02, 0.5, 1.0):
+            mask = rng.random(n) < share
+            mask[rng.integers(n)] = True
+            got = columns.quantiles_where(t, lambda lo, hi, m=mask: m[lo:hi], int(mask.sum()), qs)
+            assert got == [float(np.quantile(t[mask], q)) for q in qs]
+
+
+def test_shifted_and_detached_clocks_the_same_when_spilled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time base's per-source ranges, shifts and masks are built a chunk at a time when spilled."""
+    from datetime import datetime, timedelta
+
+    from tests.test_incidents import write_incident
+
+    folders = []
+    for i, hours in enumerate((2, 30)):  # an access log written in local time; one from another day
+        folder = tmp_path / f"incident-{i}"
+        write_incident(folder, hours=3.0)
+        src = folder / "nginx-access.log"
+        out = []
+        for line in src.read_text().splitlines():
+            a, b = line.index("["), line.index("]")
+            t = datetime.strptime(line[a + 1:b], "%d/%b/%Y:%H:%M:%S %z") + timedelta(hours=hours)
+            out.append(line[:a + 1] + t.strftime("%d/%b/%Y:%H:%M:%S") + line[b:])
+        src.write_text("\n".join(out) + "\n")
+        folders.append(folder)
+    in_memory = [_triage_json(f) for f in folders]
+    assert "+2 h" in in_memory[0] and "does not overlap" in in_memory[1]
+    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "spill"))
+    monkeypatch.setattr(spill, "SPILL_MIN", 64)
+    monkeypatch.setattr(spill.Appender, "FLUSH", 32)
+    monkeypatch.setattr(columns, "CHUNK", 257)
+    monkeypatch.setattr(timebase, "_STEP", 257)
+    monkeypatch.setattr(keys_mod, "CHUNK", 257)
+    assert [_triage_json(f) for f in folders] == in_memory

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from detectors import spill
 from detectors.eventtable import EventTable
+from detectors.incidents import columns
 
 MIN_SHIFT_S = 30 * 60  # a smaller offset between sources is ordinary (services start and stop at other times)
 
@@ -61,7 +63,7 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
     n = len(table)
     notes = list(read_notes or [])
     ts = np.asarray(table.ts, dtype=np.float64)
-    finite = np.empty(n, dtype=bool)
+    finite = spill.empty(n, bool)
     any_inf = False
     for lo in range(0, n, _STEP):  # a chunk at a time: a long log's times are read through a spill file
         finite[lo:lo + _STEP] = np.isfinite(ts[lo:lo + _STEP])
@@ -77,35 +79,34 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
         return TimeBase(np.arange(n, dtype=np.float64), np.ones(n, bool), False, notes)
     src = table.source
     ranges: dict[int, tuple[float, float, int]] = {}
-    step = _STEP
+    timed = np.zeros(len(sources), dtype=np.int64)  # each source's timed lines
+    for lo in range(0, n, _STEP):
+        timed += np.bincount(src[lo:lo + _STEP][finite[lo:lo + _STEP]], minlength=len(sources))
+        if n >= spill.SPILL_MIN:
+            spill.release()
     for s in range(len(sources)):
-        # This source's timed lines, gathered a chunk of events at a time (the columns of a long log are read
-        # through a spill file: detectors.spill); the quantiles may partition the copy in place.
-        parts = []
-        for lo in range(0, n, step):
-            parts.append(ts[lo:lo + step][(src[lo:lo + step] == s) & finite[lo:lo + step]])
-            if n >= spill.SPILL_MIN:
-                spill.release()
-        v = np.concatenate(parts) if parts else np.zeros(0)
-        del parts
-        cnt = len(v)
+        cnt = int(timed[s])
         if cnt == 0:
             total = int((src == s).sum())
             if total and not any(sources[s] in note and "no timestamps" in note for note in notes):
                 notes.append(f"{sources[s]}: no timestamps; its {total} lines keep their order by position and stay "
                              f"out of the rate series")
             continue
-        ranges[s] = (float(np.quantile(v, 0.01, overwrite_input=True)), float(np.quantile(v, 0.99, overwrite_input=True)),
-                     cnt)
-        del v
+        # The 1st and 99th percentiles of this source's times, keeping only the values they need (a long log's
+        # times are read through a spill file a chunk at a time: detectors.spill).
+        q01, q99 = columns.quantiles_where(ts, lambda lo, hi, s=s: (src[lo:hi] == s) & finite[lo:hi], cnt,
+                                           (0.01, 0.99))
+        ranges[s] = (q01, q99, cnt)
     families = rotation_families(list(sources))
     for head, members in families.items():  # the pieces of a rotated log are checked as one source
         got = [ranges.pop(m) for m in members if m in ranges]
         if got:
             ranges[head] = (min(r[0] for r in got), max(r[1] for r in got), sum(r[2] for r in got))
-    usable = finite.copy()
+    usable = spill.copy(finite)
     if any_inf:
-        t = np.where(finite, ts, np.nan)
+        t = spill.empty(n, np.float64)
+        for lo in range(0, n, _STEP):
+            t[lo:lo + _STEP] = np.where(finite[lo:lo + _STEP], ts[lo:lo + _STEP], np.nan)
     else:
         t = ts.view()  # the table's own column, not a copy of it (8 bytes per event): read-only here
         t.flags.writeable = False
@@ -121,14 +122,15 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
             members = families[s]
             name = sources[s] if len(members) == 1 else \
                 f"{sources[s]} (with its rotated pieces {', '.join(sources[m] for m in members[1:])})"
-            mine = np.isin(src, members)
+            mine = _of_sources(src, members)
             if overlap < 0:
                 notes.append(f"{name}: covers {_fmt(lo)} to {_fmt(hi)} UTC, which does not overlap the other "
                              f"sources ({_fmt(o_lo)} to {_fmt(o_hi)}); its clock, year or time zone may be off, so its "
                              f"changes are not grouped with theirs")
                 others_overlap = len(others) >= 2 and min(r[1] for r in others) >= max(r[0] for r in others)
                 if others_overlap:
-                    usable &= ~mine
+                    for lo in range(0, n, _STEP):
+                        usable[lo:lo + _STEP] &= ~mine(lo, lo + _STEP)
                 continue
             same_shift = abs(d_lo - d_hi) <= max(0.05 * span, 120.0)
             # Only against others that agree among themselves (rotated files cover consecutive periods).
@@ -138,7 +140,13 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                 shift = (d_lo + d_hi) / 2
                 hours = round(shift / 3600.0)
                 if hours and abs(shift - hours * 3600.0) <= 300:
-                    t = np.where(mine, t - hours * 3600.0, t)
+                    moved = spill.empty(n, np.float64)  # the shifted copy, a chunk at a time
+                    for lo in range(0, n, _STEP):
+                        moved[lo:lo + _STEP] = np.where(mine(lo, lo + _STEP), t[lo:lo + _STEP] - hours * 3600.0,
+                                                        t[lo:lo + _STEP])
+                        if n >= spill.SPILL_MIN:
+                            spill.release()
+                    t = moved
                     for m in members:
                         shifts[sources[m]] = -hours * 3600.0
                     notes.append(f"{name}: its times run {hours:+d} h against the other sources over the same "
@@ -147,6 +155,12 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                     notes.append(f"{name}: its clock looks {shift / 60:+.0f} min off against the other sources "
                                  f"(start and end both shifted); cross-source order with it is not trusted")
     return TimeBase(t, usable, True, notes, shifts, *_groups(t, src, len(sources)))
+
+
+def _of_sources(src: np.ndarray, members: list[int]) -> Callable[[int, int], np.ndarray]:
+    """The mask of events lo..hi that belong to one of `members` (a source and its rotated pieces)."""
+    ids = np.asarray(members, dtype=src.dtype)
+    return lambda lo, hi: np.isin(src[lo:hi], ids)
 
 
 def _groups(t: np.ndarray, src: np.ndarray, n_sources: int) -> tuple[np.ndarray, np.ndarray]:

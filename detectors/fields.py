@@ -56,8 +56,9 @@ _TEXT_LATENCY = re.compile(r"(?<!\d [a-z]{2}s )(?<!\d [a-z]{3}s )(?<!\d [a-z]{4}
                            r"\b(?:duration|took|elapsed|latency|response time|in)[:=]?\s{0,2}(\d{1,9}(?:\.\d{1,6})?)"
                            r"\s?(ms|milliseconds|msec|s|sec|secs|seconds)\b", re.I)
 # A request without the quoted request line: "GET /checkout 502 2004ms" (Express/morgan, Go, Flask dev servers),
+# "POST /loki/api/v1/push (500) 28.3ms" (Go kit's / Weaveworks' middleware: Loki, Cortex, Mimir, Tempo),
 # "Completed 500 Internal Server Error in 12ms" (Rails).
-_BARE_REQUEST = re.compile(r"\b(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) (/\S{0,512}) (?:- )?([1-5]\d\d)\b")
+_BARE_REQUEST = re.compile(r"\b(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) (/\S{0,512}) (?:- )?(?:([1-5]\d\d)\b|\(([1-5]\d\d)\))")
 _RAILS_COMPLETED = re.compile(r"\bCompleted ([1-5]\d\d) [A-Za-z' -]{2,40}? in (\d{1,7}(?:\.\d{1,3})?)ms\b")
 # Exception classes: "java.net.ConnectException: ...", "Caused by: x.y.SQLTimeoutException", "KeyError: 'a'".
 _EXC = re.compile(r"\b((?:[a-z_][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Fault|Failure|Timeout|Refused|Exhausted))"
@@ -267,10 +268,29 @@ def from_json(obj: dict[str, Any]) -> Fields:
     return f
 
 
+def _bare_request(text: str, b: re.Match[str]) -> Fields:
+    """The fields of a `_BARE_REQUEST` match: status, route, and a latency written right after it."""
+    method, path, status, paren = b.groups()
+    f = Fields(status=int(status or paren), route=f"{method} {normalize_route(path)}")
+    tail = text[b.end():b.end() + 200]
+    lm = _TRAILING_LATENCY.search(tail) if "ms" in tail or "took" in tail or "duration" in tail else None
+    if lm is not None and lm.group(2) is not None:  # "2004ms", "5.123 ms"
+        f.latency_ms = float(lm.group(2))
+    elif lm is not None:  # "took=0.25" (seconds when a small decimal, as in the access lines above)
+        v = float(lm.group(1))
+        f.latency_ms = v * 1000.0 if ("." in lm.group(1) and v < 100) else v
+    return f
+
+
 def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fields | None:
     """The fields of one entry (`text` is the message with folded continuation lines), or None when it has none."""
     if json_obj is not None:
         f = from_json(json_obj)
+        if not f.status and " /" in text and (b := _BARE_REQUEST.search(text, 0, 800)) is not None:
+            # the request is in the structured line's message ({"msg": "POST /push (500) 28.3ms", ...})
+            r = _bare_request(text, b)
+            f.status, f.route = r.status, r.route
+            f.latency_ms = f.latency_ms if f.latency_ms is not None else r.latency_ms
         if f.exc is None:
             f.exc = exception_class(text)
         return f
@@ -305,15 +325,7 @@ def extract(text: str, fmt: str, json_obj: dict[str, Any] | None = None) -> Fiel
         if b.re is _RAILS_COMPLETED:
             f = Fields(status=int(b.group(1)), latency_ms=float(b.group(2)))
         else:
-            method, path, status = b.groups()
-            f = Fields(status=int(status), route=f"{method} {normalize_route(path)}")
-            tail = text[b.end():b.end() + 200]
-            lm = _TRAILING_LATENCY.search(tail) if "ms" in tail or "took" in tail or "duration" in tail else None
-            if lm is not None and lm.group(2) is not None:  # "2004ms", "5.123 ms"
-                f.latency_ms = float(lm.group(2))
-            elif lm is not None:  # "took=0.25" (seconds when a small decimal, as in the access lines above)
-                v = float(lm.group(1))
-                f.latency_ms = v * 1000.0 if ("." in lm.group(1) and v < 100) else v
+            f = _bare_request(text, b)
     elif ("ms" in text or "sec" in text) and (m := _TEXT_LATENCY.search(text, 0, 600)) is not None:
         # "duration: 29509.586 ms", "took 2.5s", "elapsed=1200ms": the time an operation took, in the message.
         v = float(m.group(1))

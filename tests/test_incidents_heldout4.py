@@ -176,3 +176,25 @@ def test_logs_that_end_just_inside_a_bin_do_not_drop_at_the_end(tmp_path: Path) 
     (tmp_path / "access.log").write_text("\n".join(lines) + "\n")
     tri = triage([str(tmp_path / "access.log")])
     assert not tri.incidents, [(i.title, i.onset, i.impact.summary) for i in tri.incidents]
+
+
+def test_a_request_in_a_structured_lines_message_gives_its_status(tmp_path: Path) -> None:
+    """Go kit's request logging (Loki, Cortex, Mimir, Tempo) writes the request in a logfmt message:
+    'msg="POST /loki/api/v1/push (500) 28.315ms Response: ..."'. The status in parentheses, and any request in a
+    structured line's message, were not read: the distributor's 500s were 'errors in distributor.log', no
+    user-facing symptom."""
+    from detectors.fields import extract
+
+    log = tmp_path / "distributor.log"
+    log.write_text('level=warn ts=2026-11-23T11:12:47.181Z caller=logging.go:86 msg="POST /loki/api/v1/push (500) '
+                   '28.315ms Response: \\"rpc error: code = Unknown desc = ingester buffer full\\\\n\\" ws: false; '
+                   '" traceID=09bb52ef8c8c1156 orgID=team-ops\n'
+                   'level=info ts=2026-11-23T11:12:47.200Z caller=logging.go:86 msg="GET /ready (200) 1.1ms"\n')
+    app = tmp_path / "app.jsonl"
+    app.write_text('{"time": "2026-11-23T11:12:48Z", "level": "info", "msg": "GET /checkout 502 2004ms"}\n'
+                   '{"time": "2026-11-23T11:12:49Z", "level": "info", "msg": "GET /checkout", "status": 200}\n')
+    evs = _read(log) + _read(app)
+    assert [(e.fields.status, e.fields.route) for e in evs] == [
+        (500, "POST /loki/api/v1/push"), (200, "GET /ready"), (502, "GET /checkout"), (200, None)]
+    assert evs[0].fields.latency_ms == 28.315
+    assert extract("GET /x (200 items) sent", "plain") is None  # a count in parentheses is no status

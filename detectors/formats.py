@@ -545,6 +545,12 @@ def _inner_header(text: str, ref_ts: float | None) -> Parsed | None:
     return None
 
 
+# A daemon's own severity word opening its message ("sshd[123]: error: Received disconnect ...", postfix's "warning:
+# ...", "fatal: ..."): where the syslog header carries no priority, it is the only level the line has. The word stays
+# in the message (it is how the daemon wrote it).
+_DAEMON_LEVEL = re.compile(r"(error|fatal|warning|warn|crit|critical|alert|emerg|panic|notice|info|debug)\d?: ", re.I)
+
+
 def _wrapped(ts: float | None, level: str | None, host: str | None, service: str | None, text: str,
              ref_ts: float | None) -> Parsed:
     """A syslog entry whose message may be a network device's or hold its writer's own header: the inner level
@@ -554,6 +560,8 @@ def _wrapped(ts: float | None, level: str | None, host: str | None, service: str
         return ts, dev[0], host, dev[1], dev[2], None
     inner = _inner_header(text, ref_ts)
     if inner is None:
+        if level is None and (m := _DAEMON_LEVEL.match(text)) is not None:
+            level = LEVELS.get(m.group(1).lower())
         return ts, level, host, service, text, None
     return (ts, inner[1] or level, host, service, inner[4], None,  # type: ignore[return-value]
             *inner[6:])

@@ -657,3 +657,18 @@ def test_application_layouts_after_an_iso_time_give_logger_and_level() -> None:
     assert parse_timestamp("14 Mar 2025 10:22:33.676") == utc(2025, 3, 14, 10, 22, 33.676)
     got = get_format("timestamped").make_parser(None)("1:M 14 Mar 2025 10:22:33.676 * 100 changes in 300 seconds")
     assert got is not None and got[0] == utc(2025, 3, 14, 10, 22, 33.676)
+
+
+def test_a_syslog_daemons_own_severity_word_is_its_level(tmp_path):
+    """sshd and postfix write their severity into the message ("error: ...", "warning: ..."); RFC 3164 lines
+    without a priority have no other level, and an "error:" line read as no level was no error at all."""
+    path = write(tmp_path / "auth.log",
+                 "Dec 10 07:51:15 LabSZ sshd[24324]: error: Received disconnect from 195.154.37.122: 3: Auth fail\n"
+                 "Dec 10 07:51:16 mx postfix/smtpd[811]: warning: hostname x.example does not resolve\n"
+                 "Dec 10 07:51:17 LabSZ sshd[24325]: fatal: Read from socket failed: Connection reset by peer\n"
+                 "Dec 10 07:51:18 LabSZ sshd[24326]: Failed password for root from 5.36.59.76 port 42393 ssh2\n"
+                 "Dec 10 07:51:19 LabSZ cron[1]: errors: none\n", mtime=utc(2024, 12, 11))
+    events, _ = read([path])
+    assert [e.level for e in events] == ["ERROR", "WARN", "FATAL", None, None]
+    assert events[0].text.startswith("error: Received disconnect")  # the message as the daemon wrote it
+    assert events[0].service == "sshd"

@@ -202,3 +202,22 @@ def test_against_a_good_run_a_failed_runs_new_cause_is_high_confidence(tmp_path:
     inc = res.triage.incidents[0]
     assert "E305" in inc.candidates[0].text and inc.confidence == "high", (inc.confidence, inc.confidence_reason)
     assert "baseline never logged it" in inc.confidence_reason
+
+
+def test_a_failed_run_comes_before_a_retried_error_earlier_in_the_job(tmp_path: Path) -> None:
+    """A job that retried a download (four 'Connection reset' ERRORs, then success) and failed its tests at the end:
+    the retries or the test failure made a low-confidence incident of their own ('errors in job.log'), and the run's
+    failure was not read as one. Now the failed run is I1 (its verdict the symptom); a quiet incident that holds a
+    line of its last block is told by it, not twice."""
+    body = _SETUP[:20] + [f"ERROR: Connection reset by peer while downloading requests-2.31.0 (attempt {i})"
+                          for i in range(1, 5)]
+    body += ["Successfully installed requests-2.31.0"] + _SETUP[:30] + [
+        "=================================== FAILURES ===================================",
+        "E       AssertionError: assert 0 == 10", "tests/test_refund.py:22: AssertionError",
+        "FAILED tests/test_refund.py::test_refund - AssertionError: assert 0 == 10", "1 failed, 12 passed in 1.02s",
+        "ERROR: Job failed: exit code 1"]
+    tr = triage([_job(tmp_path / "job.log", body)])
+    assert tr.incidents and "the run failed" in tr.incidents[0].title, [i.title for i in tr.incidents]
+    assert "assert 0 == 10" in tr.incidents[0].title
+    assert [i.id for i in tr.incidents] == [f"I{n}" for n in range(1, len(tr.incidents) + 1)]
+    assert sum("assert 0 == 10" in i.title for i in tr.incidents) == 1

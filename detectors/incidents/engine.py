@@ -374,13 +374,22 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
                       len(incidents))
             incidents.insert(at, inc)
             _renumber(incidents)
-    if not incidents:
+    if not any(inc.impact.user_facing for inc in incidents):
         # A log of one run (a CI job, a build, a playbook) that ended in failure: its last error block is the
-        # incident, whatever the rates say (one run has no before).
+        # incident, whatever the rates say (one run has no before), ahead of failures no user saw (a retried
+        # download earlier in the job); one of those that holds a line of the block is the run's failure, told whole
+        # by the run's incident.
+        ran: list[Incident] = []
+        block: set[tuple[str, int]] = set()
         for run in _failed_runs(ctx)[:options.max_incidents]:
-            inc = _run_incident(ctx, run, bad, chs, series, options, len(incidents) + 1, lookback, used)
+            inc = _run_incident(ctx, run, bad, chs, series, options, len(ran) + 1, lookback, used)
             if inc is not None:
-                incidents.append(inc)
+                ran.append(inc)
+                block |= {_where(ctx, e) for e in run.block}
+        if ran:
+            quiet = [inc for inc in incidents if not any((s.file, s.line) in block for s in inc.chain)]
+            incidents = (ran + quiet)[:options.max_incidents]
+            _renumber(incidents)
     if not incidents:
         # No user-facing symptom anchored one: the strongest onset of failures (an error burst, a crash at the end
         # of a build log) is still an incident, with low confidence.

@@ -198,3 +198,41 @@ def test_a_request_in_a_structured_lines_message_gives_its_status(tmp_path: Path
         (500, "POST /loki/api/v1/push"), (200, "GET /ready"), (502, "GET /checkout"), (200, None)]
     assert evs[0].fields.latency_ms == 28.315
     assert extract("GET /x (200 items) sent", "plain") is None  # a count in parentheses is no status
+
+
+def test_a_redis_sentinel_failover_is_the_cause_of_its_clients_read_only_errors(tmp_path: Path) -> None:
+    """Sentinel moves the master ('+switch-master mymaster A 6379 B 6379'); the API keeps writing to the old one,
+    now a replica: 'ReadOnlyError: You can't write against a read only replica.' and 500s. The failover was not a
+    change at all (and a file that names no host or daemon gave it no kind of server to link to its clients)."""
+    from detectors.incidents.semantics import change_kind
+
+    assert change_kind("+switch-master mymaster 10.0.3.11 6379 10.0.3.12 6379") == "failover"
+    rng = random.Random(4)
+    t0 = T0.timestamp()
+    fo = t0 + 3 * 3600
+    (tmp_path / "redis").mkdir()
+    sen = []
+    for k in range(0, 4 * 3600, 1800):
+        ts = t0 + k + 7
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%d %b %Y %H:%M:%S.%f")[:-3]
+        sen.append(f"1:X {stamp} # +sdown slave 10.0.3.13:6379 10.0.3.13 6379 @ mymaster 10.0.3.11 6379")
+    stamp = datetime.fromtimestamp(fo, UTC).strftime("%d %b %Y %H:%M:%S.%f")[:-3]
+    sen.append(f"1:X {stamp} # +switch-master mymaster 10.0.3.11 6379 10.0.3.12 6379")
+    sen.sort(key=lambda x: datetime.strptime(x[4:24], "%d %b %Y %H:%M:%S").timestamp())
+    (tmp_path / "redis" / "sentinel.log").write_text("\n".join(sen) + "\n")
+    app = []
+    t = t0
+    while t < t0 + 4 * 3600:
+        t += rng.expovariate(1.5)
+        stamp = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+        if fo + 20 <= t < fo + 1800 and rng.random() < 0.5:
+            app.append(f"{stamp} ERROR [cart.store] POST /cart/items: redis write failed: ReadOnlyError: You can't "
+                       "write against a read only replica.")
+            app.append(f"{stamp} INFO [cart.access] POST /cart/items 500 3ms")
+        else:
+            app.append(f"{stamp} INFO [cart.access] GET /cart 200 {rng.randint(2, 30)}ms")
+    (tmp_path / "app.log").write_text("\n".join(app) + "\n")
+    tri = triage([str(tmp_path / "redis" / "sentinel.log"), str(tmp_path / "app.log")])
+    assert tri.incidents
+    top = tri.incidents[0].candidates[0]
+    assert "+switch-master" in (top.text or ""), [(c.text, c.reasons) for c in tri.incidents[0].candidates]

@@ -2026,6 +2026,11 @@ def _change_roles(ce: ChangeEvent) -> set[str]:
         role = semantics.role_of_service(ce.service)
         if role:
             roles.add(role)
+    elif not ce.host and ce.file:
+        # A file whose lines name neither: its name and its folder's say what it logs (redis/sentinel.log,
+        # postgresql/postgresql-15-main.log, mysql/error.log).
+        path = ce.file.replace("\\", "/").split("/")
+        roles |= semantics.roles_named(re.sub(r"[-._]", " ", " ".join(path[-2:])))
     return roles
 
 

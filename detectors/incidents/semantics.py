@@ -118,7 +118,8 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                             r"leader(?:ship)? (?:elect\w*|change\w*|lost)|became (?:leader|primary|master)|"
                             # VRRP (keepalived, network gear): an instance taking or giving up the virtual address
                             r"(?:entering|transition(?:ed)? to|changed? to) (?:the )?(?:master|backup) state|"
-                            r"switchover)\b", re.I)),
+                            # Redis Sentinel's news that the master moved ("+switch-master mymaster A 6379 B 6379")
+                            r"switchover|switch(?:ed|ing)?[- ]master)\b", re.I)),
     ("restart", re.compile(r"\b(?:restart(?:ed|ing)?|reboot(?:ed|ing)?|boot(?:ed|ing)?|start(?:ed|ing) (?:up|\S+ "
                            r"(?:version|v\d))|shut(?:ting)? ?down|stopp(?:ed|ing)|sigterm|sigkill|exited|respawn\w*|"
                            r"(?:re)?load(?:ed|ing) (?:unit|service)|systemd\[1\])\b", re.I)),

@@ -341,6 +341,11 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
 
     lookback = max(options.lookback_s, 8 * width) if tb.timed else 8 * width
     follow = max(options.follow_s, 4 * width) if tb.timed else 4 * width
+    # The steps of one incident begin within STEP_REACH_S of its symptom, however wide the bins: on a log of weeks
+    # (hours-wide bins) 8 bins back would chain a node that stopped answering to a file system that lost its server
+    # 11 days earlier.
+    reach_back = min(lookback, max(options.lookback_s, STEP_REACH_S)) if tb.timed else lookback
+    reach_on = min(follow, max(options.follow_s, STEP_REACH_S)) if tb.timed else follow
     bad = [c for c in chs if _is_bad(c)]
     used: set[int] = set()
     incidents: list[Incident] = []
@@ -362,7 +367,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         if not _user_facing(anchor) and not (_real_failure(ctx, anchor) and _new_in_this_run(ctx, anchor)):
             used.add(anchor_i)  # no user saw it, and it is no clear failure: not an incident of its own
             continue
-        members = [i for i in pool if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
+        members = [i for i in pool if anchor.ts - reach_back <= bad[i].ts <= anchor.ts + reach_on]
         inc, taken = _incident(ctx, bad, anchor_i, members, chs, series, options, len(incidents) + 1, lookback)
         used |= taken
         used.add(anchor_i)
@@ -407,7 +412,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         if pool:
             anchor_i = max(pool, key=lambda i: bad[i].bad * np.log1p(bad[i].c.strength))
             anchor = bad[anchor_i]
-            members = [i for i in range(len(bad)) if anchor.ts - lookback <= bad[i].ts <= anchor.ts + follow]
+            members = [i for i in range(len(bad)) if anchor.ts - reach_back <= bad[i].ts <= anchor.ts + reach_on]
             inc, taken = _incident(ctx, bad, anchor_i, members, chs, series, options, 1, lookback)
             used |= taken | {anchor_i}
             if inc is not None:
@@ -422,6 +427,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
     return out
 
 
+STEP_REACH_S = 3600.0  # the furthest a step of an incident's chain may begin from its symptom (see triage_table)
 LEAD_SHARE = 0.005  # at most this share of the lines may be cut off the start of the time axis
 LEAD_GAP_S = 6 * 3600.0  # ... and only when a gap this long (and longer than all that follows) sets them apart
 
@@ -749,9 +755,12 @@ def _real_failure(ctx: _Ctx, c: _Ch) -> bool:
     """Whether a change with no user-facing symptom is evidence of a failure in its own right: its level (ERROR or
     worse) or, where lines carry no level, its words say something failed (not routine chatter, not telemetry),
     and it is news: never logged before (3 lines or more, or one death or FATAL) or at least QUIET_RISE
-    times its earlier rate. A warning that was there all along and now comes three times as often, a lone WARN with
-    a stack trace, a neutral message that began: worth a look in the anomaly list, not an incident (on quiet public logs: Apache's mod_jk 'error state 6' going from 2 to 7
-    per 10 min, an Android phone's single ClassCastException)."""
+    times its earlier rate, and not in a burst like one it had before (a blip that recurs is the system's routine,
+    however quiet it was in between). A warning that was there all along and now comes three times as often, a lone
+    WARN with a stack trace, a neutral message that began, a blip that came before: worth a look in the anomaly
+    list, not an incident (on quiet public logs: Apache's mod_jk 'error state 6' going from 2 to 7 per 10 min, an
+    Android phone's single ClassCastException, Apache's 4 "Can't find child N in scoreboard" in one second, as it
+    logged 2 of them 3 hours earlier)."""
     k = c.c.key
     if c.metric is not None or k < 0:
         return True
@@ -762,6 +771,8 @@ def _real_failure(ctx: _Ctx, c: _Ch) -> bool:
         return False
     if c.c.kind not in ("new", "burst", "rate up"):
         return False
+    if c.c.kind != "new" and _recurring(ctx, c, c.c.bin, like_it=True):
+        return False  # it came in a burst like this one before, and nothing user-facing changed: its routine
     r = ctx.row.get(k)
     lines = float(ctx.m[r][max(0, c.c.bin):c.c.end_bin + 1].sum()) if r is not None else 0.0
     death = c.bad >= 1.0 or bool(semantics.DEATH.search(keys.text[k]))
@@ -888,6 +899,28 @@ def _dense_start(ctx: _Ctx, c: _Ch) -> _Ch:
     return replace(c, ts=float(ctx.t[e]), event=e)
 
 
+STRAY_LEAD_S = 60.0  # a lone failure line this long before a storm with no user-facing symptom ...
+STRAY_STORM = 20  # ... of at least this many lines of the storm's own key, is no step of it
+
+
+def _stray_ahead(ctx: _Ctx, c: _Ch, anchor: _Ch) -> bool:
+    """Whether `c` is one failure line (not a death, not FATAL) logged STRAY_LEAD_S or more before a storm of
+    failures that no user saw (at least STRAY_STORM lines of the anchor's key). Quiet logs hold such lines all day:
+    Hadoop's application master logs one "Container complete event for unknown container id" (ERROR) 2 min before
+    it loses its resource manager and logs "ERROR IN CONTACTING RM." 147 times; the one line is not the onset."""
+    if c.c.key < 0 or c.metric is not None or anchor.c.key < 0 or c.c.kind != "new" or not ctx.timed \
+            or _user_facing(anchor) or c.baseline_novel or c.run or c.ts > anchor.ts - STRAY_LEAD_S:
+        return False
+    if c.bad >= 1.0 or semantics.DEATH.search(ctx.keys.text[c.c.key]):
+        return False
+    end = ctx.bin_ts(min(ctx.n_bins, max(anchor.c.end_bin, anchor.c.bin) + 1))
+    tt = ctx.times_of(c.c.key)
+    mine = int(np.searchsorted(tt, end, side="right") - np.searchsorted(tt, c.ts))
+    ta = ctx.times_of(anchor.c.key)
+    storm = int(np.searchsorted(ta, end, side="right") - np.searchsorted(ta, anchor.ts))
+    return mine <= 1 and storm >= STRAY_STORM
+
+
 STRAY_GAP_S = 600.0  # stray lines this long before a symptom's storm ...
 STRAY_SHARE = 0.1  # ... and at most this share of the storm's lines are not its onset
 
@@ -967,6 +1000,8 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
             if i != anchor_i and c.c.strength < 2 * rates.LLR_MIN and c.ts < anchor.ts - 5 * 60 \
                     and not _same_place(ctx, c, anchor):
                 continue  # a few early lines elsewhere do not make an onset
+            if i != anchor_i and _stray_ahead(ctx, c, anchor):
+                continue  # one error line a minute or more before a storm of failures that do not repeat it
         else:
             c.coact = 0.5
         # One change per key: the earliest in the window.
@@ -2647,10 +2682,19 @@ def _fill_texts(ctx: _Ctx, out: Triage) -> None:
         inc.title = _title(inc)
 
 
+_DOC_POINTER = re.compile(r"[\s;,.]*(?:for (?:more )?(?:details|information|info|help),? ?(?:please )?(?:see|visit|"
+                          r"refer to|go to)|(?:please )?see(?: also)?|more info(?:rmation)?(?: at)?)\s*:?\s*"
+                          r"<?https?://\S+?>?[\s.)]*$", re.I)
+
+
 def _clip_middle(msg: str, width: int) -> str:
     """A long message cut in its middle, not its end: a wrapped error names its operation first and its root cause
     last ("upload failed: operation error S3: PutObject, ..., api error ExpiredToken: The provided token has
-    expired"), and the title needs both."""
+    expired"), and the title needs both. A pointer to documentation that ends it ("For more details see:
+    http://wiki.apache.org/hadoop/NoRouteToHost") says nothing of what failed: it goes first."""
+    if len(msg) <= width:
+        return msg
+    msg = _DOC_POINTER.sub("", msg) or msg
     if len(msg) <= width:
         return msg
     tail_w = (width - 5) // 2

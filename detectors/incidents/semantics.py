@@ -127,7 +127,8 @@ CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                                  r"batch job|nightly|hourly|daily|logrotate|"
                                  # a backup run, not a standby ("0 backup servers left", "Entering BACKUP STATE")
                                  r"backup(?! (?:servers?|state|nodes?|hosts?|routers?|members?|pool|links?)\b)|"
-                                 r"vacuum|compaction(?! pause)|snapshot|"
+                                 # (not a setting: Hadoop's metrics "Scheduled snapshot period at 10 second(s)")
+                                 r"vacuum|compaction(?! pause)|snapshot(?! (?:period|interval)s?\b)|"
                                  # a job that announces itself ("ReportExportJob started", "job nightly-export started")
                                  r"\w*(?:job|task)\b:? (?:\S+ )?(?:started|starting|triggered|kicked off))\b",
                                  re.I)),
@@ -141,6 +142,8 @@ BACKGROUND_SERVICES = re.compile(
     r"wireplumber|bluetoothd?|colord|snapd|packagekitd?|rtkit[\w.-]*|polkitd?|accounts-daemon|whoopsie|kerneloops|"
     r"anacron|ntpd|chronyd|systemd-timesyncd|postfix[\w./-]*|dovecot|fail2ban[\w.-]*|xinetd|gconfd[\w.-]*|rsyslogd|"
     r"syslogd|auditd|irqbalance|thermald|upowerd|wpa_supplicant|modemmanager|fwupd|tracker[\w.-]*|gvfs[\w.-]*|"
+    # remote login and file transfer daemons: strangers' failed logins and aborted sessions are their daily fare
+    r"klogind|kshd|eklogind|rlogind|rshd|telnetd|in\.(?:telnetd|rlogind|rshd|ftpd)|ftpd|vsftpd|proftpd|pure-ftpd|"
     r"xorg|xfce[\w.-]*|kde[\w.-]*|lightdm|evolution[\w.-]*|gkr-pam|gnome-keyring[\w.-]*|goa-daemon|"
     r"xdg-[\w.-]+|at-spi[\w.-]*)$", re.I)
 _AUTH_NOISE = re.compile(r"\b(?:failed password|invalid user|authentication failure|auth fail\w*|"
@@ -173,7 +176,19 @@ def badness(text: str, level: int, status_class: int, has_exc: bool) -> float:
         b *= 0.3
     if status_class in (2, 3) and level < 5:
         b = min(b, 0.1)  # a served request is not a failure whatever its route says
+    if level < 5 and status_class < 5 and _CANCELED.search(text) and not _CANCELED_BY_FAILURE.search(text):
+        b = min(b, 0.25)  # the client gave up on its own request (a 499): its choice, not a failure to serve it
     return b
+
+
+# A request, connection or operation that its own requester canceled ("A connection request was canceled before the
+# completion", "client closed request", "operation was cancelled by the user"): like nginx's 499, what a client chose,
+# not what failed. Unless the line says a failure or deadline did it.
+_CANCELED = re.compile(r"\b(?:(?:request|connection|operation|call|transfer|download|upload|query)s? "
+                       r"(?:was |were |has been |have been )?cancel(?:l)?ed|cancel(?:l)?ed by (?:the )?(?:user|client|"
+                       r"caller|peer|remote)|client closed (?:the )?(?:request|connection)|user cancel(?:l)?ed)\b",
+                       re.I)
+_CANCELED_BY_FAILURE = re.compile(r"\b(?:deadline|time[sd]? ?out|timeout|fail\w*|shut ?down|overload\w*)\b", re.I)
 
 
 # A garbage collector's or runtime's pause report ("GC(293) Pause Full (G1 Compaction Pause)", "Total time for which

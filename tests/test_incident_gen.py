@@ -184,3 +184,17 @@ def test_cli_generates_folders_and_scores_them(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no folder with an answer.json" in r.output
     r = runner.invoke(app, ["generate", "--incidents", "1", "--out", str(tmp_path), "--kind", "nope"])
     assert r.exit_code == 2 and "unknown --kind 'nope'" in r.output
+
+
+def test_scale_rows_report_peak_rss_and_anonymous_memory(tmp_path: Path) -> None:
+    import sys
+
+    from lab.incidents.bench import scale_rows, scale_table
+
+    (row,) = scale_rows(tmp_path, 0, [3000], mode="engine:none")
+    assert "error" not in row, row
+    assert row["lines"] >= 3000 and row["peak_rss_mb"] > 0
+    if sys.platform.startswith("linux"):  # sampled from /proc while the child runs
+        assert 0 < row["peak_anon_mb"] <= row["peak_rss_mb"]
+    table = scale_table([row])
+    assert "peak anon MB" in table and f"{row['lines']:,}" in table

@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -221,6 +222,31 @@ def _child(folder: str, mode: str) -> None:
     print(json.dumps({"seconds": round(secs, 2), "incidents": len(t.incidents), **marks}))
 
 
+class _AnonPeak(threading.Thread):
+    """The highest anonymous resident memory (RssAnon) of a running process, sampled from /proc every 20 ms.
+
+    Peak RSS (ru_maxrss) also counts the pages of spilled columns' files that a pass touched (page cache the
+    kernel reclaims at will); RssAnon is what the process must keep. Linux only (None elsewhere)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.path = f"/proc/{pid}/status"
+        self.peak_kb = 0
+        self.stop = False
+
+    def run(self) -> None:
+        while not self.stop:
+            try:
+                with open(self.path) as f:
+                    for line in f:
+                        if line.startswith("RssAnon:"):
+                            self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                            break
+            except (OSError, ValueError):
+                return
+            time.sleep(0.02)
+
+
 def scale_rows(out: Path, seed: int, sizes: Sequence[int], mode: str = "engine",
                progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Time the engine on folders of these sizes, each in a child process (its peak RSS is measured)."""
@@ -239,12 +265,28 @@ def scale_rows(out: Path, seed: int, sizes: Sequence[int], mode: str = "engine",
             progress(f"scale: triage of {answer['total_lines']:,} lines ({len(answer['files'])} sources)…")
         proc = subprocess.Popen([sys.executable, "-m", "lab.incidents.bench", "--child", mode, str(folder)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler = _AnonPeak(proc.pid)
+        sampler.start()
+        # Read the pipes while the child runs (a full pipe would block it), then reap it for its rusage.
+        out_chunks: list[str] = []
+        err_chunks: list[str] = []
+        readers = [threading.Thread(target=lambda f=f, acc=acc: acc.append(f.read()), daemon=True)
+                   for f, acc in ((proc.stdout, out_chunks), (proc.stderr, err_chunks)) if f is not None]
+        for r in readers:
+            r.start()
         _, status, usage = os.wait4(proc.pid, 0)
-        stdout = proc.stdout.read() if proc.stdout else ""
-        stderr = proc.stderr.read() if proc.stderr else ""
+        sampler.stop = True
+        for r in readers:
+            r.join()
+        sampler.join()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+        stdout, stderr = "".join(out_chunks), "".join(err_chunks)
         proc.returncode = os.waitstatus_to_exitcode(status)
         row: dict[str, Any] = {"lines": answer["total_lines"], "sources": len(answer["files"]),
                                "generate_s": round(gen_s, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                               "peak_anon_mb": round(sampler.peak_kb / 1024, 1) if sampler.peak_kb else None,
                                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "mode": mode}
         try:
             row.update(json.loads(stdout.strip().splitlines()[-1]))
@@ -254,17 +296,23 @@ def scale_rows(out: Path, seed: int, sizes: Sequence[int], mode: str = "engine",
     return rows
 
 
+def _mb(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
+
+
 def scale_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = f"{'lines':>10} {'sources':>7} {'triage s':>9} {'CPU s':>8} {'lines/s':>9} {'peak RSS MB':>12} {'score':>6}"
+    head = (f"{'lines':>10} {'sources':>7} {'triage s':>9} {'CPU s':>8} {'lines/s':>9} {'peak RSS MB':>12} "
+            f"{'peak anon MB':>13} {'score':>6}")
     out = ["Scale (the audit path: audit classical + triage with metrics, in a child process; wall and CPU time of "
-           "the child, which includes its imports)", head, "-" * len(head)]
+           "the child, which includes its imports; peak RSS counts the spill files' pages the kernel can reclaim, "
+           "peak anon what the child must keep)", head, "-" * len(head)]
     for r in rows:
         if "error" in r:
             out.append(f"{r['lines']:>10,} {r['sources']:>7} failed: {r['error']}")
             continue
         out.append(f"{r['lines']:>10,} {r['sources']:>7} {r['seconds']:>9.2f} {r.get('cpu_s', 0.0):>8.1f} "
                    f"{r['lines'] / max(r['seconds'], 1e-9):>9.0f} "
-                   f"{r['peak_rss_mb']:>12.1f} {r['score']:>6.2f}")
+                   f"{r['peak_rss_mb']:>12.1f} {_mb(r.get('peak_anon_mb')):>13} {r['score']:>6.2f}")
     return "\n".join(out)
 
 

@@ -103,11 +103,15 @@ def test_verdicts() -> None:
     for said in ("[Zuul] Job complete, result: FAILURE", "localhost : ok=1 changed=0 unreachable=0 failed=1",
                  "Child return code was: 1", "error: Bad exit status from /var/tmp/rpm-tmp.x (%install)",
                  "===== 1 failed, 3 passed in 2.10s =====", "FAILED (failures=1)", "Finished: FAILURE",
-                 "Error: Process completed with exit code 1.", "cmd failed. See logs at: /x", "07: Tests FAILED"):
+                 "Error: Process completed with exit code 1.", "cmd failed. See logs at: /x", "07: Tests FAILED",
+                 "RUN END RESULT_FAILURE: [untrusted : opendev.org/acme/shop/playbooks/tox.yaml@master]",
+                 "ubuntu-jammy | ok: 3 changed: 1 unreachable: 0 failed: 1 skipped: 0 rescued: 0 ignored: 0"):
         assert semantics.run_verdict(said) == "failed", said
     for said in ("Finished: SUCCESS", "[Zuul] Job complete, result: SUCCESS", "build successful"):
         assert semantics.run_verdict(said) == "passed", said
     for said in ("web-1 : ok=3 changed=0 unreachable=0 failed=0", "Child return code was: 0", "[Zuul] Task exit code: 0",
+                 "localhost | ok: 40 changed: 12 unreachable: 0 failed: 0 skipped: 3 rescued: 0 ignored: 1",
+                 "POST-RUN END RESULT_NORMAL: [trusted : x]", "connect() failed: 111: Connection refused",
                  "dracut module 'busybox' will not be installed, because command 'busybox' could not be found!"):
         assert semantics.run_verdict(said) is None, said
     assert semantics.DIAGNOSTIC.search("internal/store/cache.go:88:14: undefined: redis.NewRingClient")
@@ -221,3 +225,24 @@ def test_a_failed_run_comes_before_a_retried_error_earlier_in_the_job(tmp_path: 
     assert "assert 0 == 10" in tr.incidents[0].title
     assert [i.id for i in tr.incidents] == [f"I{n}" for n in range(1, len(tr.incidents) + 1)]
     assert sum("assert 0 == 10" in i.title for i in tr.incidents) == 1
+
+
+def test_a_zuul_run_that_failed_before_its_post_run_playbooks(tmp_path: Path) -> None:
+    """Zuul v3's job output: the run playbook fails ('RUN END RESULT_FAILURE'), then the post-run playbooks upload
+    the logs for 80 more lines and end 'POST-RUN END RESULT_NORMAL'. The verdict lay beyond the last 60 lines read
+    for one (and 'failed: 1' in a recap written with colons was not one): no incident."""
+    body = ["PRE-RUN START: [trusted : base/pre.yaml@master]"] + [f"ubuntu | ok: Runtime: 0:00:0{i % 10}.1"
+                                                                 for i in range(40)]
+    body += ["RUN START: [untrusted : acme/shop/playbooks/tox.yaml@master]", "TASK [tox : Run tox testenv]",
+             "ubuntu | {0} shop.tests.test_cart.CartTest.test_tax [0.01s] ... FAILED",
+             "ubuntu | AssertionError: 42 != 41", "ubuntu |   py311: FAIL code 1 (31.20 seconds)", "PLAY RECAP",
+             "ubuntu | ok: 3 changed: 1 unreachable: 0 failed: 1 skipped: 0 rescued: 0 ignored: 0",
+             "RUN END RESULT_FAILURE: [untrusted : acme/shop/playbooks/tox.yaml@master]",
+             "POST-RUN START: [trusted : base/post-logs.yaml@master]"]
+    body += [line for i in range(40) for line in (f"TASK [upload-logs : step {i}]", f"localhost | ok: Runtime: 0:00:0{i % 10}.2")]
+    body += ["PLAY RECAP", "localhost | ok: 40 changed: 12 unreachable: 0 failed: 0 skipped: 3 rescued: 0 ignored: 0",
+             "POST-RUN END RESULT_NORMAL: [trusted : base/post-logs.yaml@master]"]
+    tr = triage([_job(tmp_path / "job-output.txt", body)])
+    assert tr.incidents, "a failed run before its post-run playbooks is an incident"
+    cause, title = _top(tr)
+    assert ("test_tax" in cause or "42 != 41" in cause) and "RESULT_FAILURE" in title, title

@@ -1461,7 +1461,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
 
 # --- a failed run: the log of a CI job, a build, a playbook that ended in failure -------------------------------
 
-RUN_TAIL = 60  # a run's verdict is among the last max(RUN_TAIL, RUN_TAIL_SHARE of its) lines (then cleanup, upload)
+RUN_TAIL = 200  # a run's verdict is among the last max(RUN_TAIL, RUN_TAIL_SHARE of its) lines (then cleanup, post-run)
 RUN_TAIL_SHARE = 0.05
 RUN_TAIL_MAX = 400
 RUN_GAP = 30  # the lines of one error block are at most this many lines apart (a cleanup may come between them)

@@ -344,7 +344,9 @@ RUN_FAILED = re.compile(
     r"command|cmd|script)s? (?:has |have )?failed\b|\bbad exit status\b|"
     r"\breturn(?:ed)? code(?: was)?:? [1-9]\d*\b|\bexit(?:ed)? (?:with )?(?:code|status)[ =:]+[1-9]\d*\b|"
     r"\b(?:failed|unreachable)=[1-9]\d*\b|\b\d+ failed\b(?:, \d+ \w+)* in \d|\bfailed \((?:failures|errors)=\d|"
-    r"\bnpm err!|\bmarked (?:the )?build as fail(?:ure|ed)\b", re.I)
+    r"\bnpm err!|\bmarked (?:the )?build as fail(?:ure|ed)\b|"
+    # Zuul v3's "RUN END RESULT_FAILURE: [untrusted : ...]", a recap written "ok: 5 changed: 2 unreachable: 0 failed: 1"
+    r"\bresult_(?:failure|timed_out|post_failure)\b|\bok:? ?\d+\b.{0,80}?\b(?:failed|unreachable):? ?[1-9]\d*\b", re.I)
 # A verdict that the run (or the step retried after the failure) passed in the end: after it, the run did not fail.
 RUN_PASSED = re.compile(r"\b(?:result|status|conclusion|finished):? (?:success|succeeded|passed)\b|"
                         r"\bbuild succe(?:ss|ssful|eded)\b|\b(?:job|pipeline|workflow|run|build) (?:succeeded|passed)\b",

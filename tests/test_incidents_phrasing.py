@@ -37,3 +37,25 @@ def test_an_error_burst_after_weeks_of_quiet_reads_plainly(tmp_path: Path) -> No
     summary = t.incidents[0].impact.summary
     assert "0/min vs 0/min" not in summary and "e+" not in summary and "e-" not in summary
     assert re.search(r"40 error lines \(0\.\d+/min vs 0/min before\)", summary), summary
+
+
+def test_a_slower_step_reads_as_slower_not_as_a_failure(tmp_path: Path) -> None:
+    """A compute node's own timings grow (no request, no error): the incident says "slow responses", not "broke
+    slow responses", and its cause reads as slower, with the numbers, not as a failure its INFO words do not state."""
+    t0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    lines = []
+    for i in range(1440):  # a build every 10 s for 4 hours; from 13:00 they take 9 s instead of 0.3 s
+        t = t0 + timedelta(seconds=10 * i)
+        took = 9.0 + (i % 7) / 10 if t >= t0 + timedelta(hours=3) else 0.3 + (i % 5) / 10
+        lines.append(f"{t:%Y-%m-%d %H:%M:%S}.000 1234 INFO nova.compute.manager [instance: {i:08d}-aaaa] "
+                     f"Took {took:.2f} seconds to build instance.")
+        lines.append(f"{t:%Y-%m-%d %H:%M:%S}.100 1234 INFO nova.compute.manager [instance: {i:08d}-aaaa] "
+                     f"Claim successful on node compute-1")
+    (tmp_path / "nova-compute.log").write_text("\n".join(lines) + "\n")
+    res = triage([str(tmp_path / "nova-compute.log")])
+    assert res.incidents, res.notes
+    inc = res.incidents[0]
+    assert "broke slow" not in inc.title and inc.title.endswith("slow responses on nova.compute.manager"), inc.title
+    reasons = " ".join(r for c in inc.candidates for r in c.reasons)
+    assert "reads as a failure" not in reasons and re.search(r"slower: p90 [\d.]+ ms before, [\d.]+ ms", reasons), \
+        reasons

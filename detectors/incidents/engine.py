@@ -1169,7 +1169,11 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         else:
             reasons.append(f"began {_dur(c.ts - onset)} after the first change")
         lvl = LEVELS[int(keys.level[k])] if k >= 0 else ""
-        if c.bad >= 0.55:
+        if c.c.kind == "latency up":
+            # A slower step reads as what it is, not as a failure its words do not state (nova's INFO "Took 9.39
+            # seconds to build instance.").
+            reasons.append(f"slower: p90 {_num(c.c.before)} ms before, {_num(c.c.after)} ms from here")
+        if c.bad >= 0.55 and (c.c.kind != "latency up" or (k >= 0 and float(keys.bad[k]) >= 0.55)):
             what = "5xx" if keys.status_class[k] == 5 and lvl not in ("ERROR", "FATAL") \
                 else lvl or "error words"
             exc = _name(ctx.table.excs, int(keys.exc[k])) if k >= 0 else None
@@ -2763,6 +2767,6 @@ def _title(inc: Incident) -> str:
         title += f" after \u201c{what}\u201d"
     symptom = inc.impact.symptom
     if symptom:
-        title += f" \u2014 broke {symptom}" if not symptom.startswith(("errors in", "the run failed")) \
-            else f" \u2014 {symptom}"
+        plain = symptom.startswith(("errors in", "the run failed", "slow responses"))  # ("broke slow responses")
+        title += f" \u2014 {symptom}" if plain else f" \u2014 broke {symptom}"
     return title

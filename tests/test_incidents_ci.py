@@ -246,3 +246,17 @@ def test_a_zuul_run_that_failed_before_its_post_run_playbooks(tmp_path: Path) ->
     assert tr.incidents, "a failed run before its post-run playbooks is an incident"
     cause, title = _top(tr)
     assert ("test_tax" in cause or "42 != 41" in cause) and "RESULT_FAILURE" in title, title
+
+
+def test_colour_codes_are_not_part_of_the_failure(tmp_path: Path) -> None:
+    """CI runners, pytest and npm colour their output; the title read '“[1m [31mE  AssertionError: assert 41 == 42
+    [0m” ... — the run failed: “[31;1mERROR: Job failed: exit code 1 [0;m”'."""
+    esc = "\x1b"
+    log = _job(tmp_path / "job.log", _SETUP + [
+        f"{esc}[1m{esc}[31mE       AssertionError: assert 41 == 42{esc}[0m",
+        f"{esc}[31mFAILED{esc}[0m tests/test_cart.py::{esc}[1mtest_checkout{esc}[0m - AssertionError",
+        f"{esc}[31m===== {esc}[1m1 failed{esc}[0m, {esc}[32m12 passed{esc}[0m{esc}[31m in 3.21s{esc}[0m{esc}[31m ====={esc}[0m",
+        f"{esc}[31;1mERROR: Job failed: exit code 1{esc}[0;m"], stamped=False)
+    title = triage([log]).incidents[0].title
+    assert title == ("\u201cE       AssertionError: assert 41 == 42\u201d on job.log \u2014 the run failed: "
+                     "\u201cERROR: Job failed: exit code 1\u201d"), title

@@ -2627,9 +2627,15 @@ def _unrelated(ctx: _Ctx, bad: list[_Ch], used: set[int], incidents: list[Incide
 _PRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+# A terminal's colour and cursor codes (ESC [ ... m), which CI runners, npm, pytest and Jenkins' ansicolor write into
+# their logs: not part of the message ("\x1b[31mFAILED\x1b[0m tests/..." is "FAILED tests/...").
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
 def message_of(raw: str) -> str:
-    """The message of a raw line, without its header (JSON lines: the message and error fields)."""
-    raw = raw.rstrip("\r\n")
+    """The message of a raw line, without its header (JSON lines: the message and error fields) and its colour
+    codes."""
+    raw = _ANSI.sub("", raw.rstrip("\r\n")) if "\x1b" in raw else raw.rstrip("\r\n")
     s = raw.strip()
     if s.startswith("{"):
         try:

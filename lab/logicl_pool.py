@@ -203,13 +203,13 @@ def readme(info: dict[str, Any]) -> str:
     if info.get("vote"):
         v = info["vote"]
         lines += ["", "## Vote settings (leave-one-system-out on this pool)", "",
-                  f"Chosen: {v['settings'] or 'the defaults'}; mean window F1 over held-out systems {v['mean_f1']:.3f} "
+                  f"Chosen: {v['settings'] or 'the defaults'}; window F1 over held-out systems {v['mean_f1']:.3f} "
                   f"(in-sample choice), {v['held_out_f1']:.3f} when each system is judged with settings chosen "
                   f"without it; {v.get('flag_rate', 0.0):.1%} of the held-out systems' healthy-run windows flagged "
                   "(the choice keeps to at most 2 %).", "",
                   "Each held-out system is judged as an audit judges it: every window by its most anomalous line, "
-                  "with the system's own recurring lines (in at least 5 % of its windows, no label read) voting as "
-                  "its normal background, and with its whole family (generated-*, logreduce-*) left out of the pool, "
+                  "with the system's own recurring lines (in at least 5 % of its normal windows, as an audit's fit "
+                  "part shows them) voting as its normal background, and with its whole family (generated-*, logreduce-*) left out of the pool, "
                   "so the figure is that of a system unlike anything in the pool. One difference: the audit "
                   "fits on a log's earlier half and leaves the lines logged there unjudged (`known_lines`); "
                   "the tuning judges the held-out system's windows whole. Held back the same way, the folds "

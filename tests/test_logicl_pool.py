@@ -17,15 +17,15 @@ from retrieval.embed import HashEncoder
 from retrieval.pool import Demo, InMemoryRetriever
 
 
-def _system(name: str, n_lines: int = 60) -> list[Demo]:
+def _system(name: str, n_lines: int = 60, bad_text: str = "ERROR: {name} disk failure fatal error on node {k}",
+            ok_text: str = "INFO: {name} job {j} finished ok in <*> ms") -> list[Demo]:
     """A system's line demos and its windows of 20 lines (step 10), anomalous when a line is."""
     from retrieval.pool import session_text
 
     lines = []
     for i in range(n_lines):
         bad = i in (25, 26, 27, 45)
-        text = (f"ERROR: {name} disk failure fatal error on node {i % 7}" if bad
-                else f"INFO: {name} job {i % 5} finished ok in <*> ms")
+        text = (bad_text.format(name=name, k=i % 7) if bad else ok_text.format(name=name, j=i % 5))
         lines.append(Demo(f"{name}:{i}", text, "anomaly" if bad else "normal", name, f"{name}.log:{i + 1}"))
     windows = []
     for lo in range(0, n_lines - 19, 10):
@@ -253,9 +253,11 @@ def test_a_new_line_below_error_level_must_beat_how_close_the_pools_failures_cam
 def test_the_tuning_leaves_a_held_out_systems_whole_family_out() -> None:
     # gen-a and gen-b are one generator's siblings (the same lines): judged with its sibling in the pool, gen-a would
     # look perfectly predictable; an audit of a new system has no sibling, so neither does the fold.
+    other = _system("other", bad_text="FATAL: {name} kernel panic in module {k}",
+                    ok_text="DEBUG: {name} heartbeat {j} received")  # not gen-a's words: only a sibling matches it
     pool = InMemoryRetriever(HashEncoder(256), [
         Demo(d.id.replace("gen-a", sys_name), d.text, d.label, sys_name, d.source, d.kind, d.templates)
-        for sys_name in ("gen-a", "gen-b") for d in _system("gen-a")] + _system("other"))
+        for sys_name in ("gen-a", "gen-b") for d in _system("gen-a")] + other)
     tuning = tune_vote(pool)
     assert set(tuning.systems) == {"gen-a", "gen-b", "other"}
     assert tuning.per_system["gen-a"]["f1"] < 1.0  # not judged by its identical sibling
@@ -309,7 +311,70 @@ def test_the_quiet_check_names_the_lines_behind_its_flagged_windows(shipped: Pat
     for n in (53, 68):
         lines[n - 1] = f"2024-01-01 00:{(n - 1) // 60:02d}:{(n - 1) % 60:02d} ERROR worker: gamma disk failure fatal error"
     (folder / "Tiny_2k.log").write_text("\n".join(lines) + "\n")
+    # The toy pool's folds score every grid point F1 1.0: set the vote here rather than take the tie's winner.
+    vote = json.loads((shipped / "vote.json").read_text())
+    (shipped / "vote.json").write_text(json.dumps(vote | {"settings": {"k_vote": 3, "tau": 0.05, "balance": True,
+                                                                       "min_sim": 0.4}}))
     quiet = loghub_quiet(tmp_path / "shared", log=lambda _: None)
     assert quiet["Tiny"]["flagged"] >= 3 and quiet["Tiny"]["focus_lines"] == [53, 68]
     table = format_table({"rows": [], "loghub": quiet})
     assert "| Tiny | 7 | " in table and "| 53, 68 |" in table
+
+
+ONE_POINT = {"k_vote": (3,), "tau": (0.05,), "balance": (False,), "min_sim": (0.4,)}  # the shipped pool's settings
+
+
+def test_a_held_out_systems_own_failure_lines_are_not_its_normal_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pool keeps a system's anomalies first (a third of its windows; here 4 of 5), so its failure lines recur in
+    # its windows. The folds took the lines recurring in all of them as its normal background (context, voting
+    # normal at twice a demo's weight), so every failure voted itself normal: on the shipped pool every anomalous
+    # line demo of generated-app, -backend, -nginx_error and logreduce-mock-01 was context in its own fold. The
+    # background is now its normal windows' lines, as an audit's fit part shows them.
+    import detectors.logicl_tune as tune
+
+    monkeypatch.setattr(tune, "VOTE_GRID", ONE_POINT)
+    pool = InMemoryRetriever(HashEncoder(256), _system("alpha") + _system("beta"))
+    tuning = tune_vote(pool)
+    assert tuning.per_system["alpha"]["anomalies"] == 4
+    assert tuning.per_system["alpha"]["f1"] > 0.5 and tuning.per_system["beta"]["f1"] > 0.5
+
+
+def test_the_folds_hold_a_line_below_error_level_to_plain_min_sim_as_the_audit_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The audit votes a line below ERROR level only from demos `plain_min_sim` close (LogICL._line_floor); the folds
+    # did not, so they flagged what the audit would not (the shipped settings flagged 12.7 % of the held-out healthy
+    # windows in the folds, 0.3 % of the 13 Loghub samples' windows in audits).
+    import detectors.logicl_tune as tune
+    from detectors.logicl import LogICLSettings
+
+    monkeypatch.setattr(tune, "VOTE_GRID", ONE_POINT)
+    warn = "WARN: {name} disk failure fatal error on node {k}"
+    pool = InMemoryRetriever(HashEncoder(256), _system("alpha", bad_text=warn) + _system("beta", bad_text=warn))
+    assert tune_vote(pool, base=LogICLSettings(plain_min_sim=0.0)).per_system["alpha"]["f1"] > 0.5
+    strict = tune_vote(pool, base=LogICLSettings(plain_min_sim=0.99))  # no cross-system demo is that close
+    assert strict.per_system["alpha"]["f1"] == 0.0
+    errors = InMemoryRetriever(HashEncoder(256), _system("alpha") + _system("beta"))  # ERROR lines: min_sim only
+    assert tune_vote(errors, base=LogICLSettings(plain_min_sim=0.99)).per_system["alpha"]["f1"] > 0.5
+
+
+def test_the_choice_pools_the_folds_windows_so_a_one_window_system_cannot_veto_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # logreduce-basic-01 holds one healthy window: averaged over systems, flagging it was a 10 % flag rate on the
+    # shipped pool (five times the 2 % bar) and vetoed every point that caught anything; pooled, it is 1 window of 300.
+    import detectors.logicl_tune as tune
+    from detectors.logicl import LogICLSettings
+
+    monkeypatch.setattr(tune, "VOTE_GRID", {"k_vote": (1, 3), "tau": (0.05,), "balance": (False,), "min_sim": (0.4,)})
+    y_big = np.array([1] * 20 + [0] * 300)
+    folds = [("big", y_big, np.ones(len(y_big), bool) & (y_big == 0)),
+             ("tiny", np.array([1, 0]), np.array([False, True]))]
+
+    def predict(fold: tuple[Any, ...], opts: dict[str, Any]) -> np.ndarray:
+        if opts["k_vote"] == 1:  # catches every failure, and flags the tiny system's healthy window
+            return np.array([1, 1]) if fold[0] == "tiny" else fold[1].copy()
+        return np.zeros(len(fold[1]), np.int64)  # flags nothing
+
+    tuning = tune._choose(folds, predict, LogICLSettings(), 0.02, "window")
+    assert tuning.settings["k_vote"] == 1
+    assert tuning.flag_rate == pytest.approx(1 / 301) and tuning.mean_f1 == pytest.approx(2 * 21 / (2 * 21 + 1))
+    assert tuning.per_system["tiny"]["flag_rate"] == 1.0

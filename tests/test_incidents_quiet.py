@@ -175,3 +175,43 @@ def test_a_snapshot_period_is_a_setting_not_a_job() -> None:
     assert semantics.change_kind("Scheduled snapshot period at 10 second(s).") is None
     assert semantics.change_kind("snapshot of vol-1 started") == "scheduled-job"
     assert semantics.change_kind("CRON: nightly snapshot job") == "scheduled-job"
+
+
+def _laptop(with_window_server: bool, server_fails: bool = False) -> str:
+    """Six hours of a Mac's system log: the kernel and daemons chatter; from hour 4 Word logs a Cocoa scripting error
+    every few seconds for an hour (Loghub's Mac sample: 82 lines). With `server_fails`, a server's lines in the same
+    syslog say its database refuses connections from hour 2."""
+    rng = random.Random(2)
+    t0 = datetime(2017, 7, 4, 20, 0, tzinfo=UTC)
+    rows = []
+    t = t0
+    while t < t0 + timedelta(hours=6):
+        t += timedelta(seconds=rng.uniform(20, 60))
+        rows.append(f"{_sys(t)} authorMacBook-Pro kernel[0]: ARPT: {rng.randint(600000, 700000)}.{rng.randint(0, 999)}:"
+                    f" wl0: MDNS: IPV4 Addr: 10.105.160.{rng.randint(1, 250)}")
+        if with_window_server and rng.random() < 0.3:
+            rows.append(f"{_sys(t)} authorMacBook-Pro WindowServer[184]: CGXDisplayDidWakeNotification "
+                        f"[{rng.randint(1, 9)}]: posting kCGSDisplayDidWake")
+        if t0 + timedelta(hours=4) <= t < t0 + timedelta(hours=5) and not server_fails:
+            for _ in range(rng.randint(1, 3)):
+                rows.append(f"{_sys(t)} authorMacBook-Pro Microsoft Word[14463]: Cocoa scripting error for "
+                            f"'0x00660011': four character codes must be four characters long.")
+        if server_fails:
+            rows.append(f"{_sys(t)} db-1 cron[811]: (root) CMD (run-parts /etc/cron.hourly)")
+            if t >= t0 + timedelta(hours=2):
+                rows.append(f"{_sys(t)} db-1 billing[2211]: could not connect to server: Connection refused")
+    return "\n".join(rows) + "\n"
+
+
+def test_an_application_spamming_errors_on_a_laptop_is_no_incident(tmp_path: Path) -> None:
+    path = tmp_path / "system.log"
+    path.write_text(_laptop(with_window_server=True))
+    assert triage([str(path)]).incidents == []
+    # Without a desktop's window server the same host is any host, and a failure that began there is news.
+    path.write_text(_laptop(with_window_server=False))
+    found = triage([str(path)]).incidents
+    assert found and "Cocoa scripting error" in found[0].title
+    # A server logging into the same syslog as a desktop keeps its failures.
+    path.write_text(_laptop(with_window_server=True, server_fails=True))
+    found = triage([str(path)]).incidents
+    assert found and "Connection refused" in found[0].title

@@ -179,4 +179,13 @@ def build(table: EventTable, store: TemplateStore, mask: np.ndarray | None = Non
         # A clock that jumped is a change to the whole system whatever daemon reports it (chronyd, ntpd are
         # background chatter otherwise).
         keys.background[k] = semantics.is_background(svc, text) and kind != "clock"
+    # A workstation (a host where a desktop's window server or shell logs): its applications' chatter is background
+    # too, but not a death (a kernel panic, a crash, FATAL) nor a change made to it. Other hosts in the same log
+    # (the servers beside a desktop in one syslog) keep their own reading.
+    desktops = {int(keys.host[k]) for k in range(k_count)
+                if int(keys.host[k]) and semantics.is_desktop_shell(services[int(keys.service[k])])}
+    for k in range(k_count) if desktops else ():
+        if int(keys.host[k]) in desktops and keys.change[k] is None and keys.bad[k] < 1.0 \
+                and not semantics.DEATH.search(keys.text[k]):
+            keys.background[k] = True
     return keys

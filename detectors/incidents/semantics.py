@@ -223,6 +223,19 @@ def change_kind(text: str) -> str | None:
     return None
 
 
+# A desktop's window server or shell: a host where it logs is a workstation (a laptop), where applications' errors
+# ("Cocoa scripting error" from Word for hours, a browser's TLS errors) are the desktop's routine, not an outage
+# someone is paged for.
+DESKTOP_SHELL = re.compile(r"^(?:WindowServer|loginwindow|Dock|Finder|SystemUIServer|gnome-shell|plasmashell|kwin\w*|"
+                           r"Xorg|Xwayland|explorer\.exe|dwm\.exe)$")
+
+
+def is_desktop_shell(service: str | None) -> bool:
+    """Whether a service is a desktop's window server or shell (macOS WindowServer / Dock / Finder, GNOME Shell,
+    Plasma, Xorg, Windows Explorer)."""
+    return bool(service) and bool(DESKTOP_SHELL.match((service or "").split("/")[-1].split("[")[0].strip()))
+
+
 def is_background(service: str | None, text: str) -> bool:
     """Routine host chatter (login attempts, desktop, hardware, printing daemons)."""
     if service and BACKGROUND_SERVICES.match(service.split("/")[-1].split("[")[0].strip()):

@@ -105,13 +105,15 @@ def test_verdicts() -> None:
                  "===== 1 failed, 3 passed in 2.10s =====", "FAILED (failures=1)", "Finished: FAILURE",
                  "Error: Process completed with exit code 1.", "cmd failed. See logs at: /x", "07: Tests FAILED",
                  "RUN END RESULT_FAILURE: [untrusted : opendev.org/acme/shop/playbooks/tox.yaml@master]",
-                 "ubuntu-jammy | ok: 3 changed: 1 unreachable: 0 failed: 1 skipped: 0 rescued: 0 ignored: 0"):
+                 "ubuntu-jammy | ok: 3 changed: 1 unreachable: 0 failed: 1 skipped: 0 rescued: 0 ignored: 0",
+                 "##[error]Bash exited with code '1'.", 'The command "npm test" exited with 1.', "Finished: UNSTABLE"):
         assert semantics.run_verdict(said) == "failed", said
     for said in ("Finished: SUCCESS", "[Zuul] Job complete, result: SUCCESS", "build successful"):
         assert semantics.run_verdict(said) == "passed", said
     for said in ("web-1 : ok=3 changed=0 unreachable=0 failed=0", "Child return code was: 0", "[Zuul] Task exit code: 0",
                  "localhost | ok: 40 changed: 12 unreachable: 0 failed: 0 skipped: 3 rescued: 0 ignored: 1",
                  "POST-RUN END RESULT_NORMAL: [trusted : x]", "connect() failed: 111: Connection refused",
+                 'The command "npm test" exited with 0.', "worker exited with 5 jobs left in its queue",
                  "dracut module 'busybox' will not be installed, because command 'busybox' could not be found!"):
         assert semantics.run_verdict(said) is None, said
     assert semantics.DIAGNOSTIC.search("internal/store/cache.go:88:14: undefined: redis.NewRingClient")

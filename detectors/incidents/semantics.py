@@ -355,7 +355,9 @@ RUN_FAILED = re.compile(
     WRAPPER.pattern + r"|\b(?:result|status|conclusion|finished):? (?:failure|failed)\b|\bbuild failure\b|"
     r"\b(?:build|job|run|pipeline|workflow|stage|step|task|play|deploy(?:ment)?|tests?|test run|test suite|check|"
     r"command|cmd|script)s? (?:has |have )?failed\b|\bbad exit status\b|"
-    r"\breturn(?:ed)? code(?: was)?:? [1-9]\d*\b|\bexit(?:ed)? (?:with )?(?:code|status)[ =:]+[1-9]\d*\b|"
+    r"\breturn(?:ed)? code(?: was)?:? [1-9]\d*\b|\bexit(?:ed)? (?:with )?(?:code|status)[ =:'\"]+[1-9]\d*\b|"
+    # Travis' "The command \"npm test\" exited with 1.", Jenkins' "Finished: UNSTABLE" (tests failed)
+    r"\bexited with [1-9]\d*(?=\.?\s*$)|\bfinished: unstable\b|"
     r"\b(?:failed|unreachable)=[1-9]\d*\b|\b\d+ failed\b(?:, \d+ \w+)* in \d|\bfailed \((?:failures|errors)=\d|"
     r"\bnpm err!|\bmarked (?:the )?build as fail(?:ure|ed)\b|"
     # Zuul v3's "RUN END RESULT_FAILURE: [untrusted : ...]", a recap written "ok: 5 changed: 2 unreachable: 0 failed: 1"

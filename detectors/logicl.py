@@ -206,7 +206,7 @@ class VerdictCache:
 
 # The settings (detectors.logicl_settings) and the vote's tuning (leave-one-system-out on the pool, in
 # detectors.logicl_tune, which needs the settings but not this module) are re-exported here.
-from detectors.logicl_settings import LogICLSettings  # noqa: E402
+from detectors.logicl_settings import LogICLSettings, states_error  # noqa: E402
 from detectors.logicl_tune import VOTE_GRID, VoteTuning, recurring_lines, tune_vote  # noqa: E402
 
 __all__ = ["VOTE_GRID", "LogICL", "LogICLDetector", "LogICLSettings", "VoteTuning", "tune_vote"]
@@ -561,18 +561,6 @@ def default_pool_dir() -> Path:
 
 
 _LEVEL_PREFIX = re.compile("(" + "|".join(name for name in LEVELS if name) + "): ")  # as `_texts` writes them
-
-
-# A line's own level, in capitals, as `_texts` ("ERROR: text"), a demo's text ("ERROR manager: text") or a raw
-# record ("KERNEL FATAL data TLB error", BGL's component then level) write it: among the first three words, unless
-# the first is a milder level. Words in a message ("Error: ...", "DB Error ...", "failed") are no level.
-_ERROR_LEVEL = re.compile(r"(?!(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING)\b)(?:[\w.\-]+\s+){0,2}"
-                          r"(?:ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|EMERG|EMERGENCY|ALERT|FAILURE)(?::|\s|$)")
-
-
-def states_error(line: str) -> bool:
-    """Whether a line carries the ERROR level or a worse one: the log says itself that something failed there."""
-    return _ERROR_LEVEL.match(line) is not None
 
 
 def _without_level(line: str) -> str:

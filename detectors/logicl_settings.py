@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -50,3 +51,15 @@ class LogICLSettings:
     def fingerprint(self) -> str:
         """The settings that change an LLM verdict (part of the cache key)."""
         return f"k={self.k},n={self.n},lam={self.lam},dw={self.delta_weight},sel={self.selection},seed={self.seed}"
+
+
+# A line's own level, in capitals, as `_texts` ("ERROR: text"), a demo's text ("ERROR manager: text") or a raw
+# record ("KERNEL FATAL data TLB error", BGL's component then level) write it: among the first three words, unless
+# the first is a milder level. Words in a message ("Error: ...", "DB Error ...", "failed") are no level.
+_ERROR_LEVEL = re.compile(r"(?!(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING)\b)(?:[\w.\-]+\s+){0,2}"
+                          r"(?:ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|EMERG|EMERGENCY|ALERT|FAILURE)(?::|\s|$)")
+
+
+def states_error(line: str) -> bool:
+    """Whether a line carries the ERROR level or a worse one: the log says itself that something failed there."""
+    return _ERROR_LEVEL.match(line) is not None

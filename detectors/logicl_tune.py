@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detectors.logicl_settings import LogICLSettings
+from detectors.logicl_settings import LogICLSettings, states_error
 
 if TYPE_CHECKING:
     from detectors.retriever import Retriever
@@ -194,7 +194,6 @@ def _tune_by_lines(pool: Retriever, *, max_queries: int, seed: int, base: LogICL
     held-out system's own context (lines in at least `context_share` of its normal windows, normal, target-weighted:
     `LogICL.set_context`); a line below ERROR level is voted only by demos `plain_min_sim` close.
     """
-    from detectors.logicl import states_error  # the detector imports this module: imported when called
 
     demos, vecs, source, systems, healthy = _folds_input(pool)
     rng = random.Random(seed)

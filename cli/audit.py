@@ -16,7 +16,7 @@ def audit(
     paths: Annotated[list[str], typer.Argument(help="Log files, .gz files, directories, - for stdin, journal:PATH (systemd journal) or loki://HOST:PORT/QUERY?since=2h.")],
     format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.md,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to this file.")] = None,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 if an anomaly is at least this severe.")] = FailOn.low,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 if an anomaly is at least this severe or an incident at least this confident.")] = FailOn.low,
     window: Annotated[str, typer.Option("--window", "-w", help="count:SIZE[:STEP], time:SPAN[:STEP] or session:REGEX.")] = "count:20:10",
     detector: Annotated[str, typer.Option("--detector", "-d", help="Detector: auto (diff against --baseline, else classical), classical, diff, icad, logicl.")] = "auto",
     include: Annotated[list[str] | None, typer.Option("--include", help="Glob of files to read in directories (repeatable).")] = None,
@@ -102,7 +102,9 @@ def audit(
     else:
         sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
 
-    if fail_on is not FailOn.never and SEVERITIES.index(report.worst_severity()) >= SEVERITIES.index(fail_on.value):
+    # A failed CI log read alone has its incident (the run that failed) and may have no anomaly: it fails too.
+    worst = max(SEVERITIES.index(report.worst_severity()), SEVERITIES.index(report.worst_incident()))
+    if fail_on is not FailOn.never and worst >= SEVERITIES.index(fail_on.value):
         raise typer.Exit(1)
 
 

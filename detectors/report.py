@@ -127,6 +127,17 @@ class Report:
             worst = max(worst, SEVERITIES.index(a.severity) if a.severity in SEVERITIES else 0)
         return SEVERITIES[worst]
 
+    def worst_incident(self) -> str:
+        """The highest confidence among the incident engine's incidents, on the severity scale ("none" when there
+        are none): an incident of high confidence weighs as a high-severity anomaly for --fail-on."""
+        from detectors.base import SEVERITIES
+
+        worst = 0
+        for inc in (self.incidents or {}).get("incidents") or ():
+            conf = inc.get("confidence") if isinstance(inc, dict) else None
+            worst = max(worst, SEVERITIES.index(conf) if conf in SEVERITIES else 1)
+        return SEVERITIES[worst]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)

@@ -40,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"sleuth-{stamp}.md").write_text(render_markdown(report), encoding="utf-8")
     (args.out / f"sleuth-{stamp}.json").write_text(report.to_json(), encoding="utf-8")
     explanation = report.explanation or {}
-    print(f"{len(report.anomalies)} anomalies, worst {report.worst_severity()}; "
+    incidents = (report.incidents or {}).get("incidents") or []
+    print(f"{len(incidents)} incident(s), {len(report.anomalies)} anomalies, worst {report.worst_severity()}; "
           f"explanation {explanation.get('status', 'none')}; reports in {args.out}")
-    return 1 if SEVERITIES.index(report.worst_severity()) >= SEVERITIES.index(args.fail_on) else 0
+    # As `sleuth audit --fail-on`: an incident at least this confident fails the run too.
+    worst = max(SEVERITIES.index(report.worst_severity()), SEVERITIES.index(report.worst_incident()))
+    return 1 if worst >= SEVERITIES.index(args.fail_on) else 0
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def test_html_report_written_to_file(incident, tmp_path: Path) -> None:
 
 
 def test_detector_options_with_set(incident) -> None:
-    strict = runner.invoke(app, ["audit", incident.path, "--format", "json", "--set", "z_threshold=1000"])
+    # (without the incident engine: its incident fails the run by itself, whatever the detector's threshold)
+    strict = runner.invoke(app, ["audit", incident.path, "--format", "json", "--set", "z_threshold=1000",
+                                 "--no-incidents"])
     assert strict.exit_code == 0, strict.output  # nothing reaches a threshold that high
     assert json.loads(strict.stdout)["anomalies"] == []
     bad = runner.invoke(app, ["audit", incident.path, "--set", "z_treshold=1000"])
@@ -122,3 +124,28 @@ def test_model_down_still_writes_the_report(incident) -> None:
     explanation = report["explanation"]
     assert explanation["status"] == "deterministic" and explanation["text"], explanation
     assert "127.0.0.1:9" in explanation.get("reason", ""), explanation
+
+
+def test_a_failed_job_with_an_incident_and_no_anomaly_fails_the_audit(tmp_path: Path) -> None:
+    """A short CI job's log read alone: too short for the detector's windows (no anomaly), but its run failed (an
+    incident). Before, `sleuth audit job.log` exited 0 in a script, as if nothing were wrong."""
+    job = tmp_path / "job.log"
+    job.write_text("\n".join([
+        "2024-03-05 10:00:00 | + pip install -r requirements.txt",
+        "2024-03-05 10:00:04 | Successfully installed 12 packages",
+        "2024-03-05 10:00:05 | + python -m pytest -q tests",
+        "2024-03-05 10:00:09 | E       AssertionError: assert 41 == 42",
+        "2024-03-05 10:00:09 | tests/test_cart.py:17: AssertionError",
+        "2024-03-05 10:00:09 | FAILED tests/test_cart.py::test_checkout - AssertionError: assert 41 == 42",
+        "2024-03-05 10:00:09 | ========================= 1 failed, 12 passed in 3.21s =========================",
+        "2024-03-05 10:00:10 | ERROR: Job failed: exit code 1"]) + "\n")
+    result = runner.invoke(app, ["audit", str(job), "--format", "json", "--llm", "none", "--no-state"])
+    report = json.loads(result.stdout)
+    assert not report["anomalies"] and report["incidents"]["incidents"], report
+    assert result.exit_code == 1, result.output
+    confidence = report["incidents"]["incidents"][0]["confidence"]
+    stricter = {"low": "medium", "medium": "high"}.get(confidence)
+    if stricter:  # an incident less confident than --fail-on asks does not fail the run
+        assert runner.invoke(app, ["audit", str(job), "--format", "json", "--llm", "none", "--no-state",
+                                   "--fail-on", stricter]).exit_code == 0
+    assert runner.invoke(app, ["audit", str(job), "--llm", "none", "--no-state", "--fail-on", "never"]).exit_code == 0

@@ -82,6 +82,17 @@ def test_unusable_spill_folder_keeps_columns_in_memory(tmp_path: Path, monkeypat
     assert app.freeze(np.int16).tolist() == list(range(50))
 
 
+def _as_a_long_log(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Spill every column of more than 64 elements, and make chunks far smaller than the log, so that every
+    chunked pass (times, keys, groups, impact) crosses chunk boundaries as it does on a long log."""
+    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "spill"))
+    monkeypatch.setattr(spill, "SPILL_MIN", 64)
+    monkeypatch.setattr(spill.Appender, "FLUSH", 32)
+    monkeypatch.setattr(columns, "CHUNK", 257)
+    monkeypatch.setattr(timebase, "_STEP", 257)
+    monkeypatch.setattr(keys_mod, "CHUNK", 257)
+
+
 def _triage_json(folder: Path) -> str:
     d = triage([str(folder)]).to_dict()
     d.pop("seconds", None)
@@ -99,14 +110,7 @@ def test_triage_and_audit_the_same_when_spilled(tmp_path: Path, monkeypatch: pyt
     mem_incidents = json.dumps({k: v for k, v in res.report.incidents.items() if k != "seconds"}, sort_keys=True,
                                default=str)
 
-    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "spill"))
-    monkeypatch.setattr(spill, "SPILL_MIN", 64)
-    monkeypatch.setattr(spill.Appender, "FLUSH", 32)
-    # Chunks far smaller than the log, so that every chunked pass (times, keys, groups, impact) crosses chunk
-    # boundaries as it does on a long log.
-    monkeypatch.setattr(columns, "CHUNK", 257)
-    monkeypatch.setattr(timebase, "_STEP", 257)
-    monkeypatch.setattr(keys_mod, "CHUNK", 257)
+    _as_a_long_log(monkeypatch, tmp_path)
     assert _triage_json(folder) == in_memory
     res = audit([str(folder)], opts)
     assert spill.is_spilled(res.events.ts) and spill.is_spilled(res.events.template)
@@ -150,10 +154,5 @@ def test_shifted_and_detached_clocks_the_same_when_spilled(tmp_path: Path, monke
         folders.append(folder)
     in_memory = [_triage_json(f) for f in folders]
     assert "+2 h" in in_memory[0] and "does not overlap" in in_memory[1]
-    monkeypatch.setenv("SLEUTH_SPILL_DIR", str(tmp_path / "spill"))
-    monkeypatch.setattr(spill, "SPILL_MIN", 64)
-    monkeypatch.setattr(spill.Appender, "FLUSH", 32)
-    monkeypatch.setattr(columns, "CHUNK", 257)
-    monkeypatch.setattr(timebase, "_STEP", 257)
-    monkeypatch.setattr(keys_mod, "CHUNK", 257)
+    _as_a_long_log(monkeypatch, tmp_path)
     assert [_triage_json(f) for f in folders] == in_memory

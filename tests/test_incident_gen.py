@@ -191,10 +191,14 @@ def test_scale_rows_report_peak_rss_and_anonymous_memory(tmp_path: Path) -> None
 
     from lab.incidents.bench import scale_rows, scale_table
 
+    ballast = bytearray(400 << 20)  # this process 400 MB larger: a forked child's rusage would count it
+    ballast[::4096] = b"x" * len(ballast[::4096])
     (row,) = scale_rows(tmp_path, 0, [3000], mode="engine:none")
+    del ballast
     assert "error" not in row, row
     assert row["lines"] >= 3000 and row["peak_rss_mb"] > 0
-    if sys.platform.startswith("linux"):  # sampled from /proc while the child runs
+    if sys.platform.startswith("linux"):  # the child's own VmHWM; RssAnon sampled from /proc while it runs
+        assert row["peak_rss_mb"] < 400, row
         assert 0 < row["peak_anon_mb"] <= row["peak_rss_mb"]
     table = scale_table([row])
     assert "peak anon MB" in table and f"{row['lines']:,}" in table

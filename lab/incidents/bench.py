@@ -219,7 +219,21 @@ def _child(folder: str, mode: str) -> None:
     secs = time.perf_counter() - started
     answer = read_answer(folder)
     marks = score(answer, from_triage(t), logs)
-    print(json.dumps({"seconds": round(secs, 2), "incidents": len(t.incidents), **marks}))
+    print(json.dumps({"seconds": round(secs, 2), "incidents": len(t.incidents), "vmhwm_mb": _own_hwm_mb(), **marks}))
+
+
+def _own_hwm_mb() -> float | None:
+    """This process's peak resident memory since its exec (VmHWM; Linux only). Unlike the rusage the parent reads,
+    it does not count the parent's memory that the forked child held before it exec'd (a bench parent of 170 MB
+    made a 25k-line child read 170 MB)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 class _AnonPeak(threading.Thread):
@@ -290,6 +304,8 @@ def scale_rows(out: Path, seed: int, sizes: Sequence[int], mode: str = "engine",
                                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "mode": mode}
         try:
             row.update(json.loads(stdout.strip().splitlines()[-1]))
+            if row.get("vmhwm_mb"):  # the child's own peak, without its pre-exec copy of this process
+                row["peak_rss_mb"] = row["vmhwm_mb"]
         except (ValueError, IndexError):
             row["error"] = (stderr.strip().splitlines() or ["no output"])[-1][:300]
         rows.append(row)

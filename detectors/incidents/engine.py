@@ -332,6 +332,7 @@ def triage_table(table: EventTable, store: Any, *, read_notes: Sequence[str] = (
         spill.release()  # the pages of the spilled columns this change read (detectors.spill)
     spill.release()
     _weigh_down_scans(ctx, chs)
+    _weigh_up_auth_outages(ctx, chs)
     chs += _latency_changes(ctx, window, warmup, bins, usable)
     spill.release()
     del bins, key_of, usable  # per-event columns no later step reads (4 + 4 + 1 bytes per event)
@@ -562,6 +563,69 @@ def _weigh_down_scans(ctx: _Ctx, chs: Sequence[_Ch | None]) -> None:
         addrs = [m.group(1) for e in pick if (m := _CLIENT_ADDR.match(ctx.texts.get(e, "")))]
         if addrs and max(addrs.count(a) for a in set(addrs)) >= 0.9 * len(pick):
             c.symptom = SYMPTOM_SCAN
+
+
+SYMPTOM_AUTH = 0.8  # a surge of 401 / 403 that locks most clients out on most routes (_weigh_up_auth_outages)
+AUTH_SPAN_S = 600.0  # the surge is read over this long from its onset, against the AUTH_BEFORE_S before it
+AUTH_BEFORE_S = 1800.0
+AUTH_SHARE = 0.25  # ... where at least this share of the front door's requests are now refused
+AUTH_CLIENTS = 8  # ... from at least this many client addresses, none of them more than AUTH_TOP of the refusals
+AUTH_TOP = 0.5
+AUTH_ROUTES = 2  # ... on at least this many routes (where the lines have one), each AUTH_ROUTE_SHARE of them
+AUTH_ROUTE_SHARE = 0.05
+
+
+def _weigh_up_auth_outages(ctx: _Ctx, chs: Sequence[_Ch | None]) -> None:
+    """An authentication outage is what the users get, not their mistake: a 4xx change at a front door whose lines
+    are 401 / 403 (9 in 10) weighs SYMPTOM_AUTH when, in the AUTH_SPAN_S from its onset, refusals are at least
+    AUTH_SHARE of the door's requests and at least three times their share in the AUTH_BEFORE_S before (a signing
+    key gone, a clock skew, the identity provider down), and they come from many clients on many routes. A
+    brute-forcer's burst of 401 on the login from one address, or the background's expired sessions, are not."""
+    if not ctx.timed:
+        return
+    table = ctx.table
+    done: dict[tuple[int, int], bool] = {}
+    for c in chs:
+        if c is None or c.symptom != SYMPTOM_4XX or c.event < 0 or c.c.kind not in ("new", "burst", "rate up"):
+            continue
+        k = c.c.key
+        if not _at_front(ctx, k):
+            continue
+        tt = ctx.times_of(k)
+        own = ctx.events_of(k)[(tt >= c.ts) & (tt <= c.ts + AUTH_SPAN_S)]
+        if len(own) < 10 or np.isin(table.status[own], (401, 403)).mean() < 0.9:
+            continue
+        src = int(table.source[c.event])
+        at = (src, int((c.ts - ctx.t0) // ctx.width))
+        if at not in done:
+            done[at] = _auth_outage_at(ctx, src, c.ts)
+        if done[at]:
+            c.symptom = SYMPTOM_AUTH
+
+
+def _auth_outage_at(ctx: _Ctx, src: int, ts: float, sample: int = 60) -> bool:
+    table, t = ctx.table, ctx.t
+    now = columns.in_source_between(table, t, src, ts, ts + AUTH_SPAN_S)
+    before = columns.in_source_between(table, t, src, ts - AUTH_BEFORE_S, ts)
+    st_now, st_before = table.status[now], table.status[before]
+    req_now, req_before = int((st_now > 0).sum()), int((st_before > 0).sum())
+    refused = now[(st_now == 401) | (st_now == 403)]
+    if req_now < 20 or len(refused) < AUTH_SHARE * req_now:
+        return False
+    if req_before and int(((st_before == 401) | (st_before == 403)).sum()) / req_before * 3.0 > len(refused) / req_now:
+        return False
+    routes = table.route[refused]
+    routes = routes[routes > 0]
+    if len(routes) >= 0.5 * len(refused):
+        _, rc = np.unique(routes, return_counts=True)
+        if int((rc >= AUTH_ROUTE_SHARE * len(routes)).sum()) < AUTH_ROUTES:
+            return False
+    pick = [int(e) for e in refused[np.linspace(0, len(refused) - 1, min(len(refused), sample)).astype(np.int64)]]
+    _read_texts(ctx, pick)
+    addrs = [m.group(1) for e in pick if (m := _CLIENT_ADDR.match(ctx.texts.get(e, "")))]
+    if len(addrs) >= 0.5 * len(pick):
+        return len(set(addrs)) >= AUTH_CLIENTS and max(addrs.count(a) for a in set(addrs)) <= AUTH_TOP * len(addrs)
+    return len(routes) >= 0.5 * len(refused)  # no client address to tell: many routes at least
 
 
 def _load_behind(ctx: _Ctx, limiter: _Ch, chs: Sequence[_Ch], lookback: float) -> tuple[_Ch, str] | None:
@@ -1643,7 +1707,8 @@ GAP_S = 150.0  # changes whose onsets chain together within this gap "start toge
 def _client_error(ctx: _Ctx, c: _Ch) -> bool:
     """A 4xx answer whose words name no failure: the client's mistake (a scanner's 404), not the system's."""
     k = c.c.key
-    return k >= 0 and c.metric is None and int(ctx.keys.status_class[k]) == 4 and not bool(ctx.keys.says_error[k])
+    return k >= 0 and c.metric is None and int(ctx.keys.status_class[k]) == 4 and not bool(ctx.keys.says_error[k]) \
+        and c.symptom != SYMPTOM_AUTH  # (an authentication outage locks the users out: not their mistake)
 
 
 def _together(ctx: _Ctx, bad: list[_Ch], kept: list[int], anchor_i: int) -> list[int]:
@@ -2493,6 +2558,9 @@ def _impact(ctx: _Ctx, onset: float, end: float, symptom: _Ch, lookback: float, 
         imp.symptom = f"fewer successful requests on {place}"
     elif sc == 5:
         imp.symptom = f"5xx errors on {place}"
+    elif sc == 4 and symptom.symptom == SYMPTOM_AUTH:
+        codes = ctx.table.status[ctx.events_of(k)]
+        imp.symptom = f"{401 if (codes == 401).sum() >= (codes == 403).sum() else 403} errors on {place}"
     elif sc == 4:
         imp.symptom = f"4xx errors on {place}"
     else:

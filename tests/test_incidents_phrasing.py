@@ -39,9 +39,7 @@ def test_an_error_burst_after_weeks_of_quiet_reads_plainly(tmp_path: Path) -> No
     assert re.search(r"40 error lines \(0\.\d+/min vs 0/min before\)", summary), summary
 
 
-def test_a_slower_step_reads_as_slower_not_as_a_failure(tmp_path: Path) -> None:
-    """A compute node's own timings grow (no request, no error): the incident says "slow responses", not "broke
-    slow responses", and its cause reads as slower, with the numbers, not as a failure its INFO words do not state."""
+def _nova_builds(path: Path) -> None:
     t0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
     lines = []
     for i in range(1440):  # a build every 10 s for 4 hours; from 13:00 they take 9 s instead of 0.3 s
@@ -51,11 +49,33 @@ def test_a_slower_step_reads_as_slower_not_as_a_failure(tmp_path: Path) -> None:
                      f"Took {took:.2f} seconds to build instance.")
         lines.append(f"{t:%Y-%m-%d %H:%M:%S}.100 1234 INFO nova.compute.manager [instance: {i:08d}-aaaa] "
                      f"Claim successful on node compute-1")
-    (tmp_path / "nova-compute.log").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_back_end_that_got_slower_with_no_user_facing_symptom_is_no_incident(tmp_path: Path) -> None:
+    """A compute node's own timings grow, nothing fails and no request is answered slower: a sign worth a look (the
+    anomalies), not an incident. On parisakalaki's OpenStack nova log three such incidents ('Took 9.39 seconds to
+    build instance.') stood where the real failures were."""
+    _nova_builds(tmp_path / "nova-compute.log")
     res = triage([str(tmp_path / "nova-compute.log")])
+    assert not res.incidents, [i.title for i in res.incidents]
+
+
+def test_slower_answers_read_as_slower_not_as_a_failure(tmp_path: Path) -> None:
+    """A front door's answers grow slow (no error): the incident says "slow responses", not "broke slow
+    responses", and its cause reads as slower, with the numbers, not as a failure its words do not state."""
+    t0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    lines = []
+    for i in range(4 * 3600 // 3):  # a request every 3 s for 4 hours; from 13:00 they take 2.4 s instead of 0.04 s
+        t = t0 + timedelta(seconds=3 * i)
+        took = 2.4 + (i % 7) / 10 if t >= t0 + timedelta(hours=3) else 0.04 + (i % 5) / 100
+        lines.append(f'10.0.{i % 7}.{i % 200} - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "GET /api/search?q={i} HTTP/1.1" '
+                     f'200 {500 + i % 300} "-" "Mozilla/5.0" {took:.3f}')
+    (tmp_path / "access.log").write_text("\n".join(lines) + "\n")
+    res = triage([str(tmp_path / "access.log")])
     assert res.incidents, res.notes
     inc = res.incidents[0]
-    assert "broke slow" not in inc.title and inc.title.endswith("slow responses on nova.compute.manager"), inc.title
+    assert "broke slow" not in inc.title and "\u2014 slow responses on " in inc.title, inc.title
     reasons = " ".join(r for c in inc.candidates for r in c.reasons)
     assert "reads as a failure" not in reasons and re.search(r"slower: p90 [\d.]+ ms before, [\d.]+ ms", reasons), \
         reasons

@@ -807,7 +807,7 @@ def _is_bad(c: _Ch) -> bool:
 
 def _user_facing(c: _Ch) -> bool:
     """Whether a change is what users see: a front door's errors, slow answers, fewer successful requests."""
-    return c.symptom >= 0.6 or c.c.kind in ("latency up", "rate down")
+    return c.symptom >= 0.6 or c.c.kind == "rate down"
 
 
 QUIET_RISE = 10.0  # a failure already there before must come this many times as often to be news on its own

@@ -58,12 +58,7 @@ class _Templates:
         return self.template[self.members[key]]
 
     def max(self) -> int:
-        step = 1 << 18
-        top = 0
-        for lo in range(0, len(self), step):
-            top = max(top, int(self[lo:lo + step].max())) if lo else int(self[lo:lo + step].max())
-            spill.release()  # the pages of a long log's spilled columns read for this slice (detectors.spill)
-        return top
+        return _max(self) if len(self) else 0  # a slice at a time: a long log's spilled pages go back as read
 
 
 def _csr(samples: Sequence[Sample], with_events: bool = False) -> tuple[np.ndarray, Any, np.ndarray]:
@@ -106,7 +101,7 @@ def _gather(offsets: np.ndarray, members: np.ndarray, rows: np.ndarray) -> tuple
     return out, got
 
 
-def _max(a: np.ndarray) -> int:
+def _max(a: np.ndarray | _Templates) -> int:
     """int(a.max()) of a non-empty array, a slice at a time (a long log's column is read through its spill file)."""
     step = 1 << 18
     top = int(a[:step].max())

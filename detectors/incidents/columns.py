@@ -16,10 +16,12 @@ from detectors.eventtable import EventTable
 CHUNK = 1 << 16  # events per step
 
 
-def spans(n: int) -> Iterator[tuple[int, int]]:
-    """Chunks of events; after each, the pages of spilled columns go back (detectors.spill)."""
-    for lo in range(0, n, CHUNK):
-        yield lo, min(lo + CHUNK, n)
+def spans(n: int, step: int | None = None) -> Iterator[tuple[int, int]]:
+    """Chunks of `step` events (CHUNK by default); after each, the pages of spilled columns go back
+    (detectors.spill)."""
+    step = step or CHUNK
+    for lo in range(0, n, step):
+        yield lo, min(lo + step, n)
         if n >= spill.SPILL_MIN:
             spill.release()
 

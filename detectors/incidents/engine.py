@@ -128,6 +128,11 @@ class _Ctx:
             return self.t[self.events_of(k)]
         return self.key_t[self.key_start[k]:self.key_start[k + 1]]
 
+    def count_between(self, k: int, lo_ts: float, hi_ts: float, through: bool = False) -> int:
+        """Lines of key `k` with lo_ts <= t < hi_ts (t <= hi_ts `through` it)."""
+        tt = self.times_of(k)
+        return int(np.searchsorted(tt, hi_ts, side="right" if through else "left") - np.searchsorted(tt, lo_ts))
+
     def first_after(self, k: int, ts: float) -> int:
         ev = self.events_of(k)
         if len(ev) == 0:
@@ -605,8 +610,9 @@ def _weigh_up_auth_outages(ctx: _Ctx, chs: Sequence[_Ch | None]) -> None:
 
 def _auth_outage_at(ctx: _Ctx, src: int, ts: float, sample: int = 60) -> bool:
     table, t = ctx.table, ctx.t
-    now = columns.in_source_between(table, t, src, ts, ts + AUTH_SPAN_S)
-    before = columns.in_source_between(table, t, src, ts - AUTH_BEFORE_S, ts)
+    around = columns.in_source_between(table, t, src, ts - AUTH_BEFORE_S, ts + AUTH_SPAN_S)  # one pass, split
+    after = t[around] >= ts
+    now, before = around[after], around[~after]
     st_now, st_before = table.status[now], table.status[before]
     req_now, req_before = int((st_now > 0).sum()), int((st_before > 0).sum())
     refused = now[(st_now == 401) | (st_now == 403)]
@@ -978,10 +984,8 @@ def _stray_ahead(ctx: _Ctx, c: _Ch, anchor: _Ch) -> bool:
     if c.bad >= 1.0 or semantics.DEATH.search(ctx.keys.text[c.c.key]):
         return False
     end = ctx.bin_ts(min(ctx.n_bins, max(anchor.c.end_bin, anchor.c.bin) + 1))
-    tt = ctx.times_of(c.c.key)
-    mine = int(np.searchsorted(tt, end, side="right") - np.searchsorted(tt, c.ts))
-    ta = ctx.times_of(anchor.c.key)
-    storm = int(np.searchsorted(ta, end, side="right") - np.searchsorted(ta, anchor.ts))
+    mine = ctx.count_between(c.c.key, c.ts, end, through=True)
+    storm = ctx.count_between(anchor.c.key, anchor.ts, end, through=True)
     return mine <= 1 and storm >= STRAY_STORM
 
 
@@ -998,21 +1002,14 @@ def _storm_start(ctx: _Ctx, c: _Ch) -> _Ch:
     d = _dense_start(ctx, c)
     if d.ts - c.ts < STRAY_GAP_S:
         return c
-    tt = ctx.times_of(c.c.key)
     end = ctx.bin_ts(min(ctx.n_bins, c.c.end_bin + 1))
-    early = int(np.searchsorted(tt, d.ts) - np.searchsorted(tt, c.ts))
-    storm = int(np.searchsorted(tt, end) - np.searchsorted(tt, d.ts))
+    early = ctx.count_between(c.c.key, c.ts, d.ts)
+    storm = ctx.count_between(c.c.key, d.ts, end)
     return d if early <= STRAY_SHARE * storm else c
 
 
 def _rate_around(ctx: _Ctx, k: int, ts: float, span: float) -> tuple[float, float]:
-    ev = ctx.events_of(k)
-    if len(ev) == 0:
-        return 0.0, 0.0
-    tt = ctx.times_of(k)
-    before = int(np.searchsorted(tt, ts) - np.searchsorted(tt, ts - span))
-    after = int(np.searchsorted(tt, ts + span) - np.searchsorted(tt, ts))
-    return float(before), float(after)
+    return float(ctx.count_between(k, ts - span, ts)), float(ctx.count_between(k, ts, ts + span))
 
 
 def _where(ctx: _Ctx, e: int) -> tuple[str, int]:
@@ -1482,8 +1479,7 @@ def _incident(ctx: _Ctx, bad: list[_Ch], anchor_i: int, members: list[int], chs:
         sc = int(keys.status_class[k]) if k >= 0 else 0
         count = 0
         if k >= 0:
-            tt = ctx.times_of(k)
-            count = int(np.searchsorted(tt, end_ts) - np.searchsorted(tt, c.ts))
+            count = ctx.count_between(k, c.ts, end_ts)
         chain.append(Step(
             key=keys.name(k) if k >= 0 else "", text="", template=keys.text[k] if k >= 0 else (c.c.series or ""),
             file=f, line=ln, where=f"{f}:{ln}", ts=c.ts if ctx.timed else None, time=iso(c.ts) if ctx.timed else None,

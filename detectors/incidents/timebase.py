@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,11 +65,9 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
     ts = np.asarray(table.ts, dtype=np.float64)
     finite = spill.empty(n, bool)
     any_inf = False
-    for lo in range(0, n, _STEP):  # a chunk at a time: a long log's times are read through a spill file
-        finite[lo:lo + _STEP] = np.isfinite(ts[lo:lo + _STEP])
-        any_inf = any_inf or bool(np.isinf(ts[lo:lo + _STEP]).any())
-        if n >= spill.SPILL_MIN:
-            spill.release()
+    for lo, hi in _chunks(n):  # a long log's times are read through a spill file
+        finite[lo:hi] = np.isfinite(ts[lo:hi])
+        any_inf = any_inf or bool(np.isinf(ts[lo:hi]).any())
     sources = table.sources
     if n == 0:
         return TimeBase(np.zeros(0), np.zeros(0, bool), False, notes)
@@ -80,10 +78,8 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
     src = table.source
     ranges: dict[int, tuple[float, float, int]] = {}
     timed = np.zeros(len(sources), dtype=np.int64)  # each source's timed lines
-    for lo in range(0, n, _STEP):
-        timed += np.bincount(src[lo:lo + _STEP][finite[lo:lo + _STEP]], minlength=len(sources))
-        if n >= spill.SPILL_MIN:
-            spill.release()
+    for lo, hi in _chunks(n):
+        timed += np.bincount(src[lo:hi][finite[lo:hi]], minlength=len(sources))
     for s in range(len(sources)):
         cnt = int(timed[s])
         if cnt == 0:
@@ -105,8 +101,8 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
     usable = spill.copy(finite)
     if any_inf:
         t = spill.empty(n, np.float64)
-        for lo in range(0, n, _STEP):
-            t[lo:lo + _STEP] = np.where(finite[lo:lo + _STEP], ts[lo:lo + _STEP], np.nan)
+        for lo, hi in _chunks(n):
+            t[lo:hi] = np.where(finite[lo:hi], ts[lo:hi], np.nan)
     else:
         t = ts.view()  # the table's own column, not a copy of it (8 bytes per event): read-only here
         t.flags.writeable = False
@@ -129,8 +125,8 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                              f"changes are not grouped with theirs")
                 others_overlap = len(others) >= 2 and min(r[1] for r in others) >= max(r[0] for r in others)
                 if others_overlap:
-                    for lo in range(0, n, _STEP):
-                        usable[lo:lo + _STEP] &= ~mine(lo, lo + _STEP)
+                    for lo, hi in _chunks(n):
+                        usable[lo:hi] &= ~mine(lo, hi)
                 continue
             same_shift = abs(d_lo - d_hi) <= max(0.05 * span, 120.0)
             # Only against others that agree among themselves (rotated files cover consecutive periods).
@@ -141,11 +137,8 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                 hours = round(shift / 3600.0)
                 if hours and abs(shift - hours * 3600.0) <= 300:
                     moved = spill.empty(n, np.float64)  # the shifted copy, a chunk at a time
-                    for lo in range(0, n, _STEP):
-                        moved[lo:lo + _STEP] = np.where(mine(lo, lo + _STEP), t[lo:lo + _STEP] - hours * 3600.0,
-                                                        t[lo:lo + _STEP])
-                        if n >= spill.SPILL_MIN:
-                            spill.release()
+                    for lo, hi in _chunks(n):
+                        moved[lo:hi] = np.where(mine(lo, hi), t[lo:hi] - hours * 3600.0, t[lo:hi])
                     t = moved
                     for m in members:
                         shifts[sources[m]] = -hours * 3600.0
@@ -155,6 +148,11 @@ def build(table: EventTable, read_notes: list[str] | None = None) -> TimeBase:
                     notes.append(f"{name}: its clock looks {shift / 60:+.0f} min off against the other sources "
                                  f"(start and end both shifted); cross-source order with it is not trusted")
     return TimeBase(t, usable, True, notes, shifts, *_groups(t, src, len(sources)))
+
+
+def _chunks(n: int) -> Iterator[tuple[int, int]]:
+    """Chunks of _STEP events, the pages of a long log's spilled columns handed back after each."""
+    return columns.spans(n, _STEP)
 
 
 def _of_sources(src: np.ndarray, members: list[int]) -> Callable[[int, int], np.ndarray]:
@@ -173,13 +171,11 @@ def _groups(t: np.ndarray, src: np.ndarray, n_sources: int) -> tuple[np.ndarray,
     # Each source's first and last time, one pass a chunk of events at a time.
     low, high = np.full(n_sources, np.inf), np.full(n_sources, -np.inf)
     n = len(t)
-    for lo in range(0, n, _STEP):
-        tt, ss = t[lo:lo + _STEP], src[lo:lo + _STEP]
+    for lo, hi in _chunks(n):
+        tt, ss = t[lo:hi], src[lo:hi]
         ok = np.isfinite(tt)
         np.minimum.at(low, ss[ok], tt[ok])
         np.maximum.at(high, ss[ok], tt[ok])
-        if n >= spill.SPILL_MIN:
-            spill.release()
     spans = [(float(low[s]), float(high[s]), s) for s in range(n_sources) if low[s] <= high[s]]
     if not spans:
         return origin, end
